@@ -1,0 +1,166 @@
+"""The command line: parse, call the library, render. No migration logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from migrator import __version__
+from migrator.engine.dry_run import dry_run
+from migrator.engine.observer import Silent
+from migrator.engine.run import run_plan
+from migrator.engine.validate import check_connections
+from migrator.errors import MigratorError, PlanError
+from migrator.plan.load import load_plan
+from migrator.plan.model import Plan
+from migrator.report.progress import RichObserver
+from migrator.report.text import render_plan, render_run
+
+app = typer.Typer(
+    name="migrator",
+    help="Split an isolated, verified copy off a live deployment: the rows of a database that belong to "
+    "the users in scope, and everything those rows need.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+PlanArg = Annotated[Path, typer.Argument(help="The plan file (YAML).", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@app.command()
+def validate(
+    plan: PlanArg,
+    connect: Annotated[bool, typer.Option("--connect", help="Also check that every store answers and every "
+                                          "table and column the plan names exists.")] = False,
+    format: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a plan file; exit 0 if it is valid, 2 if not."""
+    with _errors(format, debug):
+        loaded = load_plan(plan)
+        notes = check_connections(loaded) if connect else []
+        if format is Format.json:
+            _json({"valid": True, "plan": loaded.plan.name, "checked": notes})
+        else:
+            out.print(f"[green]valid[/]: {plan} (plan {loaded.plan.name})")
+            for note in notes:
+                out.print(f"  {note}")
+
+
+@app.command("plan")
+def plan_command(
+    plan: PlanArg,
+    sql: Annotated[bool, typer.Option("--sql/--no-sql", help="Show the SQL that selects each table's rows.")] = True,
+    format: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
+    """The dry run: every table's class, reason, selecting SQL, row and dangling counts. Writes nothing."""
+    with _errors(format, debug):
+        result = dry_run(load_plan(plan))
+        if format is Format.json:
+            _json(result.to_dict())
+        else:
+            render_plan(result, out, show_sql=sql)
+
+
+@app.command()
+def run(plan: PlanArg, format: FormatOpt = Format.text, debug: DebugOpt = False) -> None:
+    """Copy the subset into the target, in checkpointed chunks. Running it again continues an
+    unfinished run; a finished one is a no-op that says so."""
+    with _errors(format, debug):
+        loaded = load_plan(plan)
+        if format is Format.json:
+            result = run_plan(loaded, observer=Silent())
+            _json(result.to_dict())
+        else:
+            with RichObserver(err) as observer:
+                result = run_plan(loaded, observer=observer)
+            render_run(result, out)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the plan format, for editors."""
+    document = Plan.model_json_schema(by_alias=True, mode="validation")
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "migrator plan"
+    _json(document)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"migrator {__version__}")
+        raise typer.Exit(0)
+
+
+class _errors:
+    """The one error boundary: a clear message and a fixed exit code; a traceback only with --debug."""
+
+    def __init__(self, format: Format, debug: bool):
+        self.format, self.debug = format, debug
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:  # type: ignore[no-untyped-def]
+        if value is None or isinstance(value, typer.Exit | SystemExit):
+            return False
+        if isinstance(value, KeyboardInterrupt):
+            err.print("[yellow]interrupted[/]: committed work is kept; run the same command to continue")
+            raise typer.Exit(130)
+        if self.debug:
+            traceback.print_exception(value)
+        if isinstance(value, MigratorError):
+            self._report(value)
+            raise typer.Exit(value.exit_code)
+        log = Path(tempfile.gettempdir()) / "migrator-error.log"
+        log.write_text("".join(traceback.format_exception(value)), encoding="utf-8")
+        err.print(f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
+                  "(please report it with that file, after checking it for secrets)")
+        raise typer.Exit(1)
+
+    def _report(self, error: MigratorError) -> None:
+        problems = error.problems if isinstance(error, PlanError) else []
+        if self.format is Format.json:
+            payload: dict[str, object] = {"error": type(error).__name__, "message": str(error)}
+            if problems:
+                payload["problems"] = [p.__dict__ for p in problems]
+            print(json.dumps(payload, indent=2), file=sys.stderr)
+            return
+        if problems:
+            for problem in problems:
+                err.print(f"[red]error[/]: {escape(problem.render())}")
+        else:
+            err.print(f"[red]error[/]: {escape(str(error))}")
+
+
+def _json(payload: object) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,67 @@
+"""`migrator plan`: what a run would do, computed on the source, with nothing written anywhere."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from migrator.engine.prepare import Prepared, prepared
+from migrator.engine.results import DanglingCount, PlanResult, TablePlan
+from migrator.plan.load import LoadedPlan
+from migrator.stores.sql import connect
+from migrator.stores.sql.ledger import LEDGER_TABLES
+
+
+def dry_run(loaded: LoadedPlan) -> PlanResult:
+    with prepared(loaded) as prep:
+        tables = [_table_plan(prep, name) for name in _display_order(prep)]
+        note, existing = _target_state(prep)
+        for table in tables:
+            table.target_rows = existing.get(table.table)
+        return PlanResult(loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url),
+                          tables, note)
+
+
+def _display_order(prep: Prepared) -> list[str]:
+    order = {"root": 0, "scoped": 1, "all": 2, "referenced": 3, "skip": 4, "unlisted": 5}
+    names = [t.name for t in prep.source.metadata.sorted_tables]
+    return sorted(names, key=lambda n: (order[prep.classes.classes[n]], names.index(n)))
+
+
+def _table_plan(prep: Prepared, name: str) -> TablePlan:
+    kind = prep.classes.classes[name]
+    result = TablePlan(name, kind, prep.classes.reasons[name])
+    table = prep.source.table(name)
+    result.source_rows = prep.conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    rule = prep.loaded.plan.data.rule(name)
+    result.transforms = {col: r.action for col, r in rule.columns.items() if r.action != "keep"}
+    if not prep.classes.copied(name):
+        result.rows = 0
+        return result
+    query = prep.queries.rows(name)
+    result.sql = str(query.rows.compile(prep.conn, compile_kwargs={"literal_binds": True}))
+    result.rows = prep.conn.execute(prep.queries.count(name)).scalar_one()
+    result.dangling = [
+        DanglingCount(str(edge.fk), edge.policy, prep.conn.execute(count).scalar_one())
+        for edge, count in prep.queries.dangling(name)
+    ]
+    return result
+
+
+def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
+    """Row counts of the target's tables that the plan would write, looked at without writing."""
+    if not connect.target_exists(prep.target_url):
+        return "the target database does not exist yet; a run creates it", {}
+    engine = connect.open_target(prep.target_url, create=False)
+    try:
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            counts = {
+                name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+                for name in prep.copied_tables if name in present
+            }
+            ours = "; it holds migrator's checkpoints" if present & set(LEDGER_TABLES) else ""
+    finally:
+        engine.dispose()
+    if not counts:
+        return f"the target has none of the tables to copy yet{ours}", {}
+    return f"{len(counts)} of the tables to copy exist in the target already{ours}", counts

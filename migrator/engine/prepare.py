@@ -1,0 +1,65 @@
+"""Everything a dry run and a run share: the source opened read-only in one snapshot, its schema,
+the classification of its tables and the SQL that selects each table's subset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL, Connection
+
+from migrator.errors import PlanError, UsageError
+from migrator.plan.load import LoadedPlan
+from migrator.stores.sql import connect
+from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
+from migrator.stores.sql.snapshot import snapshot
+from migrator.stores.sql.subset_sql import SubsetSQL
+from migrator.subset.check import rule_problems, schema_problems
+from migrator.subset.classify import Classification, classify
+
+
+@dataclass
+class Prepared:
+    loaded: LoadedPlan
+    source_url: URL
+    target_url: URL
+    source: ReflectedSource
+    classes: Classification
+    queries: SubsetSQL
+    conn: Connection
+
+    @property
+    def copied_tables(self) -> list[str]:
+        """Copied tables, parents before children where the foreign keys allow it."""
+        return [t.name for t in self.source.metadata.sorted_tables if self.classes.copied(t.name)]
+
+
+def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
+    plan = loaded.plan
+    assert plan.source.database and plan.target.database  # the loader demands both
+    return (connect.parse_url(plan.source.database, loaded.base_dir),
+            connect.parse_url(plan.target.database, loaded.base_dir))
+
+
+@contextmanager
+def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
+    source_url, target_url = urls(loaded)
+    engine = connect.open_source(source_url)
+    try:
+        with snapshot(engine) as conn:
+            reflected = reflect(conn)
+            if not reflected.schema.tables:
+                raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
+            problems = schema_problems(loaded, reflected.schema)
+            if problems:
+                raise PlanError(problems)
+            reflected.schema = with_relations(reflected.schema, loaded.plan.data.relations)
+            classes = classify(reflected.schema, loaded.plan.data)
+            problems = rule_problems(loaded, reflected.schema, classes)
+            if problems:
+                raise PlanError(problems)
+            queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
+            yield Prepared(loaded, source_url, target_url, reflected, classes, queries, conn)
+    finally:
+        engine.dispose()

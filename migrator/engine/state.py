@@ -1,0 +1,23 @@
+"""The state folder: a record of every run, next to the plan (SPEC §2 `state`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from migrator.engine.results import RunResult
+from migrator.stores.sql.ledger import now
+
+
+def write_run_record(state_dir: Path, result: RunResult, plan_sha256: str) -> Path:
+    """One JSON file per run, rewritten as the run moves on; written atomically (rename)."""
+    runs = state_dir / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    path = runs / f"{result.run_id}.json"
+    record = {"plan_sha256": plan_sha256, "recorded_at": now(), **result.to_dict()}
+    if result.status == "already-finished" and path.exists():
+        return path  # keep the record of the run that did the work
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,33 @@
+"""`migrator validate --connect`: every store answers, every name in the plan exists."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from migrator.engine.prepare import prepared
+from migrator.errors import UsageError
+from migrator.plan.load import LoadedPlan
+from migrator.stores.sql import connect
+
+
+def check_connections(loaded: LoadedPlan) -> list[str]:
+    notes = []
+    with prepared(loaded) as prep:  # reflects the source and checks every rule against it
+        copied = len(prep.copied_tables)
+        notes.append(f"source {connect.redact(prep.source_url)}: {len(prep.source.schema.tables)} tables, "
+                     f"{copied} to copy")
+        target = prep.target_url
+    if not connect.target_exists(target):
+        notes.append(f"target {connect.redact(target)}: does not exist yet; a run creates it")
+        return notes
+    engine = connect.open_target(target, create=False)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise UsageError(f"the target does not answer: {connect.redact(target)}: "
+                         f"{type(exc.orig or exc).__name__}") from None
+    finally:
+        engine.dispose()
+    notes.append(f"target {connect.redact(target)}: answers")
+    return notes

@@ -1,0 +1,190 @@
+"""Load a plan file: YAML -> checked, frozen `LoadedPlan`, or one PlanError listing every problem."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from migrator.errors import PlanError, Problem
+from migrator.plan.model import Plan
+from migrator.plan.rules import static_problems
+from migrator.plan.yaml_source import Path_, YamlSource, dotted, read_yaml
+
+# Sections of SPEC §2 that this version does not act on yet. Accepting them silently would let a
+# user believe their models or flags were copied, so they are refused with a clear reason.
+_NOT_YET = {
+    ("artifacts",): "object copy is not available in this version of migrator",
+    ("flags",): "feature-flag copy is not available in this version of migrator",
+}
+_NOT_YET_SIDE_KEYS = {"objects": "object copy", "flags": "feature-flag copy", "s3": "object copy"}
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A valid plan and what we know about the file it came from."""
+
+    plan: Plan
+    file: Path
+    sha256: str
+    source: YamlSource
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in a plan are relative to the plan file's folder, wherever you run from."""
+        return self.file.parent
+
+    @property
+    def state_dir(self) -> Path:
+        return self.base_dir / (self.plan.state or f".migrator/{self.plan.name}")
+
+    def line_of(self, *path: str | int) -> int | None:
+        return self.source.line_of(tuple(path))
+
+    def problem(self, path: Path_, message: str, hint: str | None = None) -> Problem:
+        return Problem(str(self.file), self.source.line_of(path), dotted(path), message, hint)
+
+
+def load_plan(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedPlan:
+    file = Path(path)
+    source, problems = read_yaml(file, environ)
+    if source.data is None:
+        raise PlanError(problems)
+    if not isinstance(source.data, dict):
+        raise PlanError([Problem(str(file), 1, "", "the plan must be a mapping of keys to values")])
+    problems += _not_yet_problems(source)
+    data = _without_not_yet(source.data)
+    plan: Plan | None = None
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem_from_pydantic(error, source) for error in exc.errors()]
+    problems += static_problems(data, source)
+    if problems:
+        raise PlanError(_sorted_unique(problems))
+    assert plan is not None
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    return LoadedPlan(plan, file.resolve(), digest, source)
+
+
+def _not_yet_problems(source: YamlSource) -> list[Problem]:
+    problems = []
+    for (key,), reason in _NOT_YET.items():
+        if key in source.data:
+            problems.append(Problem(source.file, source.line_of((key,)), key, reason, "remove this section"))
+    for side in ("source", "target"):
+        section = source.data.get(side)
+        if isinstance(section, dict):
+            for key, what in _NOT_YET_SIDE_KEYS.items():
+                if key in section:
+                    path = (side, key)
+                    problems.append(Problem(source.file, source.line_of(path), dotted(path),
+                                            f"{what} is not available in this version of migrator",
+                                            "remove this key"))
+    return problems
+
+
+def _without_not_yet(data: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {k: v for k, v in data.items() if (k,) not in _NOT_YET}
+    for side in ("source", "target"):
+        if isinstance(cleaned.get(side), dict):
+            cleaned[side] = {k: v for k, v in cleaned[side].items() if k not in _NOT_YET_SIDE_KEYS}
+    return cleaned
+
+
+def _problem_from_pydantic(error: Any, source: YamlSource) -> Problem:
+    loc: Path_ = tuple(error["loc"])
+    kind = error["type"]
+    line = source.line_of(loc)
+    key = dotted(loc)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return Problem(source.file, line, key, "unknown key", _did_you_mean(str(loc[-1]), allowed, "keys"))
+    if kind == "missing":
+        return Problem(source.file, source.line_of(loc[:-1]), key, "is required")
+    if kind == "literal_error":
+        choices = _literal_choices(error["ctx"]["expected"])
+        given = error.get("input")
+        return Problem(source.file, line, key, f"must be one of {' | '.join(choices)}, got {given!r}",
+                       _did_you_mean(str(given), choices, "values"))
+    if kind == "choice":
+        choices = error["ctx"]["choices"].split(" | ")
+        return Problem(source.file, line, key, f"{error['msg']}, got {error['ctx']['given']!r}",
+                       _did_you_mean(str(error["ctx"]["given"]), choices, "values"))
+    return Problem(source.file, line, key, _plain(error["msg"]))
+
+
+def _plain(message: str) -> str:
+    message = message.replace("Input should be a valid dictionary", "must be a mapping")
+    message = message.replace("Input should be a valid string", "must be a string")
+    message = message.replace("Input should be a valid list", "must be a list")
+    message = message.replace("Input should be a valid integer", "must be a whole number")
+    message = message.replace("Input should be ", "must be ")
+    return message
+
+
+def _literal_choices(expected: str) -> list[str]:
+    return [part.strip(" '") for part in expected.replace(" or ", ", ").split(",") if part.strip(" '")]
+
+
+def _did_you_mean(given: str, choices: list[str], what: str) -> str | None:
+    close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    if choices:
+        return f"allowed {what}: {', '.join(choices)}"
+    return None
+
+
+def _allowed_keys(path: Path_) -> list[str]:
+    """The keys the model accepts at `path`, found by walking the model's field annotations."""
+    node: Any = Plan
+    for part in path:
+        node = _step(node, part)
+        if node is None:
+            return []
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        explicit = getattr(node, "yaml_keys", None)
+        return list(explicit) if explicit else [f.alias or name for name, f in node.model_fields.items()]
+    return []
+
+
+def _step(node: Any, part: str | int) -> Any:
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        for name, f in node.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+        return None
+    origin = typing.get_origin(node)
+    if origin in (dict, list):
+        return typing.get_args(node)[-1]
+    return None
+
+
+def _unwrap(node: Any) -> Any:
+    while True:
+        origin = typing.get_origin(node)
+        if origin is typing.Annotated:
+            node = typing.get_args(node)[0]
+        elif origin in (typing.Union, types.UnionType):
+            models = [a for a in typing.get_args(node) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if not models:
+                return node
+            node = models[0]
+        else:
+            return node
+
+
+def _sorted_unique(problems: list[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.line or 0, p.key))
+

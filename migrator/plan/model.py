@@ -1,0 +1,162 @@
+"""The plan as frozen, validated objects (SPEC §2).
+
+Shorthands in the YAML (`regions: all`, `email: hash`, `{const: 0}`) are normalised into one model
+each by before-validators, so the rest of the code sees a single shape. Every model forbids unknown
+keys; `load.py` turns pydantic's errors into Problems with lines and "did you mean" hints.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+Dangling = Literal["drop", "nullify", "fail"]
+ColumnAction = Literal["keep", "hash", "mask", "nullify", "drop", "const"]
+ColumnActionName = Literal["keep", "hash", "mask", "nullify", "drop"]
+_COLUMN_ACTIONS = ("keep", "hash", "mask", "nullify", "drop")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _choice_error(choices: tuple[str, ...], given: Any, alternative: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "choice", f"must be one of {{choices}} or {alternative}", {"choices": " | ".join(choices), "given": given}
+    )
+
+
+def _column_rule(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in _COLUMN_ACTIONS:
+            raise _choice_error(_COLUMN_ACTIONS, value, "a {const: VALUE} mapping")
+        return {"action": value}
+    if isinstance(value, dict) and "const" in value:
+        # Other keys pass through so that pydantic names each unknown one.
+        extras = {k: v for k, v in value.items() if k != "const"}
+        return {"action": "const", "value": value["const"], **extras}
+    raise _choice_error(_COLUMN_ACTIONS, value, "a {const: VALUE} mapping")
+
+
+class ConstColumn(_Frozen):
+    """What a user writes for a fixed value; only used to describe the input in the JSON Schema."""
+
+    const: Any
+
+
+class ColumnRule(_Frozen):
+    yaml_keys: ClassVar[list[str]] = ["const"]  # what a user writes; `action` is our normal form
+
+    action: ColumnAction
+    value: Any = None
+
+    @property
+    def keeps_column(self) -> bool:
+        return self.action != "drop"
+
+
+def _table_rule(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in ("all", "skip"):
+            raise _choice_error(("all", "skip"), value, "a mapping (copy, where, columns)")
+        return {"copy": value}
+    return value
+
+
+class TableRule(_Frozen):
+    """How one table is treated. `copy` forces a class; `where` narrows; `columns` transforms."""
+
+    copy_: Literal["all", "skip"] | None = Field(default=None, alias="copy")
+    where: str | None = None
+    columns: dict[
+        str,
+        Annotated[ColumnRule, BeforeValidator(_column_rule, json_schema_input_type=ColumnActionName | ConstColumn)],
+    ] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+_COLUMN_REF = re.compile(r"^(?P<table>[^.()\s]+)\.(?:(?P<column>[^.()\s,]+)|\((?P<columns>[^()]+)\))$")
+
+
+class ColumnRef(_Frozen):
+    table: str
+    columns: tuple[str, ...]
+
+    def __str__(self) -> str:
+        cols = self.columns[0] if len(self.columns) == 1 else f"({', '.join(self.columns)})"
+        return f"{self.table}.{cols}"
+
+
+def _column_ref(value: Any) -> Any:
+    if isinstance(value, str) and (m := _COLUMN_REF.match(value.strip())):
+        cols = [m["column"]] if m["column"] else [c.strip() for c in m["columns"].split(",")]
+        return {"table": m["table"], "columns": tuple(cols)}
+    raise PydanticCustomError(
+        "column_ref", "must be TABLE.COLUMN or TABLE.(COL1, COL2), got {given}", {"given": repr(value)}
+    )
+
+
+Ref = Annotated[ColumnRef, BeforeValidator(_column_ref, json_schema_input_type=str)]
+
+
+class Relation(_Frozen):
+    """A foreign key the schema does not declare."""
+
+    from_: Ref = Field(alias="from")
+    to: Ref
+    dangling: Dangling | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DataSection(_Frozen):
+    roots: dict[str, str] = Field(default_factory=dict)
+    tables: dict[
+        str, Annotated[TableRule, BeforeValidator(_table_rule, json_schema_input_type=Literal["all", "skip"] | TableRule)]
+    ] = Field(default_factory=dict)
+    relations: list[Relation] = Field(default_factory=list)
+    dangling: Dangling = "drop"
+    unlisted: Literal["fail", "skip"] = "fail"
+    schema_: Literal["create", "existing"] = Field(default="create", alias="schema")
+    chunk_rows: int = Field(default=50_000, ge=1, le=10_000_000)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def rule(self, table: str) -> TableRule:
+        return self.tables.get(table) or TableRule()
+
+
+class SourceSide(_Frozen):
+    database: str | None = None
+
+
+class TargetSide(_Frozen):
+    database: str | None = None
+    existing: Literal["fail", "truncate", "merge"] = "fail"
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Plan(_Frozen):
+    version: Literal[1]
+    name: str
+    description: str | None = None
+    source: SourceSide
+    target: TargetSide
+    state: str | None = None
+    data: DataSection = Field(default_factory=DataSection)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_file_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise PydanticCustomError(
+                "name", "must be letters, digits, '.', '_' or '-' (it names the state folder), got {given}",
+                {"given": repr(value)},
+            )
+        return value

@@ -1,0 +1,104 @@
+"""Read a plan's YAML into plain Python values, remembering the line of every key and value.
+
+PyYAML's composer gives us nodes with marks; we turn them into dicts, lists and scalars ourselves so
+that each value's path (("data", "tables", "users")) maps to the line it came from. `${VAR}` is
+expanded here, in string scalars only, so that an unset variable is reported at its own line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.errors import Problem
+
+Path_ = tuple[str | int, ...]
+_SCALARS = yaml.constructor.SafeConstructor()
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class YamlSource:
+    """The document as data plus where each piece of it stands in the file."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int | None:
+        """The line of `path`, or of its nearest ancestor that the file has."""
+        for cut in range(len(path), -1, -1):
+            if path[:cut] in self.lines:
+                return self.lines[path[:cut]]
+        return None
+
+
+def read_yaml(path: Path, environ: Mapping[str, str] | None = None) -> tuple[YamlSource, list[Problem]]:
+    env = os.environ if environ is None else environ
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return YamlSource(name, None), [Problem(name, None, "", f"cannot read the plan: {exc.strerror}")]
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        return YamlSource(name, None), [Problem(name, line, "", f"not valid YAML: {reason}")]
+    source = YamlSource(name, None)
+    problems: list[Problem] = []
+    if root is None:
+        return source, [Problem(name, 1, "", "the plan is empty", "start from `migrator init URL`")]
+    source.data = _convert(root, (), source, problems, env)
+    return source, problems
+
+
+def _convert(node: yaml.Node, path: Path_, src: YamlSource, problems: list[Problem], env: Mapping[str, str]) -> Any:
+    src.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(_SCALARS.construct_object(key_node))
+            if key in result:
+                problems.append(
+                    Problem(src.file, key_node.start_mark.line + 1, dotted((*path, key)), "duplicate key")
+                )
+                continue
+            src.lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = _convert(value_node, (*path, key), src, problems, env)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), src, problems, env) for i, item in enumerate(node.value)]
+    value = _SCALARS.construct_object(node)  # a typed scalar: int, float, bool, null or str
+    if isinstance(value, str):
+        return _interpolate(value, node.start_mark.line + 1, path, src, problems, env)
+    return value
+
+
+def _interpolate(
+    value: str, line: int, path: Path_, src: YamlSource, problems: list[Problem], env: Mapping[str, str]
+) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            problems.append(
+                Problem(src.file, line, dotted(path), f"environment variable {name} is not set",
+                        f"export {name}=... before running")
+            )
+            return ""
+        return env[name]
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def dotted(path: Path_) -> str:
+    """('data', 'relations', 0, 'from') -> 'data.relations[0].from'."""
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")

@@ -1,0 +1,53 @@
+"""A rich progress bar per table, with rows per second and time left."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class _RowsPerSecond(ProgressColumn):
+    def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
+class RichObserver:
+    def __init__(self, console: Console):
+        self._progress = Progress(
+            TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), _RowsPerSecond(),
+            TimeRemainingColumn(), console=console, transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
+
+    def __enter__(self) -> RichObserver:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def table_started(self, table: str, total_rows: int, done_rows: int) -> None:
+        self._totals[table] = max(total_rows, done_rows)
+        self._tasks[table] = self._progress.add_task(table, total=self._totals[table] or 1, completed=done_rows)
+
+    def rows_copied(self, table: str, rows: int) -> None:
+        self._progress.advance(self._tasks[table], rows)
+
+    def table_finished(self, table: str) -> None:
+        self._progress.update(self._tasks[table], completed=self._totals[table] or 1)
+
+    def step(self, message: str) -> None:
+        self._progress.console.print(f"[dim]{message}[/]")

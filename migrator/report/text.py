@@ -1,0 +1,63 @@
+"""Results rendered for people: rich tables on a console (colourless and fixed-width in tests)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from migrator.engine.results import PlanResult, RunResult
+
+_STYLE = {"root": "bold green", "scoped": "green", "referenced": "cyan", "all": "blue", "skip": "dim",
+          "unlisted": "red"}
+
+
+def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None:
+    console.print(f"[bold]plan[/] {result.plan}: {result.source} -> {result.target}")
+    table = Table(header_style="bold")
+    for heading in ("table", "class", "rows", "of", "dangling", "in target"):
+        table.add_column(heading, justify="left" if heading in ("table", "class") else "right")
+    for t in result.tables:
+        dangling = sum(d.rows for d in t.dangling)
+        table.add_row(t.table, f"[{_STYLE[t.kind]}]{t.kind}[/]", _n(t.rows), _n(t.source_rows),
+                      _n(dangling) if t.dangling else "-", _n(t.target_rows))
+    console.print(table)
+    total = sum(t.rows or 0 for t in result.tables)
+    copied = sum(1 for t in result.tables if t.rows)
+    console.print(f"{total:,} rows in {copied} tables would be copied; {result.target_note}.")
+    console.print("\n[bold]why[/]")
+    for t in result.tables:
+        console.print(f"  {t.table} ({t.kind}): {escape(t.reason)}")
+        for d in t.dangling:
+            if d.rows:
+                console.print(f"    {d.rows:,} rows {_POLICY[d.policy]}: their {d.relation} points outside the subset")
+        if t.transforms:
+            console.print("    columns: " + ", ".join(f"{c} {a}" for c, a in t.transforms.items()))
+    if show_sql:
+        for t in result.tables:
+            if t.sql:
+                console.print(f"\n[bold]-- {t.table} ({t.kind})[/]")
+                console.print(t.sql, markup=False, highlight=False)
+
+
+_POLICY = {"drop": "dropped", "nullify": "kept with the reference nulled", "fail": "would fail the run"}
+
+
+def render_run(result: RunResult, console: Console) -> None:
+    if result.status == "already-finished":
+        console.print(f"[green]{result.message}[/] (run {result.run_id})")
+        return
+    table = Table(header_style="bold")
+    for heading in ("table", "rows", "chunks", "resumed after", "seconds"):
+        table.add_column(heading, justify="left" if heading == "table" else "right")
+    for t in result.tables:
+        table.add_row(t.table, f"{t.rows:,}", str(t.chunks), str(t.skipped_chunks) if t.skipped_chunks else "-",
+                      f"{t.seconds:.2f}")
+    console.print(table)
+    total = sum(t.rows for t in result.tables)
+    console.print(f"[green]copied[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
+                  f"in {result.seconds:.1f} s (run {result.run_id})")
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

@@ -1,0 +1,70 @@
+"""Open database engines: the source read-only, the target writable; URLs shown without passwords."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from migrator.errors import UsageError
+
+
+def parse_url(url: str, base_dir: Path) -> URL:
+    """A SQLAlchemy URL, with a relative SQLite path taken relative to the plan's folder."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with the URL in it: keep it out
+        raise UsageError(f"not a valid database URL: {redact(url)}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str((base_dir / path).resolve()))
+    return parsed
+
+
+def redact(url: str | URL) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True) if isinstance(url, str) else \
+            url.render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+def backend(url: URL) -> str:
+    """'postgresql' | 'mysql' | 'sqlite' (MariaDB speaks as mysql)."""
+    name = url.get_backend_name()
+    return "mysql" if name == "mariadb" else name
+
+
+def open_source(url: URL) -> Engine:
+    """An engine whose every connection is read-only at the session level (SPEC §5): the source is
+    often a replica or production itself, so even a bug in our SQL must not be able to write there."""
+    kind = backend(url)
+    if kind == "sqlite":
+        if not url.database or not Path(url.database).exists():
+            raise UsageError(f"the source database file does not exist: {url.database}")
+        read_only = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+        return sa.create_engine(read_only, poolclass=sa.pool.NullPool)
+    if kind == "postgresql":
+        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"},
+                                poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+
+    return engine
+
+
+def target_exists(url: URL) -> bool:
+    """Whether looking at the target needs no write: connecting to a missing SQLite file creates it."""
+    return backend(url) != "sqlite" or not url.database or Path(url.database).exists()
+
+
+def open_target(url: URL, *, create: bool) -> Engine:
+    if create and backend(url) == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)

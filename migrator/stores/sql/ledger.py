@@ -1,0 +1,159 @@
+"""The checkpoint ledger, kept in the target database itself.
+
+A unit's rows and its "done" mark are written in the same target transaction (SPEC §5), so after a
+crash at any instant the ledger says exactly which units are in the target: never a unit marked
+done whose rows are missing, never rows without their mark. Everything is keyed by the plan name,
+so two plans may share a target database without reading each other's progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+metadata = sa.MetaData()
+runs = sa.Table(
+    "_migrator_runs",
+    metadata,
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("plan_sha256", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # running | finished
+    sa.Column("created_tables", sa.Text, nullable=False),  # JSON list: what --restart may drop
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("finished_at", sa.String(40)),
+)
+units = sa.Table(
+    "_migrator_units",
+    metadata,
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("unit", sa.String(400), primary_key=True),  # "table:NAME:CHUNK" | "fixup:NAME:CHUNK"
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("last_key", sa.Text),  # JSON: the unit's highest key, where the next unit starts
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("done_at", sa.String(40), nullable=False),
+)
+LEDGER_TABLES = (runs.name, units.name)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    plan_sha256: str
+    status: str
+    created_tables: list[str]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a table's copy stands: chunks done, rows done, and the key to continue after."""
+
+    chunks: int
+    rows: int
+    last_key: tuple[Any, ...] | None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def ensure(conn: Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+def exists(conn: Connection) -> bool:
+    return sa.inspect(conn).has_table(runs.name)
+
+
+def current_run(conn: Connection, plan: str) -> RunRow | None:
+    if not exists(conn):
+        return None
+    row = conn.execute(sa.select(runs).where(runs.c.plan == plan)).mappings().first()
+    if row is None:
+        return None
+    return RunRow(row["run_id"], row["plan_sha256"], row["status"], json.loads(row["created_tables"]))
+
+
+def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str]) -> None:
+    conn.execute(sa.delete(runs).where(runs.c.plan == plan))
+    conn.execute(sa.insert(runs).values(plan=plan, run_id=run_id, plan_sha256=sha, status="running",
+                                        created_tables=json.dumps(created), started_at=now()))
+
+
+def add_created_tables(conn: Connection, plan: str, created: list[str]) -> None:
+    row = current_run(conn, plan)
+    if row is not None and created:
+        merged = sorted(set(row.created_tables) | set(created))
+        conn.execute(sa.update(runs).where(runs.c.plan == plan).values(created_tables=json.dumps(merged)))
+
+
+def finish_run(conn: Connection, plan: str) -> None:
+    conn.execute(sa.update(runs).where(runs.c.plan == plan).values(status="finished", finished_at=now()))
+
+
+def forget(conn: Connection, plan: str) -> None:
+    if exists(conn):
+        conn.execute(sa.delete(units).where(units.c.plan == plan))
+        conn.execute(sa.delete(runs).where(runs.c.plan == plan))
+
+
+def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
+    prefix = f"{kind}:{table}:"
+    rows = conn.execute(
+        sa.select(units.c.unit, units.c.rows, units.c.last_key)
+        .where(units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True))
+    ).all()
+    if not rows:
+        return Progress(0, 0, None)
+    latest = max(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
+    key = decode_key(latest.last_key) if latest.last_key else None
+    return Progress(len(rows), sum(r.rows for r in rows), key)
+
+
+def tables_written(conn: Connection, plan: str) -> set[str]:
+    if not exists(conn):
+        return set()
+    names = conn.execute(sa.select(units.c.unit).where(units.c.plan == plan)).scalars()
+    return {name.split(":", 2)[1] for name in names}
+
+
+def mark_done(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> None:
+    conn.execute(sa.insert(units).values(plan=plan, unit=unit, run_id=run_id, rows=rows, done_at=now(),
+                                         last_key=encode_key(last_key) if last_key is not None else None))
+
+
+def encode_key(key: tuple[Any, ...]) -> str:
+    return json.dumps([_tag(v) for v in key])
+
+
+def decode_key(text: str) -> tuple[Any, ...]:
+    return tuple(_untag(v) for v in json.loads(text))
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    return value
+
+
+def _untag(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    (kind, text), = value.items()
+    return {"datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat, "decimal": Decimal,
+            "uuid": UUID, "bytes": bytes.fromhex}[kind](text)

@@ -1,0 +1,85 @@
+"""Read a database's schema into our plain `Schema`, keeping SQLAlchemy's Table objects for queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.plan.model import Relation
+from migrator.subset.schema import Column, ForeignKey, Schema, Table
+
+
+@dataclass
+class ReflectedSource:
+    schema: Schema
+    metadata: sa.MetaData
+
+    def table(self, name: str) -> sa.Table:
+        return self.metadata.tables[name]
+
+
+def reflect(connection: Connection, relations: list[Relation] | None = None) -> ReflectedSource:
+    metadata = sa.MetaData()
+    metadata.reflect(bind=connection)
+    tables: dict[str, Table] = {}
+    foreign_keys: list[ForeignKey] = []
+    for sa_table in metadata.sorted_tables:
+        tables[sa_table.name] = Table(
+            name=sa_table.name,
+            columns=tuple(_column(c) for c in sa_table.columns),
+            primary_key=tuple(c.name for c in sa_table.primary_key.columns),
+            unique_keys=tuple(
+                tuple(c.name for c in constraint.columns)
+                for constraint in sa_table.constraints
+                if isinstance(constraint, sa.UniqueConstraint)
+            ),
+        )
+        for constraint in sa_table.foreign_key_constraints:
+            if constraint.referred_table.name not in metadata.tables:
+                continue
+            foreign_keys.append(
+                ForeignKey(
+                    child=sa_table.name,
+                    child_columns=tuple(c.name for c in constraint.columns),
+                    parent=constraint.referred_table.name,
+                    parent_columns=tuple(e.column.name for e in constraint.elements),
+                )
+            )
+    schema = Schema(tables, sorted(foreign_keys, key=str))
+    return ReflectedSource(schema, metadata)
+
+
+def with_relations(schema: Schema, relations: list[Relation]) -> Schema:
+    """The schema plus the plan's virtual foreign keys; a per-relation `dangling` overrides a
+    declared key between the same columns instead of adding a second one."""
+    virtual = {
+        (r.from_.table, r.from_.columns, r.to.table, r.to.columns): r.dangling for r in relations
+    }
+    merged: list[ForeignKey] = []
+    for fk in schema.foreign_keys:
+        key = (fk.child, fk.child_columns, fk.parent, fk.parent_columns)
+        if key in virtual:
+            merged.append(ForeignKey(*key, declared=True, dangling=virtual.pop(key)))
+        else:
+            merged.append(fk)
+    for (child, child_cols, parent, parent_cols), dangling in virtual.items():
+        merged.append(ForeignKey(child, child_cols, parent, parent_cols, declared=False, dangling=dangling))
+    return Schema(schema.tables, sorted(merged, key=str))
+
+
+def _column(column: sa.Column) -> Column:  # type: ignore[type-arg]
+    try:
+        type_name = column.type.compile()
+    except Exception:
+        type_name = type(column.type).__name__.upper()
+    length: int | None = None
+    if isinstance(column.type, sa.Integer):
+        kind = "integer"
+        length = 64 if isinstance(column.type, sa.BigInteger) else 32
+    elif isinstance(column.type, sa.String):
+        kind, length = "text", column.type.length
+    else:
+        kind = "other"
+    return Column(column.name, type_name, bool(column.nullable), kind, length)

@@ -1,0 +1,48 @@
+"""One consistent read of the source for the whole run (SPEC §5).
+
+Every table's subset is read through one connection inside one transaction, so a writer changing
+the source while we copy cannot make a child row arrive without its parent:
+PostgreSQL and MySQL/MariaDB read in REPEATABLE READ (one snapshot for the transaction), SQLite
+holds one read transaction (its shared lock keeps the file as it was when the first read ran).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        with engine.connect() as conn:
+            # pysqlite opens no transaction for SELECTs; an explicit BEGIN makes the reads one.
+            raw = conn.connection.driver_connection
+            raw.isolation_level = None  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.exec_driver_sql("ROLLBACK")
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            if backend == "mysql":
+                # Take the snapshot now rather than at the first read of each table.
+                conn.exec_driver_sql("SELECT 1").all()
+            yield conn
+            conn.rollback()
+
+
+def stream(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[sa.Row]]:  # type: ignore[type-arg]
+    """Rows in batches through a server-side cursor: memory holds one batch, whatever the table size."""
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    try:
+        yield from (list(part) for part in result.partitions(batch))
+    finally:
+        result.close()

@@ -1,0 +1,314 @@
+"""The subset as SQL on the source (SPEC §3): one query per table, no write of any kind.
+
+Each copied table T gets a CTE `kept_T` holding the keys of its subset (and the columns other
+tables join on). A table's rows are then `SELECT ... FROM T WHERE <its rule>`, where the rule
+refers to its parents' (or, for referenced tables, its children's) CTEs:
+
+    root        root expression AND where AND constraints
+    scoped      (EXISTS kept parent through ANY scope edge) AND where AND constraints
+    all         where AND constraints
+    referenced  EXISTS a kept child pointing at it, through ANY pull edge
+    constraints for every edge with policy drop: the key is NULL OR EXISTS kept parent
+
+A self-reference turns the CTE recursive (reply threads downwards, a management chain upwards).
+Tables that depend on each other in a cycle are solved by iteration: start from the loosest sets
+(everything for the scoped, nothing for the referenced), rebuild each level from the one before
+and stop when the counts no longer change: the fixpoint that SPEC §3 rule 4 asks for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from migrator.errors import PlanError, Problem
+from migrator.plan.model import DataSection
+from migrator.stores.sql.reflect import ReflectedSource
+from migrator.subset.classify import Classification, Edge
+from migrator.subset.cycles import strongly_connected
+
+PREFIX = "m__"  # CTE columns are prefixed so that a user's where can never resolve to them
+MAX_LEVELS = 30
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+
+
+class _Everything:
+    """The loosest start of a greatest fixpoint: every row of the parent is taken as kept."""
+
+
+class _Nothing:
+    """The start of a least fixpoint, and the subset of a skipped table."""
+
+
+EVERYTHING, NOTHING = _Everything(), _Nothing()
+KeptRef = sa.CTE | _Everything | _Nothing
+
+
+def user_sql(expression: str) -> ColumnElement[bool]:
+    """A plan's SQL fragment, parenthesised; the newline ends a trailing `--` comment, and colons
+    are escaped so that PostgreSQL casts (`x::date`) are not taken for bind parameters."""
+    escaped = _BIND.sub(r"\\:\1", expression)
+    return sa.text(f"({escaped}\n)")  # type: ignore[return-value]
+
+
+@dataclass
+class TableQuery:
+    """What the engine and the dry run need for one copied table."""
+
+    table: str
+    rows: sa.Select  # type: ignore[type-arg]
+    order_by: tuple[str, ...]
+    nullified: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+
+
+class SubsetSQL:
+    def __init__(self, source: ReflectedSource, classes: Classification, data: DataSection, conn: Connection):
+        self._source = source
+        self._classes = classes
+        self._data = data
+        self._conn = conn
+        self._kept: dict[str, KeptRef] = {}
+        self._iterated: set[str] = set()
+        for component in strongly_connected(self._copied(), self._dependencies()):
+            self._define(component)
+
+    # -- public -------------------------------------------------------------------------------
+
+    def rows(self, table: str) -> TableQuery:
+        """The SELECT of every subset row of `table`, in key order, dangling references nulled."""
+        t = self._source.table(table)
+        outputs: list[ColumnElement[object]] = []
+        nulled: dict[str, ColumnElement[bool]] = {}
+        for edge in self._edges(table, "scope", "constraint"):
+            if edge.policy == "nullify":
+                for column in edge.fk.child_columns:
+                    nulled[column] = self._member(edge, self._kept_of(edge.fk.parent))
+        for column in t.columns:
+            if column.name in nulled:
+                outputs.append(sa.case((nulled[column.name], column), else_=sa.null()).label(column.name))
+            else:
+                outputs.append(column)
+        order = self._order_columns(table)
+        query = sa.select(*outputs).where(self._final_condition(table)).order_by(*[t.c[c] for c in order])
+        return TableQuery(table, query, order, nulled)
+
+    def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
+        t = self._source.table(table)
+        return sa.select(sa.func.count()).select_from(t).where(self._final_condition(table))
+
+    def dangling(self, table: str) -> list[tuple[Edge, sa.Select]]:  # type: ignore[type-arg]
+        """Per edge whose parent is restricted: how many rows point at a parent that is not kept."""
+        t = self._source.table(table)
+        result = []
+        for edge in self._edges(table, "scope", "constraint"):
+            parent = self._kept_of(edge.fk.parent)
+            if edge.fk.is_self_reference or not self._is_plain(table):
+                # Rows dropped through a self-reference are those outside the recursive subset.
+                base = self._condition(table, self._kept_of, drop_policy_of=edge)
+                if not edge.fk.is_self_reference:
+                    base = self._final_condition(table)
+            else:
+                base = self._condition(table, self._kept_of, drop_policy_of=edge)
+            not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
+            query = sa.select(sa.func.count()).select_from(t).where(
+                base, not_null, sa.not_(self._member(edge, parent))
+            )
+            result.append((edge, query))
+        return result
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def _copied(self) -> list[str]:
+        return [t for t in self._source.schema.tables if self._classes.copied(t)]
+
+    def _edges(self, table: str, *roles: str) -> list[Edge]:
+        return self._classes.edges_from(table, *roles)  # type: ignore[arg-type]
+
+    def _dependencies(self) -> dict[str, set[str]]:
+        """T -> the tables whose kept sets T's kept set is defined from (self-references aside)."""
+        deps: dict[str, set[str]] = {t: set() for t in self._copied()}
+        for table in deps:
+            if self._classes.classes[table] == "referenced":
+                parents_of = [e.fk.child for e in self._classes.edges_to(table, "pull")]
+            else:
+                parents_of = [
+                    e.fk.parent for e in self._edges(table, "scope", "constraint")
+                    if e.role == "scope" or e.policy == "drop"
+                ]
+            deps[table] |= {p for p in parents_of if p != table and p in deps}
+        return deps
+
+    def _define(self, component: list[str]) -> None:
+        if len(component) == 1:
+            table = component[0]
+            self._kept[table] = self._kept_cte(table, f"kept_{table}", self._kept_of)
+            return
+        # A cycle between tables: iterate from the loosest sets until nothing changes.
+        referenced = self._classes.classes[component[0]] == "referenced"
+        start: KeptRef = NOTHING if referenced else EVERYTHING
+        level: dict[str, KeptRef] = dict.fromkeys(component, start)
+        previous_counts: list[int] | None = None
+        for depth in range(MAX_LEVELS):
+            def ref(name: str, level: dict[str, KeptRef] = level) -> KeptRef:
+                return level[name] if name in level else self._kept_of(name)
+
+            level = {t: self._kept_cte(t, f"kept_{t}_{depth}", ref) for t in component}
+            counts = [self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()
+                      for t in component]  # type: ignore[arg-type]
+            if counts == previous_counts:
+                break
+            previous_counts = counts
+        else:
+            raise PlanError([Problem("", None, "data", f"the cycle between {', '.join(component)} did not "
+                                     f"settle in {MAX_LEVELS} rounds")])
+        self._kept.update(level)
+        self._iterated.update(component)
+
+    def _kept_of(self, table: str) -> KeptRef:
+        if not self._classes.copied(table):
+            return NOTHING  # skipped: none of its rows exist in the target
+        return self._kept[table]
+
+    def _kept_columns(self, table: str) -> list[str]:
+        """The subset's key, and every column another table joins on."""
+        t = self._source.table(table)
+        names = [c.name for c in t.primary_key.columns]
+        for edge in self._classes.edges_to(table, "scope", "constraint", "pull", "free"):
+            names += edge.fk.parent_columns
+        for edge in self._classes.edges_from(table, "pull"):
+            names += edge.fk.child_columns
+        if not names:
+            names = [c.name for c in t.columns]
+        return list(dict.fromkeys(names))
+
+    def _order_columns(self, table: str) -> tuple[str, ...]:
+        info = self._source.schema.tables[table]
+        return info.primary_key or (info.unique_keys[0] if info.unique_keys else ())
+
+    # -- conditions ---------------------------------------------------------------------------
+
+    def _member(self, edge: Edge, parent: KeptRef) -> ColumnElement[bool]:
+        """The child row's reference through `edge` lands on a kept parent row."""
+        child = self._source.table(edge.fk.child)
+        if isinstance(parent, _Nothing):
+            return sa.false()
+        if isinstance(parent, _Everything):
+            return sa.and_(*[child.c[c].is_not(None) for c in edge.fk.child_columns])
+        return sa.exists().where(*[
+            parent.c[PREFIX + p] == child.c[c] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)
+        ])
+
+    def _condition(
+        self,
+        table: str,
+        ref: Callable[[str], KeptRef],
+        *,
+        drop_policy_of: Edge | None = None,
+        in_recursion: bool = False,
+    ) -> ColumnElement[bool]:
+        """The rule of a root, scoped or all table, its self-reference left to the recursion."""
+        t = self._source.table(table)
+        kind = self._classes.classes[table]
+        parts: list[ColumnElement[bool]] = []
+        if kind == "root":
+            parts.append(user_sql(self._data.roots[table]))
+        where = self._data.rule(table).where
+        if where:
+            parts.append(user_sql(where))
+        constrained = [
+            e for e in self._edges(table, "scope", "constraint")
+            if not e.fk.is_self_reference and e.policy == "drop" and e != drop_policy_of
+        ]
+        if kind == "scoped" and not in_recursion:
+            # In scope through ANY scope edge. Where the edge is also a drop constraint below, a
+            # non-null key is enough here: the constraint already demands that its parent is kept.
+            scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
+            parts.append(sa.or_(*[
+                self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope
+            ]))
+        for edge in constrained:
+            nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
+            parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent))))
+        return sa.and_(sa.true(), *parts)
+
+    @staticmethod
+    def _nullable(t: sa.Table, column: str) -> bool:
+        return bool(t.c[column].nullable)
+
+    @staticmethod
+    def _not_null(t: sa.Table, edge: Edge) -> ColumnElement[bool]:
+        return sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
+
+    def _final_condition(self, table: str) -> ColumnElement[bool]:
+        kept = self._kept[table]
+        if self._is_plain(table):
+            return self._condition(table, self._kept_of)
+        assert isinstance(kept, sa.CTE)
+        t = self._source.table(table)
+        return sa.exists().where(*[kept.c[PREFIX + c] == t.c[c] for c in self._kept_key(table)])
+
+    def _kept_key(self, table: str) -> tuple[str, ...]:
+        return self._order_columns(table) or tuple(self._kept_columns(table))
+
+    def _is_plain(self, table: str) -> bool:
+        """A table whose rule is a plain WHERE: not referenced, not recursive, not in a cycle."""
+        return (
+            self._classes.classes[table] != "referenced"
+            and table not in self._iterated
+            and self._self_edge(table) is None
+        )
+
+    def _self_edge(self, table: str) -> Edge | None:
+        roles = ("pull",) if self._classes.classes[table] == "referenced" else ("scope", "constraint")
+        return next((e for e in self._edges(table, *roles) if e.fk.is_self_reference), None)
+
+    # -- the CTEs -----------------------------------------------------------------------------
+
+    def _kept_cte(self, table: str, name: str, ref: Callable[[str], KeptRef]) -> sa.CTE:
+        t = self._source.table(table)
+        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
+        if self._classes.classes[table] == "referenced":
+            anchor_condition = sa.or_(*[
+                self._member_of_child(edge, ref(edge.fk.child))
+                for edge in self._classes.edges_to(table, "pull") if not edge.fk.is_self_reference
+            ])
+        else:
+            anchor_condition = self._condition(table, ref)
+        self_edge = self._self_edge(table)
+        if self_edge is None:
+            return sa.select(*columns).where(anchor_condition).cte(name)
+        if self._classes.classes[table] != "referenced" and self_edge.policy == "drop":
+            # A row whose parent row is not kept is dropped: start from the rows with no parent.
+            anchor_condition = sa.and_(anchor_condition, *[t.c[c].is_(None) for c in self_edge.fk.child_columns])
+        anchor = sa.select(*columns).where(anchor_condition).cte(name, recursive=True)
+        step = self._recursive_step(table, self_edge, anchor, ref)
+        return anchor.union(step)
+
+    def _recursive_step(self, table: str, edge: Edge, kept: sa.CTE, ref: Callable[[str], KeptRef]) -> sa.Select:  # type: ignore[type-arg]
+        t = self._source.table(table)
+        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
+        if self._classes.classes[table] == "referenced":
+            # Upwards: the parents (say, managers) of kept rows are kept too.
+            on = sa.and_(*[t.c[p] == kept.c[PREFIX + c]
+                           for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)])
+            return sa.select(*columns).select_from(t.join(kept, on))
+        # Downwards: the children (say, replies) of kept rows are in scope, under the table's rule.
+        on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)])
+        condition = self._condition(table, ref, in_recursion=True)
+        return sa.select(*columns).select_from(t.join(kept, on)).where(condition)
+
+    def _member_of_child(self, edge: Edge, child: KeptRef) -> ColumnElement[bool]:
+        """The parent row is pointed at by a kept child row through `edge`."""
+        parent = self._source.table(edge.fk.parent)
+        if isinstance(child, _Nothing):
+            return sa.false()
+        if isinstance(child, _Everything):
+            raise AssertionError("referenced tables iterate from nothing")
+        return sa.exists().where(*[
+            child.c[PREFIX + c] == parent.c[p] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)
+        ])

@@ -1,0 +1,45 @@
+"""Writing rows into target tables: plain bulk inserts, or upserts for `existing: merge`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+
+def write_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], *, merge: bool) -> None:
+    if not rows:
+        return
+    if not merge:
+        conn.execute(table.insert(), rows)  # executemany; SQLAlchemy batches it as multi-row VALUES
+        return
+    conn.execute(_upsert(conn.dialect.name, table, list(rows[0])), rows)
+
+
+def _upsert(dialect: str, table: sa.Table, columns: list[str]) -> Any:
+    keys = [c.name for c in table.primary_key.columns]
+    if not keys:
+        raise ValueError(f"table {table.name} has no primary key to merge on")
+    others = [c for c in columns if c not in keys]
+    if dialect == "mysql":
+        statement = mysql.insert(table)
+        if not others:
+            return statement.prefix_with("IGNORE")
+        return statement.on_duplicate_key_update({c: statement.inserted[c] for c in others})
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table)
+    if not others:
+        return statement.on_conflict_do_nothing(index_elements=keys)
+    return statement.on_conflict_do_update(index_elements=keys, set_={c: statement.excluded[c] for c in others})
+
+
+def delete_all(conn: Connection, tables: list[sa.Table]) -> None:
+    """Empty tables, children first, for `existing: truncate`."""
+    for table in reversed(tables):
+        conn.execute(sa.delete(table))
+
+
+def count_rows(conn: Connection, name: str) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
