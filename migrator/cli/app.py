@@ -8,7 +8,7 @@ import tempfile
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -126,7 +126,7 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, value, tb) -> bool:  # type: ignore[no-untyped-def]
+    def __exit__(self, kind, value, tb) -> Literal[False]:  # type: ignore[no-untyped-def]
         if value is None or isinstance(value, typer.Exit | SystemExit):
             return False
         if isinstance(value, KeyboardInterrupt):

@@ -17,13 +17,15 @@ def dry_run(loaded: LoadedPlan) -> PlanResult:
         note, existing = _target_state(prep)
         for table in tables:
             table.target_rows = existing.get(table.table)
-        return PlanResult(loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url),
-                          tables, note)
+        return PlanResult(
+            loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url), tables, note
+        )
 
 
 def _display_order(prep: Prepared) -> list[str]:
     order = {"root": 0, "scoped": 1, "all": 2, "referenced": 3, "skip": 4, "unlisted": 5}
-    names = [t.name for t in prep.source.metadata.sorted_tables]
+    copied = prep.copied_tables
+    names = copied + sorted(set(prep.source.schema.tables) - set(copied))
     return sorted(names, key=lambda n: (order[prep.classes.classes[n]], names.index(n)))
 
 
@@ -57,7 +59,8 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
             present = set(sa.inspect(conn).get_table_names())
             counts = {
                 name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
-                for name in prep.copied_tables if name in present
+                for name in prep.copied_tables
+                if name in present
             }
             ours = "; it holds migrator's checkpoints" if present & set(LEDGER_TABLES) else ""
     finally:

@@ -17,6 +17,7 @@ from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
 from migrator.subset.check import rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
+from migrator.subset.cycles import load_order
 
 
 @dataclass
@@ -32,14 +33,21 @@ class Prepared:
     @property
     def copied_tables(self) -> list[str]:
         """Copied tables, parents before children where the foreign keys allow it."""
-        return [t.name for t in self.source.metadata.sorted_tables if self.classes.copied(t.name)]
+        copied = [t for t in self.source.schema.tables if self.classes.copied(t)]
+        parents: dict[str, set[str]] = {t: set() for t in copied}
+        for fk in self.source.schema.foreign_keys:
+            if fk.child in parents and fk.parent in parents:
+                parents[fk.child].add(fk.parent)
+        return load_order(copied, parents)
 
 
 def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
     plan = loaded.plan
     assert plan.source.database and plan.target.database  # the loader demands both
-    return (connect.parse_url(plan.source.database, loaded.base_dir),
-            connect.parse_url(plan.target.database, loaded.base_dir))
+    return (
+        connect.parse_url(plan.source.database, loaded.base_dir),
+        connect.parse_url(plan.target.database, loaded.base_dir),
+    )
 
 
 @contextmanager

@@ -37,9 +37,7 @@ def mask_value(value: Any) -> Any:
     """Keep the shape (length, separators, case) and hide the content."""
     if value is None:
         return None
-    return "".join(
-        "X" if ch.isupper() else "x" if ch.isalpha() else "0" if ch.isdigit() else ch for ch in str(value)
-    )
+    return "".join("X" if ch.isupper() else "x" if ch.isalpha() else "0" if ch.isdigit() else ch for ch in str(value))
 
 
 def _canonical(value: Any) -> str:
@@ -48,7 +46,9 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
-def row_transform(rules: dict[str, ColumnRule], columns: dict[str, Column], hash_key: bytes | None) -> RowTransform | None:
+def row_transform(
+    rules: dict[str, ColumnRule], columns: dict[str, Column], hash_key: bytes | None
+) -> RowTransform | None:
     """One function applying a table's column rules to a row, or None when the table has none."""
     steps: list[Callable[[Row], None]] = []
     for name, rule in rules.items():

@@ -14,8 +14,9 @@ def check_connections(loaded: LoadedPlan) -> list[str]:
     notes = []
     with prepared(loaded) as prep:  # reflects the source and checks every rule against it
         copied = len(prep.copied_tables)
-        notes.append(f"source {connect.redact(prep.source_url)}: {len(prep.source.schema.tables)} tables, "
-                     f"{copied} to copy")
+        notes.append(
+            f"source {connect.redact(prep.source_url)}: {len(prep.source.schema.tables)} tables, {copied} to copy"
+        )
         target = prep.target_url
     if not connect.target_exists(target):
         notes.append(f"target {connect.redact(target)}: does not exist yet; a run creates it")
@@ -25,8 +26,9 @@ def check_connections(loaded: LoadedPlan) -> list[str]:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        raise UsageError(f"the target does not answer: {connect.redact(target)}: "
-                         f"{type(exc.orig or exc).__name__}") from None
+        raise UsageError(
+            f"the target does not answer: {connect.redact(target)}: {type(getattr(exc, 'orig', None) or exc).__name__}"
+        ) from None
     finally:
         engine.dispose()
     notes.append(f"target {connect.redact(target)}: answers")

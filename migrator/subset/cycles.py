@@ -38,3 +38,18 @@ def strongly_connected(nodes: Iterable[str], edges: dict[str, set[str]]) -> list
         if node not in index:
             visit(node)
     return components
+
+
+def load_order(tables: Iterable[str], parents: dict[str, set[str]]) -> list[str]:
+    """Tables with parents before children; the tables of a cycle stay together, by name.
+    `parents` maps a table to the tables its foreign keys point at."""
+    return [t for component in strongly_connected(tables, parents) for t in component]
+
+
+def cyclic_tables(tables: Iterable[str], parents: dict[str, set[str]]) -> set[str]:
+    """The tables that sit on a cycle of foreign keys, a table pointing at itself included."""
+    result: set[str] = set()
+    for component in strongly_connected(tables, parents):
+        if len(component) > 1 or component[0] in parents.get(component[0], set()):
+            result |= set(component)
+    return result

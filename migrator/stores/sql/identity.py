@@ -38,7 +38,7 @@ def _addresses(host: str) -> frozenset[str]:
     """Every address a host name stands for; the loopback names all count as one machine."""
     try:
         infos = socket.getaddrinfo(host, None)
-        addresses = {info[4][0] for info in infos}
+        addresses = {str(info[4][0]) for info in infos}
     except OSError:
         addresses = {host.lower()}
     if any(a.startswith("127.") or a == "::1" for a in addresses) or host.startswith("/"):

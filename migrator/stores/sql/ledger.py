@@ -83,8 +83,16 @@ def current_run(conn: Connection, plan: str) -> RunRow | None:
 
 def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str]) -> None:
     conn.execute(sa.delete(runs).where(runs.c.plan == plan))
-    conn.execute(sa.insert(runs).values(plan=plan, run_id=run_id, plan_sha256=sha, status="running",
-                                        created_tables=json.dumps(created), started_at=now()))
+    conn.execute(
+        sa.insert(runs).values(
+            plan=plan,
+            run_id=run_id,
+            plan_sha256=sha,
+            status="running",
+            created_tables=json.dumps(created),
+            started_at=now(),
+        )
+    )
 
 
 def add_created_tables(conn: Connection, plan: str, created: list[str]) -> None:
@@ -107,8 +115,9 @@ def forget(conn: Connection, plan: str) -> None:
 def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
     prefix = f"{kind}:{table}:"
     rows = conn.execute(
-        sa.select(units.c.unit, units.c.rows, units.c.last_key)
-        .where(units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True))
+        sa.select(units.c.unit, units.c.rows, units.c.last_key).where(
+            units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
+        )
     ).all()
     if not rows:
         return Progress(0, 0, None)
@@ -125,8 +134,16 @@ def tables_written(conn: Connection, plan: str) -> set[str]:
 
 
 def mark_done(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> None:
-    conn.execute(sa.insert(units).values(plan=plan, unit=unit, run_id=run_id, rows=rows, done_at=now(),
-                                         last_key=encode_key(last_key) if last_key is not None else None))
+    conn.execute(
+        sa.insert(units).values(
+            plan=plan,
+            unit=unit,
+            run_id=run_id,
+            rows=rows,
+            done_at=now(),
+            last_key=encode_key(last_key) if last_key is not None else None,
+        )
+    )
 
 
 def encode_key(key: tuple[Any, ...]) -> str:
@@ -154,6 +171,12 @@ def _tag(value: Any) -> Any:
 def _untag(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    (kind, text), = value.items()
-    return {"datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat, "decimal": Decimal,
-            "uuid": UUID, "bytes": bytes.fromhex}[kind](text)
+    ((kind, text),) = value.items()
+    decoders: dict[str, Any] = {
+        "datetime": dt.datetime.fromisoformat,
+        "date": dt.date.fromisoformat,
+        "decimal": Decimal,
+        "uuid": UUID,
+        "bytes": bytes.fromhex,
+    }
+    return decoders[kind](text)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.plan.model import Relation
+from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.subset.schema import Column, ForeignKey, Schema, Table
 
 
@@ -22,10 +23,11 @@ class ReflectedSource:
 
 def reflect(connection: Connection, relations: list[Relation] | None = None) -> ReflectedSource:
     metadata = sa.MetaData()
-    metadata.reflect(bind=connection)
+    # A database migrator wrote into may be the source of the next split: its ledger is ours, not data.
+    metadata.reflect(bind=connection, only=lambda name, _meta: name not in LEDGER_TABLES)
     tables: dict[str, Table] = {}
     foreign_keys: list[ForeignKey] = []
-    for sa_table in metadata.sorted_tables:
+    for sa_table in sorted(metadata.tables.values(), key=lambda t: t.name):
         tables[sa_table.name] = Table(
             name=sa_table.name,
             columns=tuple(_column(c) for c in sa_table.columns),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql.types import translate
+from migrator.subset.cycles import cyclic_tables, strongly_connected
 
 
 @dataclass
@@ -56,12 +57,12 @@ def design(
 
         table = sa.Table(name, full, *columns())
         sa.Table(name, bare, *columns())
-        for constraint in src.foreign_key_constraints:
-            parent = constraint.referred_table.name
-            cols = [c.name for c in constraint.columns]
-            if parent in copied and not gone.intersection(cols):
-                refs = [f"{parent}.{e.column.name}" for e in constraint.elements]
-                table.append_constraint(sa.ForeignKeyConstraint(cols, refs, name=constraint.name))
+        for fk in src.foreign_key_constraints:
+            parent = fk.referred_table.name
+            fk_cols = [c.name for c in fk.columns]
+            if parent in copied and not gone.intersection(fk_cols):
+                refs = [f"{parent}.{e.column.name}" for e in fk.elements]
+                table.append_constraint(sa.ForeignKeyConstraint(fk_cols, refs, name=fk.name))
         unique_sets: set[tuple[str, ...]] = set()
         for constraint in src.constraints:
             if isinstance(constraint, sa.UniqueConstraint):
@@ -70,12 +71,12 @@ def design(
                     unique_sets.add(cols)
                     table.append_constraint(sa.UniqueConstraint(*cols, name=constraint.name))
         for index in src.indexes:
-            cols = tuple(c.name for c in index.columns if isinstance(c, sa.Column))
-            if not cols or len(cols) != len(index.expressions) or gone.intersection(cols):
+            index_cols = tuple(c.name for c in index.columns if isinstance(c, sa.Column))
+            if not index_cols or len(index_cols) != len(index.expressions) or gone.intersection(index_cols):
                 continue
-            if index.unique and cols in unique_sets:
+            if index.unique and index_cols in unique_sets:
                 continue  # MySQL reports a unique constraint as a unique index as well
-            sa.Index(index.name, *[table.c[c] for c in cols], unique=bool(index.unique))
+            sa.Index(index.name, *[table.c[c] for c in index_cols], unique=bool(index.unique))
     if target_backend == "sqlite":
         bare = full
     return TargetSchema(full, bare, target_backend)
@@ -84,7 +85,7 @@ def design(
 def create_tables(conn: Connection, schema: TargetSchema) -> list[str]:
     """Create the tables that are missing; returns their names."""
     existing = set(sa.inspect(conn).get_table_names())
-    created = [t for t in schema.bare.sorted_tables if t.name not in existing]
+    created = [t for t in schema.bare.tables.values() if t.name not in existing]
     for table in created:
         table.create(conn)
     return [t.name for t in created]
@@ -96,23 +97,23 @@ def finalize(conn: Connection, schema: TargetSchema, counters: dict[str, str]) -
     Each step checks what exists first, so finalizing twice changes nothing."""
     inspector = sa.inspect(conn)
     if schema.backend != "sqlite":
-        for table in schema.full.sorted_tables:
+        for table in schema.full.tables.values():
             _add_uniques(conn, inspector, table)
-        for table in schema.full.sorted_tables:
+        for table in schema.full.tables.values():
             _add_indexes(conn, inspector, table)
-        for table in schema.full.sorted_tables:
+        for table in schema.full.tables.values():
             _add_foreign_keys(conn, inspector, table)
     else:
-        for table in schema.full.sorted_tables:
+        for table in schema.full.tables.values():
             _add_indexes(conn, inspector, table)
-    for table, column in counters.items():
-        _set_counter(conn, schema.backend, schema.table(table), column)
+    for name, column in counters.items():
+        _set_counter(conn, schema.backend, schema.table(name), column)
 
 
 def counter_columns(schema: TargetSchema) -> dict[str, str]:
     """Tables whose key is one integer column: the ones an application inserts into by counter."""
     result = {}
-    for table in schema.bare.sorted_tables:
+    for table in schema.bare.tables.values():
         pk = list(table.primary_key.columns)
         if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
             result[table.name] = pk[0].name
@@ -120,8 +121,8 @@ def counter_columns(schema: TargetSchema) -> dict[str, str]:
 
 
 def _add_uniques(conn: Connection, inspector: sa.Inspector, table: sa.Table) -> None:
-    have = {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)}
-    have |= {tuple(i["column_names"]) for i in inspector.get_indexes(table.name) if i.get("unique")}
+    have = {tuple(map(str, u["column_names"])) for u in inspector.get_unique_constraints(table.name)}
+    have |= {tuple(map(str, i["column_names"])) for i in inspector.get_indexes(table.name) if i.get("unique")}
     for constraint in table.constraints:
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(constraint, sa.PrimaryKeyConstraint):
             if tuple(c.name for c in constraint.columns) not in have:
@@ -137,6 +138,7 @@ def _add_indexes(conn: Connection, inspector: sa.Inspector, table: sa.Table) -> 
 
 def _add_foreign_keys(conn: Connection, inspector: sa.Inspector, table: sa.Table) -> None:
     have = {(tuple(f["constrained_columns"]), f["referred_table"]) for f in inspector.get_foreign_keys(table.name)}
+    have = {(tuple(str(c) for c in cols), parent) for cols, parent in have}
     for fk in table.foreign_key_constraints:
         if (tuple(c.name for c in fk.columns), fk.referred_table.name) not in have:
             conn.execute(sa.schema.AddConstraint(fk))
@@ -175,3 +177,21 @@ def _server_default(column: sa.Column, source: str, target: str):  # type: ignor
         return None
     text = str(getattr(default, "arg", ""))
     return None if "nextval" in text.lower() else default
+
+
+def cyclic_foreign_key_columns(conn: Connection, tables: list[str]) -> dict[str, list[str]]:
+    """For an existing PostgreSQL schema, whose foreign keys are checked row by row: the columns
+    of the keys that close a cycle (a table pointing at itself, or tables pointing at each other).
+    Loading them as NULL and filling them in once every row is there makes any load order valid."""
+    inspector = sa.inspect(conn)
+    keys = {t: inspector.get_foreign_keys(t) for t in tables}
+    parents = {t: {str(fk["referred_table"]) for fk in fks if fk["referred_table"] in keys} for t, fks in keys.items()}
+    cyclic = cyclic_tables(tables, parents)
+    component_of = {t: i for i, c in enumerate(strongly_connected(tables, parents)) for t in c}
+    result: dict[str, list[str]] = {}
+    for table, fks in keys.items():
+        for fk in fks:
+            parent = str(fk["referred_table"])
+            if table in cyclic and parent in cyclic and component_of[table] == component_of[parent]:
+                result.setdefault(table, []).extend(str(c) for c in fk["constrained_columns"])
+    return result

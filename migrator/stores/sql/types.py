@@ -8,6 +8,7 @@ network types) becomes JSON or text, which keeps the value readable rather than 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
 _MYSQL_KEY_LENGTH = 255  # MySQL cannot index TEXT without a prefix length
@@ -45,11 +46,11 @@ def _for_mysql(type_: TypeEngine, is_key: bool) -> TypeEngine:  # type: ignore[t
     if isinstance(type_, sa.String) and not type_.length:
         return sa.String(_MYSQL_KEY_LENGTH) if is_key else sa.Text()
     if isinstance(type_, sa.DateTime):
-        return sa.dialects.mysql.DATETIME(fsp=6)
+        return mysql.DATETIME(fsp=6)
     if isinstance(type_, sa.Time):
-        return sa.dialects.mysql.TIME(fsp=6)
+        return mysql.TIME(fsp=6)
     if isinstance(type_, sa.LargeBinary):
-        return sa.dialects.mysql.LONGBLOB()
+        return mysql.LONGBLOB()
     if isinstance(type_, sa.Float):
         return sa.Float(53)
     return type_

@@ -36,10 +36,30 @@ def _upsert(dialect: str, table: sa.Table, columns: list[str]) -> Any:
 
 
 def delete_all(conn: Connection, tables: list[sa.Table]) -> None:
-    """Empty tables, children first, for `existing: truncate`."""
+    """Empty tables, children first, for `existing: truncate`. MySQL checks a self-reference row by
+    row even within one DELETE, so there the checks are off for the statements."""
+    if conn.dialect.name == "mysql":
+        conn.exec_driver_sql("SET SESSION FOREIGN_KEY_CHECKS = 0")
     for table in reversed(tables):
         conn.execute(sa.delete(table))
+    if conn.dialect.name == "mysql":
+        conn.exec_driver_sql("SET SESSION FOREIGN_KEY_CHECKS = 1")
 
 
 def count_rows(conn: Connection, name: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+
+
+def update_rows(
+    conn: Connection, table: sa.Table, keys: list[str], columns: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Set `columns` of the rows identified by `keys`: one executemany UPDATE."""
+    if not rows:
+        return
+    statement = (
+        sa.update(table)
+        .where(*[table.c[k] == sa.bindparam(f"k_{k}") for k in keys])
+        .values({c: sa.bindparam(f"v_{c}") for c in columns})
+    )
+    params = [{**{f"k_{k}": r[k] for k in keys}, **{f"v_{c}": r[c] for c in columns}} for r in rows]
+    conn.execute(statement, params)
