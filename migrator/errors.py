@@ -4,6 +4,7 @@
     ├── PlanError            (exit 2)  the plan is invalid: a list of Problems, each with file:line and key
     ├── UsageError           (exit 2)  the command line or the environment is wrong (a missing key, a flag)
     ├── SafetyError          (exit 2)  refused before writing: target is the source, target not empty, ...
+    ├── Interrupted          (exit 130) Ctrl-C: the unit under way was committed, the run can continue
     └── RunError             (exit 1)  the run started and failed
         ├── TransientError             worth retrying: dropped connection, timeout, throttling
         ├── PermanentError             retrying will not help: a constraint, a missing table
@@ -53,6 +54,10 @@ class UsageError(MigratorError):
 
 class SafetyError(MigratorError):
     exit_code = 2
+
+
+class Interrupted(MigratorError):
+    exit_code = 130
 
 
 class RunError(MigratorError):

@@ -75,3 +75,27 @@ def test_plan_classifies_all_eleven_tables(run_cli, chinook_sqlite: Path, tmp_pa
     assert tables["Employee"]["rows"] == 5
     assert not (tmp_path / "us.db").exists(), "the dry run must not create the target"
     assert not (tmp_path / "state").exists(), "the dry run must not write state"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_target_gets_keys_indexes_and_counters(
+    run_cli, chinook_pg: str, tmp_path: Path, backend: str, pg_url_factory, mariadb_url_factory
+) -> None:
+    import sqlalchemy as sa
+
+    target = pg_url_factory() if backend == "postgresql" else mariadb_url_factory()
+    _copy_and_check(run_cli, "chinook_us_pg.yaml", chinook_pg, target, "snake", tmp_path)
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        fks = {(t, fk["referred_table"]) for t in inspector.get_table_names() for fk in inspector.get_foreign_keys(t)}
+        assert fks >= {("invoice", "customer"), ("invoice_line", "invoice"), ("customer", "employee"),
+                       ("employee", "employee"), ("playlist_track", "track"), ("track", "album")}
+        indexed = {tuple(i["column_names"]) for i in inspector.get_indexes("invoice")}
+        assert ("customer_id",) in indexed  # the source's index on the foreign key came along
+        # The counter is past the copied keys: the new deployment's next customer gets a fresh id.
+        top = conn.execute(sa.text("SELECT max(customer_id) FROM customer")).scalar_one()
+        conn.execute(sa.text("INSERT INTO customer (first_name, last_name, email) VALUES ('New', 'User', 'n@x')"))
+        new_id = conn.execute(sa.text("SELECT customer_id FROM customer WHERE email = 'n@x'")).scalar_one()
+        assert new_id > top
+    engine.dispose()

@@ -41,7 +41,9 @@ THREADS = Case(
         " (108, 10, 1, 107),"  # a US reply on a US post to an out-of-scope comment
         " (109, 12, 1, 107),"  # US author, EU post: dropped
         " (110, 11, 2, 106),"  # a reply on post 11 to the dropped 106
-        " (111, 11, 1, NULL)",  # US thread root on post 11
+        " (111, 11, 1, NULL),"  # US thread root on post 11
+        " (112, 11, 2, 112),"  # a thread root marked by pointing at itself: its reference resolves
+        " (113, 11, 1, 112)",  # a reply to it
     ],
     keys={"users": ("id",), "posts": ("id",), "comments": ("id",)},
     foreign_keys=[
@@ -62,7 +64,11 @@ def test_self_reference_in_a_scoped_table(run_cli, backend: str, request, tmp_pa
             {"roots": US, "dangling": "drop"},
             THREAD_KINDS,
             # 102 drops, and so do its descendants 103 and 104; 108 and 110 lose their parents.
-            {"users": {1, 2}, "posts": {10, 11}, "comments": {100, 101, 105, 111}},
+            {"users": {1, 2}, "posts": {10, 11}, "comments": {100, 101, 105, 111, 112, 113}},
+            dangling={
+                ("comments", "comments.author_id -> users.id"): ("drop", 1),  # 102
+                ("comments", "comments.parent_id -> comments.id"): ("drop", 4),  # 103, 104, 108, 110
+            },
         ),
         Variant(
             "nullify-parent",
@@ -76,7 +82,7 @@ def test_self_reference_in_a_scoped_table(run_cli, backend: str, request, tmp_pa
                 # stay with parent_id NULL; 104 keeps its parent 103, which is kept.
                 "comments": Rows(("id", "parent_id"), {
                     (100, None), (101, 100), (103, None), (104, 103), (105, 101), (108, None), (110, None),
-                    (111, None),
+                    (111, None), (112, 112), (113, 112),
                 }),
             },
         ),
@@ -95,8 +101,12 @@ INVITES = Case(
         " (2, 'US', 1),"  # invited by a US user
         " (4, 'US', 3),"  # a US user invited by an EU user
         " (5, 'US', 4),"  # invited by 4
-        " (6, 'EU', 1)",  # an EU user invited by a US user: out of scope all the same
-        "INSERT INTO posts VALUES (20, 1), (21, 4), (22, 5), (23, 3), (24, 2)",
+        " (6, 'EU', 1),"  # an EU user invited by a US user: out of scope all the same
+        " (7, 'US', 7), (8, 'US', 7),"  # 7 invited itself (a sign-up): its reference resolves, so does 8's
+        " (9, 'US', NULL), (10, 'US', 9),"  # 9 and 10 invited each other (set below): both resolve
+        " (11, 'EU', 11), (12, 'US', 11)",  # an EU self-inviter, and a US user it invited
+        "UPDATE users SET invited_by = 10 WHERE id = 9",
+        "INSERT INTO posts VALUES (20, 1), (21, 4), (22, 5), (23, 3), (24, 2), (25, 7), (26, 12)",
     ],
     keys={"users": ("id",), "posts": ("id",)},
     foreign_keys=["users.invited_by -> users.id", "posts.user_id -> users.id"],
@@ -106,15 +116,22 @@ INVITES = Case(
 @pytest.mark.parametrize("backend", [SQLITE])
 def test_self_reference_in_a_root_table(run_cli, backend: str, request, tmp_path: Path) -> None:
     kinds = {"users": "root", "posts": "scoped"}
+    invited = ("users", "users.invited_by -> users.id")
     run_case(run_cli, backend, request, tmp_path, INVITES, [
-        # 4 dangles (its inviter 3 is EU), then 5 dangles (its inviter 4 is gone); their posts go too.
+        # 4 and 12 dangle (their inviters are EU), then 5 dangles (its inviter 4 is gone); their posts go
+        # too. The greatest fixpoint keeps 7 (its own inviter), 8, and the pair 9 and 10.
         Variant("drop", {"roots": US, "dangling": "drop"}, kinds,
-                {"users": Rows(("id", "invited_by"), {(1, None), (2, 1)}), "posts": {20, 24}}),
-        # Plan-wide nullify: 4 stays with invited_by NULL, so 5 keeps its inviter. posts.user_id is NOT
-        # NULL, so nullify falls back to drop there (post 23 of the EU user).
+                {"users": Rows(("id", "invited_by"), {(1, None), (2, 1), (7, 7), (8, 7), (9, 10), (10, 9)}),
+                 "posts": {20, 24, 25}},
+                dangling={invited: ("drop", 3)}),
+        # Plan-wide nullify: 4 and 12 stay with invited_by NULL, so 5 keeps its inviter. posts.user_id is
+        # NOT NULL, so nullify falls back to drop there (post 23 of the EU user).
         Variant("nullify", {"roots": US, "dangling": "nullify"}, kinds,
-                {"users": Rows(("id", "invited_by"), {(1, None), (2, 1), (4, None), (5, 4)}),
-                 "posts": {20, 21, 22, 24}}),
+                {"users": Rows(("id", "invited_by"), {
+                    (1, None), (2, 1), (4, None), (5, 4), (7, 7), (8, 7), (9, 10), (10, 9), (12, None),
+                }),
+                 "posts": {20, 21, 22, 24, 25, 26}},
+                dangling={invited: ("nullify", 2)}),
     ])
 
 
@@ -204,12 +221,14 @@ def test_cycle_of_two_tables(run_cli, backend: str, request, tmp_path: Path) -> 
         # go, so 5 (favourite 11) dangles and goes too. 4 has no favourite.
         Variant("drop", {"roots": US, "dangling": "nullify", "relations": [{**favourite, "dangling": "drop"}]},
                 kinds,
-                {"users": Rows(("id", "favorite_post_id"), {(1, 10), (4, None)}), "posts": {10, 13}}),
+                {"users": Rows(("id", "favorite_post_id"), {(1, 10), (4, None)}), "posts": {10, 13}},
+                dangling={("users", "users.favorite_post_id -> posts.id"): ("drop", 2)}),  # 2 and 5
         # Plan-wide drop, nullify on the favourite: 2 stays without a favourite; 5 keeps post 11.
         Variant("nullify", {"roots": US, "dangling": "drop", "relations": [{**favourite, "dangling": "nullify"}]},
                 kinds,
                 {"users": Rows(("id", "favorite_post_id"), {(1, 10), (2, None), (4, None), (5, 11)}),
-                 "posts": {10, 11, 13, 14}}),
+                 "posts": {10, 11, 13, 14}},
+                dangling={("users", "users.favorite_post_id -> posts.id"): ("nullify", 1)}),
     ])
 
 
@@ -381,6 +400,9 @@ SOFT_DELETE = Case(
 def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: Path) -> None:
     kinds = {"users": "root", "posts": "scoped", "comments": "scoped", "bookmarks": "scoped"}
     data = {"roots": US, "tables": {"posts": {"where": "deleted = 0"}}, "dangling": "drop"}
+    # through posts.id alone: comments 101 (deleted post) and 103 (EU post), bookmarks 201 and 204
+    dangling = {("comments", "comments.post_id -> posts.id"): ("drop", 2),
+                ("bookmarks", "bookmarks.post_id -> posts.id"): ("drop", 2)}
     run_case(run_cli, backend, request, tmp_path, SOFT_DELETE, [
         Variant("drop", data, kinds, {
             "users": {1},
@@ -388,7 +410,7 @@ def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: P
             "comments": {100, 104},  # 101 is on the deleted post; 102, 103, 105 touch the EU side
             # 201 points at the deleted post, 204 at the EU post, 203 and 205 are the EU user's
             "bookmarks": Rows(("id", "post_id"), {(200, 10), (202, None)}),
-        }),
+        }, dangling=dangling),
         Variant(
             "nullify",
             {**data, "relations": [{"from": "bookmarks.post_id", "to": "posts.id", "dangling": "nullify"}]},
@@ -399,6 +421,7 @@ def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: P
                 "comments": {100, 104},
                 "bookmarks": Rows(("id", "post_id"), {(200, 10), (201, None), (202, None), (204, None)}),
             },
+            dangling={**dangling, ("bookmarks", "bookmarks.post_id -> posts.id"): ("nullify", 2)},
         ),
     ])
 

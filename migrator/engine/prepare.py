@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 
 from migrator.errors import PlanError, UsageError
 from migrator.plan.load import LoadedPlan
@@ -29,6 +29,7 @@ class Prepared:
     classes: Classification
     queries: SubsetSQL
     conn: Connection
+    engine: Engine
 
     @property
     def copied_tables(self) -> list[str]:
@@ -68,6 +69,6 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
             if problems:
                 raise PlanError(problems)
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
-            yield Prepared(loaded, source_url, target_url, reflected, classes, queries, conn)
+            yield Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
     finally:
         engine.dispose()

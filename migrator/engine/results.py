@@ -56,6 +56,7 @@ class RunResult:
     seconds: float
     target: str
     message: str = ""
+    retries: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

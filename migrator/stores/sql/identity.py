@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-from sqlalchemy.engine import URL
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
 
 from migrator.stores.sql.connect import backend
 
@@ -44,3 +45,31 @@ def _addresses(host: str) -> frozenset[str]:
     if any(a.startswith("127.") or a == "::1" for a in addresses) or host.startswith("/"):
         return frozenset({"loopback"})
     return frozenset(addresses)
+
+
+def same_server_database(source: Engine, target: Connection) -> bool:
+    """Ask both servers who they are: catches the aliases no URL comparison can (another host name
+    or address of the same machine, a proxy, a port forward). The source is asked on a connection of
+    its own, so that a refused question cannot disturb the snapshot the run reads in."""
+    with source.connect() as conn:
+        a = _identity(conn)
+    b = _identity(target)
+    target.rollback()
+    return a is not None and a == b
+
+
+def _identity(conn: Connection) -> tuple[str, ...] | None:
+    backend = conn.dialect.name
+    try:
+        if backend == "postgresql":
+            row = conn.exec_driver_sql(
+                "SELECT system_identifier::text, current_database(), inet_server_port()::text FROM pg_control_system()"
+            ).one()
+        elif backend == "mysql":
+            row = conn.exec_driver_sql("SELECT @@hostname, CAST(@@port AS CHAR), DATABASE(), @@datadir").one()
+        else:
+            return None
+    except sa.exc.DBAPIError:
+        conn.rollback()  # e.g. pg_control_system() is for superusers and pg_monitor only
+        return None
+    return (backend, *(str(v) for v in row))

@@ -27,6 +27,7 @@ runs = sa.Table(
     sa.Column("plan_sha256", sa.String(64), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),  # running | finished
     sa.Column("created_tables", sa.Text, nullable=False),  # JSON list: what --restart may drop
+    sa.Column("existing", sa.String(20), nullable=False),  # target.existing when the run started
     sa.Column("started_at", sa.String(40), nullable=False),
     sa.Column("finished_at", sa.String(40)),
 )
@@ -49,6 +50,7 @@ class RunRow:
     plan_sha256: str
     status: str
     created_tables: list[str]
+    existing: str
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,10 @@ def current_run(conn: Connection, plan: str) -> RunRow | None:
     row = conn.execute(sa.select(runs).where(runs.c.plan == plan)).mappings().first()
     if row is None:
         return None
-    return RunRow(row["run_id"], row["plan_sha256"], row["status"], json.loads(row["created_tables"]))
+    return RunRow(row["run_id"], row["plan_sha256"], row["status"], json.loads(row["created_tables"]), row["existing"])
 
 
-def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str]) -> None:
+def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str], existing: str) -> None:
     conn.execute(sa.delete(runs).where(runs.c.plan == plan))
     conn.execute(
         sa.insert(runs).values(
@@ -90,6 +92,7 @@ def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[
             plan_sha256=sha,
             status="running",
             created_tables=json.dumps(created),
+            existing=existing,
             started_at=now(),
         )
     )

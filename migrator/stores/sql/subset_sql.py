@@ -105,15 +105,20 @@ class SubsetSQL:
         """Per edge whose parent is restricted: how many rows point at a parent that is not kept."""
         t = self._source.table(table)
         result = []
+        self_edge = self._self_edge(table)
         for edge in self._edges(table, "scope", "constraint"):
             parent = self._kept_of(edge.fk.parent)
-            if edge.fk.is_self_reference or not self._is_plain(table):
+            if self._is_plain(table) or edge.fk.is_self_reference:
                 # Rows dropped through a self-reference are those outside the recursive subset.
                 base = self._condition(table, self._kept_of, drop_policy_of=edge)
-                if not edge.fk.is_self_reference:
-                    base = self._final_condition(table)
-            else:
+            elif edge.policy == "drop":
+                # The kept rows all resolve this edge: count the rows every other rule keeps instead.
                 base = self._condition(table, self._kept_of, drop_policy_of=edge)
+                if self_edge is not None and self_edge.policy == "drop":
+                    base = sa.and_(base, sa.or_(*[t.c[c].is_(None) for c in self_edge.fk.child_columns],
+                                                self._member(self_edge, self._kept_of(table))))
+            else:
+                base = self._final_condition(table)
             not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
             query = sa.select(sa.func.count()).select_from(t).where(
                 base, not_null, sa.not_(self._member(edge, parent))
@@ -282,12 +287,32 @@ class SubsetSQL:
         self_edge = self._self_edge(table)
         if self_edge is None:
             return sa.select(*columns).where(anchor_condition).cte(name)
-        if self._classes.classes[table] != "referenced" and self_edge.policy == "drop":
-            # A row whose parent row is not kept is dropped: start from the rows with no parent.
-            anchor_condition = sa.and_(anchor_condition, *[t.c[c].is_(None) for c in self_edge.fk.child_columns])
-        anchor = sa.select(*columns).where(anchor_condition).cte(name, recursive=True)
+        drop = self._classes.classes[table] != "referenced" and self_edge.policy == "drop"
+        anchor = sa.select(*columns).where(anchor_condition).cte(f"{name}_reached" if drop else name, recursive=True)
         step = self._recursive_step(table, self_edge, anchor, ref)
+        if drop:
+            return self._without_broken_chains(table, self_edge, anchor.union(step), name)
         return anchor.union(step)
+
+    def _without_broken_chains(self, table: str, edge: Edge, reached: sa.CTE, name: str) -> sa.CTE:
+        """The greatest fixpoint of a self-reference whose dangling rows drop: the reached rows, less
+        those whose chain of parents leaves them. Starting from the rows with no parent instead would
+        lose a row that is its own parent (a manager_id = id top) and every row below a loop."""
+        t = self._source.table(table)
+        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
+        key = self._kept_key(table)
+        pairs = list(zip(edge.fk.child_columns, edge.fk.parent_columns))
+        is_reached = sa.exists().where(*[reached.c[PREFIX + c] == t.c[c] for c in key])
+        parent_reached = sa.exists().where(*[reached.c[PREFIX + p] == t.c[c] for c, p in pairs])
+        broken = sa.select(*columns).where(
+            is_reached, *[t.c[c].is_not(None) for c, _ in pairs], sa.not_(parent_reached)
+        ).cte(f"{name}_broken", recursive=True)
+        below = sa.select(*columns).select_from(
+            t.join(broken, sa.and_(*[t.c[c] == broken.c[PREFIX + p] for c, p in pairs]))
+        ).where(is_reached)
+        broken = broken.union(below)
+        is_broken = sa.exists().where(*[broken.c[PREFIX + c] == t.c[c] for c in key])
+        return sa.select(*columns).where(is_reached, sa.not_(is_broken)).cte(name)
 
     def _recursive_step(self, table: str, edge: Edge, kept: sa.CTE, ref: Callable[[str], KeptRef]) -> sa.Select:  # type: ignore[type-arg]
         t = self._source.table(table)

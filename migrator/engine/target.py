@@ -1,0 +1,134 @@
+"""The target before the first write: guards, existing rows, the schema to create or to load into,
+and `--restart`, which removes what this plan wrote and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.engine.prepare import Prepared
+from migrator.errors import SafetyError
+from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.target_schema import TargetSchema, cyclic_foreign_key_columns, design
+from migrator.stores.sql.writer import count_rows, delete_all
+
+
+@dataclass
+class Target:
+    """The target as this run writes it."""
+
+    conn: Connection
+    schema: TargetSchema | None  # None when the plan loads into an existing schema
+    merge: bool
+    tables: dict[str, sa.Table] = field(default_factory=dict)
+    deferred: dict[str, list[str]] = field(default_factory=dict)  # columns filled in after the load
+
+
+def open_target_tables(prep: Prepared, conn: Connection) -> Target:
+    """Look at the target before the first write: which tables exist, and whose rows they hold."""
+    plan = prep.loaded.plan
+    present = set(sa.inspect(conn).get_table_names())
+    ours = ledger.tables_written(conn, plan.name)
+    foreign = {n: count_rows(conn, n) for n in prep.copied_tables if n in present and n not in ours}
+    foreign = {n: rows for n, rows in foreign.items() if rows}
+    conn.commit()
+    schema = None
+    if plan.data.schema_ == "existing":
+        missing = [n for n in prep.copied_tables if n not in present]
+        if missing:
+            raise SafetyError(
+                f"data.schema is existing, but the target has no table {', '.join(missing)}: "
+                "create them first, or set data.schema: create"
+            )
+    else:
+        dropped = {
+            n: {c for c, rule in plan.data.rule(n).columns.items() if rule.action == "drop"} for n in prep.copied_tables
+        }
+        schema = design(
+            prep.source.metadata,
+            prep.copied_tables,
+            connect.backend(prep.source_url),
+            connect.backend(prep.target_url),
+            dropped,
+        )
+    if foreign and plan.target.existing == "fail":
+        listing = ", ".join(f"{name} ({rows} rows)" for name, rows in sorted(foreign.items()))
+        raise SafetyError(
+            f"target tables hold rows this plan did not write: {listing}; set target.existing "
+            "to truncate (empty them first) or merge (upsert by primary key)"
+        )
+    target = Target(conn, schema, merge=plan.target.existing == "merge")
+    if foreign and plan.target.existing == "truncate":
+        with conn.begin():
+            metadata = sa.MetaData()
+            delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in prep.copied_tables if n in foreign])
+    return target
+
+
+def bind_target_tables(prep: Prepared, target: Target) -> None:
+    conn = target.conn
+    if target.schema is not None:
+        target.tables = {name: target.schema.table(name) for name in prep.copied_tables}
+        return
+    metadata = sa.MetaData()
+    with conn.begin():
+        target.tables = {name: sa.Table(name, metadata, autoload_with=conn) for name in prep.copied_tables}
+        _check_columns(prep, target.tables)
+        backend = conn.dialect.name
+        if backend == "postgresql":
+            target.deferred = cyclic_foreign_key_columns(conn, prep.copied_tables)
+    if backend == "mysql":
+        # Foreign keys are checked row by row in MySQL; for this session the load order is free,
+        # as in mysqldump. The keys still hold at the end: the subset is closed under them.
+        conn.exec_driver_sql("SET SESSION FOREIGN_KEY_CHECKS = 0")
+        conn.commit()
+
+
+def restart(prep: Prepared, conn: Connection) -> list[str]:
+    """Remove what this plan wrote: drop the tables it created, empty the ones it filled, and forget
+    its checkpoints. Returns what it did, for the report."""
+    plan = prep.loaded.plan
+    run = ledger.current_run(conn, plan.name)
+    conn.commit()
+    if run is None:
+        return []
+    if run.existing == "merge":
+        raise SafetyError(
+            "--restart cannot tell this plan's rows from the rows that were there before a merge: "
+            "restore the plan file and run again to continue, or clean the target yourself"
+        )
+    written = ledger.tables_written(conn, plan.name) | set(run.created_tables)
+    conn.commit()
+    present = set(sa.inspect(conn).get_table_names())
+    done = []
+    with conn.begin():
+        metadata = sa.MetaData()
+        created = [n for n in run.created_tables if n in present]
+        filled = [n for n in written if n in present and n not in created]
+        if filled:
+            delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in sorted(filled)])
+            done.append(f"emptied {', '.join(sorted(filled))}")
+        if created:
+            tables = [sa.Table(n, metadata, autoload_with=conn) for n in created]
+            metadata.drop_all(conn, tables=tables)
+            done.append(f"dropped {', '.join(created)}")
+        ledger.forget(conn, plan.name)
+    return done
+
+
+def _check_columns(prep: Prepared, tables: dict[str, sa.Table]) -> None:
+    problems = []
+    for name, table in tables.items():
+        rules = prep.loaded.plan.data.rule(name).columns
+        wanted = [c for c in prep.source.table(name).columns.keys() if rules.get(c) is None or rules[c].keeps_column]
+        missing = [c for c in wanted if c not in table.c]
+        if missing:
+            problems.append(f"{name} has no column {', '.join(missing)}")
+    if problems:
+        raise SafetyError(
+            "the existing target tables do not fit the source: "
+            + "; ".join(problems)
+            + " (add the columns, drop them in the plan with `drop`, or use data.schema: create)"
+        )
