@@ -243,8 +243,6 @@ def _assert_resolves(conn: sa.Connection, present: set[str], fk: str, label: str
         orphans = _count(conn, f"SELECT count(*) FROM {child} c WHERE {not_null}")
     else:
         on = " AND ".join(f"c.{c} = p.{p}" for c, p in zip(child_cols, parent_cols, strict=True))
-        orphans = _count(
-            conn,
-            f"SELECT count(*) FROM {child} c LEFT JOIN {parent} p ON {on} WHERE {not_null} AND p.{parent_cols[0]} IS NULL",
-        )
+        joined = f"{child} c LEFT JOIN {parent} p ON {on}"
+        orphans = _count(conn, f"SELECT count(*) FROM {joined} WHERE {not_null} AND p.{parent_cols[0]} IS NULL")
     assert orphans == 0, f"{label}: I1: {orphans} rows of {child} do not resolve through {fk}"

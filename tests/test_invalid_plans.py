@@ -55,6 +55,8 @@ PENDING = {
     "is not strict)",
     "42-empty-root-expression": "an empty expression is reported as 'not several statements (remove the ;)' "
     "(migrator/plan/rules.py _sql_problems)",
+    "43-composite-relation-unquoted-in-braces": "YAML splits {from: a.(x, y)} at the comma: four messages "
+    "(two 'got a.(x' and two unknown keys 'y)') for one mistake (migrator/plan/model.py Relation)",
 }
 # `run` starts its progress display before it checks the plan against the schema, and stopping it
 # prints an empty line to stderr before the error.
@@ -147,8 +149,11 @@ def test_validate_connect_gives_the_same_message(run_cli, case: Path, tmp_path: 
     _check(result, stderr, case)
 
 
-@pytest.mark.xfail(strict=True, reason="migrator/cli/app.py: the stderr Console wraps error lines at the "
-                   "terminal width (80 columns when stderr is a pipe); print them with soft_wrap=True")
+@pytest.mark.xfail(
+    strict=True,
+    reason="migrator/cli/app.py: the stderr Console wraps error lines at the "
+    "terminal width (80 columns when stderr is a pipe); print them with soft_wrap=True",
+)
 def test_error_lines_are_not_wrapped(run_cli, tmp_path: Path, demo_source: Path) -> None:  # type: ignore[no-untyped-def]
     case = CASES_DIR / "27-several-problems.yaml"
     result, stderr = _invoke(run_cli, case, tmp_path, demo_source, "validate", columns="80")

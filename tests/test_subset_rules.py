@@ -58,35 +58,56 @@ THREAD_KINDS = {"users": "root", "posts": "scoped", "comments": "scoped"}
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
 def test_self_reference_in_a_scoped_table(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, THREADS, [
-        Variant(
-            "drop",
-            {"roots": US, "dangling": "drop"},
-            THREAD_KINDS,
-            # 102 drops, and so do its descendants 103 and 104; 108 and 110 lose their parents.
-            {"users": {1, 2}, "posts": {10, 11}, "comments": {100, 101, 105, 111, 112, 113}},
-            dangling={
-                ("comments", "comments.author_id -> users.id"): ("drop", 1),  # 102
-                ("comments", "comments.parent_id -> comments.id"): ("drop", 4),  # 103, 104, 108, 110
-            },
-        ),
-        Variant(
-            "nullify-parent",
-            {"roots": US, "dangling": "drop",
-             "relations": [{"from": "comments.parent_id", "to": "comments.id", "dangling": "nullify"}]},
-            THREAD_KINDS,
-            {
-                "users": {1, 2},
-                "posts": {10, 11},
-                # 102, 106, 107, 109 still drop through post_id/author_id (drop, NOT NULL). Their replies
-                # stay with parent_id NULL; 104 keeps its parent 103, which is kept.
-                "comments": Rows(("id", "parent_id"), {
-                    (100, None), (101, 100), (103, None), (104, 103), (105, 101), (108, None), (110, None),
-                    (111, None), (112, 112), (113, 112),
-                }),
-            },
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        THREADS,
+        [
+            Variant(
+                "drop",
+                {"roots": US, "dangling": "drop"},
+                THREAD_KINDS,
+                # 102 drops, and so do its descendants 103 and 104; 108 and 110 lose their parents.
+                {"users": {1, 2}, "posts": {10, 11}, "comments": {100, 101, 105, 111, 112, 113}},
+                dangling={
+                    ("comments", "comments.author_id -> users.id"): ("drop", 1),  # 102
+                    ("comments", "comments.parent_id -> comments.id"): ("drop", 4),  # 103, 104, 108, 110
+                },
+            ),
+            Variant(
+                "nullify-parent",
+                {
+                    "roots": US,
+                    "dangling": "drop",
+                    "relations": [{"from": "comments.parent_id", "to": "comments.id", "dangling": "nullify"}],
+                },
+                THREAD_KINDS,
+                {
+                    "users": {1, 2},
+                    "posts": {10, 11},
+                    # 102, 106, 107, 109 still drop through post_id/author_id (drop, NOT NULL). Their replies
+                    # stay with parent_id NULL; 104 keeps its parent 103, which is kept.
+                    "comments": Rows(
+                        ("id", "parent_id"),
+                        {
+                            (100, None),
+                            (101, 100),
+                            (103, None),
+                            (104, 103),
+                            (105, 101),
+                            (108, None),
+                            (110, None),
+                            (111, None),
+                            (112, 112),
+                            (113, 112),
+                        },
+                    ),
+                },
+            ),
+        ],
+    )
 
 
 # -- 2. a self-reference in a root table: invitations --------------------------------------------------
@@ -117,22 +138,52 @@ INVITES = Case(
 def test_self_reference_in_a_root_table(run_cli, backend: str, request, tmp_path: Path) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     invited = ("users", "users.invited_by -> users.id")
-    run_case(run_cli, backend, request, tmp_path, INVITES, [
-        # 4 and 12 dangle (their inviters are EU), then 5 dangles (its inviter 4 is gone); their posts go
-        # too. The greatest fixpoint keeps 7 (its own inviter), 8, and the pair 9 and 10.
-        Variant("drop", {"roots": US, "dangling": "drop"}, kinds,
-                {"users": Rows(("id", "invited_by"), {(1, None), (2, 1), (7, 7), (8, 7), (9, 10), (10, 9)}),
-                 "posts": {20, 24, 25}},
-                dangling={invited: ("drop", 3)}),
-        # Plan-wide nullify: 4 and 12 stay with invited_by NULL, so 5 keeps its inviter. posts.user_id is
-        # NOT NULL, so nullify falls back to drop there (post 23 of the EU user).
-        Variant("nullify", {"roots": US, "dangling": "nullify"}, kinds,
-                {"users": Rows(("id", "invited_by"), {
-                    (1, None), (2, 1), (4, None), (5, 4), (7, 7), (8, 7), (9, 10), (10, 9), (12, None),
-                }),
-                 "posts": {20, 21, 22, 24, 25, 26}},
-                dangling={invited: ("nullify", 2)}),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        INVITES,
+        [
+            # 4 and 12 dangle (their inviters are EU), then 5 dangles (its inviter 4 is gone); their posts go
+            # too. The greatest fixpoint keeps 7 (its own inviter), 8, and the pair 9 and 10.
+            Variant(
+                "drop",
+                {"roots": US, "dangling": "drop"},
+                kinds,
+                {
+                    "users": Rows(("id", "invited_by"), {(1, None), (2, 1), (7, 7), (8, 7), (9, 10), (10, 9)}),
+                    "posts": {20, 24, 25},
+                },
+                dangling={invited: ("drop", 3)},
+            ),
+            # Plan-wide nullify: 4 and 12 stay with invited_by NULL, so 5 keeps its inviter. posts.user_id is
+            # NOT NULL, so nullify falls back to drop there (post 23 of the EU user).
+            Variant(
+                "nullify",
+                {"roots": US, "dangling": "nullify"},
+                kinds,
+                {
+                    "users": Rows(
+                        ("id", "invited_by"),
+                        {
+                            (1, None),
+                            (2, 1),
+                            (4, None),
+                            (5, 4),
+                            (7, 7),
+                            (8, 7),
+                            (9, 10),
+                            (10, 9),
+                            (12, None),
+                        },
+                    ),
+                    "posts": {20, 21, 22, 24, 25, 26},
+                },
+                dangling={invited: ("nullify", 2)},
+            ),
+        ],
+    )
 
 
 # -- 3. a referenced table with a self-reference: reps and their management chain -----------------------
@@ -165,20 +216,27 @@ CHAIN = Case(
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
 def test_referenced_table_with_a_management_chain(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, CHAIN, [
-        Variant(
-            "chain",
-            {"roots": {"customers": "region = 'US'"}},
-            {"customers": "root", "employees": "referenced", "departments": "referenced"},
-            {
-                "customers": {100, 101, 102, 105},
-                # the reps 3 and 8 and everyone above them; not 4, 5, 6 (EU side) nor 9 (below a rep)
-                "employees": {1, 2, 3, 7, 8},
-                # the departments of those five employees, managers included
-                "departments": {1, 2, 4},
-            },
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        CHAIN,
+        [
+            Variant(
+                "chain",
+                {"roots": {"customers": "region = 'US'"}},
+                {"customers": "root", "employees": "referenced", "departments": "referenced"},
+                {
+                    "customers": {100, 101, 102, 105},
+                    # the reps 3 and 8 and everyone above them; not 4, 5, 6 (EU side) nor 9 (below a rep)
+                    "employees": {1, 2, 3, 7, 8},
+                    # the departments of those five employees, managers included
+                    "departments": {1, 2, 4},
+                },
+            ),
+        ],
+    )
 
 
 # -- 4. a cycle of two tables: favourite posts --------------------------------------------------------
@@ -215,21 +273,36 @@ FAVOURITES = Case(
 def test_cycle_of_two_tables(run_cli, backend: str, request, tmp_path: Path) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     favourite = {"from": "users.favorite_post_id", "to": "posts.id"}
-    run_case(run_cli, backend, request, tmp_path, FAVOURITES, [
-        # Plan-wide nullify, drop on the favourite (the per-relation setting wins). The greatest fixpoint:
-        # 1 and its post 10 keep each other. 2 dangles (post 12 is EU): dropped, so its posts 11 and 14
-        # go, so 5 (favourite 11) dangles and goes too. 4 has no favourite.
-        Variant("drop", {"roots": US, "dangling": "nullify", "relations": [{**favourite, "dangling": "drop"}]},
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        FAVOURITES,
+        [
+            # Plan-wide nullify, drop on the favourite (the per-relation setting wins). The greatest fixpoint:
+            # 1 and its post 10 keep each other. 2 dangles (post 12 is EU): dropped, so its posts 11 and 14
+            # go, so 5 (favourite 11) dangles and goes too. 4 has no favourite.
+            Variant(
+                "drop",
+                {"roots": US, "dangling": "nullify", "relations": [{**favourite, "dangling": "drop"}]},
                 kinds,
                 {"users": Rows(("id", "favorite_post_id"), {(1, 10), (4, None)}), "posts": {10, 13}},
-                dangling={("users", "users.favorite_post_id -> posts.id"): ("drop", 2)}),  # 2 and 5
-        # Plan-wide drop, nullify on the favourite: 2 stays without a favourite; 5 keeps post 11.
-        Variant("nullify", {"roots": US, "dangling": "drop", "relations": [{**favourite, "dangling": "nullify"}]},
+                dangling={("users", "users.favorite_post_id -> posts.id"): ("drop", 2)},
+            ),  # 2 and 5
+            # Plan-wide drop, nullify on the favourite: 2 stays without a favourite; 5 keeps post 11.
+            Variant(
+                "nullify",
+                {"roots": US, "dangling": "drop", "relations": [{**favourite, "dangling": "nullify"}]},
                 kinds,
-                {"users": Rows(("id", "favorite_post_id"), {(1, 10), (2, None), (4, None), (5, 11)}),
-                 "posts": {10, 11, 13, 14}},
-                dangling={("users", "users.favorite_post_id -> posts.id"): ("nullify", 1)}),
-    ])
+                {
+                    "users": Rows(("id", "favorite_post_id"), {(1, 10), (2, None), (4, None), (5, 11)}),
+                    "posts": {10, 11, 13, 14},
+                },
+                dangling={("users", "users.favorite_post_id -> posts.id"): ("nullify", 1)},
+            ),
+        ],
+    )
 
 
 # -- 5. composite keys --------------------------------------------------------------------------------
@@ -255,8 +328,11 @@ ORDERS = Case(
         " (103, 12, 2, 'ups'), (104, 12, 1, 'fedex'), (105, 11, 2, 'dhl')",
     ],
     keys={
-        "users": ("id",), "orders": ("id",), "shipments": ("id",),
-        "order_lines": ("order_id", "line_no"), "prices": ("sku", "currency"),
+        "users": ("id",),
+        "orders": ("id",),
+        "shipments": ("id",),
+        "order_lines": ("order_id", "line_no"),
+        "prices": ("sku", "currency"),
     },
     foreign_keys=[
         "orders.user_id -> users.id",
@@ -269,27 +345,51 @@ ORDERS = Case(
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
 def test_composite_keys(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, ORDERS, [
-        Variant(
-            "composite",
-            {"roots": US},
-            {"users": "root", "orders": "scoped", "order_lines": "scoped", "shipments": "scoped",
-             "prices": "referenced"},
-            {
-                "users": {1},
-                "orders": {10, 12},
-                "order_lines": Rows(("order_id", "line_no", "sku", "currency", "qty"), {
-                    (10, 1, "A", "USD", 1), (10, 2, "B", "USD", 2), (12, 1, "C", "USD", 5), (12, 2, "A", "USD", 6),
-                }),
-                # 105 -> (11, 2): line 2 of order 10 is kept, line 2 of order 11 is not
-                "shipments": Rows(("id", "order_id", "line_no", "carrier"), {
-                    (100, 10, 1, "ups"), (101, 10, 2, "dhl"), (103, 12, 2, "ups"), (104, 12, 1, "fedex"),
-                }),
-                # B and A in EUR are not pulled although B and A in USD are
-                "prices": Rows(("sku", "currency", "amount"), {("A", "USD", 5), ("B", "USD", 7), ("C", "USD", 9)}),
-            },
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        ORDERS,
+        [
+            Variant(
+                "composite",
+                {"roots": US},
+                {
+                    "users": "root",
+                    "orders": "scoped",
+                    "order_lines": "scoped",
+                    "shipments": "scoped",
+                    "prices": "referenced",
+                },
+                {
+                    "users": {1},
+                    "orders": {10, 12},
+                    "order_lines": Rows(
+                        ("order_id", "line_no", "sku", "currency", "qty"),
+                        {
+                            (10, 1, "A", "USD", 1),
+                            (10, 2, "B", "USD", 2),
+                            (12, 1, "C", "USD", 5),
+                            (12, 2, "A", "USD", 6),
+                        },
+                    ),
+                    # 105 -> (11, 2): line 2 of order 10 is kept, line 2 of order 11 is not
+                    "shipments": Rows(
+                        ("id", "order_id", "line_no", "carrier"),
+                        {
+                            (100, 10, 1, "ups"),
+                            (101, 10, 2, "dhl"),
+                            (103, 12, 2, "ups"),
+                            (104, 12, 1, "fedex"),
+                        },
+                    ),
+                    # B and A in EUR are not pulled although B and A in USD are
+                    "prices": Rows(("sku", "currency", "amount"), {("A", "USD", 5), ("B", "USD", 7), ("C", "USD", 9)}),
+                },
+            ),
+        ],
+    )
 
 
 # -- 6. a table without a primary key -----------------------------------------------------------------
@@ -310,21 +410,36 @@ EVENTS = Case(
 
 @pytest.mark.parametrize("backend", [SQLITE])
 def test_table_without_a_primary_key(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, EVENTS, [
-        Variant(
-            "no-key",
-            {"roots": US},
-            {"users": "root", "events": "scoped"},
-            {
-                "users": {1, 2},
-                # the source's duplicate row exactly twice, nothing more; the NULL user's event is in nobody's
-                # scope
-                "events": Rows(("user_id", "kind", "happened_at"), [
-                    (1, "login", 100), (1, "login", 100), (1, "click", 101), (2, "login", 102), (2, "click", 106),
-                ], bag=True),
-            },
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        EVENTS,
+        [
+            Variant(
+                "no-key",
+                {"roots": US},
+                {"users": "root", "events": "scoped"},
+                {
+                    "users": {1, 2},
+                    # the source's duplicate row exactly twice, nothing more; the NULL user's event is in nobody's
+                    # scope
+                    "events": Rows(
+                        ("user_id", "kind", "happened_at"),
+                        [
+                            (1, "login", 100),
+                            (1, "login", 100),
+                            (1, "click", 101),
+                            (2, "login", 102),
+                            (2, "click", 106),
+                        ],
+                        bag=True,
+                    ),
+                },
+            ),
+        ],
+    )
 
 
 # -- 7. dangling: fail ------------------------------------------------------------------------------
@@ -354,17 +469,27 @@ def test_dangling_fail_writes_nothing(run_cli, backend: str, request, tmp_path: 
         ("comments", "comments.post_id -> posts.id"): ("fail", 0),
         ("posts", "posts.user_id -> users.id"): ("fail", 0),
     }
-    run_case(run_cli, backend, request, tmp_path, FAILING, [
-        Variant("plan-wide", {"roots": US, "dangling": "fail"}, kinds, fails=named, dangling=counted),
-        Variant(
-            "per-relation",
-            {"roots": US, "dangling": "drop",
-             "relations": [{"from": "comments.author_id", "to": "users.id", "dangling": "fail"}]},
-            kinds,
-            fails=named,
-            dangling={("comments", "comments.author_id -> users.id"): ("fail", 2)},
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        FAILING,
+        [
+            Variant("plan-wide", {"roots": US, "dangling": "fail"}, kinds, fails=named, dangling=counted),
+            Variant(
+                "per-relation",
+                {
+                    "roots": US,
+                    "dangling": "drop",
+                    "relations": [{"from": "comments.author_id", "to": "users.id", "dangling": "fail"}],
+                },
+                kinds,
+                fails=named,
+                dangling={("comments", "comments.author_id -> users.id"): ("fail", 2)},
+            ),
+        ],
+    )
 
 
 # -- 8. a where on a scoped table makes its children dangle --------------------------------------------
@@ -401,29 +526,44 @@ def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: P
     kinds = {"users": "root", "posts": "scoped", "comments": "scoped", "bookmarks": "scoped"}
     data = {"roots": US, "tables": {"posts": {"where": "deleted = 0"}}, "dangling": "drop"}
     # through posts.id alone: comments 101 (deleted post) and 103 (EU post), bookmarks 201 and 204
-    dangling = {("comments", "comments.post_id -> posts.id"): ("drop", 2),
-                ("bookmarks", "bookmarks.post_id -> posts.id"): ("drop", 2)}
-    run_case(run_cli, backend, request, tmp_path, SOFT_DELETE, [
-        Variant("drop", data, kinds, {
-            "users": {1},
-            "posts": {10, 13},
-            "comments": {100, 104},  # 101 is on the deleted post; 102, 103, 105 touch the EU side
-            # 201 points at the deleted post, 204 at the EU post, 203 and 205 are the EU user's
-            "bookmarks": Rows(("id", "post_id"), {(200, 10), (202, None)}),
-        }, dangling=dangling),
-        Variant(
-            "nullify",
-            {**data, "relations": [{"from": "bookmarks.post_id", "to": "posts.id", "dangling": "nullify"}]},
-            kinds,
-            {
-                "users": {1},
-                "posts": {10, 13},
-                "comments": {100, 104},
-                "bookmarks": Rows(("id", "post_id"), {(200, 10), (201, None), (202, None), (204, None)}),
-            },
-            dangling={**dangling, ("bookmarks", "bookmarks.post_id -> posts.id"): ("nullify", 2)},
-        ),
-    ])
+    dangling = {
+        ("comments", "comments.post_id -> posts.id"): ("drop", 2),
+        ("bookmarks", "bookmarks.post_id -> posts.id"): ("drop", 2),
+    }
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        SOFT_DELETE,
+        [
+            Variant(
+                "drop",
+                data,
+                kinds,
+                {
+                    "users": {1},
+                    "posts": {10, 13},
+                    "comments": {100, 104},  # 101 is on the deleted post; 102, 103, 105 touch the EU side
+                    # 201 points at the deleted post, 204 at the EU post, 203 and 205 are the EU user's
+                    "bookmarks": Rows(("id", "post_id"), {(200, 10), (202, None)}),
+                },
+                dangling=dangling,
+            ),
+            Variant(
+                "nullify",
+                {**data, "relations": [{"from": "bookmarks.post_id", "to": "posts.id", "dangling": "nullify"}]},
+                kinds,
+                {
+                    "users": {1},
+                    "posts": {10, 13},
+                    "comments": {100, 104},
+                    "bookmarks": Rows(("id", "post_id"), {(200, 10), (201, None), (202, None), (204, None)}),
+                },
+                dangling={**dangling, ("bookmarks", "bookmarks.post_id -> posts.id"): ("nullify", 2)},
+            ),
+        ],
+    )
 
 
 # -- 9. a virtual relation ----------------------------------------------------------------------------
@@ -442,15 +582,22 @@ UNDECLARED = Case(
 
 @pytest.mark.parametrize("backend", [SQLITE])
 def test_virtual_relation(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, UNDECLARED, [
-        Variant(
-            "relation",
-            {"roots": US, "relations": [{"from": "events.actor_id", "to": "users.id"}]},
-            {"users": "root", "events": "scoped"},
-            {"users": {1}, "events": {1, 3}},  # not 4 (no actor) nor 5 (an actor that does not exist)
-        ),
-        Variant("unlisted", {"roots": US, "unlisted": "fail"}, rejected=("no rule reaches", "events")),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        UNDECLARED,
+        [
+            Variant(
+                "relation",
+                {"roots": US, "relations": [{"from": "events.actor_id", "to": "users.id"}]},
+                {"users": "root", "events": "scoped"},
+                {"users": {1}, "events": {1, 3}},  # not 4 (no actor) nor 5 (an actor that does not exist)
+            ),
+            Variant("unlisted", {"roots": US, "unlisted": "fail"}, rejected=("no rule reaches", "events")),
+        ],
+    )
 
 
 # -- 10. tables: all and skip ---------------------------------------------------------------------------
@@ -483,17 +630,40 @@ ALL_AND_SKIP = Case(
 def test_all_and_skip(run_cli, backend: str, request, tmp_path: Path) -> None:
     kinds = {"countries": "all", "teams": "skip", "users": "root", "posts": "scoped", "audit_log": "skip"}
     tables = {"countries": "all", "teams": "skip", "audit_log": "skip"}
-    run_case(run_cli, backend, request, tmp_path, ALL_AND_SKIP, [
-        # every country, unused 3 included; no team, no audit row; users 2 and 4 point at a skipped team
-        Variant("drop", {"roots": US, "tables": tables, "dangling": "drop"}, kinds, {
-            "countries": {1, 2, 3}, "teams": set(), "audit_log": set(),
-            "users": Rows(("id", "team_id"), {(1, None)}), "posts": {10},
-        }),
-        Variant("nullify", {"roots": US, "tables": tables, "dangling": "nullify"}, kinds, {
-            "countries": {1, 2, 3}, "teams": set(), "audit_log": set(),
-            "users": Rows(("id", "team_id"), {(1, None), (2, None), (4, None)}), "posts": {10, 11, 13},
-        }),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        ALL_AND_SKIP,
+        [
+            # every country, unused 3 included; no team, no audit row; users 2 and 4 point at a skipped team
+            Variant(
+                "drop",
+                {"roots": US, "tables": tables, "dangling": "drop"},
+                kinds,
+                {
+                    "countries": {1, 2, 3},
+                    "teams": set(),
+                    "audit_log": set(),
+                    "users": Rows(("id", "team_id"), {(1, None)}),
+                    "posts": {10},
+                },
+            ),
+            Variant(
+                "nullify",
+                {"roots": US, "tables": tables, "dangling": "nullify"},
+                kinds,
+                {
+                    "countries": {1, 2, 3},
+                    "teams": set(),
+                    "audit_log": set(),
+                    "users": Rows(("id", "team_id"), {(1, None), (2, None), (4, None)}),
+                    "posts": {10, 11, 13},
+                },
+            ),
+        ],
+    )
 
 
 # -- 11. rule 1: children of parents are not followed ---------------------------------------------------
@@ -528,19 +698,34 @@ CATALOG = Case(
 
 @pytest.mark.parametrize("backend", [SQLITE])
 def test_children_of_parents_are_not_followed(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(run_cli, backend, request, tmp_path, CATALOG, [
-        # reviews hang off products, a parent: no rule reaches them, and unlisted: fail is the default
-        Variant("unlisted", {"roots": US}, rejected=("no rule reaches", "reviews")),
-        Variant(
-            "reviews-skipped",
-            {"roots": US, "tables": {"reviews": "skip"}},
-            {"users": "root", "orders": "scoped", "order_lines": "scoped", "products": "referenced",
-             "vendors": "referenced", "reviews": "skip"},
-            {
-                "users": {1}, "orders": {10}, "order_lines": {100, 101},
-                "products": {1, 2},  # those the US order lines point to; not 3 (EU) nor 4 (unsold)
-                "vendors": {1},  # the parent of products 1 and 2
-                "reviews": set(),  # not even review 3, a US reviewer's review of a copied product
-            },
-        ),
-    ])
+    run_case(
+        run_cli,
+        backend,
+        request,
+        tmp_path,
+        CATALOG,
+        [
+            # reviews hang off products, a parent: no rule reaches them, and unlisted: fail is the default
+            Variant("unlisted", {"roots": US}, rejected=("no rule reaches", "reviews")),
+            Variant(
+                "reviews-skipped",
+                {"roots": US, "tables": {"reviews": "skip"}},
+                {
+                    "users": "root",
+                    "orders": "scoped",
+                    "order_lines": "scoped",
+                    "products": "referenced",
+                    "vendors": "referenced",
+                    "reviews": "skip",
+                },
+                {
+                    "users": {1},
+                    "orders": {10},
+                    "order_lines": {100, 101},
+                    "products": {1, 2},  # those the US order lines point to; not 3 (EU) nor 4 (unsold)
+                    "vendors": {1},  # the parent of products 1 and 2
+                    "reviews": set(),  # not even review 3, a US reviewer's review of a copied product
+                },
+            ),
+        ],
+    )

@@ -85,17 +85,25 @@ def plan_command(
 
 
 @app.command()
-def run(plan: PlanArg, format: FormatOpt = Format.text, debug: DebugOpt = False) -> None:
+def run(
+    plan: PlanArg,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Remove what an earlier run of this plan wrote to the target, then start over."),
+    ] = False,
+    format: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
     """Copy the subset into the target, in checkpointed chunks. Running it again continues an
     unfinished run; a finished one is a no-op that says so."""
     with _errors(format, debug):
         loaded = load_plan(plan)
         if format is Format.json:
-            result = run_plan(loaded, observer=Silent())
+            result = run_plan(loaded, observer=Silent(), start_over=restart)
             _json(result.to_dict())
         else:
             with RichObserver(err) as observer:
-                result = run_plan(loaded, observer=observer)
+                result = run_plan(loaded, observer=observer, start_over=restart)
             render_run(result, out)
 
 

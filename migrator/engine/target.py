@@ -102,6 +102,7 @@ def restart(prep: Prepared, conn: Connection) -> list[str]:
     written = ledger.tables_written(conn, plan.name) | set(run.created_tables)
     conn.commit()
     present = set(sa.inspect(conn).get_table_names())
+    conn.commit()
     done = []
     with conn.begin():
         metadata = sa.MetaData()

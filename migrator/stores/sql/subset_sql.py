@@ -56,6 +56,11 @@ def user_sql(expression: str) -> ColumnElement[bool]:
     return sa.text(f"({escaped}\n)")  # type: ignore[return-value]
 
 
+def _pairs(edge: Edge) -> list[tuple[str, str]]:
+    """(child column, parent column) of a foreign key, in order."""
+    return list(zip(edge.fk.child_columns, edge.fk.parent_columns, strict=True))
+
+
 @dataclass
 class TableQuery:
     """What the engine and the dry run need for one copied table."""
@@ -86,8 +91,8 @@ class SubsetSQL:
         nulled: dict[str, ColumnElement[bool]] = {}
         for edge in self._edges(table, "scope", "constraint"):
             if edge.policy == "nullify":
-                for column in edge.fk.child_columns:
-                    nulled[column] = self._member(edge, self._kept_of(edge.fk.parent))
+                for name in edge.fk.child_columns:
+                    nulled[name] = self._member(edge, self._kept_of(edge.fk.parent))
         for column in t.columns:
             if column.name in nulled:
                 outputs.append(sa.case((nulled[column.name], column), else_=sa.null()).label(column.name))
@@ -163,8 +168,8 @@ class SubsetSQL:
                 return level[name] if name in level else self._kept_of(name)
 
             level = {t: self._kept_cte(t, f"kept_{t}_{depth}", ref) for t in component}
-            counts = [self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()
-                      for t in component]  # type: ignore[arg-type]
+            counts = [self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()  # type: ignore[arg-type]
+                      for t in component]
             if counts == previous_counts:
                 break
             previous_counts = counts
@@ -205,7 +210,7 @@ class SubsetSQL:
         if isinstance(parent, _Everything):
             return sa.and_(*[child.c[c].is_not(None) for c in edge.fk.child_columns])
         return sa.exists().where(*[
-            parent.c[PREFIX + p] == child.c[c] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)
+            parent.c[PREFIX + p] == child.c[c] for c, p in _pairs(edge)
         ])
 
     def _condition(
@@ -301,7 +306,7 @@ class SubsetSQL:
         t = self._source.table(table)
         columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
         key = self._kept_key(table)
-        pairs = list(zip(edge.fk.child_columns, edge.fk.parent_columns))
+        pairs = _pairs(edge)
         is_reached = sa.exists().where(*[reached.c[PREFIX + c] == t.c[c] for c in key])
         parent_reached = sa.exists().where(*[reached.c[PREFIX + p] == t.c[c] for c, p in pairs])
         broken = sa.select(*columns).where(
@@ -320,10 +325,10 @@ class SubsetSQL:
         if self._classes.classes[table] == "referenced":
             # Upwards: the parents (say, managers) of kept rows are kept too.
             on = sa.and_(*[t.c[p] == kept.c[PREFIX + c]
-                           for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)])
+                           for c, p in _pairs(edge)])
             return sa.select(*columns).select_from(t.join(kept, on))
         # Downwards: the children (say, replies) of kept rows are in scope, under the table's rule.
-        on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)])
+        on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in _pairs(edge)])
         condition = self._condition(table, ref, in_recursion=True)
         return sa.select(*columns).select_from(t.join(kept, on)).where(condition)
 
@@ -335,5 +340,5 @@ class SubsetSQL:
         if isinstance(child, _Everything):
             raise AssertionError("referenced tables iterate from nothing")
         return sa.exists().where(*[
-            child.c[PREFIX + c] == parent.c[p] for c, p in zip(edge.fk.child_columns, edge.fk.parent_columns)
+            child.c[PREFIX + c] == parent.c[p] for c, p in _pairs(edge)
         ])
