@@ -4,6 +4,7 @@ each chunk committed in the target together with its checkpoint (SPEC §5)."""
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -62,35 +63,36 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         write_rows(conn, target_table, rows, merge=target.merge)
         return len(rows), last_key
 
-    batches = source_batches(prep, query.rows, name, query.order_by, done.last_key)
-    if not query.order_by:
-        # No key to continue after: the whole table is one unit, committed once.
-        def whole_table() -> None:
-            nonlocal rows_copied
-            with conn.begin():
-                for batch in batches:
-                    rows_copied += write(batch)[0]
-                ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", rows_copied, None)
-                ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
-
-        _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
-        ctx.observer.rows_copied(name, rows_copied)
-        chunk = 1
-    else:
-        for batch in _guarded_iter(batches, f"reading {name} after chunk {chunk}"):
-
-            def commit_chunk(batch: list[sa.Row] = batch) -> int:  # type: ignore[type-arg]
+    # Closed explicitly: a half-read server-side cursor must not outlive an error.
+    with closing(source_batches(prep, query.rows, name, query.order_by, done.last_key)) as batches:
+        if not query.order_by:
+            # No key to continue after: the whole table is one unit, committed once.
+            def whole_table() -> None:
+                nonlocal rows_copied
                 with conn.begin():
-                    count, last_key = write(batch)
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", count, last_key)
-                return count
+                    for batch in batches:
+                        rows_copied += write(batch)[0]
+                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", rows_copied, None)
+                    ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
 
-            count = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
-            ctx.observer.rows_copied(name, count)
-            chunk += 1
-            rows_copied += count
-            ctx.stop.check()
-        _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+            _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            ctx.observer.rows_copied(name, rows_copied)
+            chunk = 1
+        else:
+            for batch in _guarded_iter(batches, f"reading {name} after chunk {chunk}"):
+
+                def commit_chunk(batch: list[sa.Row] = batch) -> int:  # type: ignore[type-arg]
+                    with conn.begin():
+                        count, last_key = write(batch)
+                        ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", count, last_key)
+                    return count
+
+                count = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                ctx.observer.rows_copied(name, count)
+                chunk += 1
+                rows_copied += count
+                ctx.stop.check()
+            _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
     return TableCopy(name, rows_copied, chunk, done.chunks, round(time.monotonic() - started, 3))
 
@@ -123,7 +125,6 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
         _guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
         chunk += 1
         ctx.stop.check()
-    _guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
 
 
 def source_batches(

@@ -25,8 +25,11 @@ def parse_url(url: str, base_dir: Path) -> URL:
 
 def redact(url: str | URL) -> str:
     try:
-        return make_url(url).render_as_string(hide_password=True) if isinstance(url, str) else \
-            url.render_as_string(hide_password=True)
+        return (
+            make_url(url).render_as_string(hide_password=True)
+            if isinstance(url, str)
+            else url.render_as_string(hide_password=True)
+        )
     except Exception:
         return "<unparseable URL>"
 
@@ -47,8 +50,8 @@ def open_source(url: URL) -> Engine:
         read_only = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
         return sa.create_engine(read_only, poolclass=sa.pool.NullPool)
     if kind == "postgresql":
-        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"},
-                                poolclass=sa.pool.NullPool)
+        options = {"options": "-c default_transaction_read_only=on", "application_name": "migrator-source"}
+        return sa.create_engine(url, connect_args=options, poolclass=sa.pool.NullPool)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
 
     @sa.event.listens_for(engine, "connect")
@@ -67,4 +70,5 @@ def target_exists(url: URL) -> bool:
 def open_target(url: URL, *, create: bool) -> Engine:
     if create and backend(url) == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    connect_args = {"application_name": "migrator-target"} if backend(url) == "postgresql" else {}
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)

@@ -56,9 +56,7 @@ def reflect(connection: Connection, relations: list[Relation] | None = None) -> 
 def with_relations(schema: Schema, relations: list[Relation]) -> Schema:
     """The schema plus the plan's virtual foreign keys; a per-relation `dangling` overrides a
     declared key between the same columns instead of adding a second one."""
-    virtual = {
-        (r.from_.table, r.from_.columns, r.to.table, r.to.columns): r.dangling for r in relations
-    }
+    virtual = {(r.from_.table, r.from_.columns, r.to.table, r.to.columns): r.dangling for r in relations}
     merged: list[ForeignKey] = []
     for fk in schema.foreign_keys:
         key = (fk.child, fk.child_columns, fk.parent, fk.parent_columns)

@@ -120,14 +120,17 @@ class SubsetSQL:
                 # The kept rows all resolve this edge: count the rows every other rule keeps instead.
                 base = self._condition(table, self._kept_of, drop_policy_of=edge)
                 if self_edge is not None and self_edge.policy == "drop":
-                    base = sa.and_(base, sa.or_(*[t.c[c].is_(None) for c in self_edge.fk.child_columns],
-                                                self._member(self_edge, self._kept_of(table))))
+                    base = sa.and_(
+                        base,
+                        sa.or_(
+                            *[t.c[c].is_(None) for c in self_edge.fk.child_columns],
+                            self._member(self_edge, self._kept_of(table)),
+                        ),
+                    )
             else:
                 base = self._final_condition(table)
             not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
-            query = sa.select(sa.func.count()).select_from(t).where(
-                base, not_null, sa.not_(self._member(edge, parent))
-            )
+            query = sa.select(sa.func.count()).select_from(t).where(base, not_null, sa.not_(self._member(edge, parent)))
             result.append((edge, query))
         return result
 
@@ -147,7 +150,8 @@ class SubsetSQL:
                 parents_of = [e.fk.child for e in self._classes.edges_to(table, "pull")]
             else:
                 parents_of = [
-                    e.fk.parent for e in self._edges(table, "scope", "constraint")
+                    e.fk.parent
+                    for e in self._edges(table, "scope", "constraint")
                     if e.role == "scope" or e.policy == "drop"
                 ]
             deps[table] |= {p for p in parents_of if p != table and p in deps}
@@ -164,18 +168,29 @@ class SubsetSQL:
         level: dict[str, KeptRef] = dict.fromkeys(component, start)
         previous_counts: list[int] | None = None
         for depth in range(MAX_LEVELS):
+
             def ref(name: str, level: dict[str, KeptRef] = level) -> KeptRef:
                 return level[name] if name in level else self._kept_of(name)
 
             level = {t: self._kept_cte(t, f"kept_{t}_{depth}", ref) for t in component}
-            counts = [self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()  # type: ignore[arg-type]
-                      for t in component]
+            counts = [
+                self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()  # type: ignore[arg-type]
+                for t in component
+            ]
             if counts == previous_counts:
                 break
             previous_counts = counts
         else:
-            raise PlanError([Problem("", None, "data", f"the cycle between {', '.join(component)} did not "
-                                     f"settle in {MAX_LEVELS} rounds")])
+            raise PlanError(
+                [
+                    Problem(
+                        "",
+                        None,
+                        "data",
+                        f"the cycle between {', '.join(component)} did not settle in {MAX_LEVELS} rounds",
+                    )
+                ]
+            )
         self._kept.update(level)
         self._iterated.update(component)
 
@@ -209,9 +224,7 @@ class SubsetSQL:
             return sa.false()
         if isinstance(parent, _Everything):
             return sa.and_(*[child.c[c].is_not(None) for c in edge.fk.child_columns])
-        return sa.exists().where(*[
-            parent.c[PREFIX + p] == child.c[c] for c, p in _pairs(edge)
-        ])
+        return sa.exists().where(*[parent.c[PREFIX + p] == child.c[c] for c, p in _pairs(edge)])
 
     def _condition(
         self,
@@ -231,16 +244,19 @@ class SubsetSQL:
         if where:
             parts.append(user_sql(where))
         constrained = [
-            e for e in self._edges(table, "scope", "constraint")
+            e
+            for e in self._edges(table, "scope", "constraint")
             if not e.fk.is_self_reference and e.policy == "drop" and e != drop_policy_of
         ]
         if kind == "scoped" and not in_recursion:
             # In scope through ANY scope edge. Where the edge is also a drop constraint below, a
             # non-null key is enough here: the constraint already demands that its parent is kept.
             scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
-            parts.append(sa.or_(*[
-                self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope
-            ]))
+            parts.append(
+                sa.or_(
+                    *[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope]
+                )
+            )
         for edge in constrained:
             nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
             parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent))))
@@ -283,10 +299,13 @@ class SubsetSQL:
         t = self._source.table(table)
         columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
         if self._classes.classes[table] == "referenced":
-            anchor_condition = sa.or_(*[
-                self._member_of_child(edge, ref(edge.fk.child))
-                for edge in self._classes.edges_to(table, "pull") if not edge.fk.is_self_reference
-            ])
+            anchor_condition = sa.or_(
+                *[
+                    self._member_of_child(edge, ref(edge.fk.child))
+                    for edge in self._classes.edges_to(table, "pull")
+                    if not edge.fk.is_self_reference
+                ]
+            )
         else:
             anchor_condition = self._condition(table, ref)
         self_edge = self._self_edge(table)
@@ -309,12 +328,16 @@ class SubsetSQL:
         pairs = _pairs(edge)
         is_reached = sa.exists().where(*[reached.c[PREFIX + c] == t.c[c] for c in key])
         parent_reached = sa.exists().where(*[reached.c[PREFIX + p] == t.c[c] for c, p in pairs])
-        broken = sa.select(*columns).where(
-            is_reached, *[t.c[c].is_not(None) for c, _ in pairs], sa.not_(parent_reached)
-        ).cte(f"{name}_broken", recursive=True)
-        below = sa.select(*columns).select_from(
-            t.join(broken, sa.and_(*[t.c[c] == broken.c[PREFIX + p] for c, p in pairs]))
-        ).where(is_reached)
+        broken = (
+            sa.select(*columns)
+            .where(is_reached, *[t.c[c].is_not(None) for c, _ in pairs], sa.not_(parent_reached))
+            .cte(f"{name}_broken", recursive=True)
+        )
+        below = (
+            sa.select(*columns)
+            .select_from(t.join(broken, sa.and_(*[t.c[c] == broken.c[PREFIX + p] for c, p in pairs])))
+            .where(is_reached)
+        )
         broken = broken.union(below)
         is_broken = sa.exists().where(*[broken.c[PREFIX + c] == t.c[c] for c in key])
         return sa.select(*columns).where(is_reached, sa.not_(is_broken)).cte(name)
@@ -324,8 +347,7 @@ class SubsetSQL:
         columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
         if self._classes.classes[table] == "referenced":
             # Upwards: the parents (say, managers) of kept rows are kept too.
-            on = sa.and_(*[t.c[p] == kept.c[PREFIX + c]
-                           for c, p in _pairs(edge)])
+            on = sa.and_(*[t.c[p] == kept.c[PREFIX + c] for c, p in _pairs(edge)])
             return sa.select(*columns).select_from(t.join(kept, on))
         # Downwards: the children (say, replies) of kept rows are in scope, under the table's rule.
         on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in _pairs(edge)])
@@ -339,6 +361,4 @@ class SubsetSQL:
             return sa.false()
         if isinstance(child, _Everything):
             raise AssertionError("referenced tables iterate from nothing")
-        return sa.exists().where(*[
-            child.c[PREFIX + c] == parent.c[p] for c, p in _pairs(edge)
-        ])
+        return sa.exists().where(*[child.c[PREFIX + c] == parent.c[p] for c, p in _pairs(edge)])
