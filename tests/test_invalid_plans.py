@@ -32,35 +32,9 @@ UNSET_VARIABLE = "MIGRATOR_TEST_UNSET_VARIABLE"  # named by 24-unset-variable.ya
 # the copies' absolute paths make some lines longer than 200 characters: see test_error_lines_are_not_wrapped.
 WIDE = "1000"
 
-# Cases whose .expected holds the message the loader SHOULD give; the loader gives a worse one today.
-# They are strict xfails: once the loader gives the expected text, the XPASS fails: remove the entry.
-PENDING = {
-    "01-yaml-syntax-error": "PyYAML's token name '<scalar>' leaks and the line where the unclosed mapping "
-    "starts is not named (migrator/plan/yaml_source.py read_yaml)",
-    "03-top-level-list": "line 1 is a comment, the list starts on line 2; and it should say what it got "
-    "(migrator/plan/load.py load_plan)",
-    "05-version-2": "'must be one of 1, got 2 (allowed values: 1)' (migrator/plan/load.py literal_error)",
-    "08-unknown-top-level-key": "a typo gives two problems: 'target: is required' comes first, before the "
-    "'tagret' typo that causes it (migrator/plan/load.py load_plan)",
-    "16-chunk-rows-string": "pydantic's 'unable to parse string as an integer' leaks (migrator/plan/load.py _plain)",
-    "24-unset-variable": "an unset ${VAR} is also reported as 'is not a supported database URL' "
-    "(migrator/plan/rules.py static_problems)",
-    "37-several-problems-in-data": "a typo anywhere in data hides the SQL checks of data.roots "
-    "(migrator/plan/rules.py static_problems returns early when DataSection does not validate)",
-    "38-source-not-a-mapping": "pydantic's 'or instance of SourceSide' leaks (migrator/plan/load.py _plain)",
-    "39-version-as-string": "\"must be one of 1, got '1' (did you mean '1'?)\" (migrator/plan/load.py literal_error)",
-    "40-where-not-sql": "sqlglot's \"Required keyword: 'expression' missing for <class ...EQ>\" leaks "
-    "(migrator/plan/rules.py _sql_problems)",
-    "41-chunk-rows-boolean": "`chunk_rows: true` is accepted as 1 (migrator/plan/model.py DataSection.chunk_rows "
-    "is not strict)",
-    "42-empty-root-expression": "an empty expression is reported as 'not several statements (remove the ;)' "
-    "(migrator/plan/rules.py _sql_problems)",
-    "43-composite-relation-unquoted-in-braces": "YAML splits {from: a.(x, y)} at the comma: four messages "
-    "(two 'got a.(x' and two unknown keys 'y)') for one mistake (migrator/plan/model.py Relation)",
-}
-# `run` starts its progress display before it checks the plan against the schema, and stopping it
-# prints an empty line to stderr before the error.
-RUN_BLANK_LINE = "run prints an empty line before a schema error (migrator/report/progress.py RichObserver)"
+# Cases whose .expected holds the message the loader SHOULD give while it gives a worse one: strict
+# xfails, so that the XPASS says when to remove the entry. Empty: every message is the right one.
+PENDING: dict[str, str] = {}
 
 
 def _is_schema_aware(case: Path) -> bool:
@@ -137,7 +111,7 @@ def test_invalid_plan_is_refused_with_its_message(run_cli, case: Path, tmp_path:
     _check(result, stderr, case)
 
 
-@pytest.mark.parametrize("case", _params(CASES, lambda case: RUN_BLANK_LINE if _is_schema_aware(case) else None))
+@pytest.mark.parametrize("case", _params(CASES))
 def test_run_refuses_invalid_plan_and_writes_nothing(run_cli, case: Path, tmp_path: Path, demo_source: Path) -> None:  # type: ignore[no-untyped-def]
     result, stderr = _invoke(run_cli, case, tmp_path, demo_source, "run")
     _check(result, stderr, case)
@@ -149,11 +123,6 @@ def test_validate_connect_gives_the_same_message(run_cli, case: Path, tmp_path: 
     _check(result, stderr, case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="migrator/cli/app.py: the stderr Console wraps error lines at the "
-    "terminal width (80 columns when stderr is a pipe); print them with soft_wrap=True",
-)
 def test_error_lines_are_not_wrapped(run_cli, tmp_path: Path, demo_source: Path) -> None:  # type: ignore[no-untyped-def]
     case = CASES_DIR / "27-several-problems.yaml"
     result, stderr = _invoke(run_cli, case, tmp_path, demo_source, "validate", columns="80")

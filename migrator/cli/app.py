@@ -45,7 +45,8 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, js
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: an error line stays one line whatever the terminal's width, so it can be searched.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command()

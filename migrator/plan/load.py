@@ -49,7 +49,7 @@ class LoadedPlan:
         return self.source.line_of(tuple(path))
 
     def problem(self, path: Path_, message: str, hint: str | None = None) -> Problem:
-        return Problem(str(self.file), self.source.line_of(path), dotted(path), message, hint)
+        return Problem(self.source.file, self.source.line_of(path), dotted(path), message, hint)
 
 
 def load_plan(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedPlan:
@@ -58,14 +58,16 @@ def load_plan(path: str | Path, environ: Mapping[str, str] | None = None) -> Loa
     if source.data is None:
         raise PlanError(problems)
     if not isinstance(source.data, dict):
-        raise PlanError([Problem(str(file), 1, "", "the plan must be a mapping of keys to values")])
+        message = f"the plan must be a mapping of keys to values, got {_kind(source.data)}"
+        hint = "start from plans/demo.yaml or docs/examples/"
+        raise PlanError([Problem(str(file), source.line_of(()), "", message, hint)])
     problems += _not_yet_problems(source)
     data = _without_not_yet(source.data)
     plan: Plan | None = None
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        problems += [_problem_from_pydantic(error, source) for error in exc.errors()]
+        problems += _without_consequences([_problem_from_pydantic(error, source) for error in exc.errors()])
     problems += static_problems(data, source)
     if problems:
         raise PlanError(_sorted_unique(problems))
@@ -110,15 +112,60 @@ def _problem_from_pydantic(error: Any, source: YamlSource) -> Problem:
     if kind == "missing":
         return Problem(source.file, source.line_of(loc[:-1]), key, "is required")
     if kind == "literal_error":
-        choices = _literal_choices(error["ctx"]["expected"])
-        given = error.get("input")
-        return Problem(source.file, line, key, f"must be one of {' | '.join(choices)}, got {given!r}",
-                       _did_you_mean(str(given), choices, "values"))
+        return _choice_problem(source, loc, _literal_choices(error["ctx"]["expected"]), error.get("input"))
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return Problem(source.file, line, key, f"must be a whole number, got {_yaml_text(error.get('input'))}")
+    if kind in ("model_type", "dict_type"):
+        hint = f"write it as {key}: {{database: URL}}" if loc in (("source",), ("target",)) else None
+        return Problem(source.file, line, key, f"must be a mapping, got {_kind(error.get('input'))}", hint)
     if kind == "choice":
         choices = error["ctx"]["choices"].split(" | ")
         return Problem(source.file, line, key, f"{error['msg']}, got {error['ctx']['given']!r}",
                        _did_you_mean(str(error["ctx"]["given"]), choices, "values"))
     return Problem(source.file, line, key, _plain(error["msg"]))
+
+
+def _choice_problem(source: YamlSource, loc: Path_, choices: list[str], given: Any) -> Problem:
+    line, key = source.line_of(loc), dotted(loc)
+    if len(choices) == 1:
+        message = f"must be {choices[0]}, got {_yaml_text(given)}"
+    else:
+        message = f"must be one of {' | '.join(choices)}, got {_yaml_text(given)}"
+    if isinstance(given, str) and given in choices and loc == ("version",):
+        hint: str | None = f"write it without quotes: {key}: {given}"
+    elif loc == ("version",):
+        hint = "this version of migrator reads plan format 1"
+    else:
+        hint = _did_you_mean(str(given), choices, "values")
+    return Problem(source.file, line, key, message, hint)
+
+
+def _without_consequences(problems: list[Problem]) -> list[Problem]:
+    """A misspelt key also makes the key it was meant to be "required": report only the typo."""
+    meant = {(p.key.rpartition(".")[0], p.hint) for p in problems if p.message == "unknown key"}
+    result = []
+    for p in problems:
+        parent, _, name = p.key.rpartition(".")
+        if p.message == "is required" and (parent, f"did you mean {name!r}?") in meant:
+            continue
+        result.append(p)
+    return result
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    names = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return names.get(type(value), "nothing" if value is None else "a value")
+
+
+def _yaml_text(value: Any) -> str:
+    """A value as it would be written in YAML: true, null, 12, 'text'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value)
 
 
 def _plain(message: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 Dangling = Literal["drop", "nullify", "fail"]
@@ -112,17 +112,38 @@ class Relation(_Frozen):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_by_yaml(cls, value: Any) -> Any:
+        """`{from: a.(x, y), to: ...}` reaches us cut at the comma: say so once, with the fix."""
+        if not isinstance(value, dict):
+            return value
+        stray = [k for k in value if isinstance(k, str) and k.rstrip().endswith(")")]
+        cut = [v for k, v in value.items() if k in ("from", "to") and isinstance(v, str) and "(" in v and ")" not in v]
+        if stray and cut:
+            example = f"{cut[0]}, {stray[0].strip()}"
+            raise PydanticCustomError(
+                "composite_in_braces",
+                'a composite reference inside {...} must be quoted, e.g. from: "{example}" '
+                "(YAML splits {...} at every comma)",
+                {"example": example},
+            )
+        return value
+
+
+TableInput = Literal["all", "skip"] | TableRule
+
 
 class DataSection(_Frozen):
     roots: dict[str, str] = Field(default_factory=dict)
-    tables: dict[
-        str, Annotated[TableRule, BeforeValidator(_table_rule, json_schema_input_type=Literal["all", "skip"] | TableRule)]
-    ] = Field(default_factory=dict)
+    tables: dict[str, Annotated[TableRule, BeforeValidator(_table_rule, json_schema_input_type=TableInput)]] = Field(
+        default_factory=dict
+    )
     relations: list[Relation] = Field(default_factory=list)
     dangling: Dangling = "drop"
     unlisted: Literal["fail", "skip"] = "fail"
     schema_: Literal["create", "existing"] = Field(default="create", alias="schema")
-    chunk_rows: int = Field(default=50_000, ge=1, le=10_000_000)
+    chunk_rows: int = Field(default=50_000, ge=1, le=10_000_000, strict=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

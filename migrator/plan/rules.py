@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlglot
-from pydantic import ValidationError
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+from sqlglot.errors import ParseError, SqlglotError
 
 from migrator.errors import Problem
-from migrator.plan.model import DataSection
+from migrator.plan.model import Relation, TableRule, _table_rule
 from migrator.plan.yaml_source import Path_, YamlSource, dotted
 
 _DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql",
              "sqlite": "sqlite"}
+_TABLE_RULE: TypeAdapter[Any] = TypeAdapter(Annotated[TableRule, BeforeValidator(_table_rule)])
+_RELATION: TypeAdapter[Any] = TypeAdapter(Relation)
 _WRITES = (exp.DML, exp.DDL, exp.Command, exp.Into, exp.TruncateTable, exp.Merge)
 
 
@@ -41,50 +43,91 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
         urls[side] = url if isinstance(url, str) else None
         if not isinstance(section, dict) or (url is not None and not isinstance(url, str)):
             continue  # the shape check already reports it
+        if (side, "database") in source.unset:
+            continue  # the unset variable is the problem; the URL it left behind is not worth a second one
         if url is None:
             problems.append(problem((side,), "database is required", f"set {side}.database to a SQLAlchemy URL"))
         elif sql_dialect(url) is None:
             problems.append(problem((side, "database"), "is not a supported database URL",
+                                    f"{url.split('://', 1)[0]}:// is not one of sqlite:///FILE, postgresql://… "
+                                    "or mysql+pymysql://…" if "://" in url else
                                     "use sqlite:///FILE, postgresql://… or mysql+pymysql://…"))
-    try:
-        data = DataSection.model_validate(raw.get("data", {}))
-    except ValidationError:
-        return problems  # reported by the shape check
-    dialect = sql_dialect(urls["source"]) or "postgres"
-    for table, expression in data.roots.items():
-        rule = data.tables.get(table)
+    data = raw.get("data", {})
+    if isinstance(data, dict):
+        problems += _data_problems(data, sql_dialect(urls["source"]) or "postgres", problem)
+    return problems
+
+
+def _data_problems(data: dict[str, Any], dialect: str, problem: Any) -> list[Problem]:
+    """Each root, table rule and relation is checked on its own, so one malformed entry does not
+    hide the problems of the others."""
+    problems: list[Problem] = []
+    roots = data.get("roots") if isinstance(data.get("roots"), dict) else {}
+    tables = data.get("tables") if isinstance(data.get("tables"), dict) else {}
+    rules = {name: _valid(_TABLE_RULE, rule) for name, rule in tables.items()}
+    for table, expression in roots.items():
+        rule = rules.get(table)
         if rule is not None and rule.copy_ is not None:
             problems.append(problem(("data", "tables", table), f"table {table} is a root and cannot also be "
                                     f"'{rule.copy_}'", "remove it from data.tables or from data.roots"))
-        problems += _sql_problems(expression, dialect, ("data", "roots", table), problem)
-    for table, rule in data.tables.items():
+        if isinstance(expression, str):
+            problems += _sql_problems(expression, dialect, ("data", "roots", table), problem)
+    for table, rule in rules.items():
+        if rule is None:
+            continue
         if rule.where is not None:
             problems += _sql_problems(rule.where, dialect, ("data", "tables", table, "where"), problem)
         if rule.copy_ == "skip" and (rule.where or rule.columns):
             problems.append(problem(("data", "tables", table), "a skipped table takes no where or columns",
                                     "remove them, or do not skip the table"))
-    for i, relation in enumerate(data.relations):
-        if len(relation.from_.columns) != len(relation.to.columns):
-            problems.append(problem(("data", "relations", i), "from and to name different numbers of columns"))
-    if not data.roots and not any(rule.copy_ == "all" for rule in data.tables.values()):
+    relations = data.get("relations") if isinstance(data.get("relations"), list) else []
+    for i, raw_relation in enumerate(relations):
+        relation = _valid(_RELATION, raw_relation)
+        if relation is not None and len(relation.from_.columns) != len(relation.to.columns):
+            problems.append(problem(("data", "relations", i),
+                                    f"from names {len(relation.from_.columns)} columns and to names "
+                                    f"{len(relation.to.columns)}", "a foreign key pairs its columns one to one"))
+    copies_all = any(rule is not None and rule.copy_ == "all" for rule in rules.values())
+    if not roots and not copies_all and None not in rules.values():
         problems.append(problem(("data",), "the plan copies no rows", "name at least one table under data.roots"))
     return problems
 
 
+def _valid(adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None  # the shape check reports it
+
+
 def _sql_problems(expression: str, dialect: str, path: Path_, problem) -> list[Problem]:  # type: ignore[no-untyped-def]
     """A where/root must be one boolean expression that only reads."""
+    if not expression.strip():
+        return [problem(path, "is empty", "write the condition only, e.g. region = 'US'")]
     try:
         parsed = [node for node in sqlglot.parse(expression, read=dialect) if node is not None]
+    except ParseError as exc:
+        return [problem(path, f"is not a valid SQL expression: {_parse_error(exc)}")]
     except SqlglotError as exc:
-        first_line = str(exc).splitlines()[0]
-        return [problem(path, f"is not a valid SQL expression: {first_line}")]
+        return [problem(path, f"is not a valid SQL expression: {str(exc).splitlines()[0]}")]
     if len(parsed) != 1:
         return [problem(path, "must be one SQL expression, not several statements", "remove the ';'")]
     root = parsed[0]
-    if isinstance(root, exp.Query) or isinstance(root, _WRITES):
+    if isinstance(root, (exp.Query, *_WRITES)):
         return [problem(path, "must be a boolean expression, not a statement",
                         "write the condition only, e.g. region = 'US'")]
     writes = [node for node in root.walk() if isinstance(node, _WRITES)]
     if writes:
-        return [problem(path, f"must only read, but contains {writes[0].key.upper()}")]
+        return [problem(path, f"must only read, but contains {writes[0].key.upper()}", "subqueries may only SELECT")]
     return []
+
+
+def _parse_error(exc: ParseError) -> str:
+    """sqlglot's first error as a person would say it: what was unexpected, and where."""
+    if not exc.errors:
+        return str(exc).splitlines()[0]
+    first = exc.errors[0]
+    highlight, column = first.get("highlight"), first.get("col")
+    if highlight and column:
+        return f"unexpected {highlight!r} at column {column}"
+    return str(first.get("description", exc)).split(" for <class")[0]

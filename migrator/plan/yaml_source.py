@@ -30,6 +30,7 @@ class YamlSource:
     file: str
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    unset: set[Path_] = field(default_factory=set)  # values that named an unset ${VAR}
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that the file has."""
@@ -49,14 +50,11 @@ def read_yaml(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Yam
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        return YamlSource(name, None), [Problem(name, line, "", f"not valid YAML: {reason}")]
+        return YamlSource(name, None), [_yaml_problem(name, exc)]
     source = YamlSource(name, None)
     problems: list[Problem] = []
     if root is None:
-        return source, [Problem(name, 1, "", "the plan is empty", "start from `migrator init URL`")]
+        return source, [Problem(name, 1, "", "the plan is empty", "start from plans/demo.yaml or docs/examples/")]
     source.data = _convert(root, (), source, problems, env)
     return source, problems
 
@@ -89,6 +87,7 @@ def _interpolate(
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in env:
+            src.unset.add(path)
             problems.append(
                 Problem(src.file, line, dotted(path), f"environment variable {name} is not set",
                         f"export {name}=... before running")
@@ -102,3 +101,27 @@ def _interpolate(
 def dotted(path: Path_) -> str:
     """('data', 'relations', 0, 'from') -> 'data.relations[0].from'."""
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+
+
+# PyYAML names tokens after its grammar; people read them better as what they stand for.
+_TOKENS = {
+    "<scalar>": "a value",
+    "<block end>": "the end of an indented block",
+    "<block mapping start>": "a new indented mapping",
+    "<block sequence start>": "a new indented list",
+    "<flow mapping end>": "'}'",
+    "<flow sequence end>": "']'",
+    "<stream end>": "the end of the file",
+}
+
+
+def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    reason = getattr(exc, "problem", None) or "it could not be read"
+    for token, words in _TOKENS.items():
+        reason = reason.replace(f"'{token}'", words).replace(token, words)
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    hint = "check its brackets, quotes and indentation"
+    if context and context_mark is not None:
+        hint = f"{context} that starts on line {context_mark.line + 1}: {hint}"
+    return Problem(file, mark.line + 1 if mark else None, "", f"not valid YAML: {reason}", hint)

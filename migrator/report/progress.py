@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,15 +32,22 @@ class RichObserver:
         )
         self._tasks: dict[str, TaskID] = {}
         self._totals: dict[str, int] = {}
+        self._started = False
 
     def __enter__(self) -> RichObserver:
-        self._progress.start()
-        return self
+        return self  # the display starts with the first table, so errors before it print alone
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self._progress.stop()
+        if self._started:
+            self._progress.stop()
+
+    def _start(self) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
 
     def table_started(self, table: str, total_rows: int, done_rows: int) -> None:
+        self._start()
         self._totals[table] = max(total_rows, done_rows)
         self._tasks[table] = self._progress.add_task(table, total=self._totals[table] or 1, completed=done_rows)
 
@@ -50,4 +58,5 @@ class RichObserver:
         self._progress.update(self._tasks[table], completed=self._totals[table] or 1)
 
     def step(self, message: str) -> None:
-        self._progress.console.print(f"[dim]{message}[/]")
+        self._start()
+        self._progress.console.print(f"[dim]{escape(message)}[/]")
