@@ -249,8 +249,7 @@ def _expected_filters(sql: SqlNames) -> dict[str, str]:
     """WHERE clause (on alias `x`) selecting the expected rows of each non-catalog table."""
     us_customers = f"SELECT {sql.c('customer_id')} FROM {sql.t('customer')} WHERE {sql.c('country')} = '{US}'"
     us_invoices = (
-        f"SELECT {sql.c('invoice_id')} FROM {sql.t('invoice')}"
-        f" WHERE {sql.c('customer_id')} IN ({us_customers})"
+        f"SELECT {sql.c('invoice_id')} FROM {sql.t('invoice')} WHERE {sql.c('customer_id')} IN ({us_customers})"
     )
     # Support reps of US customers, then up the ReportsTo chain until the top (NULL) is reached.
     needed_employees = (
@@ -283,9 +282,7 @@ def expected_rows(source_conn: Connection, style: str | Naming) -> dict[str, set
     names = naming_for(style)
     filters = _expected_filters(SqlNames(source_conn, names))
     # Tables without a filter are the catalog (`all` in the plan): every row.
-    return {
-        names.table(logical): _read(source_conn, names, logical, filters.get(logical)) for logical in SCHEMA
-    }
+    return {names.table(logical): _read(source_conn, names, logical, filters.get(logical)) for logical in SCHEMA}
 
 
 def target_rows(target_conn: Connection, style_or_names: str | Naming, table: str) -> set[tuple]:
@@ -353,9 +350,7 @@ def content_failures(table: str, expected: set[tuple], actual: set[tuple]) -> li
     return failures
 
 
-def us_split_failures(
-    expected: Mapping[str, set[tuple]], target_conn: Connection, names: Naming
-) -> list[str]:
+def us_split_failures(expected: Mapping[str, set[tuple]], target_conn: Connection, names: Naming) -> list[str]:
     present = set(inspect(target_conn).get_table_names())
     absent = [table for table in expected if table not in present]
     if absent:

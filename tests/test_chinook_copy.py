@@ -68,7 +68,10 @@ def test_plan_classifies_all_eleven_tables(run_cli, chinook_sqlite: Path, tmp_pa
     tables = {t["table"]: t for t in json.loads(shown.stdout)["tables"]}
     assert len(tables) == 11
     assert {n: t["kind"] for n, t in tables.items() if t["kind"] != "all"} == {
-        "Customer": "root", "Invoice": "scoped", "InvoiceLine": "scoped", "Employee": "referenced",
+        "Customer": "root",
+        "Invoice": "scoped",
+        "InvoiceLine": "scoped",
+        "Employee": "referenced",
     }
     assert all(t["reason"] for t in tables.values())
     assert "Country = 'USA'" in tables["Customer"]["sql"]
@@ -89,8 +92,14 @@ def test_target_gets_keys_indexes_and_counters(
     with engine.begin() as conn:
         inspector = sa.inspect(conn)
         fks = {(t, fk["referred_table"]) for t in inspector.get_table_names() for fk in inspector.get_foreign_keys(t)}
-        assert fks >= {("invoice", "customer"), ("invoice_line", "invoice"), ("customer", "employee"),
-                       ("employee", "employee"), ("playlist_track", "track"), ("track", "album")}
+        assert fks >= {
+            ("invoice", "customer"),
+            ("invoice_line", "invoice"),
+            ("customer", "employee"),
+            ("employee", "employee"),
+            ("playlist_track", "track"),
+            ("track", "album"),
+        }
         indexed = {tuple(i["column_names"]) for i in inspector.get_indexes("invoice")}
         assert ("customer_id",) in indexed  # the source's index on the foreign key came along
         # The counter is past the copied keys: the new deployment's next customer gets a fresh id.

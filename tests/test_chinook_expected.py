@@ -217,10 +217,7 @@ def _target_table(metadata: MetaData, names: ce.Naming, logical: str) -> Table:
 
 
 def _bindable(kinds: list[ce.Kind], row: tuple) -> list[object]:
-    return [
-        dt.datetime.fromisoformat(v) if kind == "datetime" and v else v
-        for kind, v in zip(kinds, row, strict=True)
-    ]
+    return [dt.datetime.fromisoformat(v) if kind == "datetime" and v else v for kind, v in zip(kinds, row, strict=True)]
 
 
 def build_copy(target_url: str, names: ce.Naming, rows: Mapping[str, set[tuple]]) -> None:
@@ -321,8 +318,7 @@ class Damage:
         sql = ce.SqlNames(conn, names)
         line = _smallest(conn, sql, "invoice_line", "invoice_line_id")
         update = (
-            f"UPDATE {sql.t('invoice_line')} SET {sql.c('track_id')} = 999999"
-            f" WHERE {sql.c('invoice_line_id')} = :id"
+            f"UPDATE {sql.t('invoice_line')} SET {sql.c('track_id')} = 999999 WHERE {sql.c('invoice_line_id')} = :id"
         )
         conn.execute(text(update), {"id": line})
         fk = f"{_ref(names, 'invoice_line', 'track_id')} -> {_ref(names, 'track', 'track_id')}"

@@ -33,9 +33,7 @@ def db(demo: DemoPaths) -> Iterator[sqlite3.Connection]:
 
 def table_contents(database: Path) -> dict[str, list[tuple[object, ...]]]:
     with closing(sqlite3.connect(database)) as connection:
-        return {
-            table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in TABLES
-        }
+        return {table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in TABLES}
 
 
 def scalar(connection: sqlite3.Connection, sql: str) -> int:
@@ -45,9 +43,7 @@ def scalar(connection: sqlite3.Connection, sql: str) -> int:
 
 
 def files_below(folder: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()
-    }
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 def test_same_arguments_give_the_same_rows_files_and_flags(tmp_path: Path) -> None:
@@ -74,9 +70,7 @@ def test_generating_again_replaces_the_earlier_demo(tmp_path: Path) -> None:
     paths = generate_demo(tmp_path, users=20)
 
     assert not stale.exists()
-    assert table_contents(paths.database) == table_contents(
-        generate_demo(tmp_path / "fresh", users=20).database
-    )
+    assert table_contents(paths.database) == table_contents(generate_demo(tmp_path / "fresh", users=20).database)
 
 
 def test_paths_are_below_root_source(demo: DemoPaths) -> None:
@@ -125,9 +119,7 @@ def index_info(db: sqlite3.Connection, index: str) -> list[tuple[object, ...]]:
 
 
 def test_us_users_are_about_a_third(db: sqlite3.Connection) -> None:
-    us_users = scalar(
-        db, "SELECT count(*) FROM users JOIN regions ON regions.id = region_id WHERE code = 'US'"
-    )
+    us_users = scalar(db, "SELECT count(*) FROM users JOIN regions ON regions.id = region_id WHERE code = 'US'")
     assert 0.25 <= us_users / scalar(db, "SELECT count(*) FROM users") <= 0.45
 
 

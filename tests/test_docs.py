@@ -121,17 +121,18 @@ def test_masked_staging_transforms_the_columns(run_cli, tmp_path: Path) -> None:
     target = tmp_path / "staging.db"
     env = {"PROD_URL": f"sqlite:///{demo.database}", "STAGING_URL": f"sqlite:///{target}"}
 
-    refused = run_cli("run", plan, env=env)
-    assert refused.returncode == 2  # hash needs MIGRATOR_HASH_KEY
+    refused = run_cli("run", plan, env={**env, "MIGRATOR_HASH_KEY": ""})  # empty counts as unset
+    assert refused.returncode == 2, refused.stderr
     assert "MIGRATOR_HASH_KEY" in refused.stderr
     done = run_cli("run", plan, env={**env, "MIGRATOR_HASH_KEY": HASH_KEY})
     assert done.returncode == 0, done.stderr
 
     with closing(sqlite3.connect(demo.database)) as src, closing(sqlite3.connect(target)) as dst:
         for table in ("regions", "users", "follows", "posts", "comments", "likes", "devices", "audit_events"):
-            assert dst.execute(f"SELECT count(*) FROM {table}").fetchone() == src.execute(
-                f"SELECT count(*) FROM {table}"
-            ).fetchone(), table
+            assert (
+                dst.execute(f"SELECT count(*) FROM {table}").fetchone()
+                == src.execute(f"SELECT count(*) FROM {table}").fetchone()
+            ), table
         before = {r[0]: r[1:] for r in src.execute("SELECT id, email, handle, display_name, phone FROM users")}
         for user_id, email, handle, display_name, phone in dst.execute(
             "SELECT id, email, handle, display_name, phone FROM users"
@@ -180,6 +181,8 @@ def test_every_command_and_option_is_in_the_commands_reference(run_cli) -> None:
     reference = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
     commands = _commands(run_cli)
     assert {"validate", "plan", "run", "schema"} <= set(commands)
+    for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", _help(run_cli))):
+        assert f"`{option}`" in reference, option
     for command in commands:
         assert f"migrator {command}" in reference, command
         for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", _help(run_cli, command))):
@@ -212,14 +215,30 @@ def test_every_plan_key_is_in_the_plan_reference(run_cli) -> None:
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub makes of a page's headings: lower case, punctuation gone, spaces to '-'."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    anchors: set[str] = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchor, n = slug, 0
+        while anchor in anchors:
+            n += 1
+            anchor = f"{slug}-{n}"
+        anchors.add(anchor)
+    return anchors
+
+
 @pytest.mark.parametrize("page", sorted(DOCS.rglob("*.md")), ids=lambda p: str(p.relative_to(DOCS)))
 def test_relative_links_point_at_files(page: Path) -> None:
     text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
     broken = []
     for target in _LINK.findall(text):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"^[a-z]+:", target):
             continue
-        path = target.split("#", 1)[0]
-        if not (page.parent / path).exists():
+        path, _, anchor = target.partition("#")
+        linked = page.parent / path if path else page
+        missing_anchor = bool(anchor) and linked.suffix == ".md" and linked.exists() and anchor not in _anchors(linked)
+        if not linked.exists() or missing_anchor:
             broken.append(target)
     assert not broken, f"{page.relative_to(REPO)}: broken links {broken}"

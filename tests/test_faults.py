@@ -46,11 +46,18 @@ def _pg_copy_of_demo(run_cli, tmp_path: Path, url: str) -> str:  # type: ignore[
     """The whole demo in PostgreSQL, to serve as a source."""
     demo = generate_demo(tmp_path / "demo", users=900, seed=3).database
     plan = tmp_path / "whole.yaml"
-    plan.write_text(json.dumps({
-        "version": 1, "name": "whole", "source": {"database": f"sqlite:///{demo}"},
-        "target": {"database": url}, "state": str(tmp_path / "state" / "whole"),
-        "data": {"roots": {"users": "1 = 1"}, "tables": {"regions": "all", "audit_events": "all"}},
-    }))
+    plan.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "name": "whole",
+                "source": {"database": f"sqlite:///{demo}"},
+                "target": {"database": url},
+                "state": str(tmp_path / "state" / "whole"),
+                "data": {"roots": {"users": "1 = 1"}, "tables": {"regions": "all", "audit_events": "all"}},
+            }
+        )
+    )
     assert run_cli("run", plan).returncode == 0
     return url
 
@@ -83,10 +90,14 @@ def test_mariadb_connection_killed_mid_copy_is_retried(tmp_path: Path, mariadb_u
     database = sa.engine.make_url(target).database
     admin = sa.create_engine(target, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        ids = conn.execute(
-            sa.text("SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"),
-            {"db": database},
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                sa.text("SELECT id FROM information_schema.processlist WHERE db = :db AND id <> CONNECTION_ID()"),
+                {"db": database},
+            )
+            .scalars()
+            .all()
+        )
         for connection_id in ids:
             conn.execute(sa.text(f"KILL {int(connection_id)}"))
     admin.dispose()
@@ -104,8 +115,7 @@ def test_permanent_failure_names_table_and_chunk(run_cli, tmp_path: Path) -> Non
     source = f"sqlite:///{generate_demo(tmp_path / 'demo', users=200).database}"
     target_file = tmp_path / "us.db"
     # A target schema that rejects some rows: posts bodies must be short.
-    first = run_cli("run", _plan(tmp_path, source, f"sqlite:///{target_file}", "first"),
-                    env={"MIGRATOR_HASH_KEY": "k"})
+    first = run_cli("run", _plan(tmp_path, source, f"sqlite:///{target_file}", "first"), env={"MIGRATOR_HASH_KEY": "k"})
     assert first.returncode == 0, first.stderr
     engine = sa.create_engine(f"sqlite:///{target_file}")
     with engine.begin() as conn:
@@ -113,12 +123,19 @@ def test_permanent_failure_names_table_and_chunk(run_cli, tmp_path: Path) -> Non
         conn.execute(sa.text("DROP TABLE _migrator_runs"))
         for table in ("likes", "comments", "posts"):
             conn.execute(sa.text(f"DELETE FROM {table}"))
-        conn.execute(sa.text("CREATE TRIGGER short BEFORE INSERT ON posts WHEN length(NEW.body) > 40 "
-                             "BEGIN SELECT RAISE(ABORT, 'body too long'); END"))
+        conn.execute(
+            sa.text(
+                "CREATE TRIGGER short BEFORE INSERT ON posts WHEN length(NEW.body) > 40 "
+                "BEGIN SELECT RAISE(ABORT, 'body too long'); END"
+            )
+        )
     engine.dispose()
     plan = _plan(tmp_path, source, f"sqlite:///{target_file}", "second")
-    plan.write_text(plan.read_text().replace('"chunk_rows": 40', '"chunk_rows": 40, "schema": "existing"')
-                    .replace('"target": {', '"target": {"existing": "truncate", '))
+    plan.write_text(
+        plan.read_text()
+        .replace('"chunk_rows": 40', '"chunk_rows": 40, "schema": "existing"')
+        .replace('"target": {', '"target": {"existing": "truncate", ')
+    )
     failed = run_cli("run", plan, env={"MIGRATOR_HASH_KEY": "k"})
     assert failed.returncode == 1, failed.stderr
     assert "chunk 0 of posts" in failed.stderr and "body too long" in failed.stderr
@@ -182,28 +199,42 @@ def test_writer_during_the_run_leaves_no_orphan(run_cli, tmp_path: Path, pg_url_
     with writer.connect() as conn:
         while process.poll() is None and written < 200:
             with conn.begin():
-                user = conn.execute(sa.text(
-                    "INSERT INTO users (id, region_id, handle, email, created_at) "
-                    "SELECT max(id) + 1, 1, 'new' || (max(id) + 1), 'n@x', '2026-01-01' FROM users RETURNING id"
-                )).scalar_one()
-                post = conn.execute(sa.text(
-                    "INSERT INTO posts (id, author_id, body, created_at) "
-                    "SELECT max(id) + 1, :u, 'hello', '2026-01-01' FROM posts RETURNING id"), {"u": user}).scalar_one()
-                conn.execute(sa.text(
-                    "INSERT INTO comments (id, post_id, author_id, body, created_at) "
-                    "SELECT max(id) + 1, :p, :u, 'hi', '2026-01-01' FROM comments"), {"p": post, "u": user})
+                user = conn.execute(
+                    sa.text(
+                        "INSERT INTO users (id, region_id, handle, email, created_at) "
+                        "SELECT max(id) + 1, 1, 'new' || (max(id) + 1), 'n@x', '2026-01-01' FROM users RETURNING id"
+                    )
+                ).scalar_one()
+                post = conn.execute(
+                    sa.text(
+                        "INSERT INTO posts (id, author_id, body, created_at) "
+                        "SELECT max(id) + 1, :u, 'hello', '2026-01-01' FROM posts RETURNING id"
+                    ),
+                    {"u": user},
+                ).scalar_one()
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO comments (id, post_id, author_id, body, created_at) "
+                        "SELECT max(id) + 1, :p, :u, 'hi', '2026-01-01' FROM comments"
+                    ),
+                    {"p": post, "u": user},
+                )
             written += 1
     writer.dispose()
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert written > 0
     engine = sa.create_engine(target)
     with engine.connect() as conn:
-        for child, column, parent in (("posts", "author_id", "users"), ("comments", "post_id", "posts"),
-                                      ("comments", "author_id", "users"), ("likes", "post_id", "posts")):
-            orphans = conn.execute(sa.text(
-                f"SELECT count(*) FROM {child} c LEFT JOIN {parent} p ON c.{column} = p.id WHERE p.id IS NULL"
-            )).scalar_one()
+        for child, column, parent in (
+            ("posts", "author_id", "users"),
+            ("comments", "post_id", "posts"),
+            ("comments", "author_id", "users"),
+            ("likes", "post_id", "posts"),
+        ):
+            orphans = conn.execute(
+                sa.text(f"SELECT count(*) FROM {child} c LEFT JOIN {parent} p ON c.{column} = p.id WHERE p.id IS NULL")
+            ).scalar_one()
             assert orphans == 0, (child, column)
         assert conn.execute(sa.text("SELECT count(*) FROM users WHERE handle LIKE 'new%'")).scalar_one() == 0
     engine.dispose()

@@ -102,7 +102,7 @@ def test_kill_at_random_points_then_resume(tmp_path: Path, backend: str, pg_url_
     target = f"sqlite:///{tmp_path / 'killed.db'}" if backend == "sqlite" else pg_url_factory()
 
     first = _start(_plan(tmp_path, source, clean, "clean"))
-    out, err = first.communicate(timeout=120)
+    _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     total_units = _units(clean)
 
@@ -159,7 +159,7 @@ def test_changed_plan_is_refused_then_restart_starts_over(tmp_path: Path) -> Non
     assert first.returncode == 0
     plan.write_text(plan.read_text().replace('"chunk_rows": 40', '"chunk_rows": 41'))
     refused = _start(plan)
-    out, err = refused.communicate(timeout=60)
+    _, err = refused.communicate(timeout=60)
     assert refused.returncode == 2 and "--restart" in err
     command = [sys.executable, "-m", "migrator", "run", str(plan), "--restart", "--format", "json"]
     restarted = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=120)

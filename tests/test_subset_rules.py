@@ -9,11 +9,23 @@ tests/subset_cases.py holds the machinery.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.subset_cases import PG, PG_TO_MARIADB, SQLITE, Case, Rows, Variant, run_case
+
+
+@pytest.fixture
+def check(run_cli, request, tmp_path: Path) -> Callable[[str, Case, list[Variant]], None]:
+    """`check(backend, case, variants)`: build the case's source, then run and check every variant."""
+
+    def run(backend: str, case: Case, variants: list[Variant]) -> None:
+        run_case(run_cli, backend, request, tmp_path, case, variants)
+
+    return run
+
 
 USERS = "CREATE TABLE users (id INTEGER PRIMARY KEY, region VARCHAR(2) NOT NULL)"
 US = {"users": "region = 'US'"}
@@ -57,12 +69,9 @@ THREAD_KINDS = {"users": "root", "posts": "scoped", "comments": "scoped"}
 
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
-def test_self_reference_in_a_scoped_table(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_self_reference_in_a_scoped_table(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         THREADS,
         [
             Variant(
@@ -135,14 +144,11 @@ INVITES = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_self_reference_in_a_root_table(run_cli, backend: str, request, tmp_path: Path) -> None:
+def test_self_reference_in_a_root_table(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     invited = ("users", "users.invited_by -> users.id")
-    run_case(
-        run_cli,
+    check(
         backend,
-        request,
-        tmp_path,
         INVITES,
         [
             # 4 and 12 dangle (their inviters are EU), then 5 dangles (its inviter 4 is gone); their posts go
@@ -215,12 +221,9 @@ CHAIN = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
-def test_referenced_table_with_a_management_chain(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_referenced_table_with_a_management_chain(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         CHAIN,
         [
             Variant(
@@ -270,14 +273,11 @@ FAVOURITES = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE, PG, PG_TO_MARIADB])
-def test_cycle_of_two_tables(run_cli, backend: str, request, tmp_path: Path) -> None:
+def test_cycle_of_two_tables(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     favourite = {"from": "users.favorite_post_id", "to": "posts.id"}
-    run_case(
-        run_cli,
+    check(
         backend,
-        request,
-        tmp_path,
         FAVOURITES,
         [
             # Plan-wide nullify, drop on the favourite (the per-relation setting wins). The greatest fixpoint:
@@ -344,12 +344,9 @@ ORDERS = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE, PG])
-def test_composite_keys(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_composite_keys(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         ORDERS,
         [
             Variant(
@@ -409,12 +406,9 @@ EVENTS = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_table_without_a_primary_key(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_table_without_a_primary_key(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         EVENTS,
         [
             Variant(
@@ -461,7 +455,7 @@ FAILING = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_dangling_fail_writes_nothing(run_cli, backend: str, request, tmp_path: Path) -> None:
+def test_dangling_fail_writes_nothing(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped", "comments": "scoped"}
     named = ("comments.author_id -> users.id", "2 rows")
     counted = {
@@ -469,11 +463,8 @@ def test_dangling_fail_writes_nothing(run_cli, backend: str, request, tmp_path: 
         ("comments", "comments.post_id -> posts.id"): ("fail", 0),
         ("posts", "posts.user_id -> users.id"): ("fail", 0),
     }
-    run_case(
-        run_cli,
+    check(
         backend,
-        request,
-        tmp_path,
         FAILING,
         [
             Variant("plan-wide", {"roots": US, "dangling": "fail"}, kinds, fails=named, dangling=counted),
@@ -522,7 +513,7 @@ SOFT_DELETE = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: Path) -> None:
+def test_where_makes_children_dangle(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped", "comments": "scoped", "bookmarks": "scoped"}
     data = {"roots": US, "tables": {"posts": {"where": "deleted = 0"}}, "dangling": "drop"}
     # through posts.id alone: comments 101 (deleted post) and 103 (EU post), bookmarks 201 and 204
@@ -530,11 +521,8 @@ def test_where_makes_children_dangle(run_cli, backend: str, request, tmp_path: P
         ("comments", "comments.post_id -> posts.id"): ("drop", 2),
         ("bookmarks", "bookmarks.post_id -> posts.id"): ("drop", 2),
     }
-    run_case(
-        run_cli,
+    check(
         backend,
-        request,
-        tmp_path,
         SOFT_DELETE,
         [
             Variant(
@@ -581,12 +569,9 @@ UNDECLARED = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_virtual_relation(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_virtual_relation(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         UNDECLARED,
         [
             Variant(
@@ -627,14 +612,11 @@ ALL_AND_SKIP = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_all_and_skip(run_cli, backend: str, request, tmp_path: Path) -> None:
+def test_all_and_skip(check, backend: str) -> None:
     kinds = {"countries": "all", "teams": "skip", "users": "root", "posts": "scoped", "audit_log": "skip"}
     tables = {"countries": "all", "teams": "skip", "audit_log": "skip"}
-    run_case(
-        run_cli,
+    check(
         backend,
-        request,
-        tmp_path,
         ALL_AND_SKIP,
         [
             # every country, unused 3 included; no team, no audit row; users 2 and 4 point at a skipped team
@@ -697,12 +679,9 @@ CATALOG = Case(
 
 
 @pytest.mark.parametrize("backend", [SQLITE])
-def test_children_of_parents_are_not_followed(run_cli, backend: str, request, tmp_path: Path) -> None:
-    run_case(
-        run_cli,
+def test_children_of_parents_are_not_followed(check, backend: str) -> None:
+    check(
         backend,
-        request,
-        tmp_path,
         CATALOG,
         [
             # reviews hang off products, a parent: no rule reaches them, and unlisted: fail is the default

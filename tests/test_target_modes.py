@@ -111,8 +111,13 @@ def test_existing_schema_with_live_keys_and_a_self_reference(
     assert done.returncode == 0, done.stderr
     # comments.parent_id -> comments is live: replies were loaded with NULL, then filled in.
     assert _count(target, "comments WHERE parent_id IS NOT NULL") > 0
-    assert _count(target, "comments c LEFT JOIN comments p ON c.parent_id = p.id "
-                          "WHERE c.parent_id IS NOT NULL AND p.id IS NULL") == 0
+    assert (
+        _count(
+            target,
+            "comments c LEFT JOIN comments p ON c.parent_id = p.id WHERE c.parent_id IS NOT NULL AND p.id IS NULL",
+        )
+        == 0
+    )
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert run_cli("run", _plan(tmp_path, demo, fresh, name="fresh")).returncode == 0
     for table in ("users", "posts", "comments", "likes", "follows", "devices"):
@@ -147,7 +152,7 @@ def test_column_transforms(run_cli, tmp_path: Path, demo: str) -> None:
             assert email != original.email and len(email) == 64
             if original.display_name is not None:
                 assert len(name) == len(original.display_name) and name != original.display_name
-                assert set(name) <= set("xX0 .-_'")  | {c for c in original.display_name if not c.isalnum()}
+                assert set(name) <= set("xX0 .-_'") | {c for c in original.display_name if not c.isalnum()}
         # The hash is deterministic: the same input gives the same output in every run.
         emails = set(conn.execute(sa.text("SELECT email FROM users")).scalars())
     engine.dispose()
@@ -171,8 +176,12 @@ def test_source_that_refuses_writes(run_cli, tmp_path: Path, demo: str, pg_url_f
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     # Build a PostgreSQL copy of the whole demo to serve as the source, then make it read-only.
     whole = _plan(tmp_path, demo, source, name="whole", tables={"audit_events": "all"})
-    whole.write_text(whole.read_text().replace('"roots": {"users": "region_id = (SELECT id FROM regions WHERE '
-                                               "code = 'US')\"}", '"roots": {"users": "1 = 1"}'))
+    whole.write_text(
+        whole.read_text().replace(
+            '"roots": {"users": "region_id = (SELECT id FROM regions WHERE code = \'US\')"}',
+            '"roots": {"users": "1 = 1"}',
+        )
+    )
     assert run_cli("run", whole).returncode == 0
     database = sa.engine.make_url(source).database
     _execute(source, f"ALTER DATABASE {database} SET default_transaction_read_only = on")

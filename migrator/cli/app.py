@@ -6,7 +6,7 @@ import json
 import sys
 import tempfile
 import traceback
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -35,7 +35,7 @@ app = typer.Typer(
 )
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 
@@ -52,8 +52,12 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 @app.command()
 def validate(
     plan: PlanArg,
-    connect: Annotated[bool, typer.Option("--connect", help="Also check that every store answers and every "
-                                          "table and column the plan names exists.")] = False,
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect", help="Also check that every store answers and every table and column the plan names exists."
+        ),
+    ] = False,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -148,8 +152,10 @@ class _errors:
             raise typer.Exit(value.exit_code)
         log = Path(tempfile.gettempdir()) / "migrator-error.log"
         log.write_text("".join(traceback.format_exception(value)), encoding="utf-8")
-        err.print(f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
-                  "(please report it with that file, after checking it for secrets)")
+        err.print(
+            f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
+            "(please report it with that file, after checking it for secrets)"
+        )
         raise typer.Exit(1)
 
     def _report(self, error: MigratorError) -> None:

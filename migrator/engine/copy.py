@@ -4,8 +4,8 @@ each chunk committed in the target together with its checkpoint (SPEC §5)."""
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,7 +64,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         return len(rows), last_key
 
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
-    with closing(source_batches(prep, query.rows, name, query.order_by, done.last_key)) as batches:
+    with closing(source_batches(prep, query.rows, name, query.order_by, done.last_key)) as batches:  # type: ignore[type-var]
         if not query.order_by:
             # No key to continue after: the whole table is one unit, committed once.
             def whole_table() -> None:
@@ -81,7 +81,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         else:
             for batch in _guarded_iter(batches, f"reading {name} after chunk {chunk}"):
 
-                def commit_chunk(batch: list[sa.Row] = batch) -> int:  # type: ignore[type-arg]
+                def commit_chunk(batch: list[sa.Row] = batch, chunk: int = chunk) -> int:  # type: ignore[type-arg]
                     with conn.begin():
                         count, last_key = write(batch)
                         ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", count, last_key)
@@ -116,7 +116,9 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
         rows = [dict(r._mapping) for r in batch]
         updates = [{k: r[k] for k in keys + columns} for r in rows if any(r[c] is not None for c in columns)]
 
-        def commit_fixup(rows: list[dict[str, Any]] = rows, updates: list[dict[str, Any]] = updates) -> None:
+        def commit_fixup(
+            rows: list[dict[str, Any]] = rows, updates: list[dict[str, Any]] = updates, chunk: int = chunk
+        ) -> None:
             with conn.begin():
                 update_rows(conn, ctx.target.tables[name], keys, columns, updates)
                 last_key = tuple(rows[-1][c] for c in keys)

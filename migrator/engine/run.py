@@ -74,9 +74,8 @@ def _attempt(
 ) -> RunResult:
     with prepared(loaded) as prep:
         if same_database(prep.source_url, prep.target_url):
-            raise SafetyError(
-                f"the target is the source ({connect.redact(prep.target_url)}): point target.database at another database"
-            )
+            target = connect.redact(prep.target_url)
+            raise SafetyError(f"the target is the source ({target}): point target.database at another database")
         transforms = _transforms(prep, env)
         _refuse_failing_dangling(prep)
         engine = connect.open_target(prep.target_url, create=True)

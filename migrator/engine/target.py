@@ -123,7 +123,8 @@ def _check_columns(prep: Prepared, tables: dict[str, sa.Table]) -> None:
     problems = []
     for name, table in tables.items():
         rules = prep.loaded.plan.data.rule(name).columns
-        wanted = [c for c in prep.source.table(name).columns.keys() if rules.get(c) is None or rules[c].keeps_column]
+        kept = [c.name for c in prep.source.table(name).columns]
+        wanted = [c for c in kept if rules.get(c) is None or rules[c].keeps_column]
         missing = [c for c in wanted if c not in table.c]
         if missing:
             problems.append(f"{name} has no column {', '.join(missing)}")

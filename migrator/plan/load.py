@@ -87,9 +87,15 @@ def _not_yet_problems(source: YamlSource) -> list[Problem]:
             for key, what in _NOT_YET_SIDE_KEYS.items():
                 if key in section:
                     path = (side, key)
-                    problems.append(Problem(source.file, source.line_of(path), dotted(path),
-                                            f"{what} is not available in this version of migrator",
-                                            "remove this key"))
+                    problems.append(
+                        Problem(
+                            source.file,
+                            source.line_of(path),
+                            dotted(path),
+                            f"{what} is not available in this version of migrator",
+                            "remove this key",
+                        )
+                    )
     return problems
 
 
@@ -120,8 +126,13 @@ def _problem_from_pydantic(error: Any, source: YamlSource) -> Problem:
         return Problem(source.file, line, key, f"must be a mapping, got {_kind(error.get('input'))}", hint)
     if kind == "choice":
         choices = error["ctx"]["choices"].split(" | ")
-        return Problem(source.file, line, key, f"{error['msg']}, got {error['ctx']['given']!r}",
-                       _did_you_mean(str(error["ctx"]["given"]), choices, "values"))
+        return Problem(
+            source.file,
+            line,
+            key,
+            f"{error['msg']}, got {error['ctx']['given']!r}",
+            _did_you_mean(str(error["ctx"]["given"]), choices, "values"),
+        )
     return Problem(source.file, line, key, _plain(error["msg"]))
 
 
@@ -234,4 +245,3 @@ def _unwrap(node: Any) -> Any:
 def _sorted_unique(problems: list[Problem]) -> list[Problem]:
     unique = list(dict.fromkeys(problems))
     return sorted(unique, key=lambda p: (p.line or 0, p.key))
-

@@ -177,7 +177,8 @@ class Plan(_Frozen):
     def _name_is_a_file_name(cls, value: str) -> str:
         if not _NAME.match(value):
             raise PydanticCustomError(
-                "name", "must be letters, digits, '.', '_' or '-' (it names the state folder), got {given}",
+                "name",
+                "must be letters, digits, '.', '_' or '-' (it names the state folder), got {given}",
                 {"given": repr(value)},
             )
         return value

@@ -13,8 +13,7 @@ from migrator.errors import Problem
 from migrator.plan.model import Relation, TableRule, _table_rule
 from migrator.plan.yaml_source import Path_, YamlSource, dotted
 
-_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql",
-             "sqlite": "sqlite"}
+_DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 _TABLE_RULE: TypeAdapter[Any] = TypeAdapter(Annotated[TableRule, BeforeValidator(_table_rule)])
 _RELATION: TypeAdapter[Any] = TypeAdapter(Relation)
 _WRITES = (exp.DML, exp.DDL, exp.Command, exp.Into, exp.TruncateTable, exp.Merge)
@@ -48,10 +47,15 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
         if url is None:
             problems.append(problem((side,), "database is required", f"set {side}.database to a SQLAlchemy URL"))
         elif sql_dialect(url) is None:
-            problems.append(problem((side, "database"), "is not a supported database URL",
-                                    f"{url.split('://', 1)[0]}:// is not one of sqlite:///FILE, postgresql://… "
-                                    "or mysql+pymysql://…" if "://" in url else
-                                    "use sqlite:///FILE, postgresql://… or mysql+pymysql://…"))
+            problems.append(
+                problem(
+                    (side, "database"),
+                    "is not a supported database URL",
+                    f"{url.split('://', 1)[0]}:// is not one of sqlite:///FILE, postgresql://… or mysql+pymysql://…"
+                    if "://" in url
+                    else "use sqlite:///FILE, postgresql://… or mysql+pymysql://…",
+                )
+            )
     data = raw.get("data", {})
     if isinstance(data, dict):
         problems += _data_problems(data, sql_dialect(urls["source"]) or "postgres", problem)
@@ -62,14 +66,19 @@ def _data_problems(data: dict[str, Any], dialect: str, problem: Any) -> list[Pro
     """Each root, table rule and relation is checked on its own, so one malformed entry does not
     hide the problems of the others."""
     problems: list[Problem] = []
-    roots = data.get("roots") if isinstance(data.get("roots"), dict) else {}
-    tables = data.get("tables") if isinstance(data.get("tables"), dict) else {}
+    roots: dict[str, Any] = data["roots"] if isinstance(data.get("roots"), dict) else {}
+    tables: dict[str, Any] = data["tables"] if isinstance(data.get("tables"), dict) else {}
     rules = {name: _valid(_TABLE_RULE, rule) for name, rule in tables.items()}
     for table, expression in roots.items():
         rule = rules.get(table)
         if rule is not None and rule.copy_ is not None:
-            problems.append(problem(("data", "tables", table), f"table {table} is a root and cannot also be "
-                                    f"'{rule.copy_}'", "remove it from data.tables or from data.roots"))
+            problems.append(
+                problem(
+                    ("data", "tables", table),
+                    f"table {table} is a root and cannot also be '{rule.copy_}'",
+                    "remove it from data.tables or from data.roots",
+                )
+            )
         if isinstance(expression, str):
             problems += _sql_problems(expression, dialect, ("data", "roots", table), problem)
     for table, rule in rules.items():
@@ -78,15 +87,24 @@ def _data_problems(data: dict[str, Any], dialect: str, problem: Any) -> list[Pro
         if rule.where is not None:
             problems += _sql_problems(rule.where, dialect, ("data", "tables", table, "where"), problem)
         if rule.copy_ == "skip" and (rule.where or rule.columns):
-            problems.append(problem(("data", "tables", table), "a skipped table takes no where or columns",
-                                    "remove them, or do not skip the table"))
-    relations = data.get("relations") if isinstance(data.get("relations"), list) else []
+            problems.append(
+                problem(
+                    ("data", "tables", table),
+                    "a skipped table takes no where or columns",
+                    "remove them, or do not skip the table",
+                )
+            )
+    relations: list[Any] = data["relations"] if isinstance(data.get("relations"), list) else []
     for i, raw_relation in enumerate(relations):
         relation = _valid(_RELATION, raw_relation)
         if relation is not None and len(relation.from_.columns) != len(relation.to.columns):
-            problems.append(problem(("data", "relations", i),
-                                    f"from names {len(relation.from_.columns)} columns and to names "
-                                    f"{len(relation.to.columns)}", "a foreign key pairs its columns one to one"))
+            problems.append(
+                problem(
+                    ("data", "relations", i),
+                    f"from names {len(relation.from_.columns)} columns and to names {len(relation.to.columns)}",
+                    "a foreign key pairs its columns one to one",
+                )
+            )
     copies_all = any(rule is not None and rule.copy_ == "all" for rule in rules.values())
     if not roots and not copies_all and None not in rules.values():
         problems.append(problem(("data",), "the plan copies no rows", "name at least one table under data.roots"))
@@ -114,8 +132,11 @@ def _sql_problems(expression: str, dialect: str, path: Path_, problem) -> list[P
         return [problem(path, "must be one SQL expression, not several statements", "remove the ';'")]
     root = parsed[0]
     if isinstance(root, (exp.Query, *_WRITES)):
-        return [problem(path, "must be a boolean expression, not a statement",
-                        "write the condition only, e.g. region = 'US'")]
+        return [
+            problem(
+                path, "must be a boolean expression, not a statement", "write the condition only, e.g. region = 'US'"
+            )
+        ]
     writes = [node for node in root.walk() if isinstance(node, _WRITES)]
     if writes:
         return [problem(path, f"must only read, but contains {writes[0].key.upper()}", "subqueries may only SELECT")]

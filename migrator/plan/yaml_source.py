@@ -66,9 +66,7 @@ def _convert(node: yaml.Node, path: Path_, src: YamlSource, problems: list[Probl
         for key_node, value_node in node.value:
             key = str(_SCALARS.construct_object(key_node))
             if key in result:
-                problems.append(
-                    Problem(src.file, key_node.start_mark.line + 1, dotted((*path, key)), "duplicate key")
-                )
+                problems.append(Problem(src.file, key_node.start_mark.line + 1, dotted((*path, key)), "duplicate key"))
                 continue
             src.lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = _convert(value_node, (*path, key), src, problems, env)
@@ -89,8 +87,13 @@ def _interpolate(
         if name not in env:
             src.unset.add(path)
             problems.append(
-                Problem(src.file, line, dotted(path), f"environment variable {name} is not set",
-                        f"export {name}=... before running")
+                Problem(
+                    src.file,
+                    line,
+                    dotted(path),
+                    f"environment variable {name} is not set",
+                    f"export {name}=... before running",
+                )
             )
             return ""
         return env[name]

@@ -27,8 +27,13 @@ class _RowsPerSecond(ProgressColumn):
 class RichObserver:
     def __init__(self, console: Console):
         self._progress = Progress(
-            TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), _RowsPerSecond(),
-            TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RowsPerSecond(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self._tasks: dict[str, TaskID] = {}
         self._totals: dict[str, int] = {}

@@ -8,8 +8,14 @@ from rich.table import Table
 
 from migrator.engine.results import PlanResult, RunResult
 
-_STYLE = {"root": "bold green", "scoped": "green", "referenced": "cyan", "all": "blue", "skip": "dim",
-          "unlisted": "red"}
+_STYLE = {
+    "root": "bold green",
+    "scoped": "green",
+    "referenced": "cyan",
+    "all": "blue",
+    "skip": "dim",
+    "unlisted": "red",
+}
 
 
 def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None:
@@ -19,8 +25,14 @@ def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None
         table.add_column(heading, justify="left" if heading in ("table", "class") else "right")
     for t in result.tables:
         dangling = sum(d.rows for d in t.dangling)
-        table.add_row(t.table, f"[{_STYLE[t.kind]}]{t.kind}[/]", _n(t.rows), _n(t.source_rows),
-                      _n(dangling) if t.dangling else "-", _n(t.target_rows))
+        table.add_row(
+            t.table,
+            f"[{_STYLE[t.kind]}]{t.kind}[/]",
+            _n(t.rows),
+            _n(t.source_rows),
+            _n(dangling) if t.dangling else "-",
+            _n(t.target_rows),
+        )
     console.print(table)
     total = sum(t.rows or 0 for t in result.tables)
     copied = sum(1 for t in result.tables if t.rows)
@@ -51,12 +63,19 @@ def render_run(result: RunResult, console: Console) -> None:
     for heading in ("table", "rows", "chunks", "resumed after", "seconds"):
         table.add_column(heading, justify="left" if heading == "table" else "right")
     for t in result.tables:
-        table.add_row(t.table, f"{t.rows:,}", str(t.chunks), str(t.skipped_chunks) if t.skipped_chunks else "-",
-                      f"{t.seconds:.2f}")
+        table.add_row(
+            t.table,
+            f"{t.rows:,}",
+            str(t.chunks),
+            str(t.skipped_chunks) if t.skipped_chunks else "-",
+            f"{t.seconds:.2f}",
+        )
     console.print(table)
     total = sum(t.rows for t in result.tables)
-    console.print(f"[green]copied[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
-                  f"in {result.seconds:.1f} s (run {result.run_id})")
+    console.print(
+        f"[green]copied[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
+        f"in {result.seconds:.1f} s (run {result.run_id})"
+    )
 
 
 def _n(value: int | None) -> str:

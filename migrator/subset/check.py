@@ -30,8 +30,13 @@ def schema_problems(loaded: LoadedPlan, schema: Schema) -> list[Problem]:
         columns = schema.tables[table].column_names
         for column in rule.columns:
             if column not in columns:
-                problems.append(loaded.problem(("data", "tables", table, "columns", column),
-                                               f"table {table} has no column {column!r}", _close(column, columns)))
+                problems.append(
+                    loaded.problem(
+                        ("data", "tables", table, "columns", column),
+                        f"table {table} has no column {column!r}",
+                        _close(column, columns),
+                    )
+                )
     for i, relation in enumerate(data.relations):
         for end, ref in (("from", relation.from_), ("to", relation.to)):
             if ref.table not in schema.tables:
@@ -40,9 +45,13 @@ def schema_problems(loaded: LoadedPlan, schema: Schema) -> list[Problem]:
             columns = schema.tables[ref.table].column_names
             for column in ref.columns:
                 if column not in columns:
-                    problems.append(loaded.problem(("data", "relations", i, end),
-                                                   f"table {ref.table} has no column {column!r}",
-                                                   _close(column, columns)))
+                    problems.append(
+                        loaded.problem(
+                            ("data", "relations", i, end),
+                            f"table {ref.table} has no column {column!r}",
+                            _close(column, columns),
+                        )
+                    )
     return problems
 
 
@@ -55,37 +64,65 @@ def rule_problems(loaded: LoadedPlan, schema: Schema, classes: Classification) -
         if table not in schema.tables:
             continue
         if rule.where and classes.classes[table] == "referenced":
-            problems.append(loaded.problem(("data", "tables", table, "where"),
-                                           f"{table} is referenced: its rows are exactly those copied rows point "
-                                           "to, and a where would break their foreign keys",
-                                           "filter the tables that point to it instead"))
+            problems.append(
+                loaded.problem(
+                    ("data", "tables", table, "where"),
+                    f"{table} is referenced: its rows are exactly those copied rows point "
+                    "to, and a where would break their foreign keys",
+                    "filter the tables that point to it instead",
+                )
+            )
         for column, transform in rule.columns.items():
             col = schema.tables[table].column(column)
             if col is None or transform.action == "keep":
                 continue
             path = ("data", "tables", table, "columns", column)
             if (table, column) in key_columns:
-                problems.append(loaded.problem(path, f"{table}.{column} is a key column and cannot be transformed",
-                                               "keys tie rows together; transform other columns"))
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"{table}.{column} is a key column and cannot be transformed",
+                        "keys tie rows together; transform other columns",
+                    )
+                )
             elif transform.action == "nullify" and not col.nullable:
-                problems.append(loaded.problem(path, f"{table}.{column} is NOT NULL and cannot be nullified",
-                                               "use mask, hash or {const: VALUE}"))
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"{table}.{column} is NOT NULL and cannot be nullified",
+                        "use mask, hash or {const: VALUE}",
+                    )
+                )
             elif transform.action in _KINDS_FOR and col.kind not in _KINDS_FOR[transform.action]:
-                problems.append(loaded.problem(path, f"{transform.action} applies to "
-                                               f"{' and '.join(_KINDS_FOR[transform.action])} columns, "
-                                               f"and {table}.{column} is {col.type_name}",
-                                               "use nullify or {const: VALUE}"))
+                problems.append(
+                    loaded.problem(
+                        path,
+                        f"{transform.action} applies to "
+                        f"{' and '.join(_KINDS_FOR[transform.action])} columns, "
+                        f"and {table}.{column} is {col.type_name}",
+                        "use nullify or {const: VALUE}",
+                    )
+                )
     for table in schema.tables:
         self_edges = [e for e in classes.edges_from(table, "scope", "constraint", "pull") if e.fk.is_self_reference]
         if len(self_edges) > 1:
-            problems.append(loaded.problem(("data",), f"table {table} has {len(self_edges)} foreign keys to "
-                                           "itself; migrator follows at most one",
-                                           f"skip {table}, or declare it all"))
+            problems.append(
+                loaded.problem(
+                    ("data",),
+                    f"table {table} has {len(self_edges)} foreign keys to itself; migrator follows at most one",
+                    f"skip {table}, or declare it all",
+                )
+            )
     if classes.unlisted:
         names = ", ".join(classes.unlisted)
-        problems.append(loaded.problem(("data", "tables"), f"no rule reaches these tables: {names}",
-                                       "name each under data.tables as all or skip, add a relation that "
-                                       "reaches it, or set data.unlisted: skip"))
+        problems.append(
+            loaded.problem(
+                ("data", "tables"),
+                f"no rule reaches these tables: {names}",
+                "name each under data.tables as all or skip, add a relation that "
+                "reaches it, or set data.unlisted: skip",
+            )
+        )
     return problems
 
 

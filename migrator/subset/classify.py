@@ -90,13 +90,16 @@ def _free_edges_to_whole_tables(edges: list[Edge], classes: dict[str, TableClass
         changed = False
         for edge in edges:
             child = edge.fk.child
-            if (edge.role == "constraint" and edge.fk.parent in restricted and child not in restricted
-                    and classes[child] == "all"):
+            if (
+                edge.role == "constraint"
+                and edge.fk.parent in restricted
+                and child not in restricted
+                and classes[child] == "all"
+            ):
                 restricted.add(child)
                 changed = True
     return [
-        Edge(e.fk, "free", e.policy) if e.role == "constraint" and e.fk.parent not in restricted else e
-        for e in edges
+        Edge(e.fk, "free", e.policy) if e.role == "constraint" and e.fk.parent not in restricted else e for e in edges
     ]
 
 

@@ -124,9 +124,10 @@ def _add_uniques(conn: Connection, inspector: sa.Inspector, table: sa.Table) -> 
     have = {tuple(map(str, u["column_names"])) for u in inspector.get_unique_constraints(table.name)}
     have |= {tuple(map(str, i["column_names"])) for i in inspector.get_indexes(table.name) if i.get("unique")}
     for constraint in table.constraints:
-        if isinstance(constraint, sa.UniqueConstraint) and not isinstance(constraint, sa.PrimaryKeyConstraint):
-            if tuple(c.name for c in constraint.columns) not in have:
-                conn.execute(sa.schema.AddConstraint(constraint))
+        if not isinstance(constraint, sa.UniqueConstraint) or isinstance(constraint, sa.PrimaryKeyConstraint):
+            continue
+        if tuple(c.name for c in constraint.columns) not in have:
+            conn.execute(sa.schema.AddConstraint(constraint))
 
 
 def _add_indexes(conn: Connection, inspector: sa.Inspector, table: sa.Table) -> None:
