@@ -40,7 +40,7 @@ class Format(StrEnum):
     json = "json"
 
 
-PlanArg = Annotated[Path, typer.Argument(help="The plan file (YAML).", show_default=False)]
+PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YAML).", show_default=False)]
 FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
 
@@ -113,8 +113,8 @@ def run(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the plan format, for editors."""
+def schema(format: FormatOpt = Format.json) -> None:
+    """Print the JSON Schema of the plan format, for editors (JSON in either format: it is a JSON document)."""
     document = Plan.model_json_schema(by_alias=True, mode="validation")
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "migrator plan"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
 from migrator.plan.load import LoadedPlan
-from migrator.stores.sql import connect
+from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 
 
 def dry_run(loaded: LoadedPlan) -> PlanResult:
-    with prepared(loaded) as prep:
+    with translated("the dry run"), prepared(loaded) as prep:
         tables = [_table_plan(prep, name) for name in _display_order(prep)]
         note, existing = _target_state(prep)
         for table in tables:
@@ -62,9 +64,24 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
                 for name in prep.copied_tables
                 if name in present
             }
-            ours = "; it holds migrator's checkpoints" if present & set(LEDGER_TABLES) else ""
+            ours = _ledger_note(prep, conn) if present & set(LEDGER_TABLES) else ""
     finally:
         engine.dispose()
     if not counts:
         return f"the target has none of the tables to copy yet{ours}", {}
     return f"{len(counts)} of the tables to copy exist in the target already{ours}", counts
+
+
+def _ledger_note(prep: Prepared, conn: Connection) -> str:
+    """What `run` will do with the checkpoints it finds: continue, do nothing, or refuse."""
+    run = ledger.current_run(conn, prep.loaded.plan.name)
+    if run is None:
+        return "; it holds checkpoints of other plans only"
+    if run.plan_sha256 != prep.loaded.sha256:
+        return (
+            f"; it holds a {run.status} run of this plan made from another version of the plan file, "
+            "so `run` will refuse until the file is restored or `run --restart` is used"
+        )
+    if run.status == "finished":
+        return "; this plan already ran to the end there, so `run` will do nothing"
+    return "; an unfinished run of this plan is there, and `run` will continue it"

@@ -27,6 +27,7 @@ from migrator.engine.transforms import RowTransform, hash_key_from, row_transfor
 from migrator.errors import DanglingRowsError, SafetyError, TransientError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.errors import translated
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.target_schema import counter_columns, create_tables, finalize
 
@@ -72,7 +73,7 @@ def run_plan(
 def _attempt(
     loaded: LoadedPlan, env: dict[str, str], observer: Observer, stop: StopFlag, *, start_over: bool
 ) -> RunResult:
-    with prepared(loaded) as prep:
+    with translated("the run"), prepared(loaded) as prep:
         if same_database(prep.source_url, prep.target_url):
             target = connect.redact(prep.target_url)
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
@@ -127,7 +128,7 @@ def _copy_all(
         fill_deferred(ctx, name, columns)
     if target.schema is not None:
         observer.step("adding keys, indexes and counters")
-        with conn.begin():
+        with translated("adding keys, indexes and counters to the target"), conn.begin():
             finalize(conn, target.schema, counter_columns(target.schema))
     with conn.begin():
         ledger.finish_run(conn, plan.name)
@@ -153,7 +154,7 @@ def _refuse_failing_dangling(prep: Prepared) -> None:
             if edge.policy == "fail":
                 count = prep.conn.execute(query).scalar_one()
                 if count:
-                    found.append(f"{count} rows of {name} through {edge.fk}")
+                    found.append(f"{count} {'row' if count == 1 else 'rows'} of {name} through {edge.fk}")
     if found:
         raise DanglingRowsError(
             "rows point at rows outside the subset and the plan says dangling: fail: "

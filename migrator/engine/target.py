@@ -59,6 +59,13 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
             f"target tables hold rows this plan did not write: {listing}; set target.existing "
             "to truncate (empty them first) or merge (upsert by primary key)"
         )
+    if plan.target.existing == "merge":
+        keyless = [n for n in prep.copied_tables if not prep.source.schema.tables[n].primary_key]
+        if keyless:
+            raise SafetyError(
+                f"target.existing: merge upserts by primary key, and {', '.join(keyless)} has none: "
+                "use truncate, or skip those tables"
+            )
     target = Target(conn, schema, merge=plan.target.existing == "merge")
     if foreign and plan.target.existing == "truncate":
         with conn.begin():

@@ -8,11 +8,15 @@ from migrator.engine.prepare import prepared
 from migrator.errors import UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect
+from migrator.stores.sql.errors import translated
 
 
 def check_connections(loaded: LoadedPlan) -> list[str]:
     notes = []
-    with prepared(loaded) as prep:  # reflects the source and checks every rule against it
+    with (
+        translated("checking the source"),
+        prepared(loaded) as prep,
+    ):  # reflects the source and checks every rule against it
         copied = len(prep.copied_tables)
         notes.append(
             f"source {connect.redact(prep.source_url)}: {len(prep.source.schema.tables)} tables, {copied} to copy"

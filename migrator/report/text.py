@@ -42,7 +42,8 @@ def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None
         console.print(f"  {t.table} ({t.kind}): {escape(t.reason)}")
         for d in t.dangling:
             if d.rows:
-                console.print(f"    {d.rows:,} rows {_POLICY[d.policy]}: their {d.relation} points outside the subset")
+                rows = f"{d.rows:,} {'row' if d.rows == 1 else 'rows'}"
+                console.print(f"    {rows} {_POLICY[d.policy]}: their {d.relation} points outside the subset")
         if t.transforms:
             console.print("    columns: " + ", ".join(f"{c} {a}" for c, a in t.transforms.items()))
     if show_sql:

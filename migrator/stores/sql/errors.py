@@ -8,6 +8,9 @@ a missing table, a type mismatch) is permanent: retrying would only fail again, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 from migrator.errors import PermanentError, RunError, TransientError
@@ -53,3 +56,13 @@ def is_transient(exc: sa.exc.DBAPIError) -> bool:
 def _reason(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
     return text.splitlines()[0] if text else type(exc.orig).__name__
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Any driver error that no narrower guard named becomes ours here, e.g. a target database that
+    does not exist, met while connecting: one clear line instead of a driver's traceback."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise classify(exc, what) from None

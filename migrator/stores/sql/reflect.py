@@ -77,7 +77,9 @@ def _column(column: sa.Column) -> Column:  # type: ignore[type-arg]
     length: int | None = None
     if isinstance(column.type, sa.Integer):
         kind = "integer"
-        length = 64 if isinstance(column.type, sa.BigInteger) else 32
+        length = (
+            64 if isinstance(column.type, sa.BigInteger) else 16 if isinstance(column.type, sa.SmallInteger) else 32
+        )
     elif isinstance(column.type, sa.String):
         kind, length = "text", column.type.length
     else:
