@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from migrator.demo.generate import generate_demo
 from migrator.stores.sql.connect import open_source, parse_url
-from tests.test_resume import _plan, _snapshot, _start, _units
+from tests.test_resume import _pg_copy_of_demo, _plan, _snapshot, _start, _units
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,26 +40,6 @@ def _pg_terminate(url: str, application: str) -> int:
         ).scalar_one()
     admin.dispose()
     return int(killed)
-
-
-def _pg_copy_of_demo(run_cli, tmp_path: Path, url: str) -> str:  # type: ignore[no-untyped-def]
-    """The whole demo in PostgreSQL, to serve as a source."""
-    demo = generate_demo(tmp_path / "demo", users=900, seed=3).database
-    plan = tmp_path / "whole.yaml"
-    plan.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "name": "whole",
-                "source": {"database": f"sqlite:///{demo}"},
-                "target": {"database": url},
-                "state": str(tmp_path / "state" / "whole"),
-                "data": {"roots": {"users": "1 = 1"}, "tables": {"regions": "all", "audit_events": "all"}},
-            }
-        )
-    )
-    assert run_cli("run", plan).returncode == 0
-    return url
 
 
 @pytest.mark.parametrize("side", ["source", "target"])

@@ -95,9 +95,32 @@ def _kill_and_resume(plan: Path, target: str, points: list[int]) -> list[int]:
     return landed
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_kill_at_random_points_then_resume(tmp_path: Path, backend: str, pg_url_factory) -> None:
+def _pg_copy_of_demo(run_cli, tmp_path: Path, url: str) -> str:  # type: ignore[no-untyped-def]
+    """The whole demo in PostgreSQL, to serve as a source."""
+    demo = generate_demo(tmp_path / "demo", users=900, seed=3).database
+    plan = tmp_path / "whole.yaml"
+    plan.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "name": "whole",
+                "source": {"database": f"sqlite:///{demo}"},
+                "target": {"database": url},
+                "state": str(tmp_path / "state" / "whole"),
+                "data": {"roots": {"users": "1 = 1"}, "tables": {"regions": "all", "audit_events": "all"}},
+            }
+        )
+    )
+    assert run_cli("run", plan).returncode == 0
+    return url
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "postgresql-from-postgresql"])
+def test_kill_at_random_points_then_resume(tmp_path: Path, backend: str, pg_url_factory, run_cli) -> None:
+    """SQLite and PostgreSQL targets; the last pair moves COPY text (the PG-to-PG fast path)."""
     source = f"sqlite:///{generate_demo(tmp_path / 'demo', users=900, seed=3).database}"
+    if backend == "postgresql-from-postgresql":
+        source = _pg_copy_of_demo(run_cli, tmp_path / "pg", pg_url_factory())
     clean = f"sqlite:///{tmp_path / 'clean.db'}"
     target = f"sqlite:///{tmp_path / 'killed.db'}" if backend == "sqlite" else pg_url_factory()
 

@@ -20,7 +20,8 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
-from migrator.stores.sql.snapshot import stream
+from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser
+from migrator.stores.sql.snapshot import estimate_rows, stream
 from migrator.stores.sql.writer import update_rows, write_rows
 
 T = TypeVar("T")
@@ -35,6 +36,15 @@ class CopyContext:
     stop: StopFlag
 
 
+@dataclass
+class _Chunk:
+    """One unit of a table: its rows are written by `write`, inside the unit's transaction."""
+
+    rows: int
+    last_key: tuple[Any, ...] | None
+    write: Callable[[], None]
+
+
 def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> TableCopy:
     prep, target, plan = ctx.prep, ctx.target, ctx.prep.loaded.plan
     started = time.monotonic()
@@ -47,54 +57,94 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         ctx.observer.table_finished(name)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0)
     query = prep.queries.rows(name)
-    total = _guarded(lambda: prep.conn.execute(prep.queries.count(name)).scalar_one(), f"counting {name}")
-    ctx.observer.table_started(name, total, done.rows)
-    target_table = target.tables[name]
-    columns = set(target_table.c.keys())
-    deferred = set(target.deferred.get(name, ()))
+    ctx.observer.table_started(name, _expected_rows(prep, name), done.rows)
+    statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
+    fast = transform is None and not target.merge and name not in target.deferred and query.order_by
+    if fast and is_pg_to_pg(prep.conn, conn):
+        chunks = _copy_chunks(ctx, name, statement, query.order_by)
+    else:
+        chunks = _row_chunks(ctx, name, statement, query.order_by, transform)
     chunk, rows_copied = done.chunks, done.rows
-
-    def write(batch: list[sa.Row]) -> tuple[int, tuple[Any, ...] | None]:  # type: ignore[type-arg]
-        rows = [dict(r._mapping) for r in batch]
-        last_key = tuple(rows[-1][c] for c in query.order_by) if query.order_by else None
-        if transform is not None:
-            rows = [transform(r) for r in rows]
-        rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
-        write_rows(conn, target_table, rows, merge=target.merge)
-        return len(rows), last_key
-
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
-    with closing(source_batches(prep, query.rows, name, query.order_by, done.last_key)) as batches:  # type: ignore[type-var]
+    with closing(chunks):  # type: ignore[type-var]
         if not query.order_by:
             # No key to continue after: the whole table is one unit, committed once.
-            def whole_table() -> None:
-                nonlocal rows_copied
+            def whole_table() -> int:
                 with conn.begin():
-                    for batch in batches:
-                        rows_copied += write(batch)[0]
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", rows_copied, None)
+                    count = 0
+                    for unit in chunks:
+                        unit.write()
+                        count += unit.rows
+                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None)
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
+                return count
 
-            _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            rows_copied = _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
             ctx.observer.rows_copied(name, rows_copied)
             chunk = 1
         else:
-            for batch in _guarded_iter(batches, f"reading {name} after chunk {chunk}"):
+            for unit in _guarded_iter(chunks, f"reading {name} after chunk {chunk}"):
 
-                def commit_chunk(batch: list[sa.Row] = batch, chunk: int = chunk) -> int:  # type: ignore[type-arg]
+                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> None:
                     with conn.begin():
-                        count, last_key = write(batch)
-                        ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", count, last_key)
-                    return count
+                        unit.write()
+                        ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key)
 
-                count = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
-                ctx.observer.rows_copied(name, count)
+                _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
-                rows_copied += count
+                rows_copied += unit.rows
                 ctx.stop.check()
             _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
     return TableCopy(name, rows_copied, chunk, done.chunks, round(time.monotonic() - started, 3))
+
+
+def _row_chunks(
+    ctx: CopyContext,
+    name: str,
+    statement: sa.Select,
+    order_by: tuple[str, ...],
+    transform: RowTransform | None,  # type: ignore[type-arg]
+) -> Iterator[_Chunk]:
+    """Rows through Python: for transforms, upserts, deferred keys, and every pair but PG to PG."""
+    target = ctx.target
+    table = target.tables[name]
+    columns = set(table.c.keys())
+    deferred = set(target.deferred.get(name, ()))
+    for batch in stream(ctx.prep.conn, statement, ctx.prep.loaded.plan.data.chunk_rows):
+        rows = [dict(r._mapping) for r in batch]
+        last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
+
+        def write(rows: list[dict[str, Any]] = rows) -> None:
+            if transform is not None:
+                rows = [transform(r) for r in rows]
+            rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
+            write_rows(target.conn, table, rows, merge=target.merge)
+
+        yield _Chunk(len(rows), last_key, write)
+
+
+def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tuple[str, ...]) -> Iterator[_Chunk]:  # type: ignore[type-arg]
+    """PostgreSQL to PostgreSQL: COPY text, cut in chunks, never parsed into rows."""
+    source_table = ctx.prep.source.table(name)
+    output = [c.name for c in statement.selected_columns]
+    positions = [output.index(k) for k in order_by]
+    parsers = [key_parser(source_table.c[k].type) for k in order_by]
+    chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+    table = ctx.target.tables[name]
+    for piece in copy_out_chunks(ctx.prep.conn, statement, positions, parsers, chunk_rows):
+        def write(data: bytes = piece.data) -> None:
+            copy_in(ctx.target.conn, table, output, data)
+
+        yield _Chunk(piece.rows, piece.last_key, write)
+
+
+def _expected_rows(prep: Prepared, name: str) -> int:
+    """For the progress bar's ETA: the exact count where it is cheap, the planner's estimate where not."""
+    return _guarded(
+        lambda: estimate_rows(prep.conn, prep.queries.count(name), prep.queries.rows(name).rows), f"estimating {name}"
+    )
 
 
 def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
@@ -110,38 +160,39 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
     if not keys:
         raise PermanentError(f"{name} has no primary key, so its cycle-closing columns cannot be filled in")
     chunk = done.chunks
-    for batch in _guarded_iter(
-        source_batches(prep, query.rows, name, query.order_by, done.last_key), f"reading {name}"
-    ):
-        rows = [dict(r._mapping) for r in batch]
-        updates = [{k: r[k] for k in keys + columns} for r in rows if any(r[c] is not None for c in columns)]
+    statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
+    with closing(stream(prep.conn, statement, plan.data.chunk_rows)) as batches:  # type: ignore[type-var]
+        for batch in _guarded_iter(batches, f"reading {name}"):
+            rows = [dict(r._mapping) for r in batch]
+            updates = [{k: r[k] for k in keys + columns} for r in rows if any(r[c] is not None for c in columns)]
 
-        def commit_fixup(
-            rows: list[dict[str, Any]] = rows, updates: list[dict[str, Any]] = updates, chunk: int = chunk
-        ) -> None:
-            with conn.begin():
-                update_rows(conn, ctx.target.tables[name], keys, columns, updates)
-                last_key = tuple(rows[-1][c] for c in keys)
-                ledger.mark_done(conn, plan.name, ctx.run_id, f"fixup:{name}:{chunk}", len(updates), last_key)
+            def commit_fixup(
+                rows: list[dict[str, Any]] = rows, updates: list[dict[str, Any]] = updates, chunk: int = chunk
+            ) -> None:
+                with conn.begin():
+                    update_rows(conn, ctx.target.tables[name], keys, columns, updates)
+                    last_key = tuple(rows[-1][c] for c in keys)
+                    ledger.mark_done(conn, plan.name, ctx.run_id, f"fixup:{name}:{chunk}", len(updates), last_key)
 
-        _guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
-        chunk += 1
-        ctx.stop.check()
+            _guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
+            chunk += 1
+            ctx.stop.check()
+    _guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
 
 
-def source_batches(
+def resume_after(
     prep: Prepared,
     statement: sa.Select,  # type: ignore[type-arg]
     name: str,
     order_by: tuple[str, ...],
     after: tuple[Any, ...] | None,
-) -> Iterator[list[sa.Row]]:  # type: ignore[type-arg]
+) -> sa.Select:  # type: ignore[type-arg]
     """The subset rows in key order, from just after the last committed key when resuming."""
-    if after is not None:
-        table = prep.source.table(name)
-        keys = [table.c[c] for c in order_by]
-        statement = statement.where(sa.tuple_(*keys) > sa.tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
-    return stream(prep.conn, statement, prep.loaded.plan.data.chunk_rows)
+    if after is None:
+        return statement
+    table = prep.source.table(name)
+    keys = [table.c[c] for c in order_by]
+    return statement.where(sa.tuple_(*keys) > sa.tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
 
 
 def _mark_complete(ctx: CopyContext, kind: str, name: str) -> None:

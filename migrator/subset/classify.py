@@ -69,13 +69,19 @@ def classify(schema: Schema, data: DataSection) -> Classification:
     _follow_parents(schema, classes, reasons)
     for table in schema.tables:
         if table not in classes:
-            if table in data.tables or data.unlisted == "fail":
+            if data.unlisted == "fail":
                 classes[table], reasons[table] = "unlisted", "no rule reaches it"
             else:
                 classes[table], reasons[table] = "skip", "no rule reaches it (data.unlisted: skip)"
     result = Classification(classes, reasons)
     edges = [_edge(fk, classes, data, schema) for fk in schema.foreign_keys]
     result.edges = _free_edges_to_whole_tables(edges, classes, data)
+    for table, kind in classes.items():
+        if kind == "all" and result.edges_from(table, "constraint"):
+            # `all` means every row that can stand in the target: a row pointing at an out-of-scope
+            # row would leak that row or dangle, so the dangling policy applies to it as anywhere.
+            parents = sorted({e.fk.parent for e in result.edges_from(table, "constraint")})
+            reasons[table] += f"; rows whose {', '.join(parents)} is outside the subset dangle"
     return result
 
 

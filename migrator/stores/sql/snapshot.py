@@ -8,6 +8,7 @@ holds one read transaction (its shared lock keeps the file as it was when the fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -41,8 +42,21 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 def stream(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[sa.Row]]:  # type: ignore[type-arg]
     """Rows in batches through a server-side cursor: memory holds one batch, whatever the table size."""
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    # Options on the statement, not the connection: in SQLAlchemy 2 `Connection.execution_options`
+    # changes the connection itself, which would turn every later query into a server-side cursor.
+    result = conn.execute(query.execution_options(stream_results=True, yield_per=batch))
     try:
         yield from (list(part) for part in result.partitions(batch))
     finally:
         result.close()
+
+
+def estimate_rows(conn: Connection, count: sa.Select, rows: sa.Select) -> int:  # type: ignore[type-arg]
+    """How many rows a query will give, for a progress bar: PostgreSQL's planner estimate (counting
+    would run the whole subset query twice), an exact count elsewhere."""
+    if conn.dialect.name == "postgresql":
+        sql = str(rows.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+        document = plan if isinstance(plan, list) else json.loads(plan)
+        return int(document[0]["Plan"]["Plan Rows"])
+    return int(conn.execute(count).scalar_one())

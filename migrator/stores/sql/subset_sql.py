@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from migrator.errors import PlanError, Problem
+from migrator.errors import PermanentError
 from migrator.plan.model import DataSection
 from migrator.stores.sql.reflect import ReflectedSource
 from migrator.subset.classify import Classification, Edge
@@ -181,15 +181,10 @@ class SubsetSQL:
                 break
             previous_counts = counts
         else:
-            raise PlanError(
-                [
-                    Problem(
-                        "",
-                        None,
-                        "data",
-                        f"the cycle between {', '.join(component)} did not settle in {MAX_LEVELS} rounds",
-                    )
-                ]
+            raise PermanentError(
+                f"the foreign keys between {', '.join(component)} form a cycle whose subset did not settle in "
+                f"{MAX_LEVELS} rounds (a chain of rows longer than that runs around it): break the cycle with "
+                "dangling: nullify on one of its relations"
             )
         self._kept.update(level)
         self._iterated.update(component)

@@ -1,0 +1,156 @@
+"""STATE/audit.jsonl: an append-only, hash-chained record of every run of a plan (SPEC §6).
+
+Each line is the canonical JSON of {seq, time, run, event, ...fields, prev}, where `prev` is the
+SHA-256 of the previous line's exact bytes (without its newline) and the first line's `prev` is
+GENESIS. `seq` counts from 0 across runs, so a gap or a repeat shows where lines went missing or came in.
+
+One process writes the log at a time (the run's coordinator); threads inside it may share an AuditLog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from migrator.audit.canonical import GENESIS, canonical_bytes, sha256_hex
+from migrator.audit.durable import append_line, fsync_directory, truncate
+from migrator.errors import RunError
+
+AUDIT_LOG_NAME = "audit.jsonl"
+REPAIRED_EVENT = "audit repaired"
+RESERVED_FIELDS = frozenset({"seq", "time", "run", "event", "prev"})
+_TAIL_BLOCK = 64 * 1024
+
+
+def audit_log_path(state_dir: Path) -> Path:
+    return state_dir / AUDIT_LOG_NAME
+
+
+def split_log(data: bytes) -> tuple[list[bytes], bytes]:
+    """The committed lines (newline-terminated, returned without it) and the torn bytes after them."""
+    *lines, torn = data.split(b"\n")
+    return lines, torn
+
+
+def read_lines(path: Path) -> list[str]:
+    """The committed lines of a log; a torn last line is left out.
+
+    Decoded with surrogateescape, so `line.encode("utf-8", "surrogateescape")` gives back the exact bytes
+    that were hashed, even where someone wrote invalid UTF-8 into the file.
+    """
+    if not path.exists():
+        return []
+    lines, _ = split_log(path.read_bytes())
+    return [line.decode("utf-8", "surrogateescape") for line in lines]
+
+
+class AuditLog:
+    """Appends events to one log file, chaining each line to the one before it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            fsync_directory(path.parent)
+        last_line, torn = _read_tail(path)
+        last = _parse_last(path, last_line)
+        self._next_seq = last["seq"] + 1 if last else 0
+        self._head = sha256_hex(last_line) if last_line is not None else GENESIS
+        if torn:
+            self._cut_torn_tail(torn, run=last["run"] if last else "")
+
+    def add_secret(self, text: str) -> None:
+        """Register a value that must never reach the log (a password, a key): append refuses it."""
+        if text:
+            self._secrets.add(text)
+
+    def refuse_secrets(self, fields: Mapping[str, Any]) -> None:
+        """Raise ValueError if any value (or key) holds a registered secret; the message never shows it."""
+        for name, value in fields.items():
+            for text in _texts(name, value):
+                if any(secret in text for secret in self._secrets):
+                    raise ValueError(f"audit field {name!r} contains a registered secret; redact it before logging")
+
+    def append(self, run: str, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one event durably and return it as written."""
+        clash = RESERVED_FIELDS & fields.keys()
+        if clash:
+            raise ValueError(f"audit fields {sorted(clash)} are set by the log itself")
+        self.refuse_secrets({"run": run, "event": event, **fields})
+        with self._lock:
+            record = {"seq": self._next_seq, "time": _now(), "run": run, "event": event, **fields, "prev": self._head}
+            line = canonical_bytes(record)
+            append_line(self.path, line + b"\n")
+            self._next_seq += 1
+            self._head = sha256_hex(line)
+        written: dict[str, Any] = json.loads(line)
+        return written
+
+    def head(self) -> tuple[int, str]:
+        """The last line's seq and SHA-256; (-1, GENESIS) for an empty log."""
+        with self._lock:
+            return self._next_seq - 1, self._head
+
+    def _cut_torn_tail(self, torn: bytes, run: str) -> None:
+        # A crash mid-write left bytes without a newline: they were never committed. Cut them so the
+        # next line starts clean, and record what was cut, so even the repair is evidence.
+        truncate(self.path, self.path.stat().st_size - len(torn))
+        self.append(run, REPAIRED_EVENT, cut_bytes=len(torn), cut_sha256=sha256_hex(torn))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _texts(key: str, value: Any) -> Iterator[str]:
+    yield key
+    if isinstance(value, Mapping):
+        for inner_key, inner in value.items():
+            yield from _texts(str(inner_key), inner)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _texts("", item)
+    elif value is not None:
+        yield str(value)
+
+
+def _read_tail(path: Path) -> tuple[bytes | None, bytes]:
+    """The last committed line (None if there is none) and the torn bytes after it.
+
+    Read backwards from the end: the log spans every run of the plan, and opening it should not cost
+    a read of all of them.
+    """
+    with path.open("rb") as handle:
+        position = handle.seek(0, os.SEEK_END)
+        tail = b""
+        while position > 0:
+            step = min(_TAIL_BLOCK, position)
+            position -= step
+            handle.seek(position)
+            tail = handle.read(step) + tail
+            last_newline = tail.rfind(b"\n")
+            if last_newline != -1 and tail.rfind(b"\n", 0, last_newline) != -1:
+                break  # the whole last line is in hand: it lies between these two newlines
+    lines, torn = split_log(tail)
+    return (lines[-1] if lines else None), torn
+
+
+def _parse_last(path: Path, line: bytes | None) -> dict[str, Any] | None:
+    if line is None:
+        return None
+    try:
+        record = json.loads(line)
+        if isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("run"), str):
+            return record
+    except ValueError:
+        pass
+    # Appending after a line we cannot read would chain new evidence onto a log that is already broken.
+    raise RunError(f"{path}: the last line is not an audit record; check the log with `migrator audit verify`")
