@@ -50,7 +50,12 @@ def read_lines(path: Path) -> list[str]:
 
 
 class AuditLog:
-    """Appends events to one log file, chaining each line to the one before it."""
+    """Appends events to one log file, chaining each line to the one before it.
+
+    Opening reads only the last line (for seq and prev). A torn tail left by a crash is cut away then,
+    and an `audit repaired` event records it under the run of the last intact line: the run the crash
+    interrupted, as far as the log can tell.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -96,6 +96,10 @@ def run(
         bool,
         typer.Option("--restart", help="Remove what an earlier run of this plan wrote to the target, then start over."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
+    ] = 1,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -104,11 +108,11 @@ def run(
     with _errors(format, debug):
         loaded = load_plan(plan)
         if format is Format.json:
-            result = run_plan(loaded, observer=Silent(), start_over=restart)
+            result = run_plan(loaded, observer=Silent(), start_over=restart, workers=workers)
             _json(result.to_dict())
         else:
             with RichObserver(err) as observer:
-                result = run_plan(loaded, observer=observer, start_over=restart)
+                result = run_plan(loaded, observer=observer, start_over=restart, workers=workers)
             render_run(result, out)
 
 

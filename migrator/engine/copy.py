@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Observer
@@ -29,7 +30,10 @@ T = TypeVar("T")
 
 @dataclass
 class CopyContext:
+    """What one worker copies with: its own source connection (in the run's snapshot) and target."""
+
     prep: Prepared
+    source: Connection
     target: Target
     run_id: str
     observer: Observer
@@ -57,10 +61,10 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         ctx.observer.table_finished(name)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0)
     query = prep.queries.rows(name)
-    ctx.observer.table_started(name, _expected_rows(prep, name), done.rows)
+    ctx.observer.table_started(name, _expected_rows(ctx, name), done.rows)
     statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
-    if fast and is_pg_to_pg(prep.conn, conn):
+    if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform)
@@ -112,7 +116,7 @@ def _row_chunks(
     table = target.tables[name]
     columns = set(table.c.keys())
     deferred = set(target.deferred.get(name, ()))
-    for batch in stream(ctx.prep.conn, statement, ctx.prep.loaded.plan.data.chunk_rows):
+    for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
         rows = [dict(r._mapping) for r in batch]
         last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
 
@@ -133,17 +137,19 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     parsers = [key_parser(source_table.c[k].type) for k in order_by]
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     table = ctx.target.tables[name]
-    for piece in copy_out_chunks(ctx.prep.conn, statement, positions, parsers, chunk_rows):
+    for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
+
         def write(data: bytes = piece.data) -> None:
             copy_in(ctx.target.conn, table, output, data)
 
         yield _Chunk(piece.rows, piece.last_key, write)
 
 
-def _expected_rows(prep: Prepared, name: str) -> int:
+def _expected_rows(ctx: CopyContext, name: str) -> int:
     """For the progress bar's ETA: the exact count where it is cheap, the planner's estimate where not."""
+    prep, source = ctx.prep, ctx.source
     return _guarded(
-        lambda: estimate_rows(prep.conn, prep.queries.count(name), prep.queries.rows(name).rows), f"estimating {name}"
+        lambda: estimate_rows(source, prep.queries.count(name), prep.queries.rows(name).rows), f"estimating {name}"
     )
 
 
@@ -161,7 +167,7 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
         raise PermanentError(f"{name} has no primary key, so its cycle-closing columns cannot be filled in")
     chunk = done.chunks
     statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
-    with closing(stream(prep.conn, statement, plan.data.chunk_rows)) as batches:  # type: ignore[type-var]
+    with closing(stream(ctx.source, statement, plan.data.chunk_rows)) as batches:  # type: ignore[type-var]
         for batch in _guarded_iter(batches, f"reading {name}"):
             rows = [dict(r._mapping) for r in batch]
             updates = [{k: r[k] for k in keys + columns} for r in rows if any(r[c] is not None for c in columns)]

@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from migrator.engine.copy import CopyContext, copy_table, fill_deferred
+from migrator.engine.copy import CopyContext, fill_deferred
 from migrator.engine.interrupt import StopFlag, stop_on_first_interrupt
 from migrator.engine.observer import Observer, Silent
+from migrator.engine.parallel import copy_tables
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
@@ -41,6 +42,7 @@ def run_plan(
     environ: Mapping[str, str] | None = None,
     start_over: bool = False,
     attempts: int = ATTEMPTS,
+    workers: int = 1,
 ) -> RunResult:
     observer = observer or Silent()
     env = dict(os.environ if environ is None else environ)
@@ -62,7 +64,7 @@ def run_plan(
     with stop_on_first_interrupt() as stop:
         for attempt in retrying:
             with attempt:
-                result = _attempt(loaded, env, observer, stop, start_over=start_over)
+                result = _attempt(loaded, env, observer, stop, start_over=start_over, workers=workers)
                 start_over = False  # a retry continues; it does not start over again
     result.seconds = round(time.monotonic() - started, 3)
     result.retries = retries
@@ -71,7 +73,7 @@ def run_plan(
 
 
 def _attempt(
-    loaded: LoadedPlan, env: dict[str, str], observer: Observer, stop: StopFlag, *, start_over: bool
+    loaded: LoadedPlan, env: dict[str, str], observer: Observer, stop: StopFlag, *, start_over: bool, workers: int
 ) -> RunResult:
     with translated("the run"), prepared(loaded) as prep:
         if same_database(prep.source_url, prep.target_url):
@@ -90,13 +92,19 @@ def _attempt(
                 if start_over:
                     for note in restart(prep, conn):
                         observer.step(f"--restart: {note}")
-                return _copy_all(prep, conn, transforms, observer, stop)
+                return _copy_all(prep, engine, conn, transforms, observer, stop, workers)
         finally:
             engine.dispose()
 
 
 def _copy_all(
-    prep: Prepared, conn: Connection, transforms: dict[str, RowTransform | None], observer: Observer, stop: StopFlag
+    prep: Prepared,
+    engine: Engine,
+    conn: Connection,
+    transforms: dict[str, RowTransform | None],
+    observer: Observer,
+    stop: StopFlag,
+    workers: int,
 ) -> RunResult:
     plan = prep.loaded.plan
     run = ledger.current_run(conn, plan.name)
@@ -122,8 +130,8 @@ def _copy_all(
         else:
             ledger.add_created_tables(conn, plan.name, created)
     bind_target_tables(prep, target)
-    ctx = CopyContext(prep, target, run_id, observer, stop)
-    copies = [copy_table(ctx, name, transforms[name]) for name in prep.copied_tables]
+    ctx = CopyContext(prep, prep.conn, target, run_id, observer, stop)
+    copies = copy_tables(ctx, engine, prep.copied_tables, transforms, workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     if target.schema is not None:

@@ -60,3 +60,22 @@ def estimate_rows(conn: Connection, count: sa.Select, rows: sa.Select) -> int:  
         document = plan if isinstance(plan, list) else json.loads(plan)
         return int(document[0]["Plan"]["Plan Rows"])
     return int(conn.execute(count).scalar_one())
+
+
+def export_snapshot(conn: Connection) -> str | None:
+    """PostgreSQL can hand the run's snapshot to other connections (as pg_dump -j and Greenmask do),
+    so that parallel workers read exactly what the main connection reads. Elsewhere: None."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+
+
+@contextmanager
+def joined(engine: Engine, snapshot_id: str) -> Iterator[Connection]:
+    """A connection reading in the exported snapshot, for one worker."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+            yield conn
+            conn.rollback()

@@ -1,0 +1,64 @@
+"""`--workers N`: several tables copied at once, every worker reading the run's one snapshot.
+
+Parallel copying needs two things: a source that can share its snapshot (PostgreSQL exports it;
+MySQL and SQLite cannot, so they copy one table at a time) and a target whose tables take rows in
+any order (bare tables of `schema: create`, where keys come after the load; not SQLite, which has
+one writer). Each worker takes the next table from a shared queue, biggest first, with its own
+source and target connections; the first failure or Ctrl-C stops the others after their current unit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from sqlalchemy.engine import Engine
+
+from migrator.engine.copy import CopyContext, copy_table
+from migrator.engine.interrupt import StopFlag
+from migrator.engine.results import TableCopy
+from migrator.engine.transforms import RowTransform
+from migrator.stores.sql.snapshot import export_snapshot, joined
+
+
+def copy_tables(
+    ctx: CopyContext, target_engine: Engine, names: list[str], transforms: dict[str, RowTransform | None], workers: int
+) -> list[TableCopy]:
+    snapshot_id = export_snapshot(ctx.source) if workers > 1 and _parallel_target(ctx) else None
+    if snapshot_id is None:
+        return [copy_table(ctx, name, transforms[name]) for name in names]
+    todo: queue.Queue[str] = queue.Queue()
+    for name in names:
+        todo.put(name)
+    results: dict[str, TableCopy] = {}
+    failed = StopFlag()
+    lock = threading.Lock()
+
+    def work() -> None:
+        with joined(ctx.prep.engine, snapshot_id) as source, target_engine.connect() as target_conn:
+            worker = replace(ctx, source=source, target=replace(ctx.target, conn=target_conn))
+            while not (ctx.stop.requested or failed.requested):
+                try:
+                    name = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    copied = copy_table(worker, name, transforms[name])
+                except BaseException:
+                    failed.requested = True  # the others finish their unit and stop
+                    raise
+                with lock:
+                    results[name] = copied
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
+        futures = [pool.submit(work) for _ in range(min(workers, len(names)))]
+        for future in futures:
+            future.result()
+    ctx.stop.check()
+    return [results[name] for name in names if name in results]
+
+
+def _parallel_target(ctx: CopyContext) -> bool:
+    return ctx.target.schema is not None and ctx.target.conn.dialect.name != "sqlite"
