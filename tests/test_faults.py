@@ -55,7 +55,7 @@ def test_postgresql_connection_terminated_mid_copy_is_retried(
     assert process.returncode == 0, err
     result = json.loads(out)
     assert result["retries"], "the dropped connection must be retried and recorded"
-    assert "terminat" in result["retries"][0] or "closed" in result["retries"][0]
+    assert any(word in result["retries"][0] for word in ("terminat", "closed", "lost")), result["retries"]
     clean = f"sqlite:///{tmp_path / 'clean.db'}"
     done = _start(_plan(tmp_path, source, clean, "clean"))
     done.communicate(timeout=120)
@@ -228,3 +228,35 @@ def test_cli_is_installed_as_a_console_script() -> None:
     shown = subprocess.run([script, "--version"], capture_output=True, text=True, env={**os.environ}, check=False)
     assert shown.returncode == 0 and "migrator" in shown.stdout
     assert sys.executable
+
+
+def test_lock_timeout_on_the_target_is_retried(run_cli, tmp_path: Path, pg_database: str) -> None:
+    """Another session holds a lock on a target table for a while: the write times out (55P03),
+    the run retries with backoff and finishes once the lock is gone."""
+    source = f"sqlite:///{generate_demo(tmp_path / 'demo', users=200).database}"
+    plan = _plan(tmp_path, source, pg_database, "locked")
+    first = run_cli("run", plan, env={"MIGRATOR_HASH_KEY": "resume-test"})
+    assert first.returncode == 0, first.stderr
+    admin = sa.create_engine(pg_database)
+    with admin.begin() as conn:
+        conn.execute(sa.text("DELETE FROM _migrator_units WHERE unit LIKE '%likes%'"))
+        conn.execute(sa.text("UPDATE _migrator_runs SET status = 'running'"))
+        conn.execute(sa.text("DELETE FROM likes"))
+    locker = admin.connect()
+    transaction = locker.begin()
+    locker.execute(sa.text("LOCK TABLE likes IN ACCESS EXCLUSIVE MODE"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json"],
+        env={**os.environ, "PYTHONPATH": str(REPO), "MIGRATOR_HASH_KEY": "resume-test", "MIGRATOR_LOCK_TIMEOUT": "0.5"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    transaction.rollback()
+    locker.close()
+    out, err = process.communicate(timeout=120)
+    admin.dispose()
+    assert process.returncode == 0, err
+    result = json.loads(out)
+    assert result["retries"] and "lock" in result["retries"][0]

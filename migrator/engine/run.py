@@ -81,7 +81,8 @@ def _attempt(
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
         transforms = _transforms(prep, env)
         _refuse_failing_dangling(prep)
-        engine = connect.open_target(prep.target_url, create=True)
+        lock_timeout = float(env.get(connect.LOCK_TIMEOUT_VARIABLE) or 60)
+        engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:
                 if same_server_database(prep.engine, conn):

@@ -67,8 +67,27 @@ def target_exists(url: URL) -> bool:
     return backend(url) != "sqlite" or not url.database or Path(url.database).exists()
 
 
-def open_target(url: URL, *, create: bool) -> Engine:
-    if create and backend(url) == "sqlite" and url.database and url.database != ":memory:":
+LOCK_TIMEOUT_VARIABLE = "MIGRATOR_LOCK_TIMEOUT"  # seconds a target write waits for a lock before retrying
+
+
+def open_target(url: URL, *, create: bool, lock_timeout: float = 60.0) -> Engine:
+    """A writable engine. Waiting on a lock is bounded (PostgreSQL waits forever by default; MySQL
+    50 s, SQLite 5 s), so that a lock held elsewhere becomes a timeout the run retries and records."""
+    kind = backend(url)
+    if create and kind == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    connect_args = {"application_name": "migrator-target"} if backend(url) == "postgresql" else {}
-    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    milliseconds = int(lock_timeout * 1000)
+    connect_args: dict[str, object] = {}
+    if kind == "postgresql":
+        connect_args = {"application_name": "migrator-target", "options": f"-c lock_timeout={milliseconds}"}
+    elif kind == "sqlite":
+        connect_args = {"timeout": lock_timeout}
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+    if kind == "mysql":
+
+        @sa.event.listens_for(engine, "connect")
+        def _lock_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}")
+
+    return engine
