@@ -48,9 +48,8 @@ def is_transient(exc: sa.exc.DBAPIError) -> bool:
     if "database is locked" in text or "database table is locked" in text:
         return True  # SQLite's SQLITE_BUSY
     # psycopg reports a connection closed under it without a SQLSTATE.
-    return (
-        "server closed the connection" in text or "connection is closed" in text or "connection already closed" in text
-    )
+    lost = ("server closed the connection", "connection is closed", "connection already closed", "connection is lost")
+    return any(words in text for words in lost)
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
