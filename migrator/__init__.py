@@ -6,6 +6,6 @@ The library behind the CLI; each function returns a result object the CLI render
 from migrator.engine.dry_run import dry_run
 from migrator.engine.run import run_plan
 from migrator.plan.load import LoadedPlan, load_plan
+from migrator.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["LoadedPlan", "__version__", "dry_run", "load_plan", "run_plan"]

@@ -14,16 +14,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from migrator import __version__
+from migrator.audit import generate_keypair, verify_state
 from migrator.engine.dry_run import dry_run
 from migrator.engine.observer import Silent
 from migrator.engine.run import run_plan
 from migrator.engine.validate import check_connections
-from migrator.errors import MigratorError, PlanError
+from migrator.engine.verify import verify_plan
+from migrator.errors import MigratorError, PlanError, UsageError
 from migrator.plan.load import load_plan
 from migrator.plan.model import Plan
 from migrator.report.progress import RichObserver
-from migrator.report.text import render_plan, render_run
+from migrator.report.text import render_audit, render_plan, render_run, render_verify
+from migrator.version import __version__
 
 app = typer.Typer(
     name="migrator",
@@ -44,7 +46,7 @@ PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YA
 FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 # soft_wrap: an error line stays one line whatever the terminal's width, so it can be searched.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -100,6 +102,9 @@ def run(
         int,
         typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
     ] = 1,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3).")
+    ] = False,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -108,12 +113,35 @@ def run(
     with _errors(format, debug):
         loaded = load_plan(plan)
         if format is Format.json:
-            result = run_plan(loaded, observer=Silent(), start_over=restart, workers=workers)
+            result = run_plan(loaded, observer=Silent(), start_over=restart, workers=workers, verify=not no_verify)
             _json(result.to_dict())
         else:
             with RichObserver(err) as observer:
-                result = run_plan(loaded, observer=observer, start_over=restart, workers=workers)
+                result = run_plan(loaded, observer=observer, start_over=restart, workers=workers, verify=not no_verify)
             render_run(result, out)
+        if result.verification is not None and not result.verification["ok"]:
+            raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    plan: PlanArg,
+    receipt: Annotated[
+        Path | None,
+        typer.Option("--receipt", help="Check the target against this run receipt, without reading the source."),
+    ] = None,
+    format: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
+    with _errors(format, debug):
+        result = verify_plan(load_plan(plan), receipt=receipt)
+        if format is Format.json:
+            _json(result.to_dict())
+        else:
+            render_verify(result, out)
+        if not result.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -123,6 +151,50 @@ def schema(format: FormatOpt = Format.json) -> None:
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "migrator plan"
     _json(document)
+
+
+audit_app = typer.Typer(help="Check the audit trail of a state folder, offline.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    state: Annotated[Path, typer.Argument(metavar="STATE", help="The plan's state folder.", show_default=False)],
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The signer's Ed25519 public key (PEM), to prove who signed.")
+    ] = None,
+    require_signature: Annotated[
+        bool, typer.Option("--require-signature", help="Fail on an unsigned receipt.")
+    ] = False,
+    format: FormatOpt = Format.text,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the audit log's hash chain and every receipt's signature and anchor. Exit 0 intact, 1 tampered."""
+    with _errors(format, debug):
+        report = verify_state(state, public_key, require_signature=require_signature)
+        if format is Format.json:
+            _json(report.to_dict())
+        else:
+            render_audit(report, out)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Where to write the key pair.", show_default=False)],
+) -> None:
+    """Write an Ed25519 key pair for signing receipts: signing-key.pem (keep it secret) and public-key.pem."""
+    with _errors(Format.text, False):
+        private, public = generate_keypair()
+        folder.mkdir(parents=True, exist_ok=True)
+        secret = folder / "signing-key.pem"
+        if secret.exists():
+            raise UsageError(f"{secret} exists already: move it away first, it may be the only copy of a key")
+        secret.touch(mode=0o600)
+        secret.write_bytes(private)
+        (folder / "public-key.pem").write_bytes(public)
+        out.print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
 
 
 @app.callback(invoke_without_command=True)

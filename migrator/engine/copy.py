@@ -3,6 +3,7 @@ each chunk committed in the target together with its checkpoint (SPEC §5)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -17,6 +18,7 @@ from migrator.engine.observer import Observer
 from migrator.engine.prepare import Prepared
 from migrator.engine.results import TableCopy
 from migrator.engine.target import Target
+from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
@@ -24,6 +26,7 @@ from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser
 from migrator.stores.sql.snapshot import estimate_rows, stream
 from migrator.stores.sql.writer import update_rows, write_rows
+from migrator.verify.digest import EMPTY, Digest
 
 T = TypeVar("T")
 
@@ -38,15 +41,17 @@ class CopyContext:
     run_id: str
     observer: Observer
     stop: StopFlag
+    trail: RunTrail
 
 
 @dataclass
 class _Chunk:
-    """One unit of a table: its rows are written by `write`, inside the unit's transaction."""
+    """One unit of a table: its rows are written by `write`, inside the unit's transaction, which
+    returns the checksum of what it wrote (for the audit trail)."""
 
     rows: int
     last_key: tuple[Any, ...] | None
-    write: Callable[[], None]
+    write: Callable[[], str]
 
 
 def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> TableCopy:
@@ -73,28 +78,31 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     with closing(chunks):  # type: ignore[type-var]
         if not query.order_by:
             # No key to continue after: the whole table is one unit, committed once.
-            def whole_table() -> int:
+            def whole_table() -> tuple[int, str]:
                 with conn.begin():
-                    count = 0
+                    count, digest = 0, EMPTY
                     for unit in chunks:
-                        unit.write()
+                        digest = digest.plus(Digest(unit.rows, unit.write()))
                         count += unit.rows
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None)
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
-                return count
+                return count, digest.checksum
 
-            rows_copied = _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            rows_copied, checksum = _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
             ctx.observer.rows_copied(name, rows_copied)
             chunk = 1
         else:
             for unit in _guarded_iter(chunks, f"reading {name} after chunk {chunk}"):
 
-                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> None:
+                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
                     with conn.begin():
-                        unit.write()
+                        checksum = unit.write()
                         ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key)
+                    return checksum
 
-                _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                checksum = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=checksum)
                 ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
                 rows_copied += unit.rows
@@ -120,11 +128,12 @@ def _row_chunks(
         rows = [dict(r._mapping) for r in batch]
         last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
 
-        def write(rows: list[dict[str, Any]] = rows) -> None:
+        def write(rows: list[dict[str, Any]] = rows) -> str:
             if transform is not None:
                 rows = [transform(r) for r in rows]
             rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
             write_rows(target.conn, table, rows, merge=target.merge)
+            return Digest.of(tuple(r.values()) for r in rows).checksum
 
         yield _Chunk(len(rows), last_key, write)
 
@@ -139,8 +148,9 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     table = ctx.target.tables[name]
     for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
 
-        def write(data: bytes = piece.data) -> None:
+        def write(data: bytes = piece.data) -> str:
             copy_in(ctx.target.conn, table, output, data)
+            return hashlib.sha256(data).hexdigest()
 
         yield _Chunk(piece.rows, piece.last_key, write)
 

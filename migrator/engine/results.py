@@ -57,6 +57,10 @@ class RunResult:
     target: str
     message: str = ""
     retries: list[str] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+    dangling: list[dict[str, Any]] = field(default_factory=list)
+    skipped_tables: list[str] = field(default_factory=list)
+    receipt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

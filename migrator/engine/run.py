@@ -12,6 +12,8 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -20,19 +22,32 @@ from migrator.engine.copy import CopyContext, fill_deferred
 from migrator.engine.interrupt import StopFlag, stop_on_first_interrupt
 from migrator.engine.observer import Observer, Silent
 from migrator.engine.parallel import copy_tables
-from migrator.engine.prepare import Prepared, prepared
+from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
 from migrator.engine.target import bind_target_tables, open_target_tables, restart
+from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
+from migrator.engine.verify import verify_prepared
 from migrator.errors import DanglingRowsError, SafetyError, TransientError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.target_schema import counter_columns, create_tables, finalize
+from migrator.version import __version__
 
 ATTEMPTS = 5
+
+
+@dataclass
+class RunOptions:
+    env: dict[str, str]
+    observer: Observer
+    stop: StopFlag
+    trail: RunTrail
+    workers: int = 1
+    verify: bool = True
 
 
 def run_plan(
@@ -43,15 +58,18 @@ def run_plan(
     start_over: bool = False,
     attempts: int = ATTEMPTS,
     workers: int = 1,
+    verify: bool = True,
 ) -> RunResult:
     observer = observer or Silent()
     env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
     retries: list[str] = []
+    trail = RunTrail(loaded.state_dir, env, list(urls(loaded)))
 
     def record_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         retries.append(f"attempt {state.attempt_number}: {error}")
+        trail.event("retry", attempt=state.attempt_number, error=str(error))
         observer.step(f"retrying after a transient failure: {error}")
 
     retrying = Retrying(
@@ -62,26 +80,58 @@ def run_plan(
         reraise=True,
     )
     with stop_on_first_interrupt() as stop:
+        options = RunOptions(env, observer, stop, trail, workers, verify)
         for attempt in retrying:
             with attempt:
-                result = _attempt(loaded, env, observer, stop, start_over=start_over, workers=workers)
+                result = _attempt(loaded, options, start_over=start_over)
                 start_over = False  # a retry continues; it does not start over again
     result.seconds = round(time.monotonic() - started, 3)
     result.retries = retries
+    if result.status != "already-finished":
+        _close_trail(trail, loaded, result)
     write_run_record(loaded.state_dir, result, loaded.sha256)
     return result
 
 
-def _attempt(
-    loaded: LoadedPlan, env: dict[str, str], observer: Observer, stop: StopFlag, *, start_over: bool, workers: int
-) -> RunResult:
+def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult) -> None:
+    """The last event, then the receipt that anchors the chain's head outside the log."""
+    tables = {t.table: {"rows": t.rows, "chunks": t.chunks} for t in result.tables}
+    trail.event(
+        "run finished",
+        status=result.status,
+        seconds=result.seconds,
+        tables=tables,
+        verified=result.verification["ok"] if result.verification else None,
+    )
+    body: dict[str, Any] = {
+        "plan": loaded.plan.name,
+        "plan_sha256": loaded.sha256,
+        "run": result.run_id,
+        "status": result.status,
+        "tool_version": __version__,
+        "target": result.target,
+        "tables": tables,
+        "retries": result.retries,
+        "dangling": result.dangling,
+        "skipped_tables": result.skipped_tables,
+    }
+    if result.verification:
+        body["verification"] = {
+            "ok": result.verification["ok"],
+            "tables": result.verification["tables"],
+            "foreign_keys": result.verification["foreign_keys"],
+        }
+    result.receipt = str(trail.receipt(body))
+
+
+def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
     with translated("the run"), prepared(loaded) as prep:
         if same_database(prep.source_url, prep.target_url):
             target = connect.redact(prep.target_url)
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
-        transforms = _transforms(prep, env)
-        _refuse_failing_dangling(prep)
-        lock_timeout = float(env.get(connect.LOCK_TIMEOUT_VARIABLE) or 60)
+        transforms = _transforms(prep, options.env)
+        dangling = _dangling(prep)
+        lock_timeout = float(options.env.get(connect.LOCK_TIMEOUT_VARIABLE) or 60)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:
@@ -92,10 +142,11 @@ def _attempt(
                     )
                 if start_over:
                     for note in restart(prep, conn):
-                        observer.step(f"--restart: {note}")
-                return _copy_all(prep, engine, conn, transforms, observer, stop, workers)
+                        options.observer.step(f"--restart: {note}")
+                result = _copy_all(prep, engine, conn, transforms, options, dangling)
         finally:
             engine.dispose()
+    return result
 
 
 def _copy_all(
@@ -103,9 +154,8 @@ def _copy_all(
     engine: Engine,
     conn: Connection,
     transforms: dict[str, RowTransform | None],
-    observer: Observer,
-    stop: StopFlag,
-    workers: int,
+    options: RunOptions,
+    dangling: list[dict[str, Any]],
 ) -> RunResult:
     plan = prep.loaded.plan
     run = ledger.current_run(conn, plan.name)
@@ -130,19 +180,67 @@ def _copy_all(
             ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
         else:
             ledger.add_created_tables(conn, plan.name, created)
+    trail = options.trail
+    trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
+    if run is None:
+        for count in dangling:
+            trail.event("dangling rows", **count)
     bind_target_tables(prep, target)
-    ctx = CopyContext(prep, prep.conn, target, run_id, observer, stop)
-    copies = copy_tables(ctx, engine, prep.copied_tables, transforms, workers)
+    ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
+    copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     if target.schema is not None:
-        observer.step("adding keys, indexes and counters")
+        options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"), conn.begin():
             finalize(conn, target.schema, counter_columns(target.schema))
-    with conn.begin():
-        ledger.finish_run(conn, plan.name)
+    verification = None
+    if options.verify:
+        options.observer.step("verifying the target against the source")
+        verification = verify_prepared(prep, options.env)
+        trail.event(
+            "verification",
+            ok=verification.ok,
+            checks=len(verification.checks),
+            failures=[asdict(c) for c in verification.failures],
+            seconds=verification.seconds,
+        )
+    if verification is None or verification.ok:
+        # A run whose verification failed is not finished: running it again verifies again.
+        with conn.begin():
+            ledger.finish_run(conn, plan.name)
     status = "finished" if run is None else "resumed-and-finished"
-    return RunResult(plan.name, run_id, status, copies, 0.0, target_url)
+    skipped = sorted(t for t, kind in prep.classes.classes.items() if kind in ("skip", "unlisted"))
+    return RunResult(
+        plan.name,
+        run_id,
+        status,
+        copies,
+        0.0,
+        target_url,
+        verification=verification.to_dict() if verification else None,
+        dangling=dangling,
+        skipped_tables=skipped,
+    )
+
+
+def _dangling(prep: Prepared) -> list[dict[str, Any]]:
+    """Rows left out (or nulled) because they point outside the subset, per relation; `fail` stops here."""
+    counts, failing = [], []
+    for name in prep.copied_tables:
+        for edge, query in prep.queries.dangling(name):
+            rows = int(prep.conn.execute(query).scalar_one())
+            if rows:
+                counts.append({"table": name, "relation": str(edge.fk), "policy": edge.policy, "rows": rows})
+                if edge.policy == "fail":
+                    failing.append(f"{rows} {'row' if rows == 1 else 'rows'} of {name} through {edge.fk}")
+    if failing:
+        raise DanglingRowsError(
+            "rows point at rows outside the subset and the plan says dangling: fail: "
+            + "; ".join(failing)
+            + " (run `migrator plan` to see them, or choose drop or nullify)"
+        )
+    return counts
 
 
 def _transforms(prep: Prepared, env: dict[str, str]) -> dict[str, RowTransform | None]:
@@ -153,20 +251,3 @@ def _transforms(prep: Prepared, env: dict[str, str]) -> dict[str, RowTransform |
         columns = {c.name: c for c in prep.source.schema.tables[name].columns}
         result[name] = row_transform(dict(data.rule(name).columns), columns, key)
     return result
-
-
-def _refuse_failing_dangling(prep: Prepared) -> None:
-    """`dangling: fail` is checked on the source before anything is written."""
-    found = []
-    for name in prep.copied_tables:
-        for edge, query in prep.queries.dangling(name):
-            if edge.policy == "fail":
-                count = prep.conn.execute(query).scalar_one()
-                if count:
-                    found.append(f"{count} {'row' if count == 1 else 'rows'} of {name} through {edge.fk}")
-    if found:
-        raise DanglingRowsError(
-            "rows point at rows outside the subset and the plan says dangling: fail: "
-            + "; ".join(found)
-            + " (run `migrator plan` to see them, or choose drop or nullify)"
-        )

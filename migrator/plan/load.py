@@ -43,7 +43,7 @@ class LoadedPlan:
 
     @property
     def state_dir(self) -> Path:
-        return self.base_dir / (self.plan.state or f".migrator/{self.plan.name}")
+        return (self.base_dir / (self.plan.state or f".migrator/{self.plan.name}")).resolve()
 
     def line_of(self, *path: str | int) -> int | None:
         return self.source.line_of(tuple(path))

@@ -6,7 +6,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from migrator.audit import StateReport
 from migrator.engine.results import PlanResult, RunResult
+from migrator.engine.verify import VerifyResult
 
 _STYLE = {
     "root": "bold green",
@@ -73,6 +75,10 @@ def render_run(result: RunResult, console: Console) -> None:
         )
     console.print(table)
     total = sum(t.rows for t in result.tables)
+    if result.verification is not None:
+        render_verify(VerifyResult.from_dict(result.verification), console)
+    if result.receipt:
+        console.print(f"receipt: {result.receipt}")
     console.print(
         f"[green]copied[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
         f"in {result.seconds:.1f} s (run {result.run_id})"
@@ -81,3 +87,40 @@ def render_run(result: RunResult, console: Console) -> None:
 
 def _n(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
+
+
+def render_verify(result: VerifyResult, console: Console) -> None:
+    failures = result.failures
+    for check in result.checks:
+        if check.ok:
+            continue
+        console.print(f"[red]FAIL[/] {check.check} {escape(check.table)}: {escape(check.detail)}")
+        for example in check.examples:
+            console.print(f"     {escape(example)}")
+    passed = len(result.checks) - len(failures)
+    if failures:
+        console.print(
+            f"[red]verification failed[/]: {len(failures)} of {len(result.checks)} checks "
+            f"({', '.join(sorted({c.check for c in failures}))}) in {result.seconds:.1f} s"
+        )
+    else:
+        rows = sum(t.rows for t in result.tables.values())
+        console.print(
+            f"[green]verified[/]: {passed} checks hold (I1 integrity, I2 residency, I3 completeness) "
+            f"over {rows:,} rows in {len(result.tables)} tables, in {result.seconds:.1f} s"
+        )
+
+
+def render_audit(report: StateReport, console: Console) -> None:
+    for problem in report.problems:
+        console.print(f"[red]TAMPERED[/] {escape(problem.render())}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning[/] {escape(warning.render())}")
+    chain = report.chain
+    if report.ok:
+        console.print(
+            f"[green]intact[/]: {chain.lines} audit lines chained, head {chain.head_sha256[:16]}…, "
+            f"{len(report.receipts)} receipts checked"
+        )
+    else:
+        console.print(f"[red]the audit trail was changed[/]: {len(report.problems)} problems")

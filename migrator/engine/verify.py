@@ -1,0 +1,352 @@
+"""`migrator verify`: prove the target holds exactly the subset (SPEC §3 invariants).
+
+I1 integrity   every foreign key (declared or virtual) between copied tables resolves in the target,
+               and no reference points into a table the plan did not copy;
+I2 residency   no target row is outside the subset: no extra key, no row in a skipped table;
+I3 complete    every subset row is in the target with the same content after the column transforms.
+
+I2 and I3 compare per-table digests (count + order-independent checksum, streamed); only when they
+differ are both sides walked in key order to name the rows. With `--receipt`, the target is checked
+against the digests a run recorded, without reading the source at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.engine.prepare import Prepared, prepared, urls
+from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
+from migrator.errors import UsageError
+from migrator.plan.load import LoadedPlan
+from migrator.stores.sql import connect
+from migrator.stores.sql.errors import translated
+from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.verify_sql import count, keyed_rows, orphans, pg_digest, python_digest, target_rows
+from migrator.verify.compare import differences
+from migrator.verify.digest import Digest
+
+
+@dataclass
+class Check:
+    check: str  # I1 | I2 | I3
+    table: str
+    ok: bool
+    detail: str
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TableDigest:
+    rows: int
+    checksum: str
+    method: str  # "python": blake2b of canonical values | "postgresql": md5 of the row's text, in the server
+    columns: list[str]
+    key: list[str]
+
+
+@dataclass
+class VerifyResult:
+    plan: str
+    target: str
+    ok: bool
+    checks: list[Check]
+    tables: dict[str, TableDigest]
+    foreign_keys: list[dict[str, Any]]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> VerifyResult:
+        return VerifyResult(
+            plan=data["plan"],
+            target=data["target"],
+            ok=data["ok"],
+            checks=[Check(**c) for c in data["checks"]],
+            tables={name: TableDigest(**t) for name, t in data["tables"].items()},
+            foreign_keys=data["foreign_keys"],
+            seconds=data["seconds"],
+        )
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+
+def verify_plan(
+    loaded: LoadedPlan, *, environ: Mapping[str, str] | None = None, receipt: Path | None = None
+) -> VerifyResult:
+    started = time.monotonic()
+    env = dict(os.environ if environ is None else environ)
+    if receipt is not None:
+        result = _against_receipt(loaded, receipt)
+    else:
+        with translated("verification"), prepared(loaded) as prep:
+            result = _against_source(prep, env)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def verify_prepared(prep: Prepared, env: Mapping[str, str]) -> VerifyResult:
+    """Verification inside a run: the same snapshot the copy read, so the comparison is exact even
+    while the source keeps changing."""
+    started = time.monotonic()
+    result = _against_source(prep, dict(env))
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _against_source(prep: Prepared, env: dict[str, str]) -> VerifyResult:
+    engine = _open_existing_target(prep.target_url)
+    try:
+        with engine.connect() as target:
+            tables = _target_tables(target)
+            checks: list[Check] = []
+            digests: dict[str, TableDigest] = {}
+            for name in prep.copied_tables:
+                checks += _content_checks(prep, target, tables, name, _transform(prep, name, env), digests)
+            checks += _skipped_tables_are_empty(prep, target, tables)
+            fks = _foreign_keys(prep)
+            checks += _integrity(target, tables, fks)
+            target.rollback()
+    finally:
+        engine.dispose()
+    ok = all(c.ok for c in checks)
+    return VerifyResult(prep.loaded.plan.name, connect.redact(prep.target_url), ok, checks, digests, fks)
+
+
+def _content_checks(
+    prep: Prepared,
+    target: Connection,
+    tables: dict[str, sa.Table],
+    name: str,
+    transform: RowTransform | None,
+    digests: dict[str, TableDigest],
+) -> list[Check]:
+    if name not in tables:
+        return [Check("I3", name, False, "the table is missing from the target")]
+    target_table = tables[name]
+    query = prep.queries.rows(name)
+    written = _written_columns(prep, name)
+    missing_columns = [c for c in written if c not in target_table.c]
+    if missing_columns:
+        return [Check("I3", name, False, f"the target table has no column {', '.join(missing_columns)}")]
+    key = list(query.order_by)
+    ordered = query.rows.with_only_columns(*[c for c in query.rows.selected_columns if c.name in written])
+    in_server = transform is None and _same_types(prep.source.table(name), target_table, written, prep.conn, target)
+    if in_server:
+        expected = pg_digest(prep.conn, ordered, written)
+        actual = pg_digest(target, target_rows(target_table, written, []), written)
+    else:
+        expected = python_digest(prep.conn, ordered, written, transform)
+        actual = python_digest(target, target_rows(target_table, written, []), written, None)
+    method = "postgresql" if in_server else "python"
+    digests[name] = TableDigest(actual.rows, actual.checksum, method, written, key)
+    if expected == actual:
+        detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
+        return [Check("I2", name, True, detail), Check("I3", name, True, detail)]
+    return _explain(prep, target, target_table, name, transform, written, key, expected, actual)
+
+
+def _explain(
+    prep: Prepared,
+    target: Connection,
+    target_table: sa.Table,
+    name: str,
+    transform: RowTransform | None,
+    written: list[str],
+    key: list[str],
+    expected: Digest,
+    actual: Digest,
+) -> list[Check]:
+    """The digests differ: walk both sides in key order to name the rows."""
+    summary = f"subset {expected.rows:,} rows ({expected.checksum}), target {actual.rows:,} rows ({actual.checksum})"
+    if not key:
+        return [Check("I3", name, False, f"{summary}; the table has no key, so the rows cannot be named")]
+    source_rows = keyed_rows(prep.conn, prep.queries.rows(name).rows, key, written, transform)
+    target_keyed = keyed_rows(
+        target, target_rows(target_table, written + [k for k in key if k not in written], key), key, written, None
+    )
+    found = differences(source_rows, target_keyed)
+    merged = prep.loaded.plan.target.existing == "merge"
+    if merged and found.extra and found.complete:
+        # `existing: merge` keeps the target's own rows: they are not the run's, and not a leak of it.
+        detail = f"{summary}; rows the target had before the merge are kept (target.existing: merge)"
+        extra_check = Check("I2", name, True, detail, [_show(k) for k in found.extra])
+        found.extra = []
+    else:
+        extra_check = None
+    checks = [
+        Check(
+            "I2",
+            name,
+            not found.extra,
+            f"{summary}; rows outside the subset" if found.extra else "no row outside the subset",
+            [_show(k) for k in found.extra],
+        ),
+        Check(
+            "I3",
+            name,
+            not (found.missing or found.changed),
+            f"{summary}; "
+            + ", ".join(
+                part
+                for part in (
+                    "rows missing" if found.missing else "",
+                    "rows with other content" if found.changed else "",
+                )
+                if part
+            )
+            if found.missing or found.changed
+            else "every subset row is there, unchanged",
+            [f"missing {_show(k)}" for k in found.missing] + [f"changed {_show(k)}" for k in found.changed],
+        ),
+    ]
+    if extra_check is not None:
+        checks[0] = extra_check
+    if not found.complete or (all(c.ok for c in checks) and extra_check is None):
+        # The digests differ but the walk could not say where (keys that sort differently on the
+        # two sides, or a duplicated key): report the difference itself.
+        checks = [Check("I3", name, False, f"{summary}; the rows differ")]
+    return checks
+
+
+def _skipped_tables_are_empty(prep: Prepared, target: Connection, tables: dict[str, sa.Table]) -> list[Check]:
+    checks = []
+    for name, kind in prep.classes.classes.items():
+        if kind in ("skip", "unlisted") and name in tables:
+            rows = count(target, tables[name])
+            checks.append(
+                Check(
+                    "I2",
+                    name,
+                    rows == 0,
+                    f"{kind} table holds {rows:,} rows in the target" if rows else f"{kind} table is empty",
+                )
+            )
+    return checks
+
+
+def _foreign_keys(prep: Prepared) -> list[dict[str, Any]]:
+    """Every reference a copied row may hold, as data a receipt can carry."""
+    keys = []
+    for fk in prep.source.schema.foreign_keys:
+        if not prep.classes.copied(fk.child):
+            continue
+        parent = fk.parent if prep.classes.copied(fk.parent) else None
+        keys.append(
+            {
+                "relation": str(fk),
+                "child": fk.child,
+                "columns": list(fk.child_columns),
+                "parent": parent,
+                "parent_columns": list(fk.parent_columns),
+            }
+        )
+    return keys
+
+
+def _integrity(target: Connection, tables: dict[str, sa.Table], fks: list[dict[str, Any]]) -> list[Check]:
+    checks = []
+    for fk in fks:
+        child = tables.get(fk["child"])
+        if child is None or any(c not in child.c for c in fk["columns"]):
+            continue  # reported by I3
+        parent = tables.get(fk["parent"]) if fk["parent"] else None
+        found, examples = orphans(target, child, fk["columns"], parent, fk["parent_columns"])
+        detail = f"{found:,} rows point at nothing" if found else "every reference resolves"
+        checks.append(Check("I1", fk["child"], found == 0, f"{fk['relation']}: {detail}", [_show(e) for e in examples]))
+    return checks
+
+
+def _against_receipt(loaded: LoadedPlan, path: Path) -> VerifyResult:
+    try:
+        receipt = json.loads(path.read_text(encoding="utf-8"))
+        recorded = receipt["verification"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"{path}: not a migrator receipt with a verification section ({exc})") from None
+    _, target_url = urls(loaded)
+    engine = _open_existing_target(target_url)
+    checks: list[Check] = []
+    digests: dict[str, TableDigest] = {}
+    try:
+        with translated("verification against the receipt"), engine.connect() as target:
+            tables = _target_tables(target)
+            for name, entry in recorded["tables"].items():
+                want = TableDigest(**entry)
+                if name not in tables:
+                    checks.append(Check("I3", name, False, "the table is missing from the target"))
+                    continue
+                query = target_rows(tables[name], want.columns, [])
+                got = (
+                    pg_digest(target, query, want.columns)
+                    if want.method == "postgresql"
+                    else python_digest(target, query, want.columns, None)
+                )
+                digests[name] = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
+                same = (got.rows, got.checksum) == (want.rows, want.checksum)
+                detail = f"{got.rows:,} rows, checksum {got.checksum}" + (
+                    "" if same else f"; the receipt says {want.rows:,} rows, checksum {want.checksum}"
+                )
+                checks += [Check("I2", name, same, detail), Check("I3", name, same, detail)]
+            for name in receipt.get("skipped_tables", []):
+                if name in tables:
+                    rows = count(target, tables[name])
+                    checks.append(
+                        Check(
+                            "I2",
+                            name,
+                            rows == 0,
+                            f"skipped table holds {rows:,} rows" if rows else "skipped table is empty",
+                        )
+                    )
+            checks += _integrity(target, tables, recorded["foreign_keys"])
+            target.rollback()
+    finally:
+        engine.dispose()
+    ok = all(c.ok for c in checks)
+    return VerifyResult(loaded.plan.name, connect.redact(target_url), ok, checks, digests, recorded["foreign_keys"])
+
+
+def _open_existing_target(url: sa.engine.URL) -> sa.engine.Engine:
+    if not connect.target_exists(url):
+        raise UsageError(f"the target does not exist: {connect.redact(url)}; run the plan first")
+    return connect.open_target(url, create=False)
+
+
+def _target_tables(conn: Connection) -> dict[str, sa.Table]:
+    metadata = sa.MetaData()
+    metadata.reflect(bind=conn, only=lambda name, _meta: name not in LEDGER_TABLES)
+    return dict(metadata.tables)
+
+
+def _written_columns(prep: Prepared, name: str) -> list[str]:
+    rules = prep.loaded.plan.data.rule(name).columns
+    return [c.name for c in prep.source.table(name).columns if c.name not in rules or rules[c.name].keeps_column]
+
+
+def _transform(prep: Prepared, name: str, env: dict[str, str]) -> RowTransform | None:
+    columns = {c.name: c for c in prep.source.schema.tables[name].columns}
+    return row_transform(dict(prep.loaded.plan.data.rule(name).columns), columns, hash_key_from(env))
+
+
+def _same_types(source: sa.Table, target: sa.Table, columns: list[str], a: Connection, b: Connection) -> bool:
+    if a.dialect.name != "postgresql" or b.dialect.name != "postgresql":
+        return False
+    return all(
+        source.c[c].type.compile(dialect=a.dialect) == target.c[c].type.compile(dialect=b.dialect) for c in columns
+    )
+
+
+def _show(key: tuple[Any, ...]) -> str:
+    return ", ".join(str(v) for v in key) if len(key) > 1 else str(key[0])

@@ -1,0 +1,98 @@
+"""The queries verification runs: orphans per foreign key, table digests, rows in key order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.stores.sql.snapshot import stream
+from migrator.verify.digest import MASK, Digest
+
+BATCH = 20_000
+Row = dict[str, Any]
+
+
+def orphans(
+    conn: Connection,
+    child: sa.Table,
+    columns: Sequence[str],
+    parent: sa.Table | None,
+    parent_columns: Sequence[str],
+    limit: int = 5,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """Rows of `child` whose key through `columns` finds no row in `parent` (None: a table that is
+    not there, so every non-null reference is an orphan). Returns the count and a few examples."""
+    not_null = sa.and_(*[child.c[c].is_not(None) for c in columns])
+    if parent is None:
+        missing = not_null
+    else:
+        other = parent.alias("parent_row")  # an alias, or a self-reference would compare a row with itself
+        match = sa.exists().where(*[other.c[p] == child.c[c] for c, p in zip(columns, parent_columns, strict=True)])
+        missing = sa.and_(not_null, sa.not_(match))
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(child).where(missing)).scalar_one())
+    examples: list[tuple[Any, ...]] = []
+    if count:
+        shown = [child.c[c] for c in (_key(child) or list(columns))]
+        examples = [tuple(r) for r in conn.execute(sa.select(*shown).where(missing).limit(limit))]
+    return count, examples
+
+
+def python_digest(
+    conn: Connection, query: sa.Select, columns: list[str], transform: Callable[[Row], Row] | None
+) -> Digest:  # type: ignore[type-arg]
+    """Count and order-independent checksum of a query's rows, hashed in Python as they stream by."""
+    total = Digest(0, f"{0:016x}")
+    for batch in stream(conn, query, BATCH):
+        rows = (_values(dict(r._mapping), columns, transform) for r in batch)
+        total = total.plus(Digest.of(rows))
+    return total
+
+
+def pg_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest:  # type: ignore[type-arg]
+    """The same, computed inside PostgreSQL: the rows never leave the server. Only comparable with
+    another pg_digest, over columns of the same types (the row's text form is what is hashed)."""
+    sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+    preparer = conn.dialect.identifier_preparer
+    fields = ", ".join(f"t.{preparer.quote(c)}" for c in columns)
+    digest_sql = (
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(" + fields + ")::text), 1, 16))::bit(64)::bigint), 0) "
+        f"FROM ({sql}) AS t"
+    )
+    count, total = conn.exec_driver_sql(digest_sql).one()
+    return Digest(int(count), f"{int(total) & MASK:016x}")
+
+
+def keyed_rows(
+    conn: Connection,
+    query: sa.Select,
+    key: list[str],
+    columns: list[str],
+    transform: Callable[[Row], Row] | None,  # type: ignore[type-arg]
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """(key, row values) in the query's key order, for finding which rows differ."""
+    for batch in stream(conn, query, BATCH):
+        for r in batch:
+            mapping = dict(r._mapping)
+            yield tuple(mapping[k] for k in key), _values(mapping, columns, transform)
+
+
+def target_rows(table: sa.Table, columns: list[str], key: list[str]) -> sa.Select:  # type: ignore[type-arg]
+    query = sa.select(*[table.c[c] for c in columns])
+    return query.order_by(*[table.c[k] for k in key]) if key else query
+
+
+def count(conn: Connection, table: sa.Table) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def _values(row: Row, columns: list[str], transform: Callable[[Row], Row] | None) -> tuple[Any, ...]:
+    if transform is not None:
+        row = transform(row)
+    return tuple(row.get(c) for c in columns)
+
+
+def _key(table: sa.Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]

@@ -1,0 +1,230 @@
+"""`migrator verify` catches every way a target can be wrong, with and without the source; runs end
+with verification; the audit trail and receipts hold; no secret reaches any output or state file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from migrator.demo.generate import generate_demo
+from tests.test_resume import _plan
+
+HASH_KEY = "verify-hash-key-123"
+
+
+def _env(**more: str) -> dict[str, str]:
+    return {"MIGRATOR_HASH_KEY": HASH_KEY, "COLUMNS": "200", **more}
+
+
+@pytest.fixture
+def copied(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A verified US split of a small demo into SQLite; returns (plan, target file)."""
+    source = generate_demo(tmp_path / "demo", users=150).database
+    target = tmp_path / "us.db"
+    plan = _plan(tmp_path, f"sqlite:///{source}", f"sqlite:///{target}", "verified")
+    done = run_cli("run", plan, "--format", "json", env=_env())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"] is True
+    return plan, target
+
+
+def _break(target: Path, *statements: str) -> None:
+    conn = sqlite3.connect(target)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def _failures(run_cli, plan: Path, *args: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    result = run_cli("verify", plan, "--format", "json", *args, env=_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    return [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+
+
+def test_a_correct_target_verifies(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
+    plan, _ = copied
+    result = run_cli("verify", plan, env=_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified" in result.stdout
+
+
+def test_a_deleted_row_is_caught(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    _break(target, "DELETE FROM likes WHERE rowid = (SELECT min(rowid) FROM likes)")
+    failures = _failures(run_cli, plan)
+    assert [(f["check"], f["table"]) for f in failures] == [("I3", "likes")]
+    assert failures[0]["examples"][0].startswith("missing ")
+
+
+def test_an_out_of_scope_row_is_caught(run_cli, copied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    source = sqlite3.connect(tmp_path / "demo" / "source" / "global.db")
+    eu_user = source.execute(
+        "SELECT * FROM users WHERE region_id = (SELECT id FROM regions WHERE code = 'EU')"
+    ).fetchone()
+    source.close()
+
+    conn = sqlite3.connect(target)
+    conn.execute(f"INSERT INTO users VALUES ({', '.join('?' * len(eu_user))})", eu_user)
+    conn.commit()
+    conn.close()
+    failures = _failures(run_cli, plan)
+    assert ("I2", "users") in [(f["check"], f["table"]) for f in failures]
+    assert str(eu_user[0]) in next(f for f in failures if f["check"] == "I2")["examples"]
+
+
+def test_a_changed_value_is_caught(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    _break(target, "UPDATE posts SET body = 'edited' WHERE id = (SELECT min(id) FROM posts)")
+    failures = _failures(run_cli, plan)
+    assert [(f["check"], f["table"]) for f in failures] == [("I3", "posts")]
+    assert failures[0]["examples"][0].startswith("changed ")
+
+
+def test_a_dangling_foreign_key_is_caught(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    _break(target, "UPDATE comments SET post_id = 999999 WHERE id = (SELECT min(id) FROM comments)")
+    failures = _failures(run_cli, plan)
+    checks = {(f["check"], f["table"]) for f in failures}
+    assert ("I1", "comments") in checks  # the reference points at nothing
+    assert ("I3", "comments") in checks  # and the row is not the source's any more
+    i1 = next(f for f in failures if f["check"] == "I1")
+    assert "comments.post_id -> posts.id" in i1["detail"]
+
+
+def test_a_row_in_a_skipped_table_is_caught(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    _break(
+        target,
+        "CREATE TABLE audit_events (id INTEGER PRIMARY KEY, actor_id INTEGER, action TEXT, created_at TEXT)",
+        "INSERT INTO audit_events VALUES (1, 1, 'login', '2024-01-01')",
+    )
+    failures = _failures(run_cli, plan)
+    assert [(f["check"], f["table"]) for f in failures] == [("I2", "audit_events")]
+
+
+def test_verify_against_a_receipt_without_the_source(run_cli, copied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    receipts = list((tmp_path / "state" / "verified" / "receipts").glob("*.json"))
+    assert len(receipts) == 1
+    # The auditor has the receipt and the target, not the source: point the plan's source at nothing.
+    shutil.move(tmp_path / "demo", tmp_path / "elsewhere")
+    ok = run_cli("verify", plan, "--receipt", receipts[0], env=_env())
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    _break(target, "UPDATE posts SET body = 'edited' WHERE id = (SELECT min(id) FROM posts)")
+    failures = _failures(run_cli, plan, "--receipt", str(receipts[0]))
+    assert [(f["check"], f["table"]) for f in failures] == [("I2", "posts"), ("I3", "posts")]
+
+
+def test_run_ends_with_verification_and_a_failing_one_exits_1(run_cli, tmp_path: Path) -> None:
+    source = generate_demo(tmp_path / "demo", users=60).database
+    target = tmp_path / "us.db"
+    plan = _plan(tmp_path, f"sqlite:///{source}", f"sqlite:///{target}", "spoiled")
+    # A trigger in the target spoils one value as it is written: the copy succeeds, the proof fails.
+    first = run_cli("run", plan, "--no-verify", env=_env())
+    assert first.returncode == 0, first.stderr
+    conn = sqlite3.connect(target)
+    conn.execute("DROP TABLE _migrator_units")
+    conn.execute("DROP TABLE _migrator_runs")
+    for table in ("likes", "comments", "follows", "devices", "posts", "users", "regions"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute(
+        "CREATE TRIGGER spoil AFTER INSERT ON regions BEGIN UPDATE regions SET name = 'x' WHERE id = NEW.id; END"
+    )
+    conn.commit()
+    conn.close()
+    plan.write_text(plan.read_text().replace('"target": {', '"target": {"existing": "truncate", '))
+    spoiled = run_cli("run", plan, env=_env())
+    assert spoiled.returncode == 1
+    assert "FAIL I3 regions" in spoiled.stdout
+
+
+def test_audit_trail_of_a_signed_run(run_cli, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    made = run_cli("audit", "keygen", keys)
+    assert made.returncode == 0, made.stderr
+    source = generate_demo(tmp_path / "demo", users=60).database
+    plan = _plan(tmp_path, f"sqlite:///{source}", f"sqlite:///{tmp_path / 'us.db'}", "signed")
+    done = run_cli("run", plan, env=_env(MIGRATOR_SIGNING_KEY=str(keys / "signing-key.pem")))
+    assert done.returncode == 0, done.stderr
+    state = tmp_path / "state" / "signed"
+    events = [json.loads(line)["event"] for line in (state / "audit.jsonl").read_text().splitlines()]
+    assert events[0] == "run started" and events[-1] == "run finished"
+    assert {"unit done", "dangling rows", "verification"} <= set(events)
+    receipt = json.loads(next((state / "receipts").glob("*.json")).read_text())
+    assert receipt["signature"]["algorithm"] == "ed25519"
+    assert receipt["verification"]["ok"] is True
+    intact = run_cli("audit", "verify", state, "--public-key", keys / "public-key.pem", "--require-signature")
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    lines = (state / "audit.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace('"rows":', '"rows":1')
+    (state / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    tampered = run_cli("audit", "verify", state, "--public-key", keys / "public-key.pem")
+    assert tampered.returncode == 1
+    assert "TAMPERED" in tampered.stdout and "audit.jsonl:4" in tampered.stdout
+
+
+def test_no_secret_reaches_any_output_or_state_file(run_cli, tmp_path: Path, pg_url_factory) -> None:
+    """A password in the database URL, a hash key and a signing key: none may appear anywhere."""
+    password = "Sup3r-Secret-Passw0rd"
+    url = sa.engine.make_url(pg_url_factory()).set(password=password).render_as_string(hide_password=False)
+    keys = tmp_path / "keys"
+    assert run_cli("audit", "keygen", keys).returncode == 0
+    signing_key = (keys / "signing-key.pem").read_text()
+    source = generate_demo(tmp_path / "demo", users=60).database
+    plan = _plan(tmp_path, f"sqlite:///{source}", "${TARGET_URL}", "secret")
+    env = _env(TARGET_URL=url, MIGRATOR_SIGNING_KEY=signing_key)
+    outputs = []
+    for args in (
+        ["validate", plan, "--connect"],
+        ["plan", plan],
+        ["plan", plan, "--format", "json"],
+        ["run", plan],
+        ["run", plan, "--format", "json"],
+        ["verify", plan],
+        ["verify", plan, "--format", "json"],
+        ["audit", "verify", tmp_path / "state" / "secret"],
+    ):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        outputs += [result.stdout, result.stderr]
+    # A failing run too: the wrong database, with the password in its URL.
+    wrong = sa.engine.make_url(url).set(database="no_such_database").render_as_string(hide_password=False)
+    failed = run_cli("run", plan, env={**env, "TARGET_URL": wrong})
+    assert failed.returncode == 1
+    outputs += [failed.stdout, failed.stderr]
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert files, "the run must have written its state"
+    texts = outputs + [p.read_text(errors="replace") for p in files]
+    secrets = [password, HASH_KEY, *[line for line in signing_key.splitlines() if len(line) > 20]]
+    for secret in secrets:
+        assert not any(secret in text for text in texts), "a secret leaked"
+    assert any("***" in text for text in outputs), "URLs are shown, with the password masked"
+
+
+def test_postgresql_digests_are_computed_in_the_server_and_catch_a_change(
+    run_cli, chinook_pg: str, pg_database: str, tmp_path: Path
+) -> None:
+    plans = Path(__file__).parent / "plans"
+    env = {"SOURCE_URL": chinook_pg, "TARGET_URL": pg_database, "STATE_DIR": str(tmp_path / "state")}
+    done = run_cli("run", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    verification = json.loads(done.stdout)["verification"]
+    assert verification["ok"] and verification["tables"]["invoice"]["method"] == "postgresql"
+    engine = sa.create_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE invoice SET total = total + 1 WHERE invoice_id = (SELECT min(invoice_id) FROM invoice)")
+        )
+    engine.dispose()
+    result = run_cli("verify", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
+    assert result.returncode == 1
+    failures = [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    assert [(f["check"], f["table"]) for f in failures] == [("I3", "invoice")]
+    assert failures[0]["examples"][0].startswith("changed ")
