@@ -3,7 +3,6 @@ each chunk committed in the target together with its checkpoint (SPEC §5)."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -23,10 +22,10 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
-from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser
+from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser, text_digest
 from migrator.stores.sql.snapshot import estimate_rows, stream
 from migrator.stores.sql.writer import update_rows, write_rows
-from migrator.verify.digest import EMPTY, Digest
+from migrator.verify.digest import Digest, combine
 
 T = TypeVar("T")
 
@@ -64,7 +63,8 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     if complete:
         ctx.observer.table_started(name, done.rows, done.rows)
         ctx.observer.table_finished(name)
-        return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0)
+        method, digest = combine(done.checksums, done.rows)
+        return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
     query = prep.queries.rows(name)
     ctx.observer.table_started(name, _expected_rows(ctx, name), done.rows)
     statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
@@ -72,7 +72,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
     else:
-        chunks = _row_chunks(ctx, name, statement, query.order_by, transform)
+        chunks = _row_chunks(ctx, name, statement, query.order_by, transform, prep.written_columns(name))
     chunk, rows_copied = done.chunks, done.rows
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
     with closing(chunks):  # type: ignore[type-var]
@@ -80,13 +80,15 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
             # No key to continue after: the whole table is one unit, committed once.
             def whole_table() -> tuple[int, str]:
                 with conn.begin():
-                    count, digest = 0, EMPTY
+                    count, checksums = 0, []
                     for unit in chunks:
-                        digest = digest.plus(Digest(unit.rows, unit.write()))
+                        checksums.append(unit.write())
                         count += unit.rows
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None)
+                    method, digest = combine(checksums, count)
+                    checksum = f"{method}:{digest.checksum}"
+                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None, checksum)
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
-                return count, digest.checksum
+                return count, checksum
 
             rows_copied, checksum = _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
             ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
@@ -98,7 +100,9 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
                     with conn.begin():
                         checksum = unit.write()
-                        ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key)
+                        ledger.mark_done(
+                            conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key, checksum
+                        )
                     return checksum
 
                 checksum = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
@@ -109,15 +113,20 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 ctx.stop.check()
             _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
-    return TableCopy(name, rows_copied, chunk, done.chunks, round(time.monotonic() - started, 3))
+    finished = ledger.progress(conn, plan.name, "table", name)
+    conn.commit()
+    method, digest = combine(finished.checksums, finished.rows)
+    seconds = round(time.monotonic() - started, 3)
+    return TableCopy(name, rows_copied, chunk, done.chunks, seconds, method, digest.checksum)
 
 
 def _row_chunks(
     ctx: CopyContext,
     name: str,
-    statement: sa.Select,
+    statement: sa.Select,  # type: ignore[type-arg]
     order_by: tuple[str, ...],
-    transform: RowTransform | None,  # type: ignore[type-arg]
+    transform: RowTransform | None,
+    written: list[str],
 ) -> Iterator[_Chunk]:
     """Rows through Python: for transforms, upserts, deferred keys, and every pair but PG to PG."""
     target = ctx.target
@@ -131,9 +140,11 @@ def _row_chunks(
         def write(rows: list[dict[str, Any]] = rows) -> str:
             if transform is not None:
                 rows = [transform(r) for r in rows]
+            # The digest is of the rows as the target will finally hold them (deferred keys included).
+            digest = Digest.of(tuple(r.get(c) for c in written) for r in rows)
             rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
             write_rows(target.conn, table, rows, merge=target.merge)
-            return Digest.of(tuple(r.values()) for r in rows).checksum
+            return f"python:{digest.checksum}"
 
         yield _Chunk(len(rows), last_key, write)
 
@@ -150,7 +161,7 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
 
         def write(data: bytes = piece.data) -> str:
             copy_in(ctx.target.conn, table, output, data)
-            return hashlib.sha256(data).hexdigest()
+            return f"text:{text_digest(data).checksum}"
 
         yield _Chunk(piece.rows, piece.last_key, write)
 

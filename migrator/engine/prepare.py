@@ -41,6 +41,11 @@ class Prepared:
                 parents[fk.child].add(fk.parent)
         return load_order(copied, parents)
 
+    def written_columns(self, table: str) -> list[str]:
+        """The source columns the target receives, in source order: all but the dropped ones."""
+        rules = self.loaded.plan.data.rule(table).columns
+        return [c.name for c in self.source.table(table).columns if c.name not in rules or rules[c.name].keeps_column]
+
 
 def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
     plan = loaded.plan

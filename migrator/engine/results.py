@@ -45,6 +45,8 @@ class TableCopy:
     chunks: int
     skipped_chunks: int
     seconds: float
+    method: str = "python"  # how the checksum was computed: "text" (COPY lines) or "python" (canonical values)
+    checksum: str = ""  # the sum of the units' row hashes: the source side of verification
 
 
 @dataclass

@@ -28,13 +28,14 @@ from migrator.engine.state import write_run_record
 from migrator.engine.target import bind_target_tables, open_target_tables, restart
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
-from migrator.engine.verify import verify_prepared
+from migrator.engine.verify import verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, TransientError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.target_schema import counter_columns, create_tables, finalize
+from migrator.verify.digest import Digest
 from migrator.version import __version__
 
 ATTEMPTS = 5
@@ -197,7 +198,8 @@ def _copy_all(
     verification = None
     if options.verify:
         options.observer.step("verifying the target against the source")
-        verification = verify_prepared(prep, options.env)
+        recorded = {c.table: (c.method, Digest(c.rows, c.checksum)) for c in copies}
+        verification = verify_recorded(prep, options.env, recorded)
         trail.event(
             "verification",
             ok=verification.ok,

@@ -20,7 +20,6 @@ from migrator.engine.transforms import HASH_KEY_VARIABLE
 from migrator.stores.sql import connect
 from migrator.version import __version__
 
-
 MIN_SECRET_LENGTH = 6
 
 

@@ -30,6 +30,7 @@ from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.pgcopy import copy_out_digest
 from migrator.stores.sql.verify_sql import count, keyed_rows, orphans, pg_digest, python_digest, target_rows
 from migrator.verify.compare import differences
 from migrator.verify.digest import Digest
@@ -97,13 +98,52 @@ def verify_plan(
     return result
 
 
-def verify_prepared(prep: Prepared, env: Mapping[str, str]) -> VerifyResult:
-    """Verification inside a run: the same snapshot the copy read, so the comparison is exact even
-    while the source keeps changing."""
+def verify_recorded(prep: Prepared, env: Mapping[str, str], recorded: dict[str, tuple[str, Digest]]) -> VerifyResult:
+    """Verification at the end of a run. The source side of every digest was computed while the rows
+    streamed by (per unit, in the ledger, so a resumed run has it too); only the target is read now.
+    Where the digests differ, the source is read again to name the rows."""
     started = time.monotonic()
-    result = _against_source(prep, dict(env))
+    engine = _open_existing_target(prep.target_url)
+    checks: list[Check] = []
+    digests: dict[str, TableDigest] = {}
+    try:
+        with engine.connect() as target:
+            tables = _target_tables(target)
+            for name in prep.copied_tables:
+                method, expected = recorded[name]
+                written = prep.written_columns(name)
+                key = list(prep.queries.rows(name).order_by)
+                if name not in tables or any(c not in tables[name].c for c in written):
+                    checks.append(
+                        Check("I3", name, False, "the table or some of its columns are missing in the target")
+                    )
+                    continue
+                actual = _target_digest(target, tables[name], written, method)
+                digests[name] = TableDigest(actual.rows, actual.checksum, method, written, key)
+                if actual == expected:
+                    detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
+                    checks += [Check("I2", name, True, detail), Check("I3", name, True, detail)]
+                else:
+                    transform = _transform(prep, name, dict(env))
+                    checks += _explain(prep, target, tables[name], name, transform, written, key, expected, actual)
+            checks += _skipped_tables_are_empty(prep, target, tables)
+            fks = _foreign_keys(prep)
+            checks += _integrity(target, tables, fks)
+            target.rollback()
+    finally:
+        engine.dispose()
+    ok = all(c.ok for c in checks)
+    result = VerifyResult(prep.loaded.plan.name, connect.redact(prep.target_url), ok, checks, digests, fks)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _target_digest(target: Connection, table: sa.Table, columns: list[str], method: str) -> Digest:
+    if method == "text":
+        return copy_out_digest(target, table, columns)
+    if method == "postgresql":
+        return pg_digest(target, target_rows(table, columns, []), columns)
+    return python_digest(target, target_rows(table, columns, []), columns, None)
 
 
 def _against_source(prep: Prepared, env: dict[str, str]) -> VerifyResult:
@@ -137,7 +177,7 @@ def _content_checks(
         return [Check("I3", name, False, "the table is missing from the target")]
     target_table = tables[name]
     query = prep.queries.rows(name)
-    written = _written_columns(prep, name)
+    written = prep.written_columns(name)
     missing_columns = [c for c in written if c not in target_table.c]
     if missing_columns:
         return [Check("I3", name, False, f"the target table has no column {', '.join(missing_columns)}")]
@@ -287,12 +327,7 @@ def _against_receipt(loaded: LoadedPlan, path: Path) -> VerifyResult:
                 if name not in tables:
                     checks.append(Check("I3", name, False, "the table is missing from the target"))
                     continue
-                query = target_rows(tables[name], want.columns, [])
-                got = (
-                    pg_digest(target, query, want.columns)
-                    if want.method == "postgresql"
-                    else python_digest(target, query, want.columns, None)
-                )
+                got = _target_digest(target, tables[name], want.columns, want.method)
                 digests[name] = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
                 same = (got.rows, got.checksum) == (want.rows, want.checksum)
                 detail = f"{got.rows:,} rows, checksum {got.checksum}" + (
@@ -328,11 +363,6 @@ def _target_tables(conn: Connection) -> dict[str, sa.Table]:
     metadata = sa.MetaData()
     metadata.reflect(bind=conn, only=lambda name, _meta: name not in LEDGER_TABLES)
     return dict(metadata.tables)
-
-
-def _written_columns(prep: Prepared, name: str) -> list[str]:
-    rules = prep.loaded.plan.data.rule(name).columns
-    return [c.name for c in prep.source.table(name).columns if c.name not in rules or rules[c.name].keeps_column]
 
 
 def _transform(prep: Prepared, name: str, env: dict[str, str]) -> RowTransform | None:

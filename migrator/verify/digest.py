@@ -42,6 +42,17 @@ class Digest:
 EMPTY = Digest(0, f"{0:016x}")
 
 
+def combine(checksums: Iterable[str], rows: int) -> tuple[str, Digest]:
+    """Units' "METHOD:HEX" checksums summed into the table's digest; the method must be one."""
+    methods, total = set(), 0
+    for item in checksums:
+        method, _, value = item.partition(":")
+        methods.add(method)
+        total = (total + int(value, 16)) & MASK
+    method = methods.pop() if len(methods) == 1 else "mixed" if methods else "python"
+    return method, Digest(rows, f"{total:016x}")
+
+
 def row_hash(row: Sequence[Any]) -> int:
     text = "\x1f".join(canonical(v) for v in row)
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")

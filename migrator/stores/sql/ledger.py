@@ -39,6 +39,7 @@ units = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("last_key", sa.Text),  # JSON: the unit's highest key, where the next unit starts
     sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("checksum", sa.String(80)),  # the unit's digest: "METHOD:HEX", summed per table at the end
     sa.Column("done_at", sa.String(40), nullable=False),
 )
 LEDGER_TABLES = (runs.name, units.name)
@@ -60,6 +61,7 @@ class Progress:
     chunks: int
     rows: int
     last_key: tuple[Any, ...] | None
+    checksums: tuple[str, ...] = ()  # of every unit so far, "METHOD:HEX"
 
 
 def now() -> str:
@@ -118,7 +120,7 @@ def forget(conn: Connection, plan: str) -> None:
 def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
     prefix = f"{kind}:{table}:"
     rows = conn.execute(
-        sa.select(units.c.unit, units.c.rows, units.c.last_key).where(
+        sa.select(units.c.unit, units.c.rows, units.c.last_key, units.c.checksum).where(
             units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
         )
     ).all()
@@ -126,7 +128,8 @@ def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
         return Progress(0, 0, None)
     latest = max(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
     key = decode_key(latest.last_key) if latest.last_key else None
-    return Progress(len(rows), sum(r.rows for r in rows), key)
+    checksums = tuple(r.checksum for r in rows if r.checksum)
+    return Progress(len(rows), sum(r.rows for r in rows), key, checksums)
 
 
 def tables_written(conn: Connection, plan: str) -> set[str]:
@@ -136,13 +139,22 @@ def tables_written(conn: Connection, plan: str) -> set[str]:
     return {name.split(":", 2)[1] for name in names}
 
 
-def mark_done(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> None:
+def mark_done(
+    conn: Connection,
+    plan: str,
+    run_id: str,
+    unit: str,
+    rows: int,
+    last_key: tuple[Any, ...] | None,
+    checksum: str | None = None,
+) -> None:
     conn.execute(
         sa.insert(units).values(
             plan=plan,
             unit=unit,
             run_id=run_id,
             rows=rows,
+            checksum=checksum,
             done_at=now(),
             last_key=encode_key(last_key) if last_key is not None else None,
         )
