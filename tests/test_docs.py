@@ -1,20 +1,27 @@
-"""The documentation is tested: its example plans load and run, its reference covers every command,
-option and plan key, and its links lead somewhere."""
+"""The documentation is tested: its example plans load and run, the commands of the audit how-to and
+the CI script really work, its reference covers every command, option, environment variable and plan
+key, every `migrator` command line it shows is one the CLI accepts, and its links lead somewhere."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import shlex
 import shutil
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from migrator.audit.keys import raw_public_key, signing_key
+from migrator.audit.receipt import signed_payload
 from migrator.demo.generate import generate_demo
 from migrator.plan.load import load_plan
 
@@ -60,6 +67,12 @@ def test_residency_split_runs_on_the_demo(run_cli, tmp_path: Path) -> None:
 
     done = run_cli("run", plan, env=env)
     assert done.returncode == 0, done.stderr
+    # The guide quotes the run's verification line.
+    verified = next(line for line in done.stdout.splitlines() if line.startswith("verified: "))
+    assert re.sub(r" in [0-9.]+ s$", "", verified) in (DOCS / "howto" / "residency-split.md").read_text(
+        encoding="utf-8"
+    )
+    assert "receipt: " in done.stdout
     again = run_cli("run", plan, "--format", "json", env=env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "already-finished"
@@ -162,6 +175,170 @@ def test_ci_rehearsal_script_parses() -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the CI script needs jq")
+def test_ci_rehearsal_script_passes_on_the_demo(tmp_path: Path) -> None:
+    demo = generate_demo(tmp_path / "demo")
+    plan = _copy_example("residency-split.yaml", tmp_path / "plans")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+        "MIGRATOR": f"{shlex.quote(sys.executable)} -m migrator",
+        "SOURCE_URL": f"sqlite:///{demo.database}",
+        "MAX_DANGLING": "5000",
+    }
+    env.pop("TARGET_URL", None)
+    script = EXAMPLES / "ci-rehearsal.sh"
+    passed = subprocess.run(["bash", str(script), str(plan)], capture_output=True, text=True, env=env, check=False)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "verified: 24 of 24 checks hold" in passed.stdout
+    assert "intact: " in passed.stdout
+    assert passed.stdout.rstrip().endswith("rehearsal passed")
+    strict = subprocess.run(
+        ["bash", str(script), str(plan)], capture_output=True, text=True, env={**env, "MAX_DANGLING": "10"}, check=False
+    )
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "more than MAX_DANGLING=10" in strict.stderr
+
+
+# --- the audit how-to: sign, check, hand over, catch tampering --------------------------------------
+
+
+def _audit_lines(state: Path) -> list[str]:
+    return (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+
+
+def _state_copy(state: Path, folder: Path) -> Path:
+    return Path(shutil.copytree(state, folder))
+
+
+def test_audit_howto_commands(run_cli, tmp_path: Path) -> None:
+    howto = (DOCS / "howto" / "audit-and-receipts.md").read_text(encoding="utf-8")
+    keys = tmp_path / "keys"
+    made = run_cli("audit", "keygen", keys)
+    assert made.returncode == 0, made.stderr
+    assert (keys / "signing-key.pem").stat().st_mode & 0o077 == 0, "the private key must be private"
+    assert (keys / "public-key.pem").exists()
+    assert run_cli("audit", "keygen", keys).returncode == 2, "keygen must not overwrite a key"
+
+    demo = generate_demo(tmp_path / "demo")
+    plan = _copy_example("residency-split.yaml", tmp_path / "plans")
+    target = tmp_path / "us" / "us.db"
+    source_url = f"sqlite:///{demo.database}"
+    env = {"SOURCE_URL": source_url, "TARGET_URL": f"sqlite:///{target}"}
+    signed_env = {**env, "MIGRATOR_SIGNING_KEY": str(keys / "signing-key.pem")}
+
+    bad_key = run_cli("run", plan, env={**env, "MIGRATOR_SIGNING_KEY": str(keys / "nope.pem")})
+    assert bad_key.returncode == 2
+    assert "MIGRATOR_SIGNING_KEY is neither a PEM private key nor the path of a key file" in bad_key.stderr
+    assert not target.exists(), "a bad key must stop the run before it writes anything"
+
+    done = run_cli("run", plan, "--format", "json", env=signed_env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    receipt_path = Path(result["receipt"])
+    state = tmp_path / "plans" / ".migrator" / "us-residency"
+    assert receipt_path == state / "receipts" / f"{result['run_id']}.json"
+    assert {p.name for p in state.iterdir()} == {"audit.jsonl", "receipts", "runs"}
+
+    lines = _audit_lines(state)
+    records = [json.loads(line) for line in lines]
+    assert records[0]["event"] == "run started" and records[0]["prev"] == "0" * 64
+    assert records[-2]["event"] == "verification" and records[-1]["event"] == "run finished"
+    assert {r["event"] for r in records} == {
+        "run started",
+        "dangling rows",
+        "unit done",
+        "verification",
+        "run finished",
+    }
+    for event in {r["event"] for r in records}:
+        assert f"| `{event}` |" in howto, f"the how-to's table of events lacks {event}"
+    assert all(re.fullmatch(r"(python|text):[0-9a-f]{16}", r["checksum"]) for r in records if r["event"] == "unit done")
+
+    receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
+    assert receipt["audit_head"]["seq"] == len(lines) - 1
+    assert receipt["signature"]["algorithm"] == "ed25519"
+    assert receipt["verification"]["ok"] is True
+    for field in receipt:
+        assert f"`{field}`" in howto, f"the how-to does not explain the receipt's {field}"
+    assert receipt["plan_sha256"] == hashlib.sha256(plan.read_bytes()).hexdigest()
+
+    checked = run_cli("audit", "verify", state, "--public-key", keys / "public-key.pem", "--require-signature")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"intact: {len(lines)} audit lines chained" in checked.stdout
+    assert f"intact: {len(lines)} audit lines chained" in howto
+    embedded = run_cli("audit", "verify", state)
+    assert embedded.returncode == 0
+    assert "checked with the public key embedded in the receipt" in embedded.stdout
+
+    # The auditor: the state folder, the public key, the plan file, the target; not the source.
+    auditor = tmp_path / "auditor"
+    _state_copy(state, auditor / "us-residency")
+    shutil.copy(keys / "public-key.pem", auditor)
+    auditor_plan = Path(shutil.copy(plan, auditor))
+    receipt_copy = auditor / "us-residency" / "receipts" / receipt_path.name
+    nowhere = {"TARGET_URL": env["TARGET_URL"], "SOURCE_URL": "sqlite:////nonexistent/unused.db"}
+    audited = run_cli("audit", "verify", auditor / "us-residency", "--public-key", auditor / "public-key.pem")
+    assert audited.returncode == 0, audited.stdout
+    holds = run_cli("verify", auditor_plan, "--receipt", receipt_copy, env=nowhere)
+    assert holds.returncode == 0, holds.stdout + holds.stderr
+    assert "verified: 24 checks hold" in holds.stdout
+
+    # A leaked EU user: the receipt names the table, the source names the row.
+    with closing(sqlite3.connect(target)) as conn:
+        conn.execute(f"ATTACH '{demo.database}' AS g")
+        conn.execute("INSERT INTO users SELECT * FROM g.users WHERE id = 2")
+        conn.commit()
+    leaked = run_cli("verify", auditor_plan, "--receipt", receipt_copy, "--format", "json", env=nowhere)
+    assert leaked.returncode == 1
+    assert [(c["check"], c["table"]) for c in json.loads(leaked.stdout)["checks"] if not c["ok"]] == [
+        ("I2", "users"),
+        ("I3", "users"),
+    ]
+    named = run_cli("verify", plan, env=env)
+    assert named.returncode == 1
+    assert "FAIL I2 users:" in named.stdout and "     2\n" in named.stdout
+    assert "FAIL I2 users: subset 140 rows" in howto
+
+    # The trail: an edited line, the last lines cut, an edited receipt, a receipt signed again.
+    public = keys / "public-key.pem"
+    edited = _state_copy(state, tmp_path / "tampered" / "edited")
+    number = next(i for i, r in enumerate(records, start=1) if r["event"] == "unit done" and r["table"] == "users")
+    changed = [line.replace('"rows":140', '"rows":139') if i == number else line for i, line in enumerate(lines, 1)]
+    (edited / "audit.jsonl").write_text("\n".join(changed) + "\n", encoding="utf-8")
+    found = run_cli("audit", "verify", edited, "--public-key", public)
+    assert found.returncode == 1
+    assert f"TAMPERED audit.jsonl:{number}: its SHA-256 is not the prev of line {number + 1}" in found.stdout
+
+    cut = _state_copy(state, tmp_path / "tampered" / "cut")
+    (cut / "audit.jsonl").write_text("\n".join(lines[:-2]) + "\n", encoding="utf-8")
+    found = run_cli("audit", "verify", cut, "--public-key", public)
+    assert found.returncode == 1
+    assert "audit_head: names seq" in found.stdout and "lines were deleted" in found.stdout
+
+    forged = dict(receipt, tables={**receipt["tables"], "users": {"chunks": 1, "rows": 139}})
+    rewritten = _state_copy(state, tmp_path / "tampered" / "receipt")
+    (rewritten / "receipts" / receipt_path.name).write_text(json.dumps(forged, indent=2), encoding="utf-8")
+    found = run_cli("audit", "verify", rewritten, "--public-key", public)
+    assert found.returncode == 1
+    assert "the receipt was changed after signing" in found.stdout
+
+    mallory = tmp_path / "mallory"
+    assert run_cli("audit", "keygen", mallory).returncode == 0
+    key = signing_key((mallory / "signing-key.pem").read_bytes())
+    forged["signature"] = {
+        "algorithm": "ed25519",
+        "public_key": base64.b64encode(raw_public_key(key.public_key())).decode(),
+        "value": base64.b64encode(key.sign(signed_payload(forged))).decode(),
+    }
+    resigned = _state_copy(state, tmp_path / "tampered" / "resigned")
+    (resigned / "receipts" / receipt_path.name).write_text(json.dumps(forged, indent=2), encoding="utf-8")
+    assert run_cli("audit", "verify", resigned).returncode == 0, "the embedded key only proves the receipt intact"
+    found = run_cli("audit", "verify", resigned, "--public-key", public)
+    assert found.returncode == 1
+    assert "or signed by another key" in found.stdout
+
+
 # --- the reference --------------------------------------------------------------------------------
 
 
@@ -171,22 +348,77 @@ def _help(run_cli, *command: str) -> str:
     return shown.stdout
 
 
-def _commands(run_cli) -> list[str]:
-    text = _help(run_cli)
+def _commands(run_cli, *group: str) -> list[str]:
+    text = _help(run_cli, *group)
+    if "Commands" not in text:
+        return []
     panel = text.split("Commands", 1)[1]
     return re.findall(r"^│ ([a-z][a-z-]*)\s{2,}", panel, flags=re.MULTILINE)
 
 
+def _options(help_text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text))
+
+
+def _command_lines(run_cli) -> dict[tuple[str, ...], set[str]]:
+    """Every command the CLI has, as its words (`("audit", "verify")`), with the options it takes."""
+    found: dict[tuple[str, ...], set[str]] = {}
+    for command in _commands(run_cli):
+        subcommands = _commands(run_cli, command)
+        for words in [(command, sub) for sub in subcommands] or [(command,)]:
+            found[words] = _options(_help(run_cli, *words))
+    return found
+
+
 def test_every_command_and_option_is_in_the_commands_reference(run_cli) -> None:
     reference = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
-    commands = _commands(run_cli)
-    assert {"validate", "plan", "run", "schema"} <= set(commands)
-    for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", _help(run_cli))):
+    commands = _command_lines(run_cli)
+    assert {
+        ("validate",),
+        ("plan",),
+        ("run",),
+        ("verify",),
+        ("schema",),
+        ("audit", "verify"),
+        ("audit", "keygen"),
+    } <= set(commands)
+    for option in _options(_help(run_cli)):
         assert f"`{option}`" in reference, option
-    for command in commands:
-        assert f"migrator {command}" in reference, command
-        for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", _help(run_cli, command))):
-            assert option in reference, f"{command} {option}"
+    for words, options in commands.items():
+        command = " ".join(words)
+        assert f"## `migrator {command}`" in reference, command
+        section = reference.split(f"## `migrator {command}`", 1)[1].split("\n## ", 1)[0]
+        for option in options:
+            assert option in section, f"{command} {option} is not in its section of the reference"
+
+
+def test_every_migrator_command_line_in_the_docs_is_accepted(run_cli) -> None:
+    """`$ migrator ...` in a console block names a command that exists, with options it takes: the
+    docs show nothing that is not built."""
+    commands = _command_lines(run_cli)
+    groups = {words[0] for words in commands if len(words) > 1}
+    shown = 0
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text(encoding="utf-8").replace("\\\n", " ")
+        for line in re.findall(r"^\$ (?:[A-Z_]+=\S+\s+)*migrator\s+(.*)$", text, flags=re.MULTILINE):
+            words = shlex.split(re.split(r"\s(?:#|>|\||&&|;)", line, maxsplit=1)[0])
+            name = tuple(words[:2]) if words[0] in groups else tuple(words[:1])
+            assert name in commands or words[0] in ("--help", "--version"), f"{page.name}: migrator {line}"
+            options = {w.split("=", 1)[0] for w in words if w.startswith("--")} - {"--help"}
+            unknown = options - commands.get(name, set())
+            assert not unknown, f"{page.name}: migrator {line}: {sorted(unknown)}"
+            shown += 1
+    assert shown > 50
+
+
+def test_every_environment_variable_is_in_the_commands_reference() -> None:
+    code = "".join(p.read_text(encoding="utf-8") for p in (REPO / "migrator").rglob("*.py"))
+    names = set(re.findall(r"\bMIGRATOR_[A-Z_]+\b", code))
+    assert {"MIGRATOR_HASH_KEY", "MIGRATOR_SIGNING_KEY", "MIGRATOR_LOCK_TIMEOUT"} <= names
+    reference = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
+    table = reference.split("## Environment variables", 1)[1]
+    missing = sorted(name for name in names if f"| `{name}` |" not in table)
+    assert not missing, f"environment variables not in docs/reference/commands.md: {missing}"
 
 
 def _schema_keys(node: object) -> set[str]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rehearse a migrator plan in CI: check it, dry-run it, fail on too many dangling rows, then run it
-# for real into a throwaway SQLite database and check what arrived.
+# for real into a throwaway SQLite database (the run verifies the copy), and check what arrived
+# and the audit trail the run left.
 # Guide: docs/howto/ci-rehearsal.md
 #
 # Usage: ci-rehearsal.sh PLAN
@@ -8,6 +9,7 @@
 #   MAX_DANGLING       the most dangling rows (all relations together) the job accepts; default 0
 #   MIGRATOR           how to call migrator; default "python3 -m migrator"
 #   MIGRATOR_HASH_KEY  needed when the plan hashes columns
+#   MIGRATOR_SIGNING_KEY  optional: sign the run's receipt
 #
 # The plan must read its target from ${TARGET_URL}: this script sets it to a SQLite file in a
 # temporary folder that is removed at the end. Exit codes: 0 pass; 1 the rehearsal failed;
@@ -51,9 +53,11 @@ if [ "$dangling" -gt "$max_dangling" ]; then
   exit 1
 fi
 
-step "run: copy the subset into $TARGET_URL"
-check run "$plan" --format json >"$work/run.json"
+step "run: copy the subset into $TARGET_URL, then verify it (I1-I3)"
+check run "$plan" --format json >"$work/run.json"   # exits 1 if the verification fails
 jq -r '.tables[] | "\(.table)\t\(.rows) rows"' "$work/run.json"
+jq -r '.verification | "verified: \([.checks[] | select(.ok)] | length) of \(.checks | length) checks hold"' \
+  "$work/run.json"
 
 step "run again: a finished run must be a no-op"
 check run "$plan" --format json >"$work/rerun.json"
@@ -62,6 +66,11 @@ if [ "$status" != "already-finished" ]; then
   echo "rehearsal: the second run did work (status $status)" >&2
   exit 1
 fi
+
+step "audit: the run's audit log and receipt are intact"
+receipt="$(jq -r .receipt "$work/run.json")"
+state="$(dirname "$(dirname "$receipt")")"   # STATE/receipts/RUN.json
+check audit verify "$state"
 
 step "target: row counts match the dry run, every foreign key resolves"
 python3 - "$work/plan.json" "$work/target.db" <<'EOF'
