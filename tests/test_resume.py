@@ -47,8 +47,8 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "MIGRATOR_HASH_KEY": "resume-test"}
 
 
-def _start(plan: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json"]
+def _start(plan: Path, *options: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json", *options]
     return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -74,11 +74,11 @@ def _snapshot(target: str) -> dict[str, list[tuple]]:
     return rows
 
 
-def _kill_and_resume(plan: Path, target: str, points: list[int]) -> list[int]:
+def _kill_and_resume(plan: Path, target: str, points: list[int], *options: str) -> list[int]:
     """Run, SIGKILL when the ledger reaches each point, run again; returns where each kill landed."""
     landed = []
     for point in points:
-        process = _start(plan)
+        process = _start(plan, *options)
         deadline = time.monotonic() + 60
         while process.poll() is None and _units(target) < point and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -88,7 +88,7 @@ def _kill_and_resume(plan: Path, target: str, points: list[int]) -> list[int]:
         process.send_signal(signal.SIGKILL)
         process.communicate()
         landed.append(_units(target))
-    final = _start(plan)
+    final = _start(plan, *options)
     out, err = final.communicate(timeout=120)
     assert final.returncode == 0, err
     assert json.loads(out)["status"] in ("finished", "resumed-and-finished", "already-finished")
@@ -115,11 +115,13 @@ def _pg_copy_of_demo(run_cli, tmp_path: Path, url: str) -> str:  # type: ignore[
     return url
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "postgresql-from-postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "postgresql-from-postgresql", "two-workers"])
 def test_kill_at_random_points_then_resume(tmp_path: Path, backend: str, pg_url_factory, run_cli) -> None:
-    """SQLite and PostgreSQL targets; the last pair moves COPY text (the PG-to-PG fast path)."""
+    """SQLite and PostgreSQL targets; PG to PG moves COPY text (the fast path), with one worker and
+    with two sharing the exported snapshot."""
     source = f"sqlite:///{generate_demo(tmp_path / 'demo', users=900, seed=3).database}"
-    if backend == "postgresql-from-postgresql":
+    options = ("--workers", "2") if backend == "two-workers" else ()
+    if backend in ("postgresql-from-postgresql", "two-workers"):
         source = _pg_copy_of_demo(run_cli, tmp_path / "pg", pg_url_factory())
     clean = f"sqlite:///{tmp_path / 'clean.db'}"
     target = f"sqlite:///{tmp_path / 'killed.db'}" if backend == "sqlite" else pg_url_factory()
@@ -131,7 +133,7 @@ def test_kill_at_random_points_then_resume(tmp_path: Path, backend: str, pg_url_
 
     rng = random.Random(20261128)
     points = sorted(rng.sample(range(1, total_units), 6))
-    landed = _kill_and_resume(_plan(tmp_path, source, target, "killed"), target, points)
+    landed = _kill_and_resume(_plan(tmp_path, source, target, "killed"), target, points, *options)
     assert len(landed) >= 5, f"the kills must land inside the run: {landed} of {total_units} units"
 
     assert _snapshot(target) == _snapshot(clean)

@@ -3,7 +3,7 @@
 Parallel copying needs two things: a source that can share its snapshot (PostgreSQL exports it;
 MySQL and SQLite cannot, so they copy one table at a time) and a target whose tables take rows in
 any order (bare tables of `schema: create`, where keys come after the load; not SQLite, which has
-one writer). Each worker takes the next table from a shared queue, biggest first, with its own
+one writer). Each worker takes the next table from a shared queue, in load order, with its own
 source and target connections; the first failure or Ctrl-C stops the others after their current unit.
 """
 
@@ -20,6 +20,7 @@ from migrator.engine.copy import CopyContext, copy_table
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
+from migrator.errors import Interrupted
 from migrator.stores.sql.snapshot import export_snapshot, joined
 
 
@@ -28,18 +29,24 @@ def copy_tables(
 ) -> list[TableCopy]:
     snapshot_id = export_snapshot(ctx.source) if workers > 1 and _parallel_target(ctx) else None
     if snapshot_id is None:
+        if workers > 1:
+            ctx.observer.step(
+                "--workers: one table at a time here (parallel copies need a PostgreSQL source, whose snapshot "
+                "workers can share, and a non-SQLite target with data.schema: create)"
+            )
         return [copy_table(ctx, name, transforms[name]) for name in names]
     todo: queue.Queue[str] = queue.Queue()
     for name in names:
         todo.put(name)
     results: dict[str, TableCopy] = {}
-    failed = StopFlag()
+    # One flag for Ctrl-C and for a failure: copy_table checks it after every unit.
+    shared = StopFlag()
     lock = threading.Lock()
 
     def work() -> None:
         with joined(ctx.prep.engine, snapshot_id) as source, target_engine.connect() as target_conn:
-            worker = replace(ctx, source=source, target=replace(ctx.target, conn=target_conn))
-            while not (ctx.stop.requested or failed.requested):
+            worker = replace(ctx, source=source, target=replace(ctx.target, conn=target_conn), stop=shared)
+            while not (ctx.stop.requested or shared.requested):
                 try:
                     name = todo.get_nowait()
                 except queue.Empty:
@@ -47,15 +54,34 @@ def copy_tables(
                 try:
                     copied = copy_table(worker, name, transforms[name])
                 except BaseException:
-                    failed.requested = True  # the others finish their unit and stop
+                    shared.requested = True  # the others finish their unit and stop
                     raise
                 with lock:
                     results[name] = copied
 
-    with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
-        futures = [pool.submit(work) for _ in range(min(workers, len(names)))]
-        for future in futures:
-            future.result()
+    def forward_interrupt() -> None:
+        while not stopped.wait(0.2):
+            if ctx.stop.requested:
+                shared.requested = True
+
+    stopped = threading.Event()
+    watcher = threading.Thread(target=forward_interrupt, daemon=True)
+    watcher.start()
+    errors: list[BaseException] = []
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
+            for future in [pool.submit(work) for _ in range(min(workers, len(names)))]:
+                error = future.exception()
+                if error is not None:
+                    errors.append(error)
+    finally:
+        stopped.set()
+    # The first real failure, not the "stopped" of the workers it stopped.
+    real = [e for e in errors if not isinstance(e, Interrupted)]
+    if real:
+        raise real[0]
+    if errors:
+        raise errors[0]
     ctx.stop.check()
     return [results[name] for name in names if name in results]
 

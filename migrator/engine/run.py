@@ -29,7 +29,7 @@ from migrator.engine.target import bind_target_tables, open_target_tables, resta
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verify_recorded
-from migrator.errors import DanglingRowsError, SafetyError, TransientError
+from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
@@ -132,7 +132,7 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
         transforms = _transforms(prep, options.env)
         dangling = _dangling(prep)
-        lock_timeout = float(options.env.get(connect.LOCK_TIMEOUT_VARIABLE) or 60)
+        lock_timeout = _seconds(options.env, connect.LOCK_TIMEOUT_VARIABLE, 60.0)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:
@@ -212,6 +212,8 @@ def _copy_all(
         with conn.begin():
             ledger.finish_run(conn, plan.name)
     status = "finished" if run is None else "resumed-and-finished"
+    if verification is not None and not verification.ok:
+        status = "copied-but-not-verified"
     skipped = sorted(t for t, kind in prep.classes.classes.items() if kind in ("skip", "unlisted"))
     return RunResult(
         plan.name,
@@ -253,3 +255,16 @@ def _transforms(prep: Prepared, env: dict[str, str]) -> dict[str, RowTransform |
         columns = {c.name: c for c in prep.source.schema.tables[name].columns}
         result[name] = row_transform(dict(data.rule(name).columns), columns, key)
     return result
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"{name} must be more than 0 seconds, got {text!r}")
+    return value

@@ -79,8 +79,11 @@ def render_run(result: RunResult, console: Console) -> None:
         render_verify(VerifyResult.from_dict(result.verification), console)
     if result.receipt:
         console.print(f"receipt: {result.receipt}")
+    colour, word = (
+        ("red", "copied, but NOT verified") if result.status == "copied-but-not-verified" else ("green", "copied")
+    )
     console.print(
-        f"[green]copied[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
+        f"[{colour}]{word}[/] {total:,} rows in {len(result.tables)} tables to {result.target} "
         f"in {result.seconds:.1f} s (run {result.run_id})"
     )
 
@@ -100,7 +103,7 @@ def render_verify(result: VerifyResult, console: Console) -> None:
     passed = len(result.checks) - len(failures)
     if failures:
         console.print(
-            f"[red]verification failed[/]: {len(failures)} of {len(result.checks)} checks "
+            f"[red]verification failed[/]: {len(failures)} of {plural(len(result.checks), 'check')} "
             f"({', '.join(sorted({c.check for c in failures}))}) in {result.seconds:.1f} s"
         )
     else:
@@ -120,7 +123,11 @@ def render_audit(report: StateReport, console: Console) -> None:
     if report.ok:
         console.print(
             f"[green]intact[/]: {chain.lines} audit lines chained, head {chain.head_sha256[:16]}…, "
-            f"{len(report.receipts)} receipts checked"
+            f"{plural(len(report.receipts), 'receipt')} checked"
         )
     else:
-        console.print(f"[red]the audit trail was changed[/]: {len(report.problems)} problems")
+        console.print(f"[red]the audit trail was changed[/]: {plural(len(report.problems), 'problem')}")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -244,18 +244,23 @@ class SubsetSQL:
             if not e.fk.is_self_reference and e.policy == "drop" and e != drop_policy_of
         ]
         if kind == "scoped" and not in_recursion:
-            # In scope through ANY scope edge. Where the edge is also a drop constraint below, a
-            # non-null key is enough here: the constraint already demands that its parent is kept.
-            scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
-            parts.append(
-                sa.or_(
-                    *[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope]
-                )
-            )
+            parts.append(self._membership(table, ref, constrained))
         for edge in constrained:
             nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
             parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent))))
         return sa.and_(sa.true(), *parts)
+
+    def _membership(self, table: str, ref: Callable[[str], KeptRef], constrained: list[Edge]) -> ColumnElement[bool]:
+        """In scope through ANY scope edge. Where the edge is also a drop constraint, a non-null key
+        is enough here: the constraint already demands that its parent is kept."""
+        t = self._source.table(table)
+        scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
+        return sa.or_(*[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope])
+
+    def _drop_constraints(self, table: str) -> list[Edge]:
+        return [
+            e for e in self._edges(table, "scope", "constraint") if not e.fk.is_self_reference and e.policy == "drop"
+        ]
 
     @staticmethod
     def _nullable(t: sa.Table, column: str) -> bool:
@@ -306,48 +311,64 @@ class SubsetSQL:
         self_edge = self._self_edge(table)
         if self_edge is None:
             return sa.select(*columns).where(anchor_condition).cte(name)
-        drop = self._classes.classes[table] != "referenced" and self_edge.policy == "drop"
-        anchor = sa.select(*columns).where(anchor_condition).cte(f"{name}_reached" if drop else name, recursive=True)
-        step = self._recursive_step(table, self_edge, anchor, ref)
-        if drop:
-            return self._without_broken_chains(table, self_edge, anchor.union(step), name)
-        return anchor.union(step)
+        if self._classes.classes[table] != "referenced":
+            return self._downward_cte(table, self_edge, name, ref)
+        # Upwards, for a referenced table: the parents (say, managers) of kept rows are kept too.
+        kept = sa.select(*columns).where(anchor_condition).cte(name, recursive=True)
+        on = sa.and_(*[t.c[p] == kept.c[PREFIX + c] for c, p in _pairs(self_edge)])
+        return kept.union(sa.select(*columns).select_from(t.join(kept, on)))
 
-    def _without_broken_chains(self, table: str, edge: Edge, reached: sa.CTE, name: str) -> sa.CTE:
-        """The greatest fixpoint of a self-reference whose dangling rows drop: the reached rows, less
-        those whose chain of parents leaves them. Starting from the rows with no parent instead would
-        lose a row that is its own parent (a manager_id = id top) and every row below a loop."""
+    def _downward_cte(self, table: str, edge: Edge, name: str, ref: Callable[[str], KeptRef]) -> sa.CTE:
+        """A table that points at itself (replies to comments, users invited by users), top-down.
+
+        candidates  the rows the table's other rules allow, materialized once;
+        reached     candidates in scope on their own, and, for a scoped table, the candidates below
+                    them (a reply is in scope through the comment it answers);
+        broken      with `drop`: reached rows whose parent is not reached, and every reached row below;
+        kept        reached less broken. A loop of rows that point at each other is kept (nothing
+                    forces it out: the greatest fixpoint of SPEC §3 rule 4), a chain cut anywhere is not.
+
+        Every recursive step joins only the rows found in the step before to their children, so the
+        work grows with the depth of the threads, not with the size of the table times the depth.
+        """
         t = self._source.table(table)
-        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
-        key = self._kept_key(table)
         pairs = _pairs(edge)
-        is_reached = sa.exists().where(*[reached.c[PREFIX + c] == t.c[c] for c in key])
-        parent_reached = sa.exists().where(*[reached.c[PREFIX + p] == t.c[c] for c, p in pairs])
+        names = list(dict.fromkeys([*self._kept_columns(table), *edge.fk.child_columns]))
+        key = self._kept_key(table)
+        scoped = self._classes.classes[table] == "scoped"
+        in_scope = self._membership(table, ref, self._drop_constraints(table)) if scoped else sa.true()
+        candidates = (
+            sa.select(*[t.c[c].label(PREFIX + c) for c in names], in_scope.label(PREFIX + "in_scope"))
+            .where(self._condition(table, ref, in_recursion=True))
+            .cte(f"{name}_candidates")
+        )
+        plain = [candidates.c[PREFIX + c] for c in names]
+        if scoped:
+            reached: sa.CTE = (
+                sa.select(*plain).where(candidates.c[PREFIX + "in_scope"]).cte(f"{name}_reached", recursive=True)
+            )
+            below = candidates.alias(f"{name}_below")
+            on = sa.and_(*[below.c[PREFIX + c] == reached.c[PREFIX + p] for c, p in pairs])
+            reached = reached.union(
+                sa.select(*[below.c[PREFIX + c] for c in names]).select_from(below.join(reached, on))
+            )
+        else:
+            reached = sa.select(*plain).cte(f"{name}_reached")
+        if edge.policy != "drop":
+            return sa.select(*[reached.c[PREFIX + c] for c in names]).cte(name)
+        parent = reached.alias(f"{name}_parent")
+        has_parent = sa.exists().where(*[parent.c[PREFIX + p] == reached.c[PREFIX + c] for c, p in pairs])
+        marks = list(dict.fromkeys([*key, *(p for _, p in pairs)]))  # what a broken row is known by
         broken = (
-            sa.select(*columns)
-            .where(is_reached, *[t.c[c].is_not(None) for c, _ in pairs], sa.not_(parent_reached))
+            sa.select(*[reached.c[PREFIX + k] for k in marks])
+            .where(*[reached.c[PREFIX + c].is_not(None) for c, _ in pairs], sa.not_(has_parent))
             .cte(f"{name}_broken", recursive=True)
         )
-        below = (
-            sa.select(*columns)
-            .select_from(t.join(broken, sa.and_(*[t.c[c] == broken.c[PREFIX + p] for c, p in pairs])))
-            .where(is_reached)
-        )
-        broken = broken.union(below)
-        is_broken = sa.exists().where(*[broken.c[PREFIX + c] == t.c[c] for c in key])
-        return sa.select(*columns).where(is_reached, sa.not_(is_broken)).cte(name)
-
-    def _recursive_step(self, table: str, edge: Edge, kept: sa.CTE, ref: Callable[[str], KeptRef]) -> sa.Select:  # type: ignore[type-arg]
-        t = self._source.table(table)
-        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
-        if self._classes.classes[table] == "referenced":
-            # Upwards: the parents (say, managers) of kept rows are kept too.
-            on = sa.and_(*[t.c[p] == kept.c[PREFIX + c] for c, p in _pairs(edge)])
-            return sa.select(*columns).select_from(t.join(kept, on))
-        # Downwards: the children (say, replies) of kept rows are in scope, under the table's rule.
-        on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in _pairs(edge)])
-        condition = self._condition(table, ref, in_recursion=True)
-        return sa.select(*columns).select_from(t.join(kept, on)).where(condition)
+        child = reached.alias(f"{name}_child")
+        on = sa.and_(*[child.c[PREFIX + c] == broken.c[PREFIX + p] for c, p in pairs])
+        broken = broken.union(sa.select(*[child.c[PREFIX + k] for k in marks]).select_from(child.join(broken, on)))
+        is_broken = sa.exists().where(*[broken.c[PREFIX + k] == reached.c[PREFIX + k] for k in key])
+        return sa.select(*[reached.c[PREFIX + c] for c in names]).where(sa.not_(is_broken)).cte(name)
 
     def _member_of_child(self, edge: Edge, child: KeptRef) -> ColumnElement[bool]:
         """The parent row is pointed at by a kept child row through `edge`."""
