@@ -24,6 +24,7 @@ from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser, text_digest
 from migrator.stores.sql.snapshot import estimate_rows, stream
+from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
@@ -67,7 +68,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
     query = prep.queries.rows(name)
     ctx.observer.table_started(name, _expected_rows(ctx, name), done.rows)
-    statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
+    statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
@@ -187,7 +188,7 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
     if not keys:
         raise PermanentError(f"{name} has no primary key, so its cycle-closing columns cannot be filled in")
     chunk = done.chunks
-    statement = resume_after(prep, query.rows, name, query.order_by, done.last_key)
+    statement = resume_after(query, done.last_key)
     with closing(stream(ctx.source, statement, plan.data.chunk_rows)) as batches:  # type: ignore[type-var]
         for batch in _guarded_iter(batches, f"reading {name}"):
             rows = [dict(r._mapping) for r in batch]
@@ -207,19 +208,12 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
     _guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
 
 
-def resume_after(
-    prep: Prepared,
-    statement: sa.Select,  # type: ignore[type-arg]
-    name: str,
-    order_by: tuple[str, ...],
-    after: tuple[Any, ...] | None,
-) -> sa.Select:  # type: ignore[type-arg]
+def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]
     """The subset rows in key order, from just after the last committed key when resuming."""
     if after is None:
-        return statement
-    table = prep.source.table(name)
-    keys = [table.c[c] for c in order_by]
-    return statement.where(sa.tuple_(*keys) > sa.tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
+        return query.rows
+    keys = query.key_columns
+    return query.rows.where(sa.tuple_(*keys) > sa.tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
 
 
 def _mark_complete(ctx: CopyContext, kind: str, name: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -56,6 +57,20 @@ def user_sql(expression: str) -> ColumnElement[bool]:
     return sa.text(f"({escaped}\n)")  # type: ignore[return-value]
 
 
+Columns = Callable[[str], ColumnElement[Any]]
+
+
+def _in_kept(values: list[ColumnElement[Any]], kept: sa.CTE, names: list[str]) -> ColumnElement[bool]:
+    """`values IN (SELECT names FROM kept)`. Uncorrelated, so every database can run it as one
+    hashed lookup, even under an OR (`fk IS NULL OR fk IN ...`), where a correlated EXISTS would be
+    run once per row against an index-less CTE."""
+    keys = [kept.c[PREFIX + n] for n in names]
+    lookup = sa.select(*keys).where(*[k.is_not(None) for k in keys])
+    if len(values) == 1:
+        return values[0].in_(lookup)
+    return sa.tuple_(*values).in_(lookup)
+
+
 def _pairs(edge: Edge) -> list[tuple[str, str]]:
     """(child column, parent column) of a foreign key, in order."""
     return list(zip(edge.fk.child_columns, edge.fk.parent_columns, strict=True))
@@ -69,6 +84,7 @@ class TableQuery:
     rows: sa.Select  # type: ignore[type-arg]
     order_by: tuple[str, ...]
     nullified: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+    key_columns: list[ColumnElement[Any]] = field(default_factory=list)  # `order_by` as the query reads them
 
 
 class SubsetSQL:
@@ -78,33 +94,55 @@ class SubsetSQL:
         self._data = data
         self._conn = conn
         self._kept: dict[str, KeptRef] = {}
-        self._iterated: set[str] = set()
-        for component in strongly_connected(self._copied(), self._dependencies()):
+        components = strongly_connected(self._copied(), self._dependencies())
+        self._iterated = {t for component in components if len(component) > 1 for t in component}
+        for component in components:
             self._define(component)
 
     # -- public -------------------------------------------------------------------------------
 
     def rows(self, table: str) -> TableQuery:
-        """The SELECT of every subset row of `table`, in key order, dangling references nulled."""
+        """The SELECT of every subset row of `table`, in key order, dangling references nulled.
+
+        A plain table is read with its rule as the WHERE. Any other (referenced, recursive, in a
+        cycle) is read from its CTE, which carries whole rows: joining the CTE back to the table
+        would leave the planner to guess the size of a recursion, and it guesses in billions."""
         t = self._source.table(table)
-        outputs: list[ColumnElement[object]] = []
+        column = self._reader(table)
         nulled: dict[str, ColumnElement[bool]] = {}
         for edge in self._edges(table, "scope", "constraint"):
             if edge.policy == "nullify":
                 for name in edge.fk.child_columns:
-                    nulled[name] = self._member(edge, self._kept_of(edge.fk.parent))
-        for column in t.columns:
-            if column.name in nulled:
-                outputs.append(sa.case((nulled[column.name], column), else_=sa.null()).label(column.name))
-            else:
-                outputs.append(column)
+                    nulled[name] = self._member(edge, self._kept_of(edge.fk.parent), column)
+        outputs: list[ColumnElement[Any]] = []
+        for name in (c.name for c in t.columns):
+            value = column(name)
+            outputs.append((sa.case((nulled[name], value), else_=sa.null()) if name in nulled else value).label(name))
         order = self._order_columns(table)
-        query = sa.select(*outputs).where(self._final_condition(table)).order_by(*[t.c[c] for c in order])
-        return TableQuery(table, query, order, nulled)
+        keys = [column(c) for c in order]
+        if self._is_plain(table):
+            query = sa.select(*outputs).where(self._condition(table, self._kept_of))
+        else:
+            query = sa.select(*outputs).select_from(self._kept_cte_of(table))
+        return TableQuery(table, query.order_by(*keys), order, nulled, keys)
 
     def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
-        t = self._source.table(table)
-        return sa.select(sa.func.count()).select_from(t).where(self._final_condition(table))
+        if self._is_plain(table):
+            t = self._source.table(table)
+            return sa.select(sa.func.count()).select_from(t).where(self._condition(table, self._kept_of))
+        return sa.select(sa.func.count()).select_from(self._kept_cte_of(table))
+
+    def _reader(self, table: str) -> Columns:
+        """Where a table's subset rows are read from: the table itself, or its whole-row CTE."""
+        if self._is_plain(table):
+            return self._source.table(table).c.__getitem__
+        kept = self._kept_cte_of(table)
+        return lambda name: kept.c[PREFIX + name]
+
+    def _kept_cte_of(self, table: str) -> sa.CTE:
+        kept = self._kept[table]
+        assert isinstance(kept, sa.CTE)
+        return kept
 
     def dangling(self, table: str) -> list[tuple[Edge, sa.Select]]:  # type: ignore[type-arg]
         """Per edge whose parent is restricted: how many rows point at a parent that is not kept."""
@@ -128,7 +166,13 @@ class SubsetSQL:
                         ),
                     )
             else:
-                base = self._final_condition(table)
+                # Kept rows (with their references as read, before any nulling) that point outside.
+                column = self._reader(table)
+                not_null = sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
+                outside = sa.not_(self._member(edge, parent, column))
+                query = sa.select(sa.func.count()).select_from(self._kept_cte_of(table)).where(not_null, outside)
+                result.append((edge, query))
+                continue
             not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
             query = sa.select(sa.func.count()).select_from(t).where(base, not_null, sa.not_(self._member(edge, parent)))
             result.append((edge, query))
@@ -187,7 +231,6 @@ class SubsetSQL:
                 "dangling: nullify on one of its relations"
             )
         self._kept.update(level)
-        self._iterated.update(component)
 
     def _kept_of(self, table: str) -> KeptRef:
         if not self._classes.copied(table):
@@ -195,8 +238,11 @@ class SubsetSQL:
         return self._kept[table]
 
     def _kept_columns(self, table: str) -> list[str]:
-        """The subset's key, and every column another table joins on."""
+        """The subset's key, and every column another table joins on; whole rows where the rows
+        themselves are read from the CTE (see `rows`)."""
         t = self._source.table(table)
+        if not self._is_plain(table):
+            return list(t.columns.keys())
         names = [c.name for c in t.primary_key.columns]
         for edge in self._classes.edges_to(table, "scope", "constraint", "pull", "free"):
             names += edge.fk.parent_columns
@@ -212,14 +258,15 @@ class SubsetSQL:
 
     # -- conditions ---------------------------------------------------------------------------
 
-    def _member(self, edge: Edge, parent: KeptRef) -> ColumnElement[bool]:
-        """The child row's reference through `edge` lands on a kept parent row."""
-        child = self._source.table(edge.fk.child)
+    def _member(self, edge: Edge, parent: KeptRef, child: Columns | None = None) -> ColumnElement[bool]:
+        """The child row's reference through `edge` lands on a kept parent row. `child` gives the
+        child's columns when they are read from a CTE rather than from the table itself."""
+        column = child or self._source.table(edge.fk.child).c.__getitem__
         if isinstance(parent, _Nothing):
             return sa.false()
         if isinstance(parent, _Everything):
-            return sa.and_(*[child.c[c].is_not(None) for c in edge.fk.child_columns])
-        return sa.exists().where(*[parent.c[PREFIX + p] == child.c[c] for c, p in _pairs(edge)])
+            return sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
+        return _in_kept([column(c) for c in edge.fk.child_columns], parent, list(edge.fk.parent_columns))
 
     def _condition(
         self,
@@ -269,14 +316,6 @@ class SubsetSQL:
     @staticmethod
     def _not_null(t: sa.Table, edge: Edge) -> ColumnElement[bool]:
         return sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
-
-    def _final_condition(self, table: str) -> ColumnElement[bool]:
-        kept = self._kept[table]
-        if self._is_plain(table):
-            return self._condition(table, self._kept_of)
-        assert isinstance(kept, sa.CTE)
-        t = self._source.table(table)
-        return sa.exists().where(*[kept.c[PREFIX + c] == t.c[c] for c in self._kept_key(table)])
 
     def _kept_key(self, table: str) -> tuple[str, ...]:
         return self._order_columns(table) or tuple(self._kept_columns(table))
@@ -377,4 +416,4 @@ class SubsetSQL:
             return sa.false()
         if isinstance(child, _Everything):
             raise AssertionError("referenced tables iterate from nothing")
-        return sa.exists().where(*[child.c[PREFIX + c] == parent.c[p] for c, p in _pairs(edge)])
+        return _in_kept([parent.c[p] for p in edge.fk.parent_columns], child, list(edge.fk.child_columns))
