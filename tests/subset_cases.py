@@ -145,7 +145,7 @@ def check_variant(
             assert word in done.stderr, f"{label}: {word!r} not in {done.stderr}"
         assert_target_empty(target, label)
         return
-    assert done.returncode == 0, f"{label}: {done.stderr}"
+    assert done.returncode == 0, f"{label}: {done.stdout}{done.stderr}"
     assert json.loads(done.stdout)["status"] == "finished", label
     assert_target(target, case, variant.expected, label)
 

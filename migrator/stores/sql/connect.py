@@ -50,7 +50,10 @@ def open_source(url: URL) -> Engine:
         read_only = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
         return sa.create_engine(read_only, poolclass=sa.pool.NullPool)
     if kind == "postgresql":
-        options = {"options": "-c default_transaction_read_only=on", "application_name": "migrator-source"}
+        # jit off: subset queries are planned with huge cost estimates, which make PostgreSQL spend
+        # seconds compiling them; work_mem up: their hash joins and IN lookups stay in memory.
+        settings = "-c default_transaction_read_only=on -c jit=off -c work_mem=128MB"
+        options = {"options": settings, "application_name": "migrator-source"}
         return sa.create_engine(url, connect_args=options, poolclass=sa.pool.NullPool)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
 

@@ -96,6 +96,7 @@ class SubsetSQL:
         self._kept: dict[str, KeptRef] = {}
         components = strongly_connected(self._copied(), self._dependencies())
         self._iterated = {t for component in components if len(component) > 1 for t in component}
+        self._guessed = self._iterated | {t for t in self._copied() if self._self_edge(t) is not None}
         for component in components:
             self._define(component)
 
@@ -266,6 +267,12 @@ class SubsetSQL:
             return sa.false()
         if isinstance(parent, _Everything):
             return sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
+        if edge.fk.parent in self._guessed:
+            # A recursion's or an iteration's result: the planner cannot size it, so it would not
+            # hash an IN list and would scan the CTE once per row; a semi-join it can hash.
+            # Aliased: for a self-reference read from the CTE, child and parent are the same CTE.
+            other = parent.alias()
+            return sa.exists().where(*[other.c[PREFIX + p] == column(c) for c, p in _pairs(edge)])
         return _in_kept([column(c) for c in edge.fk.child_columns], parent, list(edge.fk.parent_columns))
 
     def _condition(
@@ -360,54 +367,48 @@ class SubsetSQL:
     def _downward_cte(self, table: str, edge: Edge, name: str, ref: Callable[[str], KeptRef]) -> sa.CTE:
         """A table that points at itself (replies to comments, users invited by users), top-down.
 
-        candidates  the rows the table's other rules allow, materialized once;
-        reached     candidates in scope on their own, and, for a scoped table, the candidates below
-                    them (a reply is in scope through the comment it answers);
-        broken      with `drop`: reached rows whose parent is not reached, and every reached row below;
-        kept        reached less broken. A loop of rows that point at each other is kept (nothing
-                    forces it out: the greatest fixpoint of SPEC §3 rule 4), a chain cut anywhere is not.
+        candidates  the keys of the rows the table's other rules allow, and whether each is in
+                    scope on its own (a scoped table's rows may also come in through their parent);
+        kept        with `drop`: the candidates in scope with no parent (or themselves as parent),
+                    then, level by level, the candidates whose parent is kept. A row whose chain of
+                    parents leaves the subset is dropped with everything below it.
+                    With `nullify`: every candidate in scope, then the candidates below them; a
+                    parent outside the subset is nulled on the way out.
 
-        Every recursive step joins only the rows found in the step before to their children, so the
-        work grows with the depth of the threads, not with the size of the table times the depth.
+        Each step joins the rows found in the step before to their children through the table
+        itself, whose statistics keep the planner's estimates sane, and the rows are carried whole,
+        so nothing joins the recursion's result back (PostgreSQL guesses its size in billions).
         """
         t = self._source.table(table)
         pairs = _pairs(edge)
-        names = list(dict.fromkeys([*self._kept_columns(table), *edge.fk.child_columns]))
-        key = self._kept_key(table)
+        names = self._kept_columns(table)
+        key = list(self._kept_key(table))
         scoped = self._classes.classes[table] == "scoped"
+        rule = self._condition(table, ref, in_recursion=True)
         in_scope = self._membership(table, ref, self._drop_constraints(table)) if scoped else sa.true()
         candidates = (
-            sa.select(*[t.c[c].label(PREFIX + c) for c in names], in_scope.label(PREFIX + "in_scope"))
-            .where(self._condition(table, ref, in_recursion=True))
+            sa.select(*[t.c[k].label(PREFIX + k) for k in key], in_scope.label(PREFIX + "in_scope"))
+            .where(rule)
             .cte(f"{name}_candidates")
         )
-        plain = [candidates.c[PREFIX + c] for c in names]
-        if scoped:
-            reached: sa.CTE = (
-                sa.select(*plain).where(candidates.c[PREFIX + "in_scope"]).cte(f"{name}_reached", recursive=True)
-            )
-            below = candidates.alias(f"{name}_below")
-            on = sa.and_(*[below.c[PREFIX + c] == reached.c[PREFIX + p] for c, p in pairs])
-            reached = reached.union(
-                sa.select(*[below.c[PREFIX + c] for c in names]).select_from(below.join(reached, on))
-            )
-        else:
-            reached = sa.select(*plain).cte(f"{name}_reached")
+        start = [rule, in_scope]
+        if edge.policy == "drop":
+            no_parent = sa.and_(*[t.c[c].is_(None) for c, _ in pairs])
+            own_parent = sa.and_(*[t.c[c] == t.c[p] for c, p in pairs])
+            start.append(sa.or_(no_parent, own_parent))
+        kept = sa.select(*[t.c[c].label(PREFIX + c) for c in names]).where(*start).cte(name, recursive=True)
+        below = t.alias(f"{name}_below")
+        joined = below.join(kept, sa.and_(*[below.c[c] == kept.c[PREFIX + p] for c, p in pairs]))
+        allowed = sa.select(*[candidates.c[PREFIX + k] for k in key])
         if edge.policy != "drop":
-            return sa.select(*[reached.c[PREFIX + c] for c in names]).cte(name)
-        parent = reached.alias(f"{name}_parent")
-        has_parent = sa.exists().where(*[parent.c[PREFIX + p] == reached.c[PREFIX + c] for c, p in pairs])
-        marks = list(dict.fromkeys([*key, *(p for _, p in pairs)]))  # what a broken row is known by
-        broken = (
-            sa.select(*[reached.c[PREFIX + k] for k in marks])
-            .where(*[reached.c[PREFIX + c].is_not(None) for c, _ in pairs], sa.not_(has_parent))
-            .cte(f"{name}_broken", recursive=True)
+            allowed = allowed.where(sa.not_(candidates.c[PREFIX + "in_scope"]))  # the others started above
+        members = [below.c[k] for k in key]
+        is_allowed = members[0].in_(allowed) if len(members) == 1 else sa.tuple_(*members).in_(allowed)
+        not_itself = sa.or_(*[below.c[c] != below.c[p] for c, p in pairs])  # a row that is its own parent
+        step = (
+            sa.select(*[below.c[c].label(PREFIX + c) for c in names]).select_from(joined).where(is_allowed, not_itself)
         )
-        child = reached.alias(f"{name}_child")
-        on = sa.and_(*[child.c[PREFIX + c] == broken.c[PREFIX + p] for c, p in pairs])
-        broken = broken.union(sa.select(*[child.c[PREFIX + k] for k in marks]).select_from(child.join(broken, on)))
-        is_broken = sa.exists().where(*[broken.c[PREFIX + k] == reached.c[PREFIX + k] for k in key])
-        return sa.select(*[reached.c[PREFIX + c] for c in names]).where(sa.not_(is_broken)).cte(name)
+        return kept.union_all(step)
 
     def _member_of_child(self, edge: Edge, child: KeptRef) -> ColumnElement[bool]:
         """The parent row is pointed at by a kept child row through `edge`."""
