@@ -131,7 +131,6 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
             target = connect.redact(prep.target_url)
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
         transforms = _transforms(prep, options.env)
-        dangling = _dangling(prep)
         lock_timeout = _seconds(options.env, connect.LOCK_TIMEOUT_VARIABLE, 60.0)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
@@ -144,7 +143,7 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
                 if start_over:
                     for note in restart(prep, conn):
                         options.observer.step(f"--restart: {note}")
-                result = _copy_all(prep, engine, conn, transforms, options, dangling)
+                result = _copy_all(prep, engine, conn, transforms, options)
         finally:
             engine.dispose()
     return result
@@ -156,7 +155,6 @@ def _copy_all(
     conn: Connection,
     transforms: dict[str, RowTransform | None],
     options: RunOptions,
-    dangling: list[dict[str, Any]],
 ) -> RunResult:
     plan = prep.loaded.plan
     run = ledger.current_run(conn, plan.name)
@@ -172,6 +170,9 @@ def _copy_all(
         message = "this plan already ran to the end against this target: nothing to do"
         return RunResult(plan.name, run.run_id, "already-finished", [], 0.0, target_url, message)
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
+    # Counted on the source before the first write (`fail` must stop the run there), and only by the
+    # run that starts the copy: a resumed run has logged them already.
+    dangling = _dangling(prep, count_all=run is None)
     target = open_target_tables(prep, conn)
     with conn.begin():
         ledger.ensure(conn)
@@ -228,11 +229,13 @@ def _copy_all(
     )
 
 
-def _dangling(prep: Prepared) -> list[dict[str, Any]]:
+def _dangling(prep: Prepared, *, count_all: bool) -> list[dict[str, Any]]:
     """Rows left out (or nulled) because they point outside the subset, per relation; `fail` stops here."""
     counts, failing = [], []
     for name in prep.copied_tables:
         for edge, query in prep.queries.dangling(name):
+            if not count_all and edge.policy != "fail":
+                continue
             rows = int(prep.conn.execute(query).scalar_one())
             if rows:
                 counts.append({"table": name, "relation": str(edge.fk), "policy": edge.policy, "rows": rows})

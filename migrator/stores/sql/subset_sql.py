@@ -163,7 +163,7 @@ class SubsetSQL:
                         base,
                         sa.or_(
                             *[t.c[c].is_(None) for c in self_edge.fk.child_columns],
-                            self._member(self_edge, self._kept_of(table)),
+                            self._member(self_edge, self._kept_of(table), under_or=True),
                         ),
                     )
             else:
@@ -259,7 +259,9 @@ class SubsetSQL:
 
     # -- conditions ---------------------------------------------------------------------------
 
-    def _member(self, edge: Edge, parent: KeptRef, child: Columns | None = None) -> ColumnElement[bool]:
+    def _member(
+        self, edge: Edge, parent: KeptRef, child: Columns | None = None, *, under_or: bool = False
+    ) -> ColumnElement[bool]:
         """The child row's reference through `edge` lands on a kept parent row. `child` gives the
         child's columns when they are read from a CTE rather than from the table itself."""
         column = child or self._source.table(edge.fk.child).c.__getitem__
@@ -267,9 +269,10 @@ class SubsetSQL:
             return sa.false()
         if isinstance(parent, _Everything):
             return sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
-        if edge.fk.parent in self._guessed:
-            # A recursion's or an iteration's result: the planner cannot size it, so it would not
-            # hash an IN list and would scan the CTE once per row; a semi-join it can hash.
+        if edge.fk.parent in self._guessed and not under_or:
+            # A recursion's or an iteration's result: the planner cannot size it, and a semi-join
+            # it can hash whatever the size. Under an OR no semi-join is possible, and there an IN
+            # list (hashed within work_mem) beats an EXISTS run once per row.
             # Aliased: for a self-reference read from the CTE, child and parent are the same CTE.
             other = parent.alias()
             return sa.exists().where(*[other.c[PREFIX + p] == column(c) for c, p in _pairs(edge)])
@@ -301,7 +304,7 @@ class SubsetSQL:
             parts.append(self._membership(table, ref, constrained))
         for edge in constrained:
             nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
-            parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent))))
+            parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent), under_or=bool(nulls))))
         return sa.and_(sa.true(), *parts)
 
     def _membership(self, table: str, ref: Callable[[str], KeptRef], constrained: list[Edge]) -> ColumnElement[bool]:

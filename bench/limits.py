@@ -1,0 +1,200 @@
+"""The database's own limit for each benchmark path: the fastest plain way to move the same rows.
+
+    python bench/limits.py pg-pg         --source URL --target URL  --queries FILE.json [--parallel 2]
+    python bench/limits.py pg-sqlite     --source URL --target FILE --queries FILE.json
+    python bench/limits.py sqlite-sqlite --source FILE --target FILE --queries FILE.json
+
+FILE.json maps each copied table to the SQL that selects its subset (the `sql` of `migrator plan
+--format json`, used as it is). The target must be empty. Prints one JSON object: seconds of the
+copy and of the constraints phase, rows per table.
+
+- pg-pg: per table, `psql -c "COPY (sql) TO STDOUT" | psql -c "COPY t FROM STDIN"` into tables that
+  have no constraint, `--parallel` tables at a time (largest first); then primary keys, unique keys and
+  foreign-key indexes (also `--parallel` tables at a time), then the foreign keys.
+- pg-sqlite: the subset SELECT streamed through a psycopg server-side cursor, `executemany` into SQLite,
+  one transaction per 50,000 rows; tables created with their keys (SQLite cannot add them later),
+  indexes added after the load.
+- sqlite-sqlite: the source opened as `main`, the target ATTACHed, `INSERT INTO target.T <sql>` per
+  table in one transaction; indexes after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import social_schema as schema
+
+BATCH = 50_000
+
+
+def _ordered(queries: dict[str, str], sizes: dict[str, int] | None) -> list[str]:
+    """Largest first when the sizes are known (better packing of parallel pipes), else as given."""
+    names = list(queries)
+    if sizes:
+        names.sort(key=lambda n: -sizes.get(n, 0))
+    return names
+
+
+# --- PostgreSQL -> PostgreSQL -----------------------------------------------------------------------
+
+
+def _pipe(source: str, target: str, table: str, query: str) -> tuple[int, float]:
+    """One COPY pipe between two psql processes; returns (rows, seconds)."""
+    started = time.monotonic()
+    reader = subprocess.Popen(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source, "-c", f"COPY ({query}) TO STDOUT"],
+        stdout=subprocess.PIPE,
+    )
+    writer = subprocess.run(
+        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", f"COPY {table} FROM STDIN"],
+        stdin=reader.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert reader.stdout is not None
+    reader.stdout.close()
+    if reader.wait() != 0 or writer.returncode != 0:
+        raise RuntimeError(f"COPY pipe of {table} failed: {writer.stderr.strip()}")
+    tag = writer.stdout.strip().split()
+    rows = int(tag[-1]) if len(tag) == 2 and tag[0] == "COPY" else -1
+    return rows, time.monotonic() - started
+
+
+def _execute_all(url: str, statements: list[str]) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def pg_pg(source: str, target: str, queries: dict[str, str], sizes: dict[str, int], parallel: int) -> dict[str, Any]:
+    tables = [schema.BY_NAME[name] for name in queries]
+    _execute_all(target, [schema.pg_bare(t) for t in tables])
+    started = time.monotonic()
+    results: dict[str, dict[str, float]] = {}
+    with ThreadPoolExecutor(parallel) as pool:
+        futures = {name: pool.submit(_pipe, source, target, name, queries[name]) for name in _ordered(queries, sizes)}
+        for name, future in futures.items():
+            rows, seconds = future.result()
+            results[name] = {"rows": rows, "seconds": round(seconds, 3)}
+    copied = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        for future in [pool.submit(_execute_all, target, schema.pg_keys(t)) for t in tables]:
+            future.result()
+    present = set(queries)
+    _execute_all(target, [s for t in tables for s in schema.pg_foreign_keys(t, present)])
+    done = time.monotonic()
+    return {
+        "copy_seconds": round(copied - started, 3),
+        "constraints_seconds": round(done - copied, 3),
+        "seconds": round(done - started, 3),
+        "tables": results,
+    }
+
+
+# --- PostgreSQL -> SQLite ---------------------------------------------------------------------------
+
+
+def pg_sqlite(source: str, target: Path, queries: dict[str, str]) -> dict[str, Any]:
+    # Stated explicitly: the implicit datetime adapter is deprecated from Python 3.12.
+    sqlite3.register_adapter(datetime, datetime.isoformat)
+    results: dict[str, dict[str, float]] = {}
+    with psycopg.connect(source) as src, closing(sqlite3.connect(target, isolation_level=None)) as dst:
+        src.execute("SET default_transaction_read_only = on")
+        started = time.monotonic()
+        for name, query in queries.items():
+            table = schema.BY_NAME[name]
+            table_started = time.monotonic()
+            dst.execute(schema.sqlite_table(table))
+            insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(table.columns))})"
+            rows = 0
+            with src.cursor(name=f"limit_{name}") as cursor:
+                cursor.itersize = BATCH
+                cursor.execute(query)  # type: ignore[arg-type]
+                while batch := cursor.fetchmany(BATCH):
+                    dst.execute("BEGIN")
+                    dst.executemany(insert, batch)
+                    dst.execute("COMMIT")
+                    rows += len(batch)
+            results[name] = {"rows": rows, "seconds": round(time.monotonic() - table_started, 3)}
+        copied = time.monotonic()
+        dst.execute("BEGIN")
+        for name in queries:
+            for statement in schema.sqlite_indexes(schema.BY_NAME[name]):
+                dst.execute(statement)
+        dst.execute("COMMIT")
+        done = time.monotonic()
+    return {
+        "copy_seconds": round(copied - started, 3),
+        "constraints_seconds": round(done - copied, 3),
+        "seconds": round(done - started, 3),
+        "tables": results,
+    }
+
+
+# --- SQLite -> SQLite -------------------------------------------------------------------------------
+
+
+def sqlite_sqlite(source: Path, target: Path, queries: dict[str, str]) -> dict[str, Any]:
+    results: dict[str, dict[str, float]] = {}
+    # The source is `main`, so that the subset SQL's unqualified table names resolve to it.
+    with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)) as conn:
+        conn.execute("ATTACH DATABASE ? AS target", (str(target),))
+        started = time.monotonic()
+        for name, query in queries.items():
+            table_started = time.monotonic()
+            conn.execute("BEGIN")
+            conn.execute(schema.sqlite_table(schema.BY_NAME[name], "target"))
+            rows = conn.execute(f"INSERT INTO target.{name} {query}").rowcount
+            conn.execute("COMMIT")
+            results[name] = {"rows": rows, "seconds": round(time.monotonic() - table_started, 3)}
+        copied = time.monotonic()
+        conn.execute("BEGIN")
+        for name in queries:
+            for statement in schema.sqlite_indexes(schema.BY_NAME[name], "target"):
+                conn.execute(statement)
+        conn.execute("COMMIT")
+        done = time.monotonic()
+    return {
+        "copy_seconds": round(copied - started, 3),
+        "constraints_seconds": round(done - copied, 3),
+        "seconds": round(done - started, 3),
+        "tables": results,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", choices=["pg-pg", "pg-sqlite", "sqlite-sqlite"])
+    parser.add_argument("--source", required=True, help="PostgreSQL URL or SQLite file")
+    parser.add_argument("--target", required=True, help="PostgreSQL URL (an empty database) or SQLite file")
+    parser.add_argument("--queries", type=Path, required=True, help='JSON: {"tables": {T: sql}, "rows": {T: n}}')
+    parser.add_argument("--parallel", type=int, default=2, help="pg-pg: tables piped at once (default 2)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.queries.read_text(encoding="utf-8"))
+    queries, sizes = spec["tables"], spec.get("rows") or {}
+    if args.path == "pg-pg":
+        result = pg_pg(args.source, args.target, queries, sizes, args.parallel)
+    elif args.path == "pg-sqlite":
+        result = pg_sqlite(args.source, Path(args.target), queries)
+    else:
+        result = sqlite_sqlite(Path(args.source), Path(args.target), queries)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
