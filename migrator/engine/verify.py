@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,37 +103,22 @@ def verify_recorded(prep: Prepared, env: Mapping[str, str], recorded: dict[str, 
     streamed by (per unit, in the ledger, so a resumed run has it too); only the target is read now.
     Where the digests differ, the source is read again to name the rows."""
     started = time.monotonic()
-    engine = _open_existing_target(prep.target_url)
-    checks: list[Check] = []
-    digests: dict[str, TableDigest] = {}
-    try:
-        with engine.connect() as target:
-            tables = _target_tables(target)
-            for name in prep.copied_tables:
-                method, expected = recorded[name]
-                written = prep.written_columns(name)
-                key = list(prep.queries.rows(name).order_by)
-                if name not in tables or any(c not in tables[name].c for c in written):
-                    checks.append(
-                        Check("I3", name, False, "the table or some of its columns are missing in the target")
-                    )
-                    continue
-                actual = _target_digest(target, tables[name], written, method)
-                digests[name] = TableDigest(actual.rows, actual.checksum, method, written, key)
-                if actual == expected:
-                    detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
-                    checks += [Check("I2", name, True, detail), Check("I3", name, True, detail)]
-                else:
-                    transform = _transform(prep, name, dict(env))
-                    checks += _explain(prep, target, tables[name], name, transform, written, key, expected, actual)
-            checks += _skipped_tables_are_empty(prep, target, tables)
-            fks = _foreign_keys(prep)
-            checks += _integrity(target, tables, fks)
-            target.rollback()
-    finally:
-        engine.dispose()
-    ok = all(c.ok for c in checks)
-    result = VerifyResult(prep.loaded.plan.name, connect.redact(prep.target_url), ok, checks, digests, fks)
+
+    def table_checks(target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests) -> list[Check]:
+        method, expected = recorded[name]
+        written = prep.written_columns(name)
+        key = list(prep.queries.rows(name).order_by)
+        if name not in tables or any(c not in tables[name].c for c in written):
+            return [Check("I3", name, False, "the table or some of its columns are missing in the target")]
+        actual = _target_digest(target, tables[name], written, method)
+        digests[name] = TableDigest(actual.rows, actual.checksum, method, written, key)
+        if actual == expected:
+            detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
+            return [Check("I2", name, True, detail), Check("I3", name, True, detail)]
+        transform = _transform(prep, name, dict(env))
+        return _explain(prep, target, tables[name], name, transform, written, key, expected, actual)
+
+    result = _check_target(prep, table_checks)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -147,14 +132,27 @@ def _target_digest(target: Connection, table: sa.Table, columns: list[str], meth
 
 
 def _against_source(prep: Prepared, env: dict[str, str]) -> VerifyResult:
+    def table_checks(target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests) -> list[Check]:
+        return _content_checks(prep, target, tables, name, _transform(prep, name, env), digests)
+
+    return _check_target(prep, table_checks)
+
+
+Digests = dict[str, "TableDigest"]
+TableChecks = Callable[[Connection, dict[str, sa.Table], str, Digests], list[Check]]
+
+
+def _check_target(prep: Prepared, table_checks: TableChecks) -> VerifyResult:
+    """The checks every verification makes: each copied table's content (as `table_checks` says),
+    skipped tables empty, every reference resolving."""
     engine = _open_existing_target(prep.target_url)
+    checks: list[Check] = []
+    digests: Digests = {}
     try:
         with engine.connect() as target:
             tables = _target_tables(target)
-            checks: list[Check] = []
-            digests: dict[str, TableDigest] = {}
             for name in prep.copied_tables:
-                checks += _content_checks(prep, target, tables, name, _transform(prep, name, env), digests)
+                checks += table_checks(target, tables, name, digests)
             checks += _skipped_tables_are_empty(prep, target, tables)
             fks = _foreign_keys(prep)
             checks += _integrity(target, tables, fks)
