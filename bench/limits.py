@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +38,10 @@ import psycopg
 import social_schema as schema
 
 BATCH = 50_000
+# The session settings migrator's source connections use (migrator/stores/sql/connect.py): the limit
+# runs the same queries under the same settings, so that the comparison is of the copying alone.
+SOURCE_SETTINGS = {"jit": "off", "work_mem": "128MB"}
+PGOPTIONS = " ".join(f"-c {name}={value}" for name, value in SOURCE_SETTINGS.items())
 
 
 def _ordered(queries: dict[str, str], sizes: dict[str, int] | None) -> list[str]:
@@ -56,6 +61,7 @@ def _pipe(source: str, target: str, table: str, query: str) -> tuple[int, float]
     reader = subprocess.Popen(
         ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source, "-c", f"COPY ({query}) TO STDOUT"],
         stdout=subprocess.PIPE,
+        env={**os.environ, "PGOPTIONS": PGOPTIONS},
     )
     writer = subprocess.run(
         ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", f"COPY {table} FROM STDIN"],
@@ -114,6 +120,8 @@ def pg_sqlite(source: str, target: Path, queries: dict[str, str]) -> dict[str, A
     results: dict[str, dict[str, float]] = {}
     with psycopg.connect(source) as src, closing(sqlite3.connect(target, isolation_level=None)) as dst:
         src.execute("SET default_transaction_read_only = on")
+        for name, value in SOURCE_SETTINGS.items():
+            src.execute(f"SET {name} = '{value}'")  # type: ignore[arg-type]
         started = time.monotonic()
         for name, query in queries.items():
             table = schema.BY_NAME[name]

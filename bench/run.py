@@ -289,6 +289,7 @@ class PathResult:
 @dataclass
 class Features:
     workers: bool
+    plan_workers: bool
     no_verify: bool
     verify: bool
     version: str
@@ -301,10 +302,11 @@ def migrator_features(env: dict[str, str], where: Path) -> Features:
         )
         return done.stdout + done.stderr
 
-    run_help, top_help = text("run", "--help"), text("--help")
+    run_help, plan_help, top_help = text("run", "--help"), text("plan", "--help"), text("--help")
     version = text("--version").strip().splitlines()
     return Features(
         workers="--workers" in run_help,
+        plan_workers="--workers" in plan_help,
         no_verify="--no-verify" in run_help,
         verify=re.search(r"^\W*verify\s", top_help, re.MULTILINE) is not None,
         version=version[-1].removeprefix("migrator ") if version else "?",
@@ -381,7 +383,10 @@ class Runner:
 
         # 1. the dry run: its time, and the SQL of each copied table
         self.log("  migrator plan ...")
-        plan = self.timed([*migrator, "plan", str(PLAN), "--format", "json"], env, path)
+        plan_cmd = [*migrator, "plan", str(PLAN), "--format", "json"]
+        if self.args.workers and self.features.plan_workers:
+            plan_cmd += ["--workers", str(self.args.workers)]  # the dry run counts with as many connections
+        plan = self.timed(plan_cmd, env, path)
         result.plan = Stage(plan.seconds, "ok" if plan.ok else ("timed out" if plan.timed_out else "failed"))
         queries: dict[str, str] = {}
         expected: dict[str, int] = {}

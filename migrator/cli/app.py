@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
@@ -79,12 +80,15 @@ def validate(
 def plan_command(
     plan: PlanArg,
     sql: Annotated[bool, typer.Option("--sql/--no-sql", help="Show the SQL that selects each table's rows.")] = True,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Tables counted at once (PostgreSQL sources: one snapshot).")
+    ] = 1,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
     """The dry run: every table's class, reason, selecting SQL, row and dangling counts. Writes nothing."""
     with _errors(format, debug):
-        result = dry_run(load_plan(plan))
+        result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
             _json(result.to_dict())
         else:
@@ -105,6 +109,14 @@ def run(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3).")
     ] = False,
+    count_dangling: Annotated[
+        bool,
+        typer.Option(
+            "--count-dangling",
+            help="Count the rows dropped or nulled because they point outside the subset, per relation, "
+            "into the audit trail and the receipt (`migrator plan` shows them too).",
+        ),
+    ] = False,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -112,12 +124,20 @@ def run(
     unfinished run; a finished one is a no-op that says so."""
     with _errors(format, debug):
         loaded = load_plan(plan)
+        run_with = functools.partial(
+            run_plan,
+            loaded,
+            start_over=restart,
+            workers=workers,
+            verify=not no_verify,
+            count_dangling=count_dangling,
+        )
         if format is Format.json:
-            result = run_plan(loaded, observer=Silent(), start_over=restart, workers=workers, verify=not no_verify)
+            result = run_with(observer=Silent())
             _json(result.to_dict())
         else:
             with RichObserver(err) as observer:
-                result = run_plan(loaded, observer=observer, start_over=restart, workers=workers, verify=not no_verify)
+                result = run_with(observer=observer)
             render_run(result, out)
         if result.verification is not None and not result.verification["ok"]:
             raise typer.Exit(1)

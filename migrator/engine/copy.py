@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Observer
+from migrator.engine.prefetch import prefetched
 from migrator.engine.prepare import Prepared
 from migrator.engine.results import TableCopy
 from migrator.engine.target import Target
@@ -74,6 +75,8 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, prep.written_columns(name))
+    if ctx.source.dialect.name != "sqlite":  # a SQLite connection serves only the thread that opened it
+        chunks = prefetched(chunks)
     chunk, rows_copied = done.chunks, done.rows
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
     with closing(chunks):  # type: ignore[type-var]
@@ -137,15 +140,15 @@ def _row_chunks(
     for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
         rows = [dict(r._mapping) for r in batch]
         last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
+        if transform is not None:
+            rows = [transform(r) for r in rows]
+        # The digest is of the rows as the target will finally hold them (deferred keys included).
+        checksum = f"python:{Digest.of(tuple(r.get(c) for c in written) for r in rows).checksum}"
+        rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
 
-        def write(rows: list[dict[str, Any]] = rows) -> str:
-            if transform is not None:
-                rows = [transform(r) for r in rows]
-            # The digest is of the rows as the target will finally hold them (deferred keys included).
-            digest = Digest.of(tuple(r.get(c) for c in written) for r in rows)
-            rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
+        def write(rows: list[dict[str, Any]] = rows, checksum: str = checksum) -> str:
             write_rows(target.conn, table, rows, merge=target.merge)
-            return f"python:{digest.checksum}"
+            return checksum
 
         yield _Chunk(len(rows), last_key, write)
 
@@ -159,10 +162,11 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     table = ctx.target.tables[name]
     for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
+        checksum = f"text:{text_digest(piece.data).checksum}"
 
-        def write(data: bytes = piece.data) -> str:
+        def write(data: bytes = piece.data, checksum: str = checksum) -> str:
             copy_in(ctx.target.conn, table, output, data)
-            return f"text:{text_digest(data).checksum}"
+            return checksum
 
         yield _Chunk(piece.rows, piece.last_key, write)
 

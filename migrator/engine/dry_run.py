@@ -11,11 +11,16 @@ from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.snapshot import map_in_snapshot
 
 
-def dry_run(loaded: LoadedPlan) -> PlanResult:
+def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
+    """`workers` > 1 counts several tables at once, every connection in the one snapshot (PostgreSQL)."""
     with translated("the dry run"), prepared(loaded) as prep:
-        tables = [_table_plan(prep, name) for name in _display_order(prep)]
+        names = _display_order(prep)
+        tables = map_in_snapshot(
+            prep.engine, prep.conn, names, lambda conn, name: _table_plan(prep, conn, name), workers
+        )
         note, existing = _target_state(prep)
         for table in tables:
             table.target_rows = existing.get(table.table)
@@ -31,23 +36,20 @@ def _display_order(prep: Prepared) -> list[str]:
     return sorted(names, key=lambda n: (order[prep.classes.classes[n]], names.index(n)))
 
 
-def _table_plan(prep: Prepared, name: str) -> TablePlan:
+def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
     kind = prep.classes.classes[name]
     result = TablePlan(name, kind, prep.classes.reasons[name])
     table = prep.source.table(name)
-    result.source_rows = prep.conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    result.source_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     rule = prep.loaded.plan.data.rule(name)
     result.transforms = {col: r.action for col, r in rule.columns.items() if r.action != "keep"}
     if not prep.classes.copied(name):
         result.rows = 0
         return result
     query = prep.queries.rows(name)
-    result.sql = str(query.rows.compile(prep.conn, compile_kwargs={"literal_binds": True}))
-    result.rows = prep.conn.execute(prep.queries.count(name)).scalar_one()
-    result.dangling = [
-        DanglingCount(str(edge.fk), edge.policy, prep.conn.execute(count).scalar_one())
-        for edge, count in prep.queries.dangling(name)
-    ]
+    result.sql = str(query.rows.compile(conn, compile_kwargs={"literal_binds": True}))
+    result.rows, dangling = prep.queries.counts(name).read(conn)
+    result.dangling = [DanglingCount(str(edge.fk), edge.policy, rows) for edge, rows in dangling]
     return result
 
 

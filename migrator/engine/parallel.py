@@ -21,7 +21,7 @@ from migrator.engine.interrupt import StopFlag
 from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
-from migrator.stores.sql.snapshot import export_snapshot, joined
+from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
 
 
 def copy_tables(
@@ -36,7 +36,9 @@ def copy_tables(
             )
         return [copy_table(ctx, name, transforms[name]) for name in names]
     todo: queue.Queue[str] = queue.Queue()
-    for name in names:
+    # The tables' keys come after the load, so any order will do: the largest first packs best.
+    sizes = table_sizes(ctx.source)
+    for name in sorted(names, key=lambda n: -sizes.get(n, 0.0)):
         todo.put(name)
     results: dict[str, TableCopy] = {}
     # One flag for Ctrl-C and for a failure: copy_table checks it after every unit.

@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,7 +35,9 @@ from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.identity import same_database, same_server_database
-from migrator.stores.sql.target_schema import counter_columns, create_tables, finalize
+from migrator.stores.sql.snapshot import map_in_snapshot
+from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
+from migrator.subset.classify import Edge
 from migrator.verify.digest import Digest
 from migrator.version import __version__
 
@@ -49,6 +52,7 @@ class RunOptions:
     trail: RunTrail
     workers: int = 1
     verify: bool = True
+    count_dangling: bool = False
 
 
 def run_plan(
@@ -60,6 +64,7 @@ def run_plan(
     attempts: int = ATTEMPTS,
     workers: int = 1,
     verify: bool = True,
+    count_dangling: bool = False,
 ) -> RunResult:
     observer = observer or Silent()
     env = dict(os.environ if environ is None else environ)
@@ -81,7 +86,7 @@ def run_plan(
         reraise=True,
     )
     with stop_on_first_interrupt() as stop:
-        options = RunOptions(env, observer, stop, trail, workers, verify)
+        options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
         for attempt in retrying:
             with attempt:
                 result = _attempt(loaded, options, start_over=start_over)
@@ -170,9 +175,7 @@ def _copy_all(
         message = "this plan already ran to the end against this target: nothing to do"
         return RunResult(plan.name, run.run_id, "already-finished", [], 0.0, target_url, message)
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
-    # Counted on the source before the first write (`fail` must stop the run there), and only by the
-    # run that starts the copy: a resumed run has logged them already.
-    dangling = _dangling(prep, count_all=run is None)
+    dangling = _dangling(prep, options, first=run is None)
     target = open_target_tables(prep, conn)
     with conn.begin():
         ledger.ensure(conn)
@@ -184,9 +187,8 @@ def _copy_all(
             ledger.add_created_tables(conn, plan.name, created)
     trail = options.trail
     trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
-    if run is None:
-        for count in dangling:
-            trail.event("dangling rows", **count)
+    for count in dangling:
+        trail.event("dangling rows", **count)
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
@@ -194,8 +196,10 @@ def _copy_all(
         fill_deferred(ctx, name, columns)
     if target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
-        with translated("adding keys, indexes and counters to the target"), conn.begin():
-            finalize(conn, target.schema, counter_columns(target.schema))
+        with translated("adding keys, indexes and counters to the target"):
+            _add_keys_at_once(engine, target.schema, options.workers)
+            with conn.begin():
+                finalize(conn, target.schema, counter_columns(target.schema))
     verification = None
     if options.verify:
         options.observer.step("verifying the target against the source")
@@ -229,14 +233,26 @@ def _copy_all(
     )
 
 
-def _dangling(prep: Prepared, *, count_all: bool) -> list[dict[str, Any]]:
-    """Rows left out (or nulled) because they point outside the subset, per relation; `fail` stops here."""
+def _dangling(prep: Prepared, options: RunOptions, *, first: bool) -> list[dict[str, Any]]:
+    """Rows left out (or nulled) because they point outside the subset, per relation, counted on the
+    source before the first write. `dangling: fail` relations are always counted: they stop the run
+    there. The others only with --count-dangling, by the run that starts the copy: `migrator plan`
+    shows them, and counting them took 40% of a run at scale 1 (docs/design-decisions.md)."""
+    policies = ("drop", "nullify", "fail") if options.count_dangling and first else ("fail",)
+    names = [
+        name
+        for name in prep.copied_tables
+        if any(e.policy in policies for e in prep.classes.edges_from(name, "scope", "constraint"))
+    ]
+
+    def count(conn: Connection, name: str) -> list[tuple[Edge, int]]:
+        return prep.queries.counts(name, policies).read(conn)[1]
+
     counts, failing = [], []
-    for name in prep.copied_tables:
-        for edge, query in prep.queries.dangling(name):
-            if not count_all and edge.policy != "fail":
-                continue
-            rows = int(prep.conn.execute(query).scalar_one())
+    for name, counted in zip(
+        names, map_in_snapshot(prep.engine, prep.conn, names, count, options.workers), strict=True
+    ):
+        for edge, rows in counted:
             if rows:
                 counts.append({"table": name, "relation": str(edge.fk), "policy": edge.policy, "rows": rows})
                 if edge.policy == "fail":
@@ -248,6 +264,21 @@ def _dangling(prep: Prepared, *, count_all: bool) -> list[dict[str, Any]]:
             + " (run `migrator plan` to see them, or choose drop or nullify)"
         )
     return counts
+
+
+def _add_keys_at_once(engine: Engine, schema: TargetSchema, workers: int) -> None:
+    """With --workers, the tables' unique keys and indexes are built on that many connections at
+    once, as the parallel copy wrote them; `finalize` then finds them there and adds the rest."""
+    if workers < 2 or schema.backend == "sqlite":
+        return
+
+    def build(name: str) -> None:
+        with engine.begin() as conn:
+            add_keys(conn, schema, name)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrator-keys") as pool:
+        for future in [pool.submit(build, name) for name in schema.full.tables]:
+            future.result()
 
 
 def _transforms(prep: Prepared, env: dict[str, str]) -> dict[str, RowTransform | None]:

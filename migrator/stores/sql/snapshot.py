@@ -9,11 +9,18 @@ holds one read transaction (its shared lock keeps the file as it was when the fi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -62,6 +69,17 @@ def estimate_rows(conn: Connection, count: sa.Select, rows: sa.Select) -> int:  
     return int(conn.execute(count).scalar_one())
 
 
+def table_sizes(conn: Connection) -> dict[str, float]:
+    """PostgreSQL's estimate of each table's rows (pg_class.reltuples, as of the last ANALYZE),
+    free to read; empty elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    query = (
+        "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace"
+    )
+    return {str(name): float(rows) for name, rows in conn.exec_driver_sql(query)}
+
+
 def export_snapshot(conn: Connection) -> str | None:
     """PostgreSQL can hand the run's snapshot to other connections (as pg_dump -j and Greenmask do),
     so that parallel workers read exactly what the main connection reads. Elsewhere: None."""
@@ -79,3 +97,40 @@ def joined(engine: Engine, snapshot_id: str) -> Iterator[Connection]:
             conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
             yield conn
             conn.rollback()
+
+
+def map_in_snapshot(
+    engine: Engine, conn: Connection, items: list[T], work: Callable[[Connection, T], R], workers: int
+) -> list[R]:
+    """`work(connection, item)` for every item, on up to `workers` connections that all read the
+    snapshot of `conn` (PostgreSQL); elsewhere, or with one worker, one after another on `conn`.
+    Results come back in the order of `items`; the first failure is raised."""
+    snapshot_id = export_snapshot(conn) if workers > 1 and len(items) > 1 else None
+    if snapshot_id is None:
+        return [work(conn, item) for item in items]
+    todo: queue.Queue[int] = queue.Queue()
+    for index in range(len(items)):
+        todo.put(index)
+    results: dict[int, R] = {}
+    failed = threading.Event()
+
+    def worker() -> None:
+        with joined(engine, snapshot_id) as own:
+            while not failed.is_set():
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results[index] = work(own, items[index])
+                except BaseException:
+                    failed.set()
+                    raise
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="migrator-read") as pool:
+        futures = [pool.submit(worker) for _ in range(min(workers, len(items)))]
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error
+    return [results[index] for index in range(len(items))]

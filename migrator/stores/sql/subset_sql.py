@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 
 from migrator.errors import PermanentError
@@ -35,6 +36,12 @@ from migrator.subset.cycles import strongly_connected
 
 PREFIX = "m__"  # CTE columns are prefixed so that a user's where can never resolve to them
 MAX_LEVELS = 30
+# PostgreSQL materializes a CTE that is read more than once, and then guesses that it holds 200
+# distinct keys: semi-joins against it become nested loops of index probes (seconds at scale 1,
+# where a hash join over the table takes a tenth of that). Inlined, its definition is planned with
+# the tables' statistics. Inlining copies the definition into every place that reads it, so a chain
+# of kept sets that would expand beyond this many copies is left materialized.
+MAX_INLINED_COPIES = 16
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 
 
@@ -85,6 +92,23 @@ class TableQuery:
     order_by: tuple[str, ...]
     nullified: dict[str, ColumnElement[bool]] = field(default_factory=dict)
     key_columns: list[ColumnElement[Any]] = field(default_factory=list)  # `order_by` as the query reads them
+
+
+@dataclass
+class SubsetCounts:
+    """A table's subset row count and its dangling rows per edge, read with one statement."""
+
+    statement: sa.Select  # type: ignore[type-arg]
+    edges: list[Edge]
+    subtract: list[bool]  # per edge: the statement gives the rows its other rules keep, not its dangling rows
+
+    def read(self, conn: Connection) -> tuple[int, list[tuple[Edge, int]]]:
+        rows, *values = conn.execute(self.statement).one()
+        dangling = [
+            (edge, int(value) - int(rows) if subtract else int(value))
+            for edge, value, subtract in zip(self.edges, values, self.subtract, strict=True)
+        ]
+        return int(rows), dangling
 
 
 class SubsetSQL:
@@ -145,39 +169,52 @@ class SubsetSQL:
         assert isinstance(kept, sa.CTE)
         return kept
 
-    def dangling(self, table: str) -> list[tuple[Edge, sa.Select]]:  # type: ignore[type-arg]
-        """Per edge whose parent is restricted: how many rows point at a parent that is not kept."""
+    def counts(self, table: str, policies: tuple[str, ...] = ("drop", "nullify", "fail")) -> SubsetCounts:
+        """The table's subset rows and, per edge whose policy is in `policies`, its dangling rows, as
+        one statement: a kept set that is materialized (a recursion, an iteration) is then computed
+        once for all the counts, not once per count."""
+        edges = [e for e in self._edges(table, "scope", "constraint") if e.policy in policies]
+        counted = [self._dangling_count(table, edge) for edge in edges]
+        rows = self.count(table)
+        statement = sa.select(rows.scalar_subquery(), *[query.scalar_subquery() for query, _ in counted])
+        return SubsetCounts(statement, edges, [subtract for _, subtract in counted])
+
+    def _dangling_count(self, table: str, edge: Edge) -> tuple[sa.Select, bool]:  # type: ignore[type-arg]
+        """How many rows point at a parent that is not kept through `edge`: a count of them, or
+        (second item True) a count from which the subset's own row count is to be subtracted."""
         t = self._source.table(table)
-        result = []
+        parent = self._kept_of(edge.fk.parent)
         self_edge = self._self_edge(table)
-        for edge in self._edges(table, "scope", "constraint"):
-            parent = self._kept_of(edge.fk.parent)
-            if self._is_plain(table) or edge.fk.is_self_reference:
-                # Rows dropped through a self-reference are those outside the recursive subset.
-                base = self._condition(table, self._kept_of, drop_policy_of=edge)
-            elif edge.policy == "drop":
-                # The kept rows all resolve this edge: count the rows every other rule keeps instead.
-                base = self._condition(table, self._kept_of, drop_policy_of=edge)
-                if self_edge is not None and self_edge.policy == "drop":
-                    base = sa.and_(
-                        base,
-                        sa.or_(
-                            *[t.c[c].is_(None) for c in self_edge.fk.child_columns],
-                            self._member(self_edge, self._kept_of(table), under_or=True),
-                        ),
-                    )
-            else:
-                # Kept rows (with their references as read, before any nulling) that point outside.
-                column = self._reader(table)
-                not_null = sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
-                outside = sa.not_(self._member(edge, parent, column))
-                query = sa.select(sa.func.count()).select_from(self._kept_cte_of(table)).where(not_null, outside)
-                result.append((edge, query))
-                continue
-            not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
-            query = sa.select(sa.func.count()).select_from(t).where(base, not_null, sa.not_(self._member(edge, parent)))
-            result.append((edge, query))
-        return result
+        if self._is_plain(table) and edge.policy == "drop" and not edge.fk.is_self_reference:
+            # The rows every other rule keeps, less the subset: exactly those this edge drops. Cheaper
+            # than the rows that fail the edge, which only a NOT IN over the whole table finds.
+            return sa.select(sa.func.count()).select_from(t).where(
+                self._condition(table, self._kept_of, drop_policy_of=edge)
+            ), True
+        if self._is_plain(table) or edge.fk.is_self_reference:
+            # Rows dropped through a self-reference are those outside the recursive subset.
+            base = self._condition(table, self._kept_of, drop_policy_of=edge)
+        elif edge.policy == "drop":
+            # The kept rows all resolve this edge: count the rows every other rule keeps instead.
+            base = self._condition(table, self._kept_of, drop_policy_of=edge)
+            if self_edge is not None and self_edge.policy == "drop":
+                base = sa.and_(
+                    base,
+                    sa.or_(
+                        *[t.c[c].is_(None) for c in self_edge.fk.child_columns],
+                        self._member(self_edge, self._kept_of(table), under_or=True),
+                    ),
+                )
+        else:
+            # Kept rows (with their references as read, before any nulling) that point outside.
+            column = self._reader(table)
+            not_null = sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
+            outside = sa.not_(self._member(edge, parent, column))
+            return sa.select(sa.func.count()).select_from(self._kept_cte_of(table)).where(not_null, outside), False
+        not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
+        return sa.select(sa.func.count()).select_from(t).where(
+            base, not_null, sa.not_(self._member(edge, parent))
+        ), False
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -312,6 +349,10 @@ class SubsetSQL:
         is enough here: the constraint already demands that its parent is kept."""
         t = self._source.table(table)
         scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
+        if any(e in constrained and not any(t.c[c].nullable for c in e.fk.child_columns) for e in scope):
+            # That edge's constraint demands a kept parent, so a non-null key: the OR below holds.
+            # Left out, because an OR with a lookup in it makes PostgreSQL scan the whole table.
+            return sa.true()
         return sa.or_(*[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope])
 
     def _drop_constraints(self, table: str) -> list[Edge]:
@@ -359,7 +400,9 @@ class SubsetSQL:
             anchor_condition = self._condition(table, ref)
         self_edge = self._self_edge(table)
         if self_edge is None:
-            return sa.select(*columns).where(anchor_condition).cte(name)
+            return self._plain_cte(
+                sa.select(*columns).where(anchor_condition), name, inline=table not in self._iterated
+            )
         if self._classes.classes[table] != "referenced":
             return self._downward_cte(table, self_edge, name, ref)
         # Upwards, for a referenced table: the parents (say, managers) of kept rows are kept too.
@@ -389,11 +432,10 @@ class SubsetSQL:
         scoped = self._classes.classes[table] == "scoped"
         rule = self._condition(table, ref, in_recursion=True)
         in_scope = self._membership(table, ref, self._drop_constraints(table)) if scoped else sa.true()
-        candidates = (
-            sa.select(*[t.c[k].label(PREFIX + k) for k in key], in_scope.label(PREFIX + "in_scope"))
-            .where(rule)
-            .cte(f"{name}_candidates")
-        )
+        candidates_query = sa.select(
+            *[t.c[k].label(PREFIX + k) for k in key], in_scope.label(PREFIX + "in_scope")
+        ).where(rule)
+        candidates = self._plain_cte(candidates_query, f"{name}_candidates", inline=True)
         start = [rule, in_scope]
         if edge.policy == "drop":
             no_parent = sa.and_(*[t.c[c].is_(None) for c, _ in pairs])
@@ -412,6 +454,15 @@ class SubsetSQL:
             sa.select(*[below.c[c].label(PREFIX + c) for c in names]).select_from(joined).where(is_allowed, not_itself)
         )
         return kept.union_all(step)
+
+    def _plain_cte(self, query: sa.Select, name: str, *, inline: bool) -> sa.CTE:  # type: ignore[type-arg]
+        """A non-recursive CTE, inlined on PostgreSQL where that stays small (see MAX_INLINED_COPIES).
+        The levels of an iterated cycle are never inlined: each reads the level before it twice or more."""
+        cte = query.cte(name)
+        if not inline or self._conn.dialect.name != "postgresql":
+            return cte
+        copies = sum(1 for element in visitors.iterate(query) if isinstance(element, sa.CTE))
+        return cte.prefix_with("NOT MATERIALIZED") if copies <= MAX_INLINED_COPIES else cte
 
     def _member_of_child(self, edge: Edge, child: KeptRef) -> ColumnElement[bool]:
         """The parent row is pointed at by a kept child row through `edge`."""

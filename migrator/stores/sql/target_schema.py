@@ -98,9 +98,7 @@ def finalize(conn: Connection, schema: TargetSchema, counters: dict[str, str]) -
     inspector = sa.inspect(conn)
     if schema.backend != "sqlite":
         for table in schema.full.tables.values():
-            _add_uniques(conn, inspector, table)
-        for table in schema.full.tables.values():
-            _add_indexes(conn, inspector, table)
+            add_keys(conn, schema, table.name)
         for table in schema.full.tables.values():
             _add_foreign_keys(conn, inspector, table)
     else:
@@ -108,6 +106,15 @@ def finalize(conn: Connection, schema: TargetSchema, counters: dict[str, str]) -
             _add_indexes(conn, inspector, table)
     for name, column in counters.items():
         _set_counter(conn, schema.backend, schema.table(name), column)
+
+
+def add_keys(conn: Connection, schema: TargetSchema, name: str) -> None:
+    """One table's unique keys and indexes: work that touches that table alone, so the tables can
+    be done at once on several connections before `finalize` adds the foreign keys between them."""
+    inspector = sa.inspect(conn)
+    table = schema.full.tables[name]
+    _add_uniques(conn, inspector, table)
+    _add_indexes(conn, inspector, table)
 
 
 def counter_columns(schema: TargetSchema) -> dict[str, str]:
