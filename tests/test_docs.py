@@ -232,7 +232,7 @@ def test_audit_howto_commands(run_cli, tmp_path: Path) -> None:
     assert "MIGRATOR_SIGNING_KEY is neither a PEM private key nor the path of a key file" in bad_key.stderr
     assert not target.exists(), "a bad key must stop the run before it writes anything"
 
-    done = run_cli("run", plan, "--format", "json", env=signed_env)
+    done = run_cli("run", plan, "--format", "json", "--count-dangling", env=signed_env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     receipt_path = Path(result["receipt"])

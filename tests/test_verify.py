@@ -151,7 +151,7 @@ def test_audit_trail_of_a_signed_run(run_cli, tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     source = generate_demo(tmp_path / "demo", users=60).database
     plan = _plan(tmp_path, f"sqlite:///{source}", f"sqlite:///{tmp_path / 'us.db'}", "signed")
-    done = run_cli("run", plan, env=_env(MIGRATOR_SIGNING_KEY=str(keys / "signing-key.pem")))
+    done = run_cli("run", plan, "--count-dangling", env=_env(MIGRATOR_SIGNING_KEY=str(keys / "signing-key.pem")))
     assert done.returncode == 0, done.stderr
     state = tmp_path / "state" / "signed"
     events = [json.loads(line)["event"] for line in (state / "audit.jsonl").read_text().splitlines()]

@@ -1,0 +1,143 @@
+"""The paths that make runs fast must not change what they produce: read-ahead, parallel dry runs,
+dangling counts on request, and the re-run that answers from the target's ledger alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from migrator.demo.generate import generate_demo
+from migrator.engine.prefetch import prefetched
+
+PLANS = Path(__file__).parent / "plans"
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def _chinook(run_cli, source: str, target: str, tmp_path: Path, *args: str):  # type: ignore[no-untyped-def]
+    plan = "chinook_us_pg.yaml" if source.startswith("postgresql") else "chinook_us_sqlite.yaml"
+    env = {"SOURCE_URL": source, "TARGET_URL": target, "STATE_DIR": str(tmp_path / "state")}
+    return run_cli(*args, PLANS / plan, "--format", "json", env=env)
+
+
+# -- read-ahead -------------------------------------------------------------------------------------
+
+
+def test_prefetched_keeps_order_and_reads_at_most_depth_ahead() -> None:
+    produced: list[int] = []
+    taken = threading.Event()
+
+    def items() -> Iterator[int]:
+        for i in range(10):
+            produced.append(i)
+            yield i
+
+    reader = prefetched(items(), depth=2)
+    assert next(reader) == 0
+    taken.wait(0.3)  # time for the reader to run ahead as far as it may
+    # one item handed over, two waiting in the queue, one in the reader's hands: never more
+    assert len(produced) <= 4
+    assert list(reader) == list(range(1, 10))
+
+
+def test_prefetched_raises_the_readers_error_where_its_item_would_come() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        raise ValueError("the source went away")
+
+    reader = prefetched(items())
+    assert next(reader) == 1
+    with pytest.raises(ValueError, match="the source went away"):
+        next(reader)
+
+
+def test_closing_prefetched_stops_the_reader_and_closes_the_source() -> None:
+    closed = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    reader = prefetched(items(), depth=1)
+    assert next(reader) == 0
+    reader.close()  # as copy_table does when a unit fails or Ctrl-C stops the run
+    assert closed.is_set(), "the source iterator must be closed, in the reader's thread, before close returns"
+
+
+# -- the dry run on several connections -------------------------------------------------------------
+
+
+def test_dry_run_with_workers_counts_the_same(run_cli, chinook_pg: str, pg_database: str, tmp_path: Path) -> None:
+    one = _chinook(run_cli, chinook_pg, pg_database, tmp_path, "plan")
+    two = _chinook(run_cli, chinook_pg, pg_database, tmp_path, "plan", "--workers", "3")
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    tables_one, tables_two = json.loads(one.stdout)["tables"], json.loads(two.stdout)["tables"]
+    assert tables_one == tables_two
+    assert {t["table"]: t["rows"] for t in tables_one}["invoice_line"] == 494
+
+
+def test_inlined_kept_sets_on_postgresql(run_cli, chinook_pg: str, pg_database: str, tmp_path: Path) -> None:
+    """PostgreSQL plans a materialized CTE as if it held 200 keys: the plain kept sets are inlined."""
+    shown = _chinook(run_cli, chinook_pg, pg_database, tmp_path, "plan")
+    sql = {t["table"]: t["sql"] for t in json.loads(shown.stdout)["tables"] if t.get("sql")}
+    assert "kept_customer AS NOT MATERIALIZED" in sql["invoice"]
+
+
+# -- dangling counts in a run -----------------------------------------------------------------------
+
+
+def _residency_split(run_cli, source: Path, folder: Path, *args: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """docs/examples/residency-split.yaml into its own folder (its state lands beside it)."""
+    folder.mkdir(parents=True)
+    plan = Path(shutil.copy(EXAMPLES / "residency-split.yaml", folder / "plan.yaml"))
+    env = {"SOURCE_URL": f"sqlite:///{source}", "TARGET_URL": f"sqlite:///{folder / 'us.db'}"}
+    done = run_cli(*args, plan, "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _events(folder: Path) -> list[dict]:  # type: ignore[type-arg]
+    audit = next(folder.rglob("audit.jsonl"))
+    return [json.loads(line) for line in audit.read_text().splitlines()]
+
+
+def test_run_counts_dangling_rows_only_when_asked(run_cli, tmp_path: Path) -> None:
+    source = generate_demo(tmp_path / "demo", users=80).database
+    shown = _residency_split(run_cli, source, tmp_path / "dry", "plan")
+    expected = {(t["table"], d["relation"]): d["rows"] for t in shown["tables"] for d in t["dangling"] if d["rows"]}
+    assert expected, "the demo has likes and follows that cross the split"
+
+    plain = _residency_split(run_cli, source, tmp_path / "plain", "run")
+    assert plain["dangling"] == []
+    assert "dangling rows" not in {e["event"] for e in _events(tmp_path / "plain")}
+
+    counted = _residency_split(run_cli, source, tmp_path / "counted", "run", "--count-dangling")
+    recorded = {(d["table"], d["relation"]): d["rows"] for d in counted["dangling"]}
+    logged = {
+        (e["table"], e["relation"]): e["rows"] for e in _events(tmp_path / "counted") if e["event"] == "dangling rows"
+    }
+    assert recorded == expected == logged, "the run counts what the dry run shows"
+    receipt = json.loads(Path(counted["receipt"]).read_text())
+    assert {(d["table"], d["relation"]): d["rows"] for d in receipt["dangling"]} == expected
+
+
+# -- the re-run -------------------------------------------------------------------------------------
+
+
+def test_rerun_of_a_finished_plan_does_not_open_the_source(run_cli, chinook_sqlite: Path, tmp_path: Path) -> None:
+    source, target = f"sqlite:///{chinook_sqlite}", f"sqlite:///{tmp_path / 'us.db'}"
+    done = _chinook(run_cli, source, target, tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    chinook_sqlite.unlink()  # the source is gone: a finished plan has nothing to read from it
+    again = _chinook(run_cli, source, target, tmp_path, "run")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "already-finished"
