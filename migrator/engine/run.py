@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from migrator.engine.copy import CopyContext, fill_deferred
@@ -133,13 +134,15 @@ def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult) -> None
 def _finished_already(loaded: LoadedPlan) -> RunResult | None:
     """A finished run of this very plan file in the target: nothing to do, said without opening the
     source (reading its schema and building the subset SQL is most of a no-op run's time)."""
-    _, target_url = urls(loaded)
-    if not connect.target_exists(target_url):
-        return None
+    source_url, target_url = urls(loaded)
+    if same_database(source_url, target_url) or not connect.target_exists(target_url):
+        return None  # the full path refuses or creates, with its own messages
     engine = connect.open_target(target_url, create=False)
     try:
-        with translated("reading the target's checkpoints"), engine.connect() as conn:
+        with engine.connect() as conn:
             run = ledger.current_run(conn, loaded.plan.name)
+    except DBAPIError:
+        return None  # an unreachable target is reported by the full path, after its safety checks
     finally:
         engine.dispose()
     if run is None or run.status != "finished" or run.plan_sha256 != loaded.sha256:
