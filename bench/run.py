@@ -290,6 +290,7 @@ class PathResult:
 class Features:
     workers: bool
     plan_workers: bool
+    verify_workers: bool
     no_verify: bool
     verify: bool
     version: str
@@ -307,6 +308,7 @@ def migrator_features(env: dict[str, str], where: Path) -> Features:
     return Features(
         workers="--workers" in run_help,
         plan_workers="--workers" in plan_help,
+        verify_workers="--workers" in text("verify", "--help"),
         no_verify="--no-verify" in run_help,
         verify=re.search(r"^\W*verify\s", top_help, re.MULTILINE) is not None,
         version=version[-1].removeprefix("migrator ") if version else "?",
@@ -466,7 +468,10 @@ class Runner:
         if run.ok:
             if self.features.verify:
                 self.log("  migrator verify ...")
-                verify = self.timed([*migrator, "verify", str(PLAN), "--format", "json"], env, path)
+                verify_cmd = [*migrator, "verify", str(PLAN), "--format", "json"]
+                if self.args.workers and self.features.verify_workers:
+                    verify_cmd += ["--workers", str(self.args.workers)]
+                verify = self.timed(verify_cmd, env, path)
                 status = "ok" if verify.ok else ("timed out" if verify.timed_out else "failed")
                 result.verify = Stage(verify.seconds, status, "" if verify.ok else verify.failure())
                 self.log(f"    {status} in {verify.seconds:.1f} s {result.verify.detail}")

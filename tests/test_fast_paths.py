@@ -9,10 +9,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from migrator.demo.generate import generate_demo
 from migrator.engine.prefetch import prefetched
+from migrator.stores.sql.pgstream import copy_out_pieces
 
 PLANS = Path(__file__).parent / "plans"
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
@@ -141,3 +143,39 @@ def test_rerun_of_a_finished_plan_does_not_open_the_source(run_cli, chinook_sqli
     again = _chinook(run_cli, source, target, tmp_path, "run")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "already-finished"
+
+
+# -- COPY straight from libpq -----------------------------------------------------------------------
+
+
+def _psycopg(url: str):  # type: ignore[no-untyped-def]
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+def test_copy_out_pieces_are_whole_rows_and_exact(pg_database: str) -> None:
+    with _psycopg(pg_database) as conn:
+        pieces = list(copy_out_pieces(conn, "COPY (SELECT i, 'a\tb' FROM generate_series(1, 2500) i) TO STDOUT", 1000))
+        assert [p.count(b"\n") for p in pieces] == [1000, 1000, 500]
+        assert all(p.endswith(b"\n") for p in pieces)
+        assert pieces[0].startswith(b"1\ta\\tb\n") and pieces[-1].endswith(b"2500\ta\\tb\n")
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the connection is usable after the COPY"
+
+
+def test_copy_out_pieces_raise_the_servers_error(pg_database: str) -> None:
+    with _psycopg(pg_database) as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            list(copy_out_pieces(conn, "COPY (SELECT * FROM no_such_table) TO STDOUT", 10))
+        failing = "COPY (SELECT 1 / (i - 5000) FROM generate_series(1, 10000) i) TO STDOUT"
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            list(copy_out_pieces(conn, failing, 100))
+        conn.rollback()
+        assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+def test_copy_out_pieces_left_early_leave_the_connection_usable(pg_database: str) -> None:
+    with _psycopg(pg_database) as conn:
+        pieces = copy_out_pieces(conn, "COPY (SELECT i FROM generate_series(1, 2000000) i) TO STDOUT", 1000)
+        assert next(pieces).count(b"\n") == 1000
+        pieces.close()  # as a failed unit or Ctrl-C leaves it: the rest is cancelled and drained
+        conn.rollback()
+        assert conn.execute("SELECT 3").fetchone() == (3,)

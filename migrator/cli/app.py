@@ -150,12 +150,15 @@ def verify(
         Path | None,
         typer.Option("--receipt", help="Check the target against this run receipt, without reading the source."),
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Tables checked at once (PostgreSQL sources: one snapshot).")
+    ] = 1,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
     """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
     with _errors(format, debug):
-        result = verify_plan(load_plan(plan), receipt=receipt)
+        result = verify_plan(load_plan(plan), receipt=receipt, workers=workers)
         if format is Format.json:
             _json(result.to_dict())
         else:

@@ -27,7 +27,7 @@ class _Failed:
         self.error = error
 
 
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
     """`items`, produced by a reader thread up to `depth` ahead of the caller. An error of the reader
     is raised in the caller at the point where its item would have come. Closing the result (or
     leaving it early) stops the reader after the item it is producing and closes `items` there,

@@ -228,7 +228,7 @@ def _copy_all(
     if options.verify:
         options.observer.step("verifying the target against the source")
         recorded = {c.table: (c.method, Digest(c.rows, c.checksum)) for c in copies}
-        verification = verify_recorded(prep, options.env, recorded)
+        verification = verify_recorded(prep, options.env, recorded, options.workers)
         trail.event(
             "verification",
             ok=verification.ok,

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from migrator.stores.sql import connect
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.pgcopy import copy_out_digest
+from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.verify_sql import count, keyed_rows, orphans, pg_digest, python_digest, target_rows
 from migrator.verify.compare import differences
 from migrator.verify.digest import Digest
@@ -85,7 +86,11 @@ class VerifyResult:
 
 
 def verify_plan(
-    loaded: LoadedPlan, *, environ: Mapping[str, str] | None = None, receipt: Path | None = None
+    loaded: LoadedPlan,
+    *,
+    environ: Mapping[str, str] | None = None,
+    receipt: Path | None = None,
+    workers: int = 1,
 ) -> VerifyResult:
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
@@ -93,18 +98,22 @@ def verify_plan(
         result = _against_receipt(loaded, receipt)
     else:
         with translated("verification"), prepared(loaded) as prep:
-            result = _against_source(prep, env)
+            result = _against_source(prep, env, workers)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
 
-def verify_recorded(prep: Prepared, env: Mapping[str, str], recorded: dict[str, tuple[str, Digest]]) -> VerifyResult:
+def verify_recorded(
+    prep: Prepared, env: Mapping[str, str], recorded: dict[str, tuple[str, Digest]], workers: int = 1
+) -> VerifyResult:
     """Verification at the end of a run. The source side of every digest was computed while the rows
     streamed by (per unit, in the ledger, so a resumed run has it too); only the target is read now.
     Where the digests differ, the source is read again to name the rows."""
     started = time.monotonic()
 
-    def table_checks(target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests) -> list[Check]:
+    def table_checks(
+        prep: Prepared, target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests
+    ) -> list[Check]:
         method, expected = recorded[name]
         written = prep.written_columns(name)
         key = list(prep.queries.rows(name).order_by)
@@ -118,7 +127,7 @@ def verify_recorded(prep: Prepared, env: Mapping[str, str], recorded: dict[str, 
         transform = _transform(prep, name, dict(env))
         return _explain(prep, target, tables[name], name, transform, written, key, expected, actual)
 
-    result = _check_target(prep, table_checks)
+    result = _check_target(prep, table_checks, workers)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -131,28 +140,43 @@ def _target_digest(target: Connection, table: sa.Table, columns: list[str], meth
     return python_digest(target, target_rows(table, columns, []), columns, None)
 
 
-def _against_source(prep: Prepared, env: dict[str, str]) -> VerifyResult:
-    def table_checks(target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests) -> list[Check]:
+def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> VerifyResult:
+    def table_checks(
+        prep: Prepared, target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests
+    ) -> list[Check]:
         return _content_checks(prep, target, tables, name, _transform(prep, name, env), digests)
 
-    return _check_target(prep, table_checks)
+    return _check_target(prep, table_checks, workers)
 
 
 Digests = dict[str, "TableDigest"]
-TableChecks = Callable[[Connection, dict[str, sa.Table], str, Digests], list[Check]]
+TableChecks = Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]
 
 
-def _check_target(prep: Prepared, table_checks: TableChecks) -> VerifyResult:
+def _check_target(prep: Prepared, table_checks: TableChecks, workers: int = 1) -> VerifyResult:
     """The checks every verification makes: each copied table's content (as `table_checks` says),
-    skipped tables empty, every reference resolving."""
+    skipped tables empty, every reference resolving. With `workers` > 1 the tables are checked on
+    that many pairs of connections at once, the source ones all in the one snapshot (PostgreSQL)."""
     engine = _open_existing_target(prep.target_url)
     checks: list[Check] = []
     digests: Digests = {}
     try:
         with engine.connect() as target:
             tables = _target_tables(target)
-            for name in prep.copied_tables:
-                checks += table_checks(target, tables, name, digests)
+
+            def one_table(source: Connection, name: str) -> tuple[list[Check], Digests]:
+                found: Digests = {}
+                if source is prep.conn:
+                    return table_checks(prep, target, tables, name, found), found
+                with engine.connect() as own_target:
+                    result = table_checks(replace(prep, conn=source), own_target, tables, name, found)
+                    own_target.rollback()
+                return result, found
+
+            names = prep.copied_tables
+            for table_result, found in map_in_snapshot(prep.engine, prep.conn, names, one_table, workers):
+                checks += table_result
+                digests.update(found)
             checks += _skipped_tables_are_empty(prep, target, tables)
             fks = _foreign_keys(prep)
             checks += _integrity(target, tables, fks)

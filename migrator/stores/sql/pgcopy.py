@@ -21,9 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.pgstream import copy_out_pieces
 from migrator.verify.digest import MASK, Digest
 
 _ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v", b"\\": b"\\"}
+
+
+DIGEST_PIECE_ROWS = 20_000  # rows hashed at a time when a target table is read back
 
 
 @dataclass(frozen=True)
@@ -44,29 +48,12 @@ def copy_out_chunks(
     key_types: list[Callable[[str], Any]],
     chunk_rows: int,  # type: ignore[type-arg]
 ) -> Iterator[CopyChunk]:
-    """The query's rows as COPY text, `chunk_rows` lines at a time.
-
-    libpq hands COPY data over one row per block, so the loop only appends and counts: a Python
-    step per row is most of what this relay costs. The chunk is cut after its last newline all the
-    same, and its rows counted from the bytes, so a block that held a partial row or several would
-    still give whole lines and exact counts."""
+    """The query's rows as COPY text, `chunk_rows` lines at a time (see pgstream)."""
     sql = str(query.compile(source, compile_kwargs={"literal_binds": True}))
     raw = source.connection.driver_connection
     assert raw is not None
-    buffer = bytearray()
-    blocks = 0
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT") as copy:  # type: ignore[attr-defined]
-        for block in copy:
-            buffer += block
-            blocks += 1
-            if blocks >= chunk_rows:
-                end = buffer.rfind(b"\n") + 1
-                data = bytes(buffer[:end])
-                del buffer[:end]
-                blocks = 0
-                yield _chunk(data, key_positions, key_types)
-    if buffer:
-        yield _chunk(bytes(buffer), key_positions, key_types)
+    for data in copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", chunk_rows):  # type: ignore[arg-type]
+        yield _chunk(data, key_positions, key_types)
 
 
 def copy_in(target: Connection, table: sa.Table, columns: list[str], data: bytes) -> None:
@@ -135,12 +122,8 @@ def copy_out_digest(conn: Connection, table: sa.Table, columns: list[str]) -> Di
     names = ", ".join(preparer.quote(c) for c in columns)
     raw = conn.connection.driver_connection
     assert raw is not None
-    total, tail = Digest(0, f"{0:016x}"), b""
+    total = Digest(0, f"{0:016x}")
     statement = f"COPY (SELECT {names} FROM {preparer.format_table(table)}) TO STDOUT"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-        for block in copy:
-            data = tail + bytes(block)
-            end = data.rfind(b"\n") + 1
-            tail = data[end:]
-            total = total.plus(text_digest(data[:end]))
+    for data in copy_out_pieces(raw, statement, DIGEST_PIECE_ROWS):  # type: ignore[arg-type]
+        total = total.plus(text_digest(data))
     return total

@@ -447,7 +447,11 @@ class SubsetSQL:
         allowed = sa.select(*[candidates.c[PREFIX + k] for k in key])
         if edge.policy != "drop":
             allowed = allowed.where(sa.not_(candidates.c[PREFIX + "in_scope"]))  # the others started above
-        members = [below.c[k] for k in key]
+        members: list[ColumnElement[Any]] = [below.c[k] for k in key]
+        if self._conn.dialect.name == "sqlite":
+            # SQLite would drive the step from this IN list, a lookup per candidate for every row
+            # found (hours at scale 1); likely() returns its argument and keeps it a plain filter.
+            members = [sa.func.likely(m) for m in members]
         is_allowed = members[0].in_(allowed) if len(members) == 1 else sa.tuple_(*members).in_(allowed)
         not_itself = sa.or_(*[below.c[c] != below.c[p] for c, p in pairs])  # a row that is its own parent
         step = (
