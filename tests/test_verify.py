@@ -42,9 +42,15 @@ def _break(target: Path, *statements: str) -> None:
 
 
 def _failures(run_cli, plan: Path, *args: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    result = run_cli("verify", plan, "--format", "json", *args, env=_env())
-    assert result.returncode == 1, result.stdout + result.stderr
-    return [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    """What verify finds, the same whether it compares with what the run read (the default) or
+    with the source as it is now (the source has not changed here)."""
+    found = []
+    for how in ((), ("--against-source",)) if "--receipt" not in args else ((),):
+        result = run_cli("verify", plan, "--format", "json", *how, *args, env=_env())
+        assert result.returncode == 1, result.stdout + result.stderr
+        found.append([c for c in json.loads(result.stdout)["checks"] if not c["ok"]])
+    assert all(f == found[0] for f in found), found
+    return found[0]
 
 
 def test_a_correct_target_verifies(run_cli, copied) -> None:  # type: ignore[no-untyped-def]
@@ -107,6 +113,30 @@ def test_a_row_in_a_skipped_table_is_caught(run_cli, copied) -> None:  # type: i
     )
     failures = _failures(run_cli, plan)
     assert [(f["check"], f["table"]) for f in failures] == [("I2", "audit_events")]
+
+
+def test_a_source_that_lives_on_is_compared_as_the_run_read_it(run_cli, copied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A new US post in the source after the run: the target is still exactly what the run read in
+    its snapshot (default), and --against-source says which row the source has now that it lacks."""
+    plan, _ = copied
+    source = sqlite3.connect(tmp_path / "demo" / "source" / "global.db")
+    author = source.execute(
+        "SELECT id FROM users WHERE region_id = (SELECT id FROM regions WHERE code = 'US') ORDER BY id"
+    ).fetchone()[0]
+    source.execute(
+        "INSERT INTO posts (id, author_id, body, created_at) VALUES (999001, ?, 'new', '2026-11-30 12:00:00')",
+        (author,),
+    )
+    source.commit()
+    source.close()
+    as_read = run_cli("verify", plan, "--format", "json", env=_env())
+    assert as_read.returncode == 0, as_read.stdout + as_read.stderr
+    assert "snapshot" in json.loads(as_read.stdout)["reference"]
+    now = run_cli("verify", plan, "--against-source", "--format", "json", env=_env())
+    assert now.returncode == 1
+    failures = [c for c in json.loads(now.stdout)["checks"] if not c["ok"]]
+    assert [(f["check"], f["table"]) for f in failures] == [("I3", "posts")]
+    assert failures[0]["examples"] == ["missing 999001"]
 
 
 def test_verify_against_a_receipt_without_the_source(run_cli, copied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -220,16 +250,24 @@ def test_postgresql_digests_are_computed_in_the_server_and_catch_a_change(
     assert verification["ok"] and verification["tables"]["invoice"]["method"] == "text"
     again = run_cli("verify", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
-    # `verify` reads the source again, and digests both sides inside the servers.
-    assert json.loads(again.stdout)["tables"]["invoice"]["method"] == "postgresql"
+    # By default `verify` compares with what the run read, as the run did: only the target is read.
+    checked = json.loads(again.stdout)
+    assert checked["tables"]["invoice"]["method"] == "text"
+    assert checked["reference"].startswith("what run ") and "snapshot" in checked["reference"]
+    fresh = run_cli("verify", plans / "chinook_us_pg.yaml", "--against-source", "--format", "json", env=env)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    # --against-source reads the source again, and digests both sides inside the servers.
+    assert json.loads(fresh.stdout)["tables"]["invoice"]["method"] == "postgresql"
+    assert json.loads(fresh.stdout)["reference"] == "the source as it is now"
     engine = sa.create_engine(pg_database)
     with engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE invoice SET total = total + 1 WHERE invoice_id = (SELECT min(invoice_id) FROM invoice)")
         )
     engine.dispose()
-    result = run_cli("verify", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
-    assert result.returncode == 1
-    failures = [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
-    assert [(f["check"], f["table"]) for f in failures] == [("I3", "invoice")]
-    assert failures[0]["examples"][0].startswith("changed ")
+    for how in ((), ("--against-source",)):
+        result = run_cli("verify", plans / "chinook_us_pg.yaml", *how, "--format", "json", env=env)
+        assert result.returncode == 1, how
+        failures = [c for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+        assert [(f["check"], f["table"]) for f in failures] == [("I3", "invoice")], how
+        assert failures[0]["examples"][0].startswith("changed "), how

@@ -150,6 +150,14 @@ def verify(
         Path | None,
         typer.Option("--receipt", help="Check the target against this run receipt, without reading the source."),
     ] = None,
+    against_source: Annotated[
+        bool,
+        typer.Option(
+            "--against-source",
+            help="Compute the subset from the source as it is now, instead of comparing with what the "
+            "plan's finished run read (in its snapshot) and recorded in the target.",
+        ),
+    ] = False,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Tables checked at once (PostgreSQL sources: one snapshot).")
     ] = 1,
@@ -158,7 +166,7 @@ def verify(
 ) -> None:
     """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
     with _errors(format, debug):
-        result = verify_plan(load_plan(plan), receipt=receipt, workers=workers)
+        result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
             _json(result.to_dict())
         else:

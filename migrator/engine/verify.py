@@ -27,14 +27,14 @@ from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.errors import UsageError
 from migrator.plan.load import LoadedPlan
-from migrator.stores.sql import connect
+from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.pgcopy import copy_out_digest
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.verify_sql import count, keyed_rows, orphans, pg_digest, python_digest, target_rows
 from migrator.verify.compare import differences
-from migrator.verify.digest import Digest
+from migrator.verify.digest import Digest, combine
 
 
 @dataclass
@@ -64,6 +64,7 @@ class VerifyResult:
     tables: dict[str, TableDigest]
     foreign_keys: list[dict[str, Any]]
     seconds: float = 0.0
+    reference: str = ""  # what the target was compared with
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +79,7 @@ class VerifyResult:
             tables={name: TableDigest(**t) for name, t in data["tables"].items()},
             foreign_keys=data["foreign_keys"],
             seconds=data["seconds"],
+            reference=data.get("reference", ""),
         )
 
     @property
@@ -91,16 +93,50 @@ def verify_plan(
     environ: Mapping[str, str] | None = None,
     receipt: Path | None = None,
     workers: int = 1,
+    against_source: bool = False,
 ) -> VerifyResult:
+    """Check the target. By default against the digests the plan's finished run recorded in the
+    target's ledger, as that run read the source, in its one snapshot: a source that lives on has
+    changed since, and a new read would report its new rows as missing. Only the target is read,
+    and the source only to name rows when a digest differs. `against_source` (or no finished run
+    of this plan file) computes the subset from the source as it is now; `receipt` checks against
+    a receipt without the source."""
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
     if receipt is not None:
         result = _against_receipt(loaded, receipt)
     else:
         with translated("verification"), prepared(loaded) as prep:
-            result = _against_source(prep, env, workers)
+            recorded = None if against_source else _recorded_by_the_run(prep)
+            if recorded is None:
+                result = _against_source(prep, env, workers)
+                result.reference = "the source as it is now"
+            else:
+                run_id, digests = recorded
+                result = verify_recorded(prep, env, digests, workers)
+                result.reference = f"what run {run_id} read from the source, in its snapshot"
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _recorded_by_the_run(prep: Prepared) -> tuple[str, dict[str, tuple[str, Digest]]] | None:
+    """The table digests of this plan file's finished run, from the target's ledger, if there is one."""
+    if not connect.target_exists(prep.target_url):
+        return None
+    engine = connect.open_target(prep.target_url, create=False)
+    plan = prep.loaded.plan.name
+    try:
+        with engine.connect() as conn:
+            run = ledger.current_run(conn, plan)
+            if run is None or run.status != "finished" or run.plan_sha256 != prep.loaded.sha256:
+                return None
+            digests = {}
+            for name in prep.copied_tables:
+                done = ledger.progress(conn, plan, "table", name)
+                digests[name] = combine(done.checksums, done.rows)
+    finally:
+        engine.dispose()
+    return run.run_id, digests
 
 
 def verify_recorded(

@@ -101,6 +101,8 @@ def render_verify(result: VerifyResult, console: Console) -> None:
         for example in check.examples:
             console.print(f"     {escape(example)}")
     passed = len(result.checks) - len(failures)
+    if result.reference:
+        console.print(f"compared with {escape(result.reference)}")
     if failures:
         console.print(
             f"[red]verification failed[/]: {len(failures)} of {plural(len(result.checks), 'check')} "

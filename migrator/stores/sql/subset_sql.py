@@ -205,6 +205,10 @@ class SubsetSQL:
                         self._member(self_edge, self._kept_of(table), under_or=True),
                     ),
                 )
+            if self._recursion_keeps_all_it_may(table, edge):
+                # Then the rows the other rules keep, with this edge resolved, are the recursion's
+                # rows exactly: subtract, as for a plain table.
+                return sa.select(sa.func.count()).select_from(t).where(base), True
         else:
             # Kept rows (with their references as read, before any nulling) that point outside.
             column = self._reader(table)
@@ -354,6 +358,21 @@ class SubsetSQL:
             # Left out, because an OR with a lookup in it makes PostgreSQL scan the whole table.
             return sa.true()
         return sa.or_(*[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope])
+
+    def _recursion_keeps_all_it_may(self, table: str, edge: Edge) -> bool:
+        """A self-referencing table (no cycle through others) whose every candidate is in scope on
+        its own: a scoped table is when another `drop` key with NOT NULL columns is a scope key,
+        since that key's constraint implies the scope (see `_membership`). Its subset is then the
+        candidates whose chain of parents stays in the subset, and nothing else."""
+        kind = self._classes.classes[table]
+        if table in self._iterated or kind == "referenced":
+            return False
+        if kind != "scoped":
+            return True
+        t = self._source.table(table)
+        others = [e for e in self._drop_constraints(table) if e != edge]
+        scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
+        return any(e in others and not any(t.c[c].nullable for c in e.fk.child_columns) for e in scope)
 
     def _drop_constraints(self, table: str) -> list[Edge]:
         return [
