@@ -3,6 +3,7 @@ each chunk committed in the target together with its checkpoint (SPEC §5)."""
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -26,7 +27,7 @@ from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser, text_digest
 from migrator.stores.sql.snapshot import estimate_rows, stream
 from migrator.stores.sql.subset_sql import TableQuery
-from migrator.stores.sql.writer import update_rows, write_rows
+from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
 T = TypeVar("T")
@@ -135,8 +136,11 @@ def _row_chunks(
     """Rows through Python: for transforms, upserts, deferred keys, and every pair but PG to PG."""
     target = ctx.target
     table = target.tables[name]
-    columns = set(table.c.keys())
     deferred = set(target.deferred.get(name, ()))
+    if transform is None and not target.merge and not deferred and target.conn.dialect.name == "sqlite":
+        yield from _tuple_chunks(ctx, table, statement, order_by, written)
+        return
+    columns = set(table.c.keys())
     for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
         rows = [dict(r._mapping) for r in batch]
         last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
@@ -148,6 +152,31 @@ def _row_chunks(
 
         def write(rows: list[dict[str, Any]] = rows, checksum: str = checksum) -> str:
             write_rows(target.conn, table, rows, merge=target.merge)
+            return checksum
+
+        yield _Chunk(len(rows), last_key, write)
+
+
+def _tuple_chunks(
+    ctx: CopyContext,
+    table: sa.Table,
+    statement: sa.Select,  # type: ignore[type-arg]
+    order_by: tuple[str, ...],
+    written: list[str],
+) -> Iterator[_Chunk]:
+    """Into SQLite, rows as they come, as tuples: no mapping per row, and the driver's own
+    executemany (C) rather than SQLAlchemy's per-row parameter processing, which together were half
+    of a SQLite-to-SQLite copy."""
+    selected = [c.name for c in statement.selected_columns]
+    take = operator.itemgetter(*[selected.index(c) for c in written])
+    keys = [selected.index(c) for c in order_by]
+    for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
+        rows = [take(r) for r in batch] if len(written) > 1 else [(take(r),) for r in batch]
+        last_key = tuple(batch[-1][i] for i in keys) if order_by else None
+        checksum = f"python:{Digest.of(rows).checksum}"
+
+        def write(rows: list[tuple[Any, ...]] = rows, checksum: str = checksum) -> str:
+            insert_tuples(ctx.target.conn, table, written, rows)
             return checksum
 
         yield _Chunk(len(rows), last_key, write)

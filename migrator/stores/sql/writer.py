@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,26 @@ def write_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], *,
         conn.execute(table.insert(), rows)  # executemany; SQLAlchemy batches it as multi-row VALUES
         return
     conn.execute(_upsert(conn.dialect.name, table, list(rows[0])), rows)
+
+
+def insert_tuples(conn: Connection, table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain bulk insert of value tuples through the driver's executemany, each value passed
+    through its column type's bind processing for this dialect (a datetime becomes SQLite's text),
+    as SQLAlchemy would, but once per column rather than once per row and parameter."""
+    if not rows:
+        return
+    processors = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
+    if any(processors):
+        rows = [tuple(_bound(processors, row)) for row in rows]
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c) for c in columns)
+    marks = ", ".join("?" for _ in columns) if conn.dialect.paramstyle == "qmark" else ", ".join("%s" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})", rows)
+
+
+def _bound(processors: list[Any], row: tuple[Any, ...]) -> Iterator[Any]:
+    for process, value in zip(processors, row, strict=True):
+        yield value if process is None or value is None else process(value)
 
 
 def _upsert(dialect: str, table: sa.Table, columns: list[str]) -> Any:
