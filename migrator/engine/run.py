@@ -147,8 +147,12 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
         engine.dispose()
     if run is None or run.status != "finished" or run.plan_sha256 != loaded.sha256:
         return None
+    return _nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
+
+
+def _nothing_to_do(plan: str, run_id: str, target: str) -> RunResult:
     message = "this plan already ran to the end against this target: nothing to do"
-    return RunResult(loaded.plan.name, run.run_id, "already-finished", [], 0.0, connect.redact(target_url), message)
+    return RunResult(plan, run_id, "already-finished", [], 0.0, target, message)
 
 
 def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
@@ -196,8 +200,7 @@ def _copy_all(
         )
     target_url = connect.redact(prep.target_url)
     if run is not None and run.status == "finished":
-        message = "this plan already ran to the end against this target: nothing to do"
-        return RunResult(plan.name, run.run_id, "already-finished", [], 0.0, target_url, message)
+        return _nothing_to_do(plan.name, run.run_id, target_url)
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
     dangling = _dangling(prep, options, first=run is None)
     target = open_target_tables(prep, conn)
