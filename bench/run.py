@@ -29,6 +29,7 @@ import shlex
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -268,6 +269,7 @@ class PathResult:
     check: Stage = field(default_factory=Stage)
     sql_from: str = "migrator plan"
     migrator_command: str = ""
+    repetitions: list[dict[str, float | None]] = field(default_factory=list)  # with --repeat: each run's times
 
     @property
     def ratio(self) -> float | None:
@@ -284,6 +286,43 @@ class PathResult:
         stages = {"plan": self.plan, "limit": self.limit, "migrator run": self.migrator, "rerun": self.rerun}
         stages |= {"verify": self.verify, "same rows": self.check}
         return [f"{k}: {s.detail or s.status}" for k, s in stages.items() if s.status in ("failed", "timed out")]
+
+
+STAGES = ("plan", "limit", "migrator", "verify", "rerun", "check")
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def median_result(runs: list[PathResult]) -> PathResult:
+    """One result from repeated runs of a path: each time the median of its runs (a shared 2-core
+    machine is noisy), the peak RSS the largest, a stage that failed in any run failed. The runs'
+    own times are kept in `repetitions`."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    merged = PathResult(first.path, first.rows, sql_from=first.sql_from, migrator_command=first.migrator_command)
+    for name in STAGES:
+        stages = [getattr(r, name) for r in runs]
+        bad = next((st for st in stages if st.status != "ok"), None)
+        setattr(merged, name, bad or Stage(_median([st.seconds for st in stages]), "ok", stages[0].detail))
+    merged.limit_copy_seconds = _median([r.limit_copy_seconds for r in runs])
+    merged.limit_constraints_seconds = _median([r.limit_constraints_seconds for r in runs])
+    merged.migrator_rss_mb = max((r.migrator_rss_mb for r in runs if r.migrator_rss_mb is not None), default=None)
+    for table in first.tables:
+        entries = [r.tables.get(table, {}) for r in runs]
+        merged.tables[table] = {
+            "rows": entries[0].get("rows"),
+            "limit_seconds": _median([e.get("limit_seconds") for e in entries]),
+            "migrator_seconds": _median([e.get("migrator_seconds") for e in entries]),
+        }
+    merged.repetitions = [
+        {"limit": r.limit.seconds, "migrator": r.migrator.seconds, "ratio": round(r.ratio, 3) if r.ratio else None}
+        for r in runs
+    ]
+    return merged
 
 
 @dataclass
@@ -710,6 +749,14 @@ def table_rows(results: list[PathResult]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def repetition_lines(results: list[PathResult]) -> list[str]:
+    def one(run: dict[str, float | None]) -> str:
+        ratio = "-" if run["ratio"] is None else f"{run['ratio']:.2f}"
+        return f"{_s(run['limit'])} / {_s(run['migrator'])} ({ratio})"
+
+    return [f"{r.path}: {', '.join(one(x) for x in r.repetitions)}" for r in results if r.repetitions]
+
+
 def markdown_section(report: dict[str, Any], results: list[PathResult]) -> str:
     m = report["machine"]
     src = report["source"]
@@ -742,6 +789,9 @@ def markdown_section(report: dict[str, Any], results: list[PathResult]) -> str:
         "",
         markdown_table(*table_rows(results)),
     ]
+    if any(r.repetitions for r in results):
+        lines += ["", "Medians of repeated runs; each run's limit s / migrator s (limit/migrator):", ""]
+        lines += [f"- {line}" for line in repetition_lines(results)]
     notes = [f"- {r.path}: {f}" for r in results for f in r.failed()]
     notes += [f"- {r.path}: subset SQL taken from {r.sql_from}" for r in results if r.sql_from != "migrator plan"]
     if notes:
@@ -796,6 +846,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument(
         "--no-docs", action="store_true", help="do not rewrite the results section of docs/benchmarks.md"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each path this many times and report the medians (default 1)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and files the run made")
     args = parser.parse_args(argv)
@@ -858,11 +911,16 @@ def main(argv: list[str] | None = None) -> int:
             export_sqlite.export(args.source_url, args.sqlite_source)
             source["export_seconds"] = round(time.monotonic() - started, 3)
         for path in args.paths:
-            try:
-                results.append(runner.run_path(path))
-            finally:
-                if not args.keep:
-                    runner.drop_targets(path)
+            runs = []
+            for repetition in range(args.repeat):
+                if args.repeat > 1:
+                    print(f"\n-- {path}: run {repetition + 1} of {args.repeat}", flush=True)
+                try:
+                    runs.append(runner.run_path(path))
+                finally:
+                    if not args.keep:
+                        runner.drop_targets(path)
+            results.append(median_result(runs))
             record(args, report, results)  # after each path: a stopped run still leaves what it measured
     finally:
         if not args.keep:
@@ -882,6 +940,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in bars(results):
         print(line)
+    for line in repetition_lines(results):
+        print(f"runs (limit s / migrator s): {line}")
     record(args, report, results)
     if not args.no_docs:
         print(f"\nwrote {DOCS.relative_to(REPO)}")
