@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import os
 import sys
 import tempfile
 import traceback
@@ -285,4 +287,21 @@ def _json(payload: object) -> None:
 
 
 def main() -> None:
-    app()
+    """The console entry point. The process ends without CPython's teardown of every module: by then
+    each command has closed its files (the audit log is fsynced) and disposed of its connections,
+    and the teardown alone took 0.3 s, a twentieth of a whole run at the benchmark's scale 1."""
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else _say(str(done.code))
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _say(message: str) -> int:
+    """sys.exit("text") prints the text and exits 1; so do we."""
+    print(message, file=sys.stderr)
+    return 1
