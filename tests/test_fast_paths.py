@@ -179,3 +179,17 @@ def test_copy_out_pieces_left_early_leave_the_connection_usable(pg_database: str
         pieces.close()  # as a failed unit or Ctrl-C leaves it: the rest is cancelled and drained
         conn.rollback()
         assert conn.execute("SELECT 3").fetchone() == (3,)
+
+
+# -- the dry run's look at the target ---------------------------------------------------------------
+
+
+def test_dry_run_says_when_the_target_database_is_missing(run_cli, chinook_pg: str, tmp_path: Path) -> None:
+    """A PostgreSQL target database that does not exist yet: the dry run still counts the source,
+    and says what the run will need."""
+    missing = chinook_pg.rsplit("/", 1)[0] + "/migrator_no_such_database"
+    shown = _chinook(run_cli, chinook_pg, missing, tmp_path, "plan")
+    assert shown.returncode == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    assert "does not exist" in result["target_note"] and "create the database first" in result["target_note"]
+    assert {t["table"]: t["rows"] for t in result["tables"]}["invoice"] == 91

@@ -9,7 +9,7 @@ from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.errors import translated
+from migrator.stores.sql.errors import classify, translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot
 
@@ -59,7 +59,13 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
         return "the target database does not exist yet; a run creates it", {}
     engine = connect.open_target(prep.target_url, create=False)
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except sa.exc.DBAPIError as exc:
+            # The dry run is of the source; the target's absence is news for the run, not a failure.
+            reason = classify(exc, "connecting to the target")
+            return f"{reason}; `run` needs it: for PostgreSQL or MySQL, create the database first", {}
+        with conn:
             present = set(sa.inspect(conn).get_table_names())
             counts = {
                 name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
