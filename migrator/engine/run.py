@@ -140,14 +140,12 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
     engine = connect.open_target(target_url, create=False)
     try:
         with engine.connect() as conn:
-            run = ledger.current_run(conn, loaded.plan.name)
+            run = ledger.finished_run(conn, loaded.plan.name, loaded.sha256)
     except DBAPIError:
         return None  # an unreachable target is reported by the full path, after its safety checks
     finally:
         engine.dispose()
-    if run is None or run.status != "finished" or run.plan_sha256 != loaded.sha256:
-        return None
-    return _nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
+    return None if run is None else _nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
 
 
 def _nothing_to_do(plan: str, run_id: str, target: str) -> RunResult:

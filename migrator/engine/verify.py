@@ -128,8 +128,8 @@ def _recorded_by_the_run(prep: Prepared) -> tuple[str, dict[str, tuple[str, Dige
     plan = prep.loaded.plan.name
     try:
         with engine.connect() as conn:
-            run = ledger.current_run(conn, plan)
-            if run is None or run.status != "finished" or run.plan_sha256 != prep.loaded.sha256:
+            run = ledger.finished_run(conn, plan, prep.loaded.sha256)
+            if run is None:
                 return None
             digests = {}
             for name in prep.copied_tables:

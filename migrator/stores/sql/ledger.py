@@ -85,6 +85,12 @@ def current_run(conn: Connection, plan: str) -> RunRow | None:
     return RunRow(row["run_id"], row["plan_sha256"], row["status"], json.loads(row["created_tables"]), row["existing"])
 
 
+def finished_run(conn: Connection, plan: str, sha: str) -> RunRow | None:
+    """The plan's run, if it ran to the end from this very plan file (its SHA-256)."""
+    run = current_run(conn, plan)
+    return run if run is not None and run.status == "finished" and run.plan_sha256 == sha else None
+
+
 def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str], existing: str) -> None:
     conn.execute(sa.delete(runs).where(runs.c.plan == plan))
     conn.execute(
