@@ -101,14 +101,17 @@ class SubsetCounts:
     statement: sa.Select  # type: ignore[type-arg]
     edges: list[Edge]
     subtract: list[bool]  # per edge: the statement gives the rows its other rules keep, not its dangling rows
+    with_rows: bool  # the statement's first value is the subset's row count
 
-    def read(self, conn: Connection) -> tuple[int, list[tuple[Edge, int]]]:
-        rows, *values = conn.execute(self.statement).one()
+    def read(self, conn: Connection) -> tuple[int | None, list[tuple[Edge, int]]]:
+        """The subset's rows (None when not asked for and no count needed them), and the dangling rows per edge."""
+        values = list(conn.execute(self.statement).one())
+        rows = int(values.pop(0)) if self.with_rows else None
         dangling = [
-            (edge, int(value) - int(rows) if subtract else int(value))
+            (edge, int(value) - int(rows or 0) if subtract else int(value))
             for edge, value, subtract in zip(self.edges, values, self.subtract, strict=True)
         ]
-        return int(rows), dangling
+        return rows, dangling
 
 
 class SubsetSQL:
@@ -169,15 +172,20 @@ class SubsetSQL:
         assert isinstance(kept, sa.CTE)
         return kept
 
-    def counts(self, table: str, policies: tuple[str, ...] = ("drop", "nullify", "fail")) -> SubsetCounts:
-        """The table's subset rows and, per edge whose policy is in `policies`, its dangling rows, as
-        one statement: a kept set that is materialized (a recursion, an iteration) is then computed
-        once for all the counts, not once per count."""
+    def counts(
+        self, table: str, policies: tuple[str, ...] = ("drop", "nullify", "fail"), *, with_rows: bool = True
+    ) -> SubsetCounts:
+        """The table's subset rows (unless `with_rows` is False and no count subtracts them) and, per
+        edge whose policy is in `policies`, its dangling rows, as one statement: a kept set that is
+        materialized (a recursion, an iteration) is then computed once for all the counts."""
         edges = [e for e in self._edges(table, "scope", "constraint") if e.policy in policies]
         counted = [self._dangling_count(table, edge) for edge in edges]
-        rows = self.count(table)
-        statement = sa.select(rows.scalar_subquery(), *[query.scalar_subquery() for query, _ in counted])
-        return SubsetCounts(statement, edges, [subtract for _, subtract in counted])
+        subtract = [s for _, s in counted]
+        with_rows = with_rows or any(subtract)
+        values = [query.scalar_subquery() for query, _ in counted]
+        if with_rows:
+            values.insert(0, self.count(table).scalar_subquery())
+        return SubsetCounts(sa.select(*values), edges, subtract, with_rows)
 
     def _dangling_count(self, table: str, edge: Edge) -> tuple[sa.Select, bool]:  # type: ignore[type-arg]
         """How many rows point at a parent that is not kept through `edge`: a count of them, or
@@ -353,8 +361,7 @@ class SubsetSQL:
         is enough here: the constraint already demands that its parent is kept."""
         t = self._source.table(table)
         scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
-        if any(e in constrained and not any(t.c[c].nullable for c in e.fk.child_columns) for e in scope):
-            # That edge's constraint demands a kept parent, so a non-null key: the OR below holds.
+        if self._scope_implied(table, constrained):
             # Left out, because an OR with a lookup in it makes PostgreSQL scan the whole table.
             return sa.true()
         return sa.or_(*[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope])
@@ -369,10 +376,14 @@ class SubsetSQL:
             return False
         if kind != "scoped":
             return True
+        return self._scope_implied(table, [e for e in self._drop_constraints(table) if e != edge])
+
+    def _scope_implied(self, table: str, constrained: list[Edge]) -> bool:
+        """A scope key among the `drop` constraints, with NOT NULL columns: its constraint demands a
+        kept parent, so a non-null key, so the row is in scope through it whatever else holds."""
         t = self._source.table(table)
-        others = [e for e in self._drop_constraints(table) if e != edge]
         scope = [e for e in self._edges(table, "scope") if not e.fk.is_self_reference]
-        return any(e in others and not any(t.c[c].nullable for c in e.fk.child_columns) for e in scope)
+        return any(e in constrained and not any(t.c[c].nullable for c in e.fk.child_columns) for e in scope)
 
     def _drop_constraints(self, table: str) -> list[Edge]:
         return [
