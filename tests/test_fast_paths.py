@@ -4,19 +4,29 @@ dangling counts on request, and the re-run that answers from the target's ledger
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from migrator.demo.generate import generate_demo
+from migrator.engine.finished import _database, already_finished
 from migrator.engine.prefetch import prefetched
+from migrator.engine.run import run_plan
+from migrator.plan.load import load_plan
+from migrator.stores.sql.connect import parse_url, redact
 from migrator.stores.sql.pgstream import copy_out_pieces
 
 PLANS = Path(__file__).parent / "plans"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
@@ -193,3 +203,81 @@ def test_dry_run_says_when_the_target_database_is_missing(run_cli, chinook_pg: s
     result = json.loads(shown.stdout)
     assert "does not exist" in result["target_note"] and "create the database first" in result["target_note"]
     assert {t["table"]: t["rows"] for t in result["tables"]}["invoice"] == 91
+
+
+def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalchemy(
+    run_cli, chinook_pg: str, pg_database: str, tmp_path: Path
+) -> None:
+    env = {"SOURCE_URL": chinook_pg, "TARGET_URL": pg_database, "STATE_DIR": str(tmp_path / "state")}
+    done = _chinook(run_cli, chinook_pg, pg_database, tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    plan = PLANS / "chinook_us_pg.yaml"
+    fast = already_finished(plan, env)
+    full = run_plan(load_plan(plan, env), environ=env)  # asks the ledger through SQLAlchemy
+    assert fast is not None and full.status == "already-finished"
+    assert asdict(fast) == {**asdict(full), "seconds": 0.0}
+    # Through the CLI, the answer comes before SQLAlchemy (or pydantic's plan checks) is imported.
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('imported:', 'sqlalchemy' in sys.modules, 'sqlglot' in sys.modules))\n"
+        f"sys.argv = ['migrator', 'run', {str(plan)!r}, '--format', 'json']\n"
+        "from migrator.cli.app import main\n"
+        "main()\n"
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert '"status": "already-finished"' in again.stdout
+    assert again.stdout.strip().endswith("imported: False False")
+
+
+def test_the_quick_answer_steps_aside_whenever_the_full_path_might_answer_otherwise(
+    run_cli, chinook_sqlite: Path, tmp_path: Path
+) -> None:
+    source, target = f"sqlite:///{chinook_sqlite}", f"sqlite:///{tmp_path / 'us.db'}"
+    env = {"SOURCE_URL": source, "TARGET_URL": target, "STATE_DIR": str(tmp_path / "state")}
+    plan = tmp_path / "plan.yaml"
+    shutil.copy(PLANS / "chinook_us_sqlite.yaml", plan)
+    assert already_finished(plan, env) is None, "no target yet"
+    assert run_cli("run", plan, "--format", "json", env=env).returncode == 0
+    assert already_finished(plan, env) is not None
+    assert already_finished(plan, {**env, "MIGRATOR_SIGNING_KEY": "/no/such/key"}) is None, "the full path checks it"
+    assert already_finished(plan, {**env, "TARGET_URL": target + "?timeout=5"}) is None, "a URL with a query"
+    assert already_finished(plan, {**env, "SOURCE_URL": target}) is None, "the target is the source"
+    with sqlite3.connect(tmp_path / "us.db") as conn:
+        conn.execute("UPDATE _migrator_runs SET status = 'running'")
+    conn.close()
+    assert already_finished(plan, env) is None, "an unfinished run"
+    with sqlite3.connect(tmp_path / "us.db") as conn:
+        conn.execute("UPDATE _migrator_runs SET status = 'finished'")
+    conn.close()
+    plan.write_text(plan.read_text() + "# edited\n")
+    assert already_finished(plan, env) is None, "another version of the plan file"
+
+
+@pytest.mark.parametrize(
+    ("url", "read"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1/db", True),
+        ("postgresql+psycopg://user:s%40cret@db.example:5433/app_us", True),
+        ("postgresql+psycopg://user:@localhost/app", True),
+        ("postgresql+psycopg:///app", True),
+        ("sqlite:///relative/us.db", True),
+        ("sqlite:////abs/us.db", True),
+        ("postgresql+psycopg://user:pw@[::1]:5432/db", False),
+        ("postgresql+psycopg://u@h/db?sslmode=require", False),
+        ("postgresql://u@h/db", False),  # SQLAlchemy's psycopg2: the full path says what it makes of it
+        ("mysql+pymysql://root@127.0.0.1/db", False),
+        ("postgresql+psycopg://us%2Fer@h/db", False),
+    ],
+)
+def test_the_quick_answer_shows_a_url_as_sqlalchemy_does_or_declines_it(url: str, read: bool, tmp_path: Path) -> None:
+    database = _database(url, tmp_path)
+    assert (database is not None) == read
+    if database is not None:
+        assert database.shown == redact(parse_url(url, tmp_path))

@@ -9,7 +9,6 @@ One process writes the log at a time (the run's coordinator); threads inside it 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 
 from migrator.audit.canonical import GENESIS, canonical_bytes, sha256_hex
 from migrator.audit.durable import append_line, fsync_directory, truncate
+from migrator.clock import utc_now
 from migrator.errors import RunError
 
 AUDIT_LOG_NAME = "audit.jsonl"
@@ -91,7 +91,14 @@ class AuditLog:
             raise ValueError(f"audit fields {sorted(clash)} are set by the log itself")
         self.refuse_secrets({"run": run, "event": event, **fields})
         with self._lock:
-            record = {"seq": self._next_seq, "time": _now(), "run": run, "event": event, **fields, "prev": self._head}
+            record = {
+                "seq": self._next_seq,
+                "time": utc_now(),
+                "run": run,
+                "event": event,
+                **fields,
+                "prev": self._head,
+            }
             line = canonical_bytes(record)
             append_line(self.path, line + b"\n")
             self._next_seq += 1
@@ -109,10 +116,6 @@ class AuditLog:
         # next line starts clean, and record what was cut, so even the repair is evidence.
         truncate(self.path, self.path.stat().st_size - len(torn))
         self.append(run, REPAIRED_EVENT, cut_bytes=len(torn), cut_sha256=sha256_hex(torn))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _texts(key: str, value: Any) -> Iterator[str]:

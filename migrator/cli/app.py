@@ -13,24 +13,15 @@ import tempfile
 import traceback
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from migrator.audit import generate_keypair, verify_state
-from migrator.engine.dry_run import dry_run
-from migrator.engine.observer import Silent
-from migrator.engine.run import run_plan
-from migrator.engine.validate import check_connections
-from migrator.engine.verify import verify_plan
 from migrator.errors import MigratorError, PlanError, UsageError
-from migrator.plan.load import load_plan
-from migrator.plan.model import Plan
-from migrator.report.progress import RichObserver
-from migrator.report.text import render_audit, render_plan, render_run, render_verify
 from migrator.version import __version__
+
+# Each command imports what it uses when it runs: SQLAlchemy, the drivers, pydantic and sqlglot
+# together take longer to import than a finished plan's re-run takes to answer (SPEC §9).
 
 app = typer.Typer(
     name="migrator",
@@ -51,9 +42,17 @@ PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YA
 FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
 
-out = Console(highlight=False, soft_wrap=True)
-# soft_wrap: an error line stays one line whatever the terminal's width, so it can be searched.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def console(stderr: bool = False) -> Console:
+    """stdout's console, or stderr's; made when first used, as JSON output needs no rich at all.
+    soft_wrap: an error line stays one line whatever the terminal's width, so it can be searched."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -69,15 +68,18 @@ def validate(
     debug: DebugOpt = False,
 ) -> None:
     """Check a plan file; exit 0 if it is valid, 2 if not."""
+    from migrator.engine.validate import check_connections
+    from migrator.plan.load import load_plan
+
     with _errors(format, debug):
         loaded = load_plan(plan)
         notes = check_connections(loaded) if connect else []
         if format is Format.json:
             _json({"valid": True, "plan": loaded.plan.name, "checked": notes})
         else:
-            out.print(f"[green]valid[/]: {plan} (plan {loaded.plan.name})")
+            console().print(f"[green]valid[/]: {plan} (plan {loaded.plan.name})")
             for note in notes:
-                out.print(f"  {note}")
+                console().print(f"  {note}")
 
 
 @app.command("plan")
@@ -91,12 +93,16 @@ def plan_command(
     debug: DebugOpt = False,
 ) -> None:
     """The dry run: every table's class, reason, selecting SQL, row and dangling counts. Writes nothing."""
+    from migrator.engine.dry_run import dry_run
+    from migrator.plan.load import load_plan
+    from migrator.report.text import render_plan
+
     with _errors(format, debug):
         result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
             _json(result.to_dict())
         else:
-            render_plan(result, out, show_sql=sql)
+            render_plan(result, console(), show_sql=sql)
 
 
 @app.command()
@@ -126,23 +132,36 @@ def run(
 ) -> None:
     """Copy the subset into the target, in checkpointed chunks. Running it again continues an
     unfinished run; a finished one is a no-op that says so."""
+    from migrator.engine.finished import already_finished
+
     with _errors(format, debug):
-        loaded = load_plan(plan)
-        run_with = functools.partial(
-            run_plan,
-            loaded,
-            start_over=restart,
-            workers=workers,
-            verify=not no_verify,
-            count_dangling=count_dangling,
-        )
+        # A finished plan is answered from the target's ledger before the rest is even imported.
+        result = None if restart else already_finished(plan, os.environ)
+        if result is None:
+            from migrator.engine.observer import Silent
+            from migrator.engine.run import run_plan
+            from migrator.plan.load import load_plan
+            from migrator.report.progress import RichObserver
+
+            run_with = functools.partial(
+                run_plan,
+                load_plan(plan),
+                start_over=restart,
+                workers=workers,
+                verify=not no_verify,
+                count_dangling=count_dangling,
+            )
+            if format is Format.json:
+                result = run_with(observer=Silent())
+            else:
+                with RichObserver(console(stderr=True)) as observer:
+                    result = run_with(observer=observer)
         if format is Format.json:
-            result = run_with(observer=Silent())
             _json(result.to_dict())
         else:
-            with RichObserver(err) as observer:
-                result = run_with(observer=observer)
-            render_run(result, out)
+            from migrator.report.text import render_run
+
+            render_run(result, console())
         if result.verification is not None and not result.verification["ok"]:
             raise typer.Exit(1)
 
@@ -169,12 +188,16 @@ def verify(
     debug: DebugOpt = False,
 ) -> None:
     """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
+    from migrator.engine.verify import verify_plan
+    from migrator.plan.load import load_plan
+    from migrator.report.text import render_verify
+
     with _errors(format, debug):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
             _json(result.to_dict())
         else:
-            render_verify(result, out)
+            render_verify(result, console())
         if not result.ok:
             raise typer.Exit(1)
 
@@ -182,6 +205,8 @@ def verify(
 @app.command()
 def schema(format: FormatOpt = Format.json) -> None:
     """Print the JSON Schema of the plan format, for editors (JSON in either format: it is a JSON document)."""
+    from migrator.plan.model import Plan
+
     document = Plan.model_json_schema(by_alias=True, mode="validation")
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "migrator plan"
@@ -205,12 +230,15 @@ def audit_verify(
     debug: DebugOpt = False,
 ) -> None:
     """Check the audit log's hash chain and every receipt's signature and anchor. Exit 0 intact, 1 tampered."""
+    from migrator.audit import verify_state
+    from migrator.report.text import render_audit
+
     with _errors(format, debug):
         report = verify_state(state, public_key, require_signature=require_signature)
         if format is Format.json:
             _json(report.to_dict())
         else:
-            render_audit(report, out)
+            render_audit(report, console())
         if not report.ok:
             raise typer.Exit(1)
 
@@ -220,6 +248,8 @@ def audit_keygen(
     folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Where to write the key pair.", show_default=False)],
 ) -> None:
     """Write an Ed25519 key pair for signing receipts: signing-key.pem (keep it secret) and public-key.pem."""
+    from migrator.audit import generate_keypair
+
     with _errors(Format.text, False):
         private, public = generate_keypair()
         folder.mkdir(parents=True, exist_ok=True)
@@ -229,7 +259,7 @@ def audit_keygen(
         secret.touch(mode=0o600)
         secret.write_bytes(private)
         (folder / "public-key.pem").write_bytes(public)
-        out.print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
+        console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
 
 
 @app.callback(invoke_without_command=True)
@@ -237,7 +267,7 @@ def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
-        out.print(f"migrator {__version__}")
+        console().print(f"migrator {__version__}")
         raise typer.Exit(0)
 
 
@@ -254,7 +284,9 @@ class _errors:
         if value is None or isinstance(value, typer.Exit | SystemExit):
             return False
         if isinstance(value, KeyboardInterrupt):
-            err.print("[yellow]interrupted[/]: committed work is kept; run the same command to continue")
+            console(stderr=True).print(
+                "[yellow]interrupted[/]: committed work is kept; run the same command to continue"
+            )
             raise typer.Exit(130)
         if self.debug:
             traceback.print_exception(value)
@@ -263,13 +295,15 @@ class _errors:
             raise typer.Exit(value.exit_code)
         log = Path(tempfile.gettempdir()) / "migrator-error.log"
         log.write_text("".join(traceback.format_exception(value)), encoding="utf-8")
-        err.print(
+        console(stderr=True).print(
             f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
             "(please report it with that file, after checking it for secrets)"
         )
         raise typer.Exit(1)
 
     def _report(self, error: MigratorError) -> None:
+        from rich.markup import escape
+
         problems = error.problems if isinstance(error, PlanError) else []
         if self.format is Format.json:
             payload: dict[str, object] = {"error": type(error).__name__, "message": str(error)}
@@ -279,9 +313,9 @@ class _errors:
             return
         if problems:
             for problem in problems:
-                err.print(f"[red]error[/]: {escape(problem.render())}")
+                console(stderr=True).print(f"[red]error[/]: {escape(problem.render())}")
         else:
-            err.print(f"[red]error[/]: {escape(str(error))}")
+            console(stderr=True).print(f"[red]error[/]: {escape(str(error))}")
 
 
 def _json(payload: object) -> None:

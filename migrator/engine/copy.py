@@ -24,7 +24,7 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
-from migrator.stores.sql.pgcopy import copy_in, copy_out_chunks, is_pg_to_pg, key_parser, text_digest
+from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
 from migrator.stores.sql.snapshot import estimate_rows, stream
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
@@ -191,7 +191,7 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     table = ctx.target.tables[name]
     for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
-        checksum = f"text:{text_digest(piece.data).checksum}"
+        checksum = f"chunks:{chunk_digest(piece.data).checksum}"
 
         def write(data: bytes = piece.data, checksum: str = checksum) -> str:
             copy_in(ctx.target.conn, table, output, data)
@@ -245,8 +245,7 @@ def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:
     """The subset rows in key order, from just after the last committed key when resuming."""
     if after is None:
         return query.rows
-    keys = query.key_columns
-    return query.rows.where(sa.tuple_(*keys) > sa.tuple_(*after) if len(keys) > 1 else keys[0] > after[0])
+    return query.rows.where(*key_range(query.key_columns, after, None))
 
 
 def _mark_complete(ctx: CopyContext, kind: str, name: str) -> None:

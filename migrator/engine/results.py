@@ -45,7 +45,8 @@ class TableCopy:
     chunks: int
     skipped_chunks: int
     seconds: float
-    method: str = "python"  # how the checksum was computed: "text" (COPY lines) or "python" (canonical values)
+    # how the checksum was computed: "chunks" (COPY text, per chunk) or "python" (canonical values)
+    method: str = "python"
     checksum: str = ""  # the sum of the units' row hashes: the source side of verification
 
 
@@ -66,3 +67,54 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Check:
+    check: str  # I1 | I2 | I3
+    table: str
+    ok: bool
+    detail: str
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TableDigest:
+    rows: int
+    checksum: str
+    method: str  # "python": blake2b of canonical values | "postgresql": md5 of the row's text, in the server
+    # | "chunks": blake2b of each chunk's COPY text, in key order
+    columns: list[str]
+    key: list[str]
+
+
+@dataclass
+class VerifyResult:
+    plan: str
+    target: str
+    ok: bool
+    checks: list[Check]
+    tables: dict[str, TableDigest]
+    foreign_keys: list[dict[str, Any]]
+    seconds: float = 0.0
+    reference: str = ""  # what the target was compared with
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> VerifyResult:
+        return VerifyResult(
+            plan=data["plan"],
+            target=data["target"],
+            ok=data["ok"],
+            checks=[Check(**c) for c in data["checks"]],
+            tables={name: TableDigest(**t) for name, t in data["tables"].items()},
+            foreign_keys=data["foreign_keys"],
+            seconds=data["seconds"],
+            reference=data.get("reference", ""),
+        )
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from migrator.engine.copy import CopyContext, fill_deferred
+from migrator.engine.finished import nothing_to_do
 from migrator.engine.interrupt import StopFlag, stop_on_first_interrupt
 from migrator.engine.observer import Observer, Silent
 from migrator.engine.parallel import copy_tables
@@ -145,12 +146,7 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
         return None  # an unreachable target is reported by the full path, after its safety checks
     finally:
         engine.dispose()
-    return None if run is None else _nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
-
-
-def _nothing_to_do(plan: str, run_id: str, target: str) -> RunResult:
-    message = "this plan already ran to the end against this target: nothing to do"
-    return RunResult(plan, run_id, "already-finished", [], 0.0, target, message)
+    return None if run is None else nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
 
 
 def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
@@ -198,7 +194,7 @@ def _copy_all(
         )
     target_url = connect.redact(prep.target_url)
     if run is not None and run.status == "finished":
-        return _nothing_to_do(plan.name, run.run_id, target_url)
+        return nothing_to_do(plan.name, run.run_id, target_url)
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
     dangling = _dangling(prep, options, first=run is None)
     target = open_target_tables(prep, conn)

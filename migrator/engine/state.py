@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from migrator.clock import utc_now
 from migrator.engine.results import RunResult
-from migrator.stores.sql.ledger import now
 
 
 def write_run_record(state_dir: Path, result: RunResult, plan_sha256: str) -> Path:
@@ -14,7 +14,7 @@ def write_run_record(state_dir: Path, result: RunResult, plan_sha256: str) -> Pa
     runs = state_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     path = runs / f"{result.run_id}.json"
-    record = {"plan_sha256": plan_sha256, "recorded_at": now(), **result.to_dict()}
+    record = {"plan_sha256": plan_sha256, "recorded_at": utc_now(), **result.to_dict()}
     if result.status == "already-finished" and path.exists():
         return path  # keep the record of the run that did the work
     tmp = path.with_suffix(".tmp")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from migrator.errors import PlanError, Problem
 from migrator.plan.model import Plan
+from migrator.plan.paths import state_dir
 from migrator.plan.rules import static_problems
 from migrator.plan.yaml_source import Path_, YamlSource, dotted, read_yaml
 
@@ -43,7 +44,7 @@ class LoadedPlan:
 
     @property
     def state_dir(self) -> Path:
-        return (self.base_dir / (self.plan.state or f".migrator/{self.plan.name}")).resolve()
+        return state_dir(self.base_dir, self.plan.state, self.plan.name)
 
     def line_of(self, *path: str | int) -> int | None:
         return self.source.line_of(tuple(path))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from migrator.audit import StateReport
-from migrator.engine.results import PlanResult, RunResult
-from migrator.engine.verify import VerifyResult
+from migrator.engine.results import PlanResult, RunResult, VerifyResult
+
+if TYPE_CHECKING:
+    from migrator.audit import StateReport
 
 _STYLE = {
     "root": "bold green",

@@ -18,6 +18,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.clock import utc_now
+
 metadata = sa.MetaData()
 runs = sa.Table(
     "_migrator_runs",
@@ -64,10 +66,6 @@ class Progress:
     checksums: tuple[str, ...] = ()  # of every unit so far, "METHOD:HEX"
 
 
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def ensure(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
@@ -101,7 +99,7 @@ def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[
             status="running",
             created_tables=json.dumps(created),
             existing=existing,
-            started_at=now(),
+            started_at=utc_now(),
         )
     )
 
@@ -114,7 +112,7 @@ def add_created_tables(conn: Connection, plan: str, created: list[str]) -> None:
 
 
 def finish_run(conn: Connection, plan: str) -> None:
-    conn.execute(sa.update(runs).where(runs.c.plan == plan).values(status="finished", finished_at=now()))
+    conn.execute(sa.update(runs).where(runs.c.plan == plan).values(status="finished", finished_at=utc_now()))
 
 
 def forget(conn: Connection, plan: str) -> None:
@@ -136,6 +134,19 @@ def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
     key = decode_key(latest.last_key) if latest.last_key else None
     checksums = tuple(r.checksum for r in rows if r.checksum)
     return Progress(len(rows), sum(r.rows for r in rows), key, checksums)
+
+
+def chunk_ends(conn: Connection, plan: str, table: str) -> list[tuple[Any, ...] | None]:
+    """The last key of each of a table's chunks, in chunk order: the bounds the chunks' digests
+    were taken between."""
+    prefix = f"table:{table}:"
+    rows = conn.execute(
+        sa.select(units.c.unit, units.c.last_key).where(
+            units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
+        )
+    ).all()
+    ordered = sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
+    return [decode_key(r.last_key) if r.last_key else None for r in ordered]
 
 
 def tables_written(conn: Connection, plan: str) -> set[str]:
@@ -161,7 +172,7 @@ def mark_done(
             run_id=run_id,
             rows=rows,
             checksum=checksum,
-            done_at=now(),
+            done_at=utc_now(),
             last_key=encode_key(last_key) if last_key is not None else None,
         )
     )
