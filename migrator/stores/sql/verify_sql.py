@@ -40,6 +40,31 @@ def orphans(
     return count, examples
 
 
+Reference = tuple[str, tuple[str, ...], str, tuple[str, ...]]  # child, its columns, parent, the parent's columns
+
+_VALIDATED_FOREIGN_KEYS = """
+SELECT child.relname, parent.relname,
+       ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.i),
+       ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, i)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum ORDER BY k.i)
+FROM pg_constraint c
+JOIN pg_class child ON child.oid = c.conrelid
+JOIN pg_class parent ON parent.oid = c.confrelid
+WHERE c.contype = 'f' AND c.convalidated AND child.relnamespace = current_schema()::regnamespace
+"""
+
+
+def validated_foreign_keys(conn: Connection) -> set[Reference]:
+    """The references the target's database has checked over every row of the child, and checks on
+    every write: PostgreSQL's validated foreign keys. Other databases say nothing that strong
+    (MySQL's foreign_key_checks and SQLite's foreign_keys pragma can be off per session)."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    rows = conn.exec_driver_sql(_VALIDATED_FOREIGN_KEYS).all()
+    return {(child, tuple(columns), parent, tuple(parent_columns)) for child, parent, columns, parent_columns in rows}
+
+
 def python_digest(
     conn: Connection, query: sa.Select, columns: list[str], transform: Callable[[Row], Row] | None
 ) -> Digest:  # type: ignore[type-arg]
