@@ -30,6 +30,9 @@ import social_schema as schema
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+# The demo's names and words: the benchmark's platform reads like the demo's, at any scale.
+from migrator.demo.generate import FIRST_NAMES, LAST_NAMES, WORDS
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1/bench_src"
 
 REGIONS = (
@@ -44,19 +47,6 @@ REPLY_PERCENT_OF_NON_FIRST = 70  # of comments that are not the first of their p
 DELETED_POST_PERCENT = 5
 SYSTEM_AUDIT_PERCENT = 10  # audit events without an actor
 
-FIRST_NAMES = (
-    "Ava", "Ben", "Chloe", "Diego", "Emma", "Finn", "Grace", "Hiro", "Isla", "Jonas",
-    "Kai", "Lena", "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Yuki",
-)  # fmt: skip
-LAST_NAMES = (
-    "Adams", "Berg", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Huang", "Ito", "Jensen",
-    "Kim", "Lopez", "Muller", "Novak", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
-)  # fmt: skip
-WORDS = (
-    "coffee", "sunset", "train", "weekend", "project", "garden", "concert", "recipe", "hike", "city",
-    "book", "photo", "launch", "team", "rain", "beach", "market", "bike", "music", "friends",
-    "today", "finally", "great", "new", "tiny", "loud", "quiet", "early", "late", "again",
-)  # fmt: skip
 SENTENCES = 4096  # bodies are drawn from this many distinct sentences of 3 to 16 words
 
 YEAR = 365 * 86400

@@ -103,12 +103,7 @@ def pg_pg(source: str, target: str, queries: dict[str, str], sizes: dict[str, in
     present = set(queries)
     _execute_all(target, [s for t in tables for s in schema.pg_foreign_keys(t, present)])
     done = time.monotonic()
-    return {
-        "copy_seconds": round(copied - started, 3),
-        "constraints_seconds": round(done - copied, 3),
-        "seconds": round(done - started, 3),
-        "tables": results,
-    }
+    return _timings(started, copied, done, results)
 
 
 # --- PostgreSQL -> SQLite ---------------------------------------------------------------------------
@@ -145,12 +140,7 @@ def pg_sqlite(source: str, target: Path, queries: dict[str, str]) -> dict[str, A
                 dst.execute(statement)
         dst.execute("COMMIT")
         done = time.monotonic()
-    return {
-        "copy_seconds": round(copied - started, 3),
-        "constraints_seconds": round(done - copied, 3),
-        "seconds": round(done - started, 3),
-        "tables": results,
-    }
+    return _timings(started, copied, done, results)
 
 
 # --- SQLite -> SQLite -------------------------------------------------------------------------------
@@ -176,12 +166,7 @@ def sqlite_sqlite(source: Path, target: Path, queries: dict[str, str]) -> dict[s
                 conn.execute(statement)
         conn.execute("COMMIT")
         done = time.monotonic()
-    return {
-        "copy_seconds": round(copied - started, 3),
-        "constraints_seconds": round(done - copied, 3),
-        "seconds": round(done - started, 3),
-        "tables": results,
-    }
+    return _timings(started, copied, done, results)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,3 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _timings(started: float, copied: float, done: float, tables: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A limit's result: its copy, then its keys and indexes, and each table's rows and seconds."""
+    return {
+        "copy_seconds": round(copied - started, 3),
+        "constraints_seconds": round(done - copied, 3),
+        "seconds": round(done - started, 3),
+        "tables": tables,
+    }

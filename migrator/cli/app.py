@@ -95,13 +95,14 @@ def plan_command(
     """The dry run: every table's class, reason, selecting SQL, row and dangling counts. Writes nothing."""
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
-    from migrator.report.text import render_plan
 
     with _errors(format, debug):
         result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
             _json(result.to_dict())
         else:
+            from migrator.report.text import render_plan
+
             render_plan(result, console(), show_sql=sql)
 
 
@@ -190,13 +191,14 @@ def verify(
     """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
-    from migrator.report.text import render_verify
 
     with _errors(format, debug):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
             _json(result.to_dict())
         else:
+            from migrator.report.text import render_verify
+
             render_verify(result, console())
         if not result.ok:
             raise typer.Exit(1)
@@ -231,13 +233,14 @@ def audit_verify(
 ) -> None:
     """Check the audit log's hash chain and every receipt's signature and anchor. Exit 0 intact, 1 tampered."""
     from migrator.audit import verify_state
-    from migrator.report.text import render_audit
 
     with _errors(format, debug):
         report = verify_state(state, public_key, require_signature=require_signature)
         if format is Format.json:
             _json(report.to_dict())
         else:
+            from migrator.report.text import render_audit
+
             render_audit(report, console())
         if not report.ok:
             raise typer.Exit(1)
