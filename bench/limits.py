@@ -189,10 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _timings(started: float, copied: float, done: float, tables: dict[str, dict[str, float]]) -> dict[str, Any]:
     """A limit's result: its copy, then its keys and indexes, and each table's rows and seconds."""
     return {
@@ -201,3 +197,7 @@ def _timings(started: float, copied: float, done: float, tables: dict[str, dict[
         "seconds": round(done - started, 3),
         "tables": tables,
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -744,7 +744,9 @@ def table_rows(results: list[PathResult]) -> tuple[list[str], list[list[str]]]:
         row = [name]
         for r in results:
             t = r.tables.get(name, {})
-            row += [f"{t['rows']:,}" if "rows" in t else "-", _s(t.get("limit_seconds")), _s(t.get("migrator_seconds"))]
+            rows_copied = t.get("rows")
+            row += [f"{rows_copied:,}" if rows_copied is not None else "-"]
+            row += [_s(t.get("limit_seconds")), _s(t.get("migrator_seconds"))]
         rows.append(row)
     return headers, rows
 
