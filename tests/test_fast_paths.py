@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from migrator.demo.generate import generate_demo
 from migrator.engine.finished import _database, already_finished
@@ -24,6 +25,7 @@ from migrator.engine.run import run_plan
 from migrator.plan.load import load_plan
 from migrator.stores.sql.connect import parse_url, redact
 from migrator.stores.sql.pgstream import copy_out_pieces
+from migrator.stores.sql.snapshot import plain_batches, stream
 
 PLANS = Path(__file__).parent / "plans"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -281,3 +283,31 @@ def test_the_quick_answer_shows_a_url_as_sqlalchemy_does_or_declines_it(url: str
     assert (database is not None) == read
     if database is not None:
         assert database.shown == redact(parse_url(url, tmp_path))
+
+
+# -- rows from SQLite without Row objects ----------------------------------------------------------
+
+
+def test_plain_batches_give_the_values_sqlalchemy_gives(chinook_sqlite: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{chinook_sqlite}")
+    try:
+        with engine.connect() as conn:
+            metadata = sa.MetaData()
+            metadata.reflect(bind=conn)
+            for table in metadata.tables.values():  # DATETIME, NUMERIC(10,2), NVARCHAR, INTEGER, NULLs
+                query = sa.select(table)
+                plain = [tuple(row) for batch in plain_batches(conn, query, 100) or [] for row in batch]
+                assert plain == [tuple(row) for batch in stream(conn, query, 100) for row in batch], table.name
+            key = next(iter(table.primary_key.columns))
+            assert plain_batches(conn, sa.select(table).where(key > 5), 10) is None, "a query with parameters"
+    finally:
+        engine.dispose()
+
+
+def test_a_sqlite_target_is_digested_as_the_run_digested_it(run_cli, chinook_sqlite: Path, tmp_path: Path) -> None:
+    source, target = f"sqlite:///{chinook_sqlite}", f"sqlite:///{tmp_path / 'us.db'}"
+    done = _chinook(run_cli, source, target, tmp_path, "run")
+    assert done.returncode == 0, done.stderr
+    checks = json.loads(done.stdout)["verification"]["checks"]
+    contents = [c for c in checks if c["check"] == "I3"]
+    assert contents and all(c["ok"] and ", checksum " in c["detail"] for c in contents), contents

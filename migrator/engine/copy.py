@@ -25,7 +25,7 @@ from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
-from migrator.stores.sql.snapshot import estimate_rows, stream
+from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
@@ -64,12 +64,12 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     complete = ledger.progress(conn, plan.name, "complete", name).chunks > 0
     conn.commit()
     if complete:
-        ctx.observer.table_started(name, done.rows, done.rows)
+        ctx.observer.table_started(name, lambda: done.rows, done.rows)
         ctx.observer.table_finished(name)
         method, digest = combine(done.checksums, done.rows)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
     query = prep.queries.rows(name)
-    ctx.observer.table_started(name, _expected_rows(ctx, name), done.rows)
+    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     if fast and is_pg_to_pg(ctx.source, conn):
@@ -170,7 +170,8 @@ def _tuple_chunks(
     selected = [c.name for c in statement.selected_columns]
     take = operator.itemgetter(*[selected.index(c) for c in written])
     keys = [selected.index(c) for c in order_by]
-    for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
+    chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+    for batch in plain_batches(ctx.source, statement, chunk_rows) or stream(ctx.source, statement, chunk_rows):
         rows = [take(r) for r in batch] if len(written) > 1 else [(take(r),) for r in batch]
         last_key = tuple(batch[-1][i] for i in keys) if order_by else None
         checksum = f"python:{Digest.of(rows).checksum}"

@@ -17,6 +17,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from migrator.engine.observer import Total
+
 
 class _RowsPerSecond(ProgressColumn):
     def render(self, task) -> Text:  # type: ignore[no-untyped-def]
@@ -51,9 +53,9 @@ class RichObserver:
             self._progress.start()
             self._started = True
 
-    def table_started(self, table: str, total_rows: int, done_rows: int) -> None:
+    def table_started(self, table: str, total_rows: Total, done_rows: int) -> None:
         self._start()
-        self._totals[table] = max(total_rows, done_rows)
+        self._totals[table] = max(total_rows(), done_rows)
         self._tasks[table] = self._progress.add_task(table, total=self._totals[table] or 1, completed=done_rows)
 
     def rows_copied(self, table: str, rows: int) -> None:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -56,6 +56,38 @@ def stream(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[sa.R
         yield from (list(part) for part in result.partitions(batch))
     finally:
         result.close()
+
+
+def plain_batches(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[list[Any]]] | None:  # type: ignore[type-arg]
+    """SQLite, for a query without parameters: its rows in batches, as lists, with the column types'
+    result processing applied (a DATETIME's text becomes a datetime): as SQLAlchemy gives them, but
+    without a Row object per row, whose making was half the time of reading a table into Python.
+    The driver's cursor streams by itself. None elsewhere, where `stream` is the way."""
+    if conn.dialect.name != "sqlite" or query.compile(conn).params:
+        return None
+    return _sqlite_batches(conn, query, batch)
+
+
+def _sqlite_batches(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[list[Any]]]:  # type: ignore[type-arg]
+    dialect = conn.dialect
+    processors = [
+        (i, process)
+        for i, column in enumerate(query.selected_columns)
+        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+    ]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        cursor.execute(str(query.compile(conn)))
+        while rows := cursor.fetchmany(batch):
+            processed = [list(row) for row in rows]
+            for i, process in processors:
+                for values in processed:
+                    values[i] = process(values[i])
+            yield processed
+    finally:
+        cursor.close()
 
 
 def estimate_rows(conn: Connection, count: sa.Select, rows: sa.Select) -> int:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from migrator.stores.sql.snapshot import stream
+from migrator.stores.sql.snapshot import plain_batches, stream
 from migrator.verify.digest import MASK, Digest
 
 BATCH = 20_000
@@ -72,9 +72,12 @@ def python_digest(
     total = Digest(0, f"{0:016x}")
     # Rows are sequences already: a mapping per row is only needed to transform them.
     as_selected = transform is None and [c.name for c in query.selected_columns] == columns
-    for batch in stream(conn, query, BATCH):
-        rows = batch if as_selected else (_values(dict(r._mapping), columns, transform) for r in batch)
-        total = total.plus(Digest.of(rows))
+    if as_selected:
+        for batch in plain_batches(conn, query, BATCH) or stream(conn, query, BATCH):
+            total = total.plus(Digest.of(batch))
+        return total
+    for rows in stream(conn, query, BATCH):
+        total = total.plus(Digest.of(_values(dict(r._mapping), columns, transform) for r in rows))
     return total
 
 
