@@ -1,3 +1,3 @@
-from migrator.cli.app import main
+from migrator.cli.entry import main
 
 main()

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from migrator.cli.entry import run_arguments
 from migrator.demo.generate import generate_demo
 from migrator.engine.finished import _database, already_finished
 from migrator.engine.prefetch import prefetched
@@ -218,12 +219,12 @@ def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalch
     full = run_plan(load_plan(plan, env), environ=env)  # asks the ledger through SQLAlchemy
     assert fast is not None and full.status == "already-finished"
     assert asdict(fast) == {**asdict(full), "seconds": 0.0}
-    # Through the CLI, the answer comes before SQLAlchemy (or pydantic's plan checks) is imported.
+    # Through the CLI, the answer comes before SQLAlchemy, sqlglot or the CLI framework is imported.
     probe = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print('imported:', 'sqlalchemy' in sys.modules, 'sqlglot' in sys.modules))\n"
-        f"sys.argv = ['migrator', 'run', {str(plan)!r}, '--format', 'json']\n"
-        "from migrator.cli.app import main\n"
+        "atexit.register(lambda: print('imported:', *(m in sys.modules for m in ('sqlalchemy', 'sqlglot', 'typer'))))\n"
+        f"sys.argv = ['migrator', 'run', {str(plan)!r}, '--format', 'json', '--workers', '2']\n"
+        "from migrator.cli.entry import main\n"
         "main()\n"
     )
     again = subprocess.run(
@@ -235,7 +236,7 @@ def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalch
     )
     assert again.returncode == 0, again.stderr
     assert '"status": "already-finished"' in again.stdout
-    assert again.stdout.strip().endswith("imported: False False")
+    assert again.stdout.strip().endswith("imported: False False False")
 
 
 def test_the_quick_answer_steps_aside_whenever_the_full_path_might_answer_otherwise(
@@ -260,6 +261,27 @@ def test_the_quick_answer_steps_aside_whenever_the_full_path_might_answer_otherw
     conn.close()
     plan.write_text(plan.read_text() + "# edited\n")
     assert already_finished(plan, env) is None, "another version of the plan file"
+
+
+@pytest.mark.parametrize(
+    ("argv", "recognised"),
+    [
+        (["run", "p.yaml"], ("p.yaml", "text")),
+        (["run", "--format", "json", "p.yaml", "--workers", "4"], ("p.yaml", "json")),
+        (["run", "p.yaml", "--format=text", "--workers=2", "--no-verify", "--count-dangling"], ("p.yaml", "text")),
+        (["run", "p.yaml", "--restart"], None),  # starts over: never a no-op
+        (["run", "p.yaml", "--debug"], None),
+        (["run", "--help"], None),
+        (["run", "p.yaml", "q.yaml"], None),
+        (["run", "p.yaml", "--format", "yaml"], None),
+        (["run", "p.yaml", "--workers", "0"], None),
+        (["run", "p.yaml", "--workers"], None),
+        (["plan", "p.yaml"], None),
+        ([], None),
+    ],
+)
+def test_only_plain_run_commands_are_answered_before_the_cli(argv: list[str], recognised: object) -> None:
+    assert run_arguments(argv) == recognised
 
 
 @pytest.mark.parametrize(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
 import functools
 import json
-import os
 import sys
 import tempfile
 import traceback
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
 
+from migrator.cli.output import console, print_json
 from migrator.errors import MigratorError, PlanError, UsageError
 from migrator.version import __version__
 
@@ -42,18 +39,6 @@ PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="The plan file (YA
 FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-
-@functools.cache
-def console(stderr: bool = False) -> Console:
-    """stdout's console, or stderr's; made when first used, as JSON output needs no rich at all.
-    soft_wrap: an error line stays one line whatever the terminal's width, so it can be searched."""
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
 
 @app.command()
 def validate(
@@ -75,7 +60,7 @@ def validate(
         loaded = load_plan(plan)
         notes = check_connections(loaded) if connect else []
         if format is Format.json:
-            _json({"valid": True, "plan": loaded.plan.name, "checked": notes})
+            print_json({"valid": True, "plan": loaded.plan.name, "checked": notes})
         else:
             console().print(f"[green]valid[/]: {plan} (plan {loaded.plan.name})")
             for note in notes:
@@ -99,7 +84,7 @@ def plan_command(
     with _errors(format, debug):
         result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
-            _json(result.to_dict())
+            print_json(result.to_dict())
         else:
             from migrator.report.text import render_plan
 
@@ -133,32 +118,28 @@ def run(
 ) -> None:
     """Copy the subset into the target, in checkpointed chunks. Running it again continues an
     unfinished run; a finished one is a no-op that says so."""
-    from migrator.engine.finished import already_finished
+    from migrator.engine.observer import Silent
+    from migrator.engine.run import run_plan
+    from migrator.plan.load import load_plan
+    from migrator.report.progress import RichObserver
 
+    # A finished plan run again is mostly answered before this, in cli/entry.py.
     with _errors(format, debug):
-        # A finished plan is answered from the target's ledger before the rest is even imported.
-        result = None if restart else already_finished(plan, os.environ)
-        if result is None:
-            from migrator.engine.observer import Silent
-            from migrator.engine.run import run_plan
-            from migrator.plan.load import load_plan
-            from migrator.report.progress import RichObserver
-
-            run_with = functools.partial(
-                run_plan,
-                load_plan(plan),
-                start_over=restart,
-                workers=workers,
-                verify=not no_verify,
-                count_dangling=count_dangling,
-            )
-            if format is Format.json:
-                result = run_with(observer=Silent())
-            else:
-                with RichObserver(console(stderr=True)) as observer:
-                    result = run_with(observer=observer)
+        run_with = functools.partial(
+            run_plan,
+            load_plan(plan),
+            start_over=restart,
+            workers=workers,
+            verify=not no_verify,
+            count_dangling=count_dangling,
+        )
         if format is Format.json:
-            _json(result.to_dict())
+            result = run_with(observer=Silent())
+        else:
+            with RichObserver(console(stderr=True)) as observer:
+                result = run_with(observer=observer)
+        if format is Format.json:
+            print_json(result.to_dict())
         else:
             from migrator.report.text import render_run
 
@@ -195,7 +176,7 @@ def verify(
     with _errors(format, debug):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
-            _json(result.to_dict())
+            print_json(result.to_dict())
         else:
             from migrator.report.text import render_verify
 
@@ -212,7 +193,7 @@ def schema(format: FormatOpt = Format.json) -> None:
     document = Plan.model_json_schema(by_alias=True, mode="validation")
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "migrator plan"
-    _json(document)
+    print_json(document)
 
 
 audit_app = typer.Typer(help="Check the audit trail of a state folder, offline.", no_args_is_help=True)
@@ -237,7 +218,7 @@ def audit_verify(
     with _errors(format, debug):
         report = verify_state(state, public_key, require_signature=require_signature)
         if format is Format.json:
-            _json(report.to_dict())
+            print_json(report.to_dict())
         else:
             from migrator.report.text import render_audit
 
@@ -319,42 +300,3 @@ class _errors:
                 console(stderr=True).print(f"[red]error[/]: {escape(problem.render())}")
         else:
             console(stderr=True).print(f"[red]error[/]: {escape(str(error))}")
-
-
-def _json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, default=str))
-
-
-def main() -> None:
-    """The console entry point. The process ends without CPython's teardown of every module: by then
-    each command has closed its files (the audit log is fsynced) and disposed of its connections,
-    and the teardown alone took 0.3 s, a twentieth of a whole run at the benchmark's scale 1."""
-    _fixed_mmap_threshold()
-    try:
-        app()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 0 if done.code is None else _say(str(done.code))
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def _fixed_mmap_threshold() -> None:
-    """glibc raises its mmap threshold each time a large block is freed; after that, chunk-sized
-    buffers come from the heap, which fragments and keeps them: peak memory grew with the number
-    of chunks (+14% from scale 1 to scale 3). With the threshold fixed, every buffer of 128 KiB or
-    more is a mapping of its own, returned to the system when freed (+3.5%). Other C libraries
-    have no mallopt, and need none of this."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
-
-
-def _say(message: str) -> int:
-    """sys.exit("text") prints the text and exits 1; so do we."""
-    print(message, file=sys.stderr)
-    return 1
