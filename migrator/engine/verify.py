@@ -34,7 +34,7 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.pgcopy import copy_out_digest
-from migrator.stores.sql.snapshot import map_in_snapshot
+from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
 from migrator.stores.sql.verify_sql import (
     count,
     keyed_rows,
@@ -187,7 +187,10 @@ def _check_target(
                 # With workers, the references are checked at the same time as the contents.
                 integrity = aside.submit(_integrity_apart, engine, tables, queried) if workers > 1 else None
                 names = prep.copied_tables
-                for table_result, found in map_in_snapshot(prep.engine, prep.conn, names, one_table, workers):
+                sizes = table_sizes(prep.conn) if workers > 1 else {}
+                for table_result, found in map_in_snapshot(
+                    prep.engine, prep.conn, names, one_table, workers, largest_first=sizes
+                ):
                     checks += table_result
                     digests.update(found)
                 checks += _skipped_tables_are_empty(prep, target, tables)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -132,16 +132,24 @@ def joined(engine: Engine, snapshot_id: str) -> Iterator[Connection]:
 
 
 def map_in_snapshot(
-    engine: Engine, conn: Connection, items: list[T], work: Callable[[Connection, T], R], workers: int
+    engine: Engine,
+    conn: Connection,
+    items: list[T],
+    work: Callable[[Connection, T], R],
+    workers: int,
+    *,
+    largest_first: Mapping[T, float] | None = None,
 ) -> list[R]:
     """`work(connection, item)` for every item, on up to `workers` connections that all read the
     snapshot of `conn` (PostgreSQL); elsewhere, or with one worker, one after another on `conn`.
-    Results come back in the order of `items`; the first failure is raised."""
+    Results come back in the order of `items`; the first failure is raised. `largest_first`: the
+    items' sizes (table_sizes), to hand out the largest first, so that the workers end together."""
     snapshot_id = export_snapshot(conn) if workers > 1 and len(items) > 1 else None
     if snapshot_id is None:
         return [work(conn, item) for item in items]
     todo: queue.Queue[int] = queue.Queue()
-    for index in range(len(items)):
+    sizes = largest_first or {}
+    for index in sorted(range(len(items)), key=lambda i: -sizes.get(items[i], 0.0)):
         todo.put(index)
     results: dict[int, R] = {}
     failed = threading.Event()
