@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from migrator.errors import UsageError
+from migrator.variables import SIGNING_KEY_VARIABLE
 
-SIGNING_KEY_VARIABLE = "MIGRATOR_SIGNING_KEY"
 _PEM_START = "-----BEGIN"
 _KEYGEN_HINT = "make one with `migrator audit keygen`"
 

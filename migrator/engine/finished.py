@@ -27,9 +27,9 @@ from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
 from migrator.plan.paths import state_dir
 from migrator.plan.yaml_source import read_yaml
+from migrator.variables import SIGNING_KEY_VARIABLE  # the full path checks the key first
 
 ALREADY_FINISHED = "this plan already ran to the end against this target: nothing to do"
-SIGNING_KEY_VARIABLE = "MIGRATOR_SIGNING_KEY"  # the full path checks the key before anything else
 _QUESTION = "SELECT run_id, status, plan_sha256 FROM _migrator_runs WHERE plan = {}"
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")  # parts that SQLAlchemy writes back exactly as given
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-/]+")

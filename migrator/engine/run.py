@@ -40,6 +40,7 @@ from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
 from migrator.subset.classify import Edge
+from migrator.variables import LOCK_TIMEOUT_VARIABLE
 from migrator.verify.digest import Digest
 from migrator.version import __version__
 
@@ -158,7 +159,7 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
             target = connect.redact(prep.target_url)
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
         transforms = _transforms(prep, options.env)
-        lock_timeout = _seconds(options.env, connect.LOCK_TIMEOUT_VARIABLE, 60.0)
+        lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:

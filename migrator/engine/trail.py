@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from migrator.audit import SIGNING_KEY_VARIABLE, AuditLog, audit_log_path, load_signing_key, write_receipt
-from migrator.engine.transforms import HASH_KEY_VARIABLE
 from migrator.stores.sql import connect
+from migrator.variables import HASH_KEY_VARIABLE
 from migrator.version import __version__
 
 MIN_SECRET_LENGTH = 6

@@ -16,10 +16,10 @@ from typing import Any
 from migrator.errors import UsageError
 from migrator.plan.model import ColumnRule
 from migrator.subset.schema import Column
+from migrator.variables import HASH_KEY_VARIABLE
 
 Row = dict[str, Any]
 RowTransform = Callable[[Row], Row]
-HASH_KEY_VARIABLE = "MIGRATOR_HASH_KEY"
 
 
 def hash_value(value: Any, key: bytes, column: Column) -> Any:

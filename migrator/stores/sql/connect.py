@@ -70,9 +70,6 @@ def target_exists(url: URL) -> bool:
     return backend(url) != "sqlite" or not url.database or Path(url.database).exists()
 
 
-LOCK_TIMEOUT_VARIABLE = "MIGRATOR_LOCK_TIMEOUT"  # seconds a target write waits for a lock before retrying
-
-
 def open_target(url: URL, *, create: bool, lock_timeout: float = 60.0) -> Engine:
     """A writable engine. Waiting on a lock is bounded (PostgreSQL waits forever by default; MySQL
     50 s, SQLite 5 s), so that a lock held elsewhere becomes a timeout the run retries and records."""

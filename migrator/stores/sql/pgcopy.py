@@ -127,9 +127,10 @@ def copy_out_digest(
     raw = conn.connection.driver_connection
     assert raw is not None
     key_columns = [table.c[k] for k in key]
-    bounds = (
-        list(zip([None, *chunk_ends[:-1]], [*chunk_ends[:-1], None], strict=True)) if chunk_ends else [(None, None)]
-    )
+    # Each range runs from the previous chunk's last key to this one's; the last chunk's own end is
+    # no bound, so that rows past it (which the run did not write) fall in it, and differ.
+    inner = chunk_ends[:-1]
+    bounds = list(zip([None, *inner], [*inner, None], strict=True)) if chunk_ends else [(None, None)]
     total = EMPTY
     for lower, upper in bounds:
         query = sa.select(*[table.c[c] for c in columns]).where(*key_range(key_columns, lower, upper))
