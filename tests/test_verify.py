@@ -302,3 +302,19 @@ def test_validated_foreign_keys_answer_for_i1_only_while_every_table_holds_what_
     failures = {(c["check"], c["table"]) for c in json.loads(tampered.stdout)["checks"] if not c["ok"]}
     assert ("I1", "invoice_line") in failures and ("I2", "invoice_line") in failures, failures
     assert not any("validated foreign key" in c["detail"] for c in json.loads(tampered.stdout)["checks"])
+
+
+def test_verify_needs_no_source_while_the_target_holds_what_the_run_wrote(run_cli, copied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plan, target = copied
+    # The run recorded its digests and what checking them takes (columns, keys, references) in
+    # the target's ledger: with the source gone, the target still verifies.
+    shutil.move(tmp_path / "demo", tmp_path / "elsewhere")
+    ok = run_cli("verify", plan, "--format", "json", env=_env())
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["reference"].startswith("what run ")
+    # A difference is still found; naming its rows would take the source, which is gone.
+    _break(target, "DELETE FROM likes WHERE rowid = (SELECT min(rowid) FROM likes)")
+    broken = run_cli("verify", plan, "--format", "json", env=_env())
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    failures = [(c["check"], c["table"]) for c in json.loads(broken.stdout)["checks"] if not c["ok"]]
+    assert failures == [("I2", "likes"), ("I3", "likes")]

@@ -31,7 +31,7 @@ from migrator.engine.state import write_run_record
 from migrator.engine.target import bind_target_tables, open_target_tables, restart
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
-from migrator.engine.verify import verify_recorded
+from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
@@ -237,7 +237,7 @@ def _copy_all(
     if verification is None or verification.ok:
         # A run whose verification failed is not finished: running it again verifies again.
         with conn.begin():
-            ledger.finish_run(conn, plan.name)
+            ledger.finish_run(conn, plan.name, run_id, verification_manifest(prep))
     status = "finished" if run is None else "resumed-and-finished"
     if verification is not None and not verification.ok:
         status = "copied-but-not-verified"

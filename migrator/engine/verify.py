@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.results import Check, TableDigest, VerifyResult
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
-from migrator.errors import UsageError
+from migrator.errors import MigratorError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
@@ -59,24 +59,40 @@ def verify_plan(
     """Check the target. By default against the digests the plan's finished run recorded in the
     target's ledger, as that run read the source, in its one snapshot: a source that lives on has
     changed since, and a new read would report its new rows as missing. Only the target is read,
-    and the source only to name rows when a digest differs. `against_source` (or no finished run
-    of this plan file) computes the subset from the source as it is now; `receipt` checks against
-    a receipt without the source."""
+    and the source only to name rows when a digest differs (or to learn the tables' columns and
+    keys, when the run recorded no manifest). `against_source` (or no finished run of this plan
+    file) computes the subset from the source as it is now; `receipt` checks against a receipt
+    without the source."""
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
+    quick = None if receipt is not None or against_source else _without_the_source(loaded, workers)
     if receipt is not None:
-        result = _against_receipt(loaded, receipt)
+        result = _against_receipt(loaded, receipt, workers)
+    elif quick is not None and quick.ok:
+        result = quick
     else:
-        with translated("verification"), prepared(loaded) as prep:
-            recorded = None if against_source else _recorded_by_the_run(prep)
-            if recorded is None:
-                result = _against_source(prep, env, workers)
-                result.reference = "the source as it is now"
-            else:
-                run_id, digests = recorded
-                result = verify_recorded(prep, env, digests, workers)
-                result.reference = f"what run {run_id} read from the source, in its snapshot"
+        # No record to check against without the source, or a difference to name: the source is
+        # read, for the subset as it is now, or for the rows that differ from what the run read.
+        try:
+            result = _with_the_source(loaded, env, workers, against_source)
+        except MigratorError:
+            if quick is None:
+                raise
+            result = quick  # the source cannot be read to name the rows: what the target alone shows
     result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _with_the_source(loaded: LoadedPlan, env: dict[str, str], workers: int, against_source: bool) -> VerifyResult:
+    with translated("verification"), prepared(loaded) as prep:
+        recorded = None if against_source else _recorded_by_the_run(prep)
+        if recorded is None:
+            result = _against_source(prep, env, workers)
+            result.reference = "the source as it is now"
+        else:
+            run_id, digests = recorded
+            result = verify_recorded(prep, env, digests, workers)
+            result.reference = f"what run {run_id} read from the source, in its snapshot"
     return result
 
 
@@ -392,53 +408,116 @@ def _integrity(target: Connection, tables: dict[str, sa.Table], fks: list[dict[s
     return checks
 
 
-def _against_receipt(loaded: LoadedPlan, path: Path) -> VerifyResult:
+def _against_receipt(loaded: LoadedPlan, path: Path, workers: int) -> VerifyResult:
     try:
         receipt = json.loads(path.read_text(encoding="utf-8"))
         recorded = receipt["verification"]
-    except (OSError, ValueError, KeyError) as exc:
+        tables = {name: TableDigest(**entry) for name, entry in recorded["tables"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a migrator receipt with a verification section ({exc})") from None
+    skipped = receipt.get("skipped_tables", [])
+    return _against_record(loaded, tables, recorded["foreign_keys"], skipped, "the receipt", workers)
+
+
+def _without_the_source(loaded: LoadedPlan, workers: int) -> VerifyResult | None:
+    """The default verification, from the target alone: the digests of the plan file's finished
+    run and the manifest it recorded (columns, keys, references, skipped tables) are all in the
+    target's ledger. None when the ledger has no such run or manifest (a run of an earlier
+    version), or under `existing: merge`, whose target rows no digest vouches for."""
+    _, target_url = urls(loaded)
+    if loaded.plan.target.existing == "merge" or not connect.target_exists(target_url):
+        return None
+    plan = loaded.plan.name
+    engine = connect.open_target(target_url, create=False)
+    try:
+        with translated("verification"), engine.connect() as conn:
+            run = ledger.finished_run(conn, plan, loaded.sha256)
+            manifest = ledger.manifest(conn, plan, run.run_id) if run is not None else None
+            if run is None or manifest is None:
+                return None
+            tables = {}
+            for name, entry in manifest["tables"].items():
+                done = ledger.progress(conn, plan, "table", name)
+                method, digest = combine(done.checksums, done.rows)
+                tables[name] = TableDigest(digest.rows, digest.checksum, method, entry["columns"], entry["key"])
+    finally:
+        engine.dispose()
+    result = _against_record(
+        loaded, tables, manifest["foreign_keys"], manifest["skipped_tables"], f"run {run.run_id}", workers
+    )
+    result.reference = f"what run {run.run_id} read from the source, in its snapshot"
+    return result
+
+
+def verification_manifest(prep: Prepared) -> dict[str, Any]:
+    """What a verification needs to know of the plan's tables besides their digests, recorded when
+    a run finishes, so that `verify` can check the target without opening the source."""
+    return {
+        "tables": {
+            name: {"columns": prep.written_columns(name), "key": list(prep.queries.rows(name).order_by)}
+            for name in prep.copied_tables
+        },
+        "foreign_keys": _foreign_keys(prep),
+        "skipped_tables": [name for name, kind in prep.classes.classes.items() if kind in ("skip", "unlisted")],
+    }
+
+
+def _against_record(
+    loaded: LoadedPlan,
+    recorded: dict[str, TableDigest],
+    foreign_keys: list[dict[str, Any]],
+    skipped: list[str],
+    whose: str,
+    workers: int,
+) -> VerifyResult:
+    """The target checked against recorded digests (a receipt's, or the ledger's), reading nothing
+    but the target: up to `workers` tables at once, each on a connection of its own."""
     _, target_url = urls(loaded)
     engine = _open_existing_target(target_url)
     checks: list[Check] = []
     digests: dict[str, TableDigest] = {}
     try:
-        with translated("verification against the receipt"), engine.connect() as target:
+        with translated(f"verification against {whose}"), engine.connect() as target:
             tables = _target_tables(target)
-            for name, entry in recorded["tables"].items():
-                want = TableDigest(**entry)
+            has_ledger = ledger.exists(target)
+
+            def table_checks(name: str) -> tuple[list[Check], TableDigest | None]:
+                want = recorded[name]
                 if name not in tables:
-                    checks.append(Check("I3", name, False, "the table is missing from the target"))
-                    continue
-                if want.method == "chunks" and not ledger.exists(target):
+                    return [Check("I3", name, False, "the table is missing from the target")], None
+                if want.method == "chunks" and not has_ledger:
                     gone = "the target's ledger, which holds the chunk bounds of this table's digest, is gone"
-                    checks.append(Check("I3", name, False, gone))
-                    continue
-                got = _target_digest(
-                    target,
-                    tables[name],
-                    want.columns,
-                    want.method,
-                    want.key,
-                    partial(ledger.chunk_ends, target, loaded.plan.name, name),
-                )
-                digests[name] = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
+                    return [Check("I3", name, False, gone)], None
+                with engine.connect() as own:
+                    chunk_ends = partial(ledger.chunk_ends, own, loaded.plan.name, name)
+                    got = _target_digest(own, tables[name], want.columns, want.method, want.key, chunk_ends)
+                    own.rollback()
                 same = (got.rows, got.checksum) == (want.rows, want.checksum)
                 detail = f"{got.rows:,} rows, checksum {got.checksum}" + (
-                    "" if same else f"; the receipt says {want.rows:,} rows, checksum {want.checksum}"
+                    "" if same else f"; {whose} says {want.rows:,} rows, checksum {want.checksum}"
                 )
-                checks += [Check("I2", name, same, detail), Check("I3", name, same, detail)]
-            for name in receipt.get("skipped_tables", []):
+                found = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
+                return [Check("I2", name, same, detail), Check("I3", name, same, detail)], found
+
+            largest_first = sorted(recorded, key=lambda name: -recorded[name].rows)
+            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrator-verify") as pool:
+                checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
+            for name in recorded:  # reported in the recorded order
+                table_result, found = checked[name]
+                checks += table_result
+                if found is not None:
+                    digests[name] = found
+            for name in skipped:
                 if name in tables:
                     checks.append(_empty(target, tables[name], "skipped table"))
-            enforced, queried = _enforced(target, recorded["foreign_keys"])
+            enforced, queried = _enforced(target, foreign_keys)
             checks += _integrity(target, tables, queried)
             checks += _references(target, tables, enforced, contents_match=_contents_match(checks))
             target.rollback()
     finally:
         engine.dispose()
     ok = all(c.ok for c in checks)
-    return VerifyResult(loaded.plan.name, connect.redact(target_url), ok, checks, digests, recorded["foreign_keys"])
+    return VerifyResult(loaded.plan.name, connect.redact(target_url), ok, checks, digests, foreign_keys)
 
 
 def _open_existing_target(url: sa.engine.URL) -> sa.engine.Engine:

@@ -44,7 +44,17 @@ units = sa.Table(
     sa.Column("checksum", sa.String(80)),  # the unit's digest: "METHOD:HEX", summed per table at the end
     sa.Column("done_at", sa.String(40), nullable=False),
 )
-LEDGER_TABLES = (runs.name, units.name)
+# What a finished run's verification needs besides the target and the units' digests (the tables'
+# columns and keys, the references, the skipped tables), so that `verify` can check the target
+# without the source. A table of its own, so that ledgers written before it only lack its rows.
+manifests = sa.Table(
+    "_migrator_manifests",
+    metadata,
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("manifest", sa.Text, nullable=False),  # JSON
+)
+LEDGER_TABLES = (runs.name, units.name, manifests.name)
 
 
 @dataclass(frozen=True)
@@ -111,14 +121,28 @@ def add_created_tables(conn: Connection, plan: str, created: list[str]) -> None:
         conn.execute(sa.update(runs).where(runs.c.plan == plan).values(created_tables=json.dumps(merged)))
 
 
-def finish_run(conn: Connection, plan: str) -> None:
+def finish_run(conn: Connection, plan: str, run_id: str, manifest: dict[str, Any]) -> None:
     conn.execute(sa.update(runs).where(runs.c.plan == plan).values(status="finished", finished_at=utc_now()))
+    conn.execute(sa.delete(manifests).where(manifests.c.plan == plan))
+    conn.execute(sa.insert(manifests).values(plan=plan, run_id=run_id, manifest=json.dumps(manifest)))
+
+
+def manifest(conn: Connection, plan: str, run_id: str) -> dict[str, Any] | None:
+    """What the plan's finished run `run_id` recorded for its verification, if it recorded it."""
+    if not sa.inspect(conn).has_table(manifests.name):
+        return None
+    text = conn.execute(
+        sa.select(manifests.c.manifest).where(manifests.c.plan == plan, manifests.c.run_id == run_id)
+    ).scalar_one_or_none()
+    return None if text is None else dict(json.loads(text))
 
 
 def forget(conn: Connection, plan: str) -> None:
     if exists(conn):
         conn.execute(sa.delete(units).where(units.c.plan == plan))
         conn.execute(sa.delete(runs).where(runs.c.plan == plan))
+        if sa.inspect(conn).has_table(manifests.name):
+            conn.execute(sa.delete(manifests).where(manifests.c.plan == plan))
 
 
 def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
