@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from migrator.cli.output import console, print_json
+from migrator.cli.output import console, print_json, print_run
 from migrator.errors import MigratorError, PlanError, UsageError
 from migrator.version import __version__
 
@@ -138,12 +138,7 @@ def run(
         else:
             with RichObserver(console(stderr=True)) as observer:
                 result = run_with(observer=observer)
-        if format is Format.json:
-            print_json(result.to_dict())
-        else:
-            from migrator.report.text import render_run
-
-            render_run(result, console())
+        print_run(result, format.value)
         if result.verification is not None and not result.verification["ok"]:
             raise typer.Exit(1)
 

@@ -55,14 +55,9 @@ def _finished_plan(argv: list[str]) -> int | None:
         return None
     if result is None:
         return None
-    from migrator.cli.output import console, print_json
+    from migrator.cli.output import print_run
 
-    if format == "json":
-        print_json(result.to_dict())
-    else:
-        from migrator.report.text import render_run
-
-        render_run(result, console())
+    print_run(result, format)
     return 0
 
 

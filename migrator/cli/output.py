@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from migrator.engine.results import RunResult
+
 
 @functools.cache
 def console(stderr: bool = False) -> Console:
@@ -22,3 +24,13 @@ def console(stderr: bool = False) -> Console:
 
 def print_json(payload: object) -> None:
     print(json.dumps(payload, indent=2, default=str))
+
+
+def print_run(result: RunResult, format: str) -> None:
+    """A run's result, as `run` prints it in either format (also for a finished plan's quick answer)."""
+    if format == "json":
+        print_json(result.to_dict())
+        return
+    from migrator.report.text import render_run
+
+    render_run(result, console())

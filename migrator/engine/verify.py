@@ -107,13 +107,19 @@ def _recorded_by_the_run(prep: Prepared) -> tuple[str, dict[str, tuple[str, Dige
             run = ledger.finished_run(conn, plan, prep.loaded.sha256)
             if run is None:
                 return None
-            digests = {}
-            for name in prep.copied_tables:
-                done = ledger.progress(conn, plan, "table", name)
-                digests[name] = combine(done.checksums, done.rows)
+            digests = _ledger_digests(conn, plan, prep.copied_tables)
     finally:
         engine.dispose()
     return run.run_id, digests
+
+
+def _ledger_digests(conn: Connection, plan: str, names: list[str]) -> dict[str, tuple[str, Digest]]:
+    """Each table's digest as the run recorded it, unit by unit: (method, digest)."""
+    digests = {}
+    for name in names:
+        done = ledger.progress(conn, plan, "table", name)
+        digests[name] = combine(done.checksums, done.rows)
+    return digests
 
 
 def verify_recorded(
@@ -416,7 +422,11 @@ def _against_receipt(loaded: LoadedPlan, path: Path, workers: int) -> VerifyResu
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a migrator receipt with a verification section ({exc})") from None
     skipped = receipt.get("skipped_tables", [])
-    return _against_record(loaded, tables, recorded["foreign_keys"], skipped, "the receipt", workers)
+    engine = _open_existing_target(urls(loaded)[1])
+    try:
+        return _against_record(loaded, engine, tables, recorded["foreign_keys"], skipped, "the receipt", workers)
+    finally:
+        engine.dispose()
 
 
 def _without_the_source(loaded: LoadedPlan, workers: int) -> VerifyResult | None:
@@ -435,16 +445,17 @@ def _without_the_source(loaded: LoadedPlan, workers: int) -> VerifyResult | None
             manifest = ledger.manifest(conn, plan, run.run_id) if run is not None else None
             if run is None or manifest is None:
                 return None
-            tables = {}
-            for name, entry in manifest["tables"].items():
-                done = ledger.progress(conn, plan, "table", name)
-                method, digest = combine(done.checksums, done.rows)
-                tables[name] = TableDigest(digest.rows, digest.checksum, method, entry["columns"], entry["key"])
+            recorded = _ledger_digests(conn, plan, list(manifest["tables"]))
+        tables = {}
+        for name, entry in manifest["tables"].items():
+            method, digest = recorded[name]
+            tables[name] = TableDigest(digest.rows, digest.checksum, method, entry["columns"], entry["key"])
+        whose = f"run {run.run_id}"
+        result = _against_record(
+            loaded, engine, tables, manifest["foreign_keys"], manifest["skipped_tables"], whose, workers
+        )
     finally:
         engine.dispose()
-    result = _against_record(
-        loaded, tables, manifest["foreign_keys"], manifest["skipped_tables"], f"run {run.run_id}", workers
-    )
     result.reference = f"what run {run.run_id} read from the source, in its snapshot"
     return result
 
@@ -464,6 +475,7 @@ def verification_manifest(prep: Prepared) -> dict[str, Any]:
 
 def _against_record(
     loaded: LoadedPlan,
+    engine: sa.engine.Engine,
     recorded: dict[str, TableDigest],
     foreign_keys: list[dict[str, Any]],
     skipped: list[str],
@@ -471,56 +483,52 @@ def _against_record(
     workers: int,
 ) -> VerifyResult:
     """The target checked against recorded digests (a receipt's, or the ledger's), reading nothing
-    but the target: up to `workers` tables at once, each on a connection of its own."""
-    _, target_url = urls(loaded)
-    engine = _open_existing_target(target_url)
+    but the target (`engine`): up to `workers` tables at once, each on a connection of its own."""
     checks: list[Check] = []
     digests: dict[str, TableDigest] = {}
-    try:
-        with translated(f"verification against {whose}"), engine.connect() as target:
-            tables = _target_tables(target)
-            has_ledger = ledger.exists(target)
+    with translated(f"verification against {whose}"), engine.connect() as target:
+        tables = _target_tables(target)
+        has_ledger = ledger.exists(target)
 
-            def table_checks(name: str) -> tuple[list[Check], TableDigest | None]:
-                want = recorded[name]
-                if name not in tables:
-                    return [Check("I3", name, False, "the table is missing from the target")], None
-                if want.method == "chunks" and not has_ledger:
-                    gone = "the target's ledger, which holds the chunk bounds of this table's digest, is gone"
-                    return [Check("I3", name, False, gone)], None
-                with engine.connect() as own:
-                    chunk_ends = partial(ledger.chunk_ends, own, loaded.plan.name, name)
-                    got = _target_digest(own, tables[name], want.columns, want.method, want.key, chunk_ends)
-                    own.rollback()
-                same = (got.rows, got.checksum) == (want.rows, want.checksum)
-                detail = f"{got.rows:,} rows, checksum {got.checksum}" + (
-                    "" if same else f"; {whose} says {want.rows:,} rows, checksum {want.checksum}"
-                )
-                found = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
-                return [Check("I2", name, same, detail), Check("I3", name, same, detail)], found
+        def table_checks(name: str) -> tuple[list[Check], TableDigest | None]:
+            want = recorded[name]
+            if name not in tables:
+                return [Check("I3", name, False, "the table is missing from the target")], None
+            if want.method == "chunks" and not has_ledger:
+                gone = "the target's ledger, which holds the chunk bounds of this table's digest, is gone"
+                return [Check("I3", name, False, gone)], None
+            with engine.connect() as own:
+                chunk_ends = partial(ledger.chunk_ends, own, loaded.plan.name, name)
+                got = _target_digest(own, tables[name], want.columns, want.method, want.key, chunk_ends)
+                own.rollback()
+            same = (got.rows, got.checksum) == (want.rows, want.checksum)
+            detail = f"{got.rows:,} rows, checksum {got.checksum}" + (
+                "" if same else f"; {whose} says {want.rows:,} rows, checksum {want.checksum}"
+            )
+            found = TableDigest(got.rows, got.checksum, want.method, want.columns, want.key)
+            return [Check("I2", name, same, detail), Check("I3", name, same, detail)], found
 
-            largest_first = sorted(recorded, key=lambda name: -recorded[name].rows)
-            # A PostgreSQL target does the work of its digests (COPY, or sums in the server); other
-            # targets' rows are hashed in Python, which threads only slow down under the GIL.
-            parallel = max(1, workers) if target.dialect.name == "postgresql" else 1
-            with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="migrator-verify") as pool:
-                checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
-            for name in recorded:  # reported in the recorded order
-                table_result, found = checked[name]
-                checks += table_result
-                if found is not None:
-                    digests[name] = found
-            for name in skipped:
-                if name in tables:
-                    checks.append(_empty(target, tables[name], "skipped table"))
-            enforced, queried = _enforced(target, foreign_keys)
-            checks += _integrity(target, tables, queried)
-            checks += _references(target, tables, enforced, contents_match=_contents_match(checks))
-            target.rollback()
-    finally:
-        engine.dispose()
+        largest_first = sorted(recorded, key=lambda name: -recorded[name].rows)
+        # A PostgreSQL target does the work of its digests (COPY, or sums in the server); other
+        # targets' rows are hashed in Python, which threads only slow down under the GIL.
+        parallel = max(1, workers) if target.dialect.name == "postgresql" else 1
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="migrator-verify") as pool:
+            checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
+        for name in recorded:  # reported in the recorded order
+            table_result, found = checked[name]
+            checks += table_result
+            if found is not None:
+                digests[name] = found
+        for name in skipped:
+            if name in tables:
+                checks.append(_empty(target, tables[name], "skipped table"))
+        enforced, queried = _enforced(target, foreign_keys)
+        checks += _integrity(target, tables, queried)
+        checks += _references(target, tables, enforced, contents_match=_contents_match(checks))
+        target.rollback()
     ok = all(c.ok for c in checks)
-    return VerifyResult(loaded.plan.name, connect.redact(target_url), ok, checks, digests, foreign_keys)
+    target_url = connect.redact(urls(loaded)[1])
+    return VerifyResult(loaded.plan.name, target_url, ok, checks, digests, foreign_keys)
 
 
 def _open_existing_target(url: sa.engine.URL) -> sa.engine.Engine:

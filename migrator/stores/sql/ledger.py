@@ -146,16 +146,10 @@ def forget(conn: Connection, plan: str) -> None:
 
 
 def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
-    prefix = f"{kind}:{table}:"
-    rows = conn.execute(
-        sa.select(units.c.unit, units.c.rows, units.c.last_key, units.c.checksum).where(
-            units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
-        )
-    ).all()
+    rows = _units_in_order(conn, plan, kind, table)
     if not rows:
         return Progress(0, 0, None)
-    latest = max(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
-    key = decode_key(latest.last_key) if latest.last_key else None
+    key = decode_key(rows[-1].last_key) if rows[-1].last_key else None
     checksums = tuple(r.checksum for r in rows if r.checksum)
     return Progress(len(rows), sum(r.rows for r in rows), key, checksums)
 
@@ -163,14 +157,18 @@ def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
 def chunk_ends(conn: Connection, plan: str, table: str) -> list[tuple[Any, ...] | None]:
     """The last key of each of a table's chunks, in chunk order: the bounds the chunks' digests
     were taken between."""
-    prefix = f"table:{table}:"
+    return [decode_key(r.last_key) if r.last_key else None for r in _units_in_order(conn, plan, "table", table)]
+
+
+def _units_in_order(conn: Connection, plan: str, kind: str, table: str) -> list[sa.Row]:  # type: ignore[type-arg]
+    """The plan's units "KIND:TABLE:N", in the order of N."""
+    prefix = f"{kind}:{table}:"
     rows = conn.execute(
-        sa.select(units.c.unit, units.c.last_key).where(
+        sa.select(units.c.unit, units.c.rows, units.c.last_key, units.c.checksum).where(
             units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
         )
     ).all()
-    ordered = sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
-    return [decode_key(r.last_key) if r.last_key else None for r in ordered]
+    return sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
 
 
 def tables_written(conn: Connection, plan: str) -> set[str]:

@@ -63,12 +63,13 @@ def plain_batches(conn: Connection, query: sa.Select, batch: int) -> Iterator[li
     result processing applied (a DATETIME's text becomes a datetime): as SQLAlchemy gives them, but
     without a Row object per row, whose making was half the time of reading a table into Python.
     The driver's cursor streams by itself. None elsewhere, where `stream` is the way."""
-    if conn.dialect.name != "sqlite" or query.compile(conn).params:
+    if conn.dialect.name != "sqlite":
         return None
-    return _sqlite_batches(conn, query, batch)
+    compiled = query.compile(conn)
+    return None if compiled.params else _sqlite_batches(conn, query, str(compiled), batch)
 
 
-def _sqlite_batches(conn: Connection, query: sa.Select, batch: int) -> Iterator[list[list[Any]]]:  # type: ignore[type-arg]
+def _sqlite_batches(conn: Connection, query: sa.Select, sql: str, batch: int) -> Iterator[list[list[Any]]]:  # type: ignore[type-arg]
     dialect = conn.dialect
     processors = [
         (i, process)
@@ -79,7 +80,7 @@ def _sqlite_batches(conn: Connection, query: sa.Select, batch: int) -> Iterator[
     assert raw is not None
     cursor = raw.cursor()
     try:
-        cursor.execute(str(query.compile(conn)))
+        cursor.execute(sql)
         while rows := cursor.fetchmany(batch):
             processed = [list(row) for row in rows]
             for i, process in processors:
