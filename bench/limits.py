@@ -3,6 +3,7 @@
     python bench/limits.py pg-pg         --source URL --target URL  --queries FILE.json [--parallel 2]
     python bench/limits.py pg-sqlite     --source URL --target FILE --queries FILE.json
     python bench/limits.py sqlite-sqlite --source FILE --target FILE --queries FILE.json
+    python bench/limits.py pg-count      --source URL               --queries FILE.json [--parallel 2]
 
 FILE.json maps each copied table to the SQL that selects its subset (the `sql` of `migrator plan
 --format json`, used as it is). The target must be empty. Prints one JSON object: seconds of the
@@ -16,6 +17,10 @@ copy and of the constraints phase, rows per table.
   indexes added after the load.
 - sqlite-sqlite: the source opened as `main`, the target ATTACHed, `INSERT INTO target.T <sql>` per
   table in one transaction; indexes after.
+- pg-count: no copy, the floor of a dry run with exact counts: `SELECT count(*) FROM (sql)` per
+  table, the copy's ORDER BY left out, `--parallel` tables at a time (largest first), and nothing
+  else (no dangling counts, no total rows per table, no Python start). `--workdir` of
+  bench/run.py keeps FILE.json.
 """
 
 from __future__ import annotations
@@ -106,6 +111,26 @@ def pg_pg(source: str, target: str, queries: dict[str, str], sizes: dict[str, in
     return _timings(started, copied, done, results)
 
 
+def _count(source: str, query: str) -> tuple[int, float]:
+    """The rows of one subset, counted without the copy's ORDER BY (the statement's last clause)."""
+    unordered = query.rpartition(" ORDER BY ")[0] or query
+    started = time.monotonic()
+    with psycopg.connect(source, options=PGOPTIONS, autocommit=True) as conn:
+        row = conn.execute(f"SELECT count(*) FROM ({unordered}) AS subset").fetchone()  # type: ignore[arg-type]
+    return (row[0] if row else 0), time.monotonic() - started
+
+
+def pg_count(source: str, queries: dict[str, str], sizes: dict[str, int], parallel: int) -> dict[str, Any]:
+    started = time.monotonic()
+    results: dict[str, dict[str, float]] = {}
+    with ThreadPoolExecutor(parallel) as pool:
+        futures = {name: pool.submit(_count, source, queries[name]) for name in _ordered(queries, sizes)}
+        for name, future in futures.items():
+            rows, seconds = future.result()
+            results[name] = {"rows": rows, "seconds": round(seconds, 3)}
+    return {"seconds": round(time.monotonic() - started, 3), "tables": results}
+
+
 # --- PostgreSQL -> SQLite ---------------------------------------------------------------------------
 
 
@@ -171,15 +196,19 @@ def sqlite_sqlite(source: Path, target: Path, queries: dict[str, str]) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", choices=["pg-pg", "pg-sqlite", "sqlite-sqlite"])
+    parser.add_argument("path", choices=["pg-pg", "pg-sqlite", "sqlite-sqlite", "pg-count"])
     parser.add_argument("--source", required=True, help="PostgreSQL URL or SQLite file")
-    parser.add_argument("--target", required=True, help="PostgreSQL URL (an empty database) or SQLite file")
+    parser.add_argument("--target", help="PostgreSQL URL (an empty database) or SQLite file; not for pg-count")
     parser.add_argument("--queries", type=Path, required=True, help='JSON: {"tables": {T: sql}, "rows": {T: n}}')
-    parser.add_argument("--parallel", type=int, default=2, help="pg-pg: tables piped at once (default 2)")
+    parser.add_argument("--parallel", type=int, default=2, help="pg-pg, pg-count: tables at once (default 2)")
     args = parser.parse_args(argv)
     spec = json.loads(args.queries.read_text(encoding="utf-8"))
     queries, sizes = spec["tables"], spec.get("rows") or {}
-    if args.path == "pg-pg":
+    if args.path != "pg-count" and not args.target:
+        parser.error(f"{args.path} needs --target")
+    if args.path == "pg-count":
+        result = pg_count(args.source, queries, sizes, args.parallel)
+    elif args.path == "pg-pg":
         result = pg_pg(args.source, args.target, queries, sizes, args.parallel)
     elif args.path == "pg-sqlite":
         result = pg_sqlite(args.source, Path(args.target), queries)

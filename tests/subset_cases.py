@@ -22,6 +22,7 @@ import yaml
 SQLITE = pytest.param("sqlite", id="sqlite")
 PG = pytest.param("pg", id="pg", marks=pytest.mark.server)
 PG_TO_MARIADB = pytest.param("pg-mariadb", id="pg-mariadb", marks=pytest.mark.server)
+MARIADB = pytest.param("mariadb", id="mariadb", marks=pytest.mark.server)
 
 LEDGER_PREFIX = "_migrator_"  # the checkpoint tables migrator keeps in the target
 
@@ -76,6 +77,9 @@ def databases(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> t
     if backend == "sqlite":
         counter = iter(range(1000))
         return f"sqlite:///{tmp_path / 'source.db'}", lambda: f"sqlite:///{tmp_path / f'target{next(counter)}.db'}"
+    if backend == "mariadb":
+        mariadb = request.getfixturevalue("mariadb_url_factory")
+        return mariadb(), mariadb
     pg = request.getfixturevalue("pg_url_factory")
     if backend == "pg":
         return pg(), pg
@@ -131,6 +135,7 @@ def check_variant(
     assert shown.returncode == 0, f"{label}: {shown.stderr}"
     tables = {t["table"]: t for t in json.loads(shown.stdout)["tables"]}
     assert {name: t["kind"] for name, t in tables.items()} == variant.kinds, label
+    assert {name: t["source_rows"] for name, t in tables.items()} == source_rows(source, list(tables)), label
     shown_dangling = dangling_counts(shown.stdout)
     for relation, count in variant.dangling.items():
         assert shown_dangling.get(relation) == count, f"{label}: dangling {relation}: {shown_dangling}"
@@ -172,6 +177,16 @@ def _user_tables(conn: sa.Connection) -> set[str]:
 
 def _count(conn: sa.Connection, sql: str) -> int:
     return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+def source_rows(url: str, tables: list[str]) -> dict[str, int]:
+    """Every row of each table, counted with plain SQL."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {name: _count(conn, f"SELECT count(*) FROM {name}") for name in tables}
+    finally:
+        engine.dispose()
 
 
 def assert_target_empty(url: str, label: str) -> None:

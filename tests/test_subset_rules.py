@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.subset_cases import PG, PG_TO_MARIADB, SQLITE, Case, Rows, Variant, run_case
+from tests.subset_cases import MARIADB, PG, PG_TO_MARIADB, SQLITE, Case, Rows, Variant, run_case
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ THREADS = Case(
 THREAD_KINDS = {"users": "root", "posts": "scoped", "comments": "scoped"}
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG])
+@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
 def test_self_reference_in_a_scoped_table(check, backend: str) -> None:
     check(
         backend,
@@ -221,7 +221,7 @@ CHAIN = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG])
+@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
 def test_referenced_table_with_a_management_chain(check, backend: str) -> None:
     check(
         backend,
@@ -273,7 +273,7 @@ FAVOURITES = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, PG_TO_MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_TO_MARIADB, MARIADB])
 def test_cycle_of_two_tables(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     favourite = {"from": "users.favorite_post_id", "to": "posts.id"}
@@ -344,7 +344,7 @@ ORDERS = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG])
+@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
 def test_composite_keys(check, backend: str) -> None:
     check(
         backend,
@@ -582,6 +582,37 @@ def test_virtual_relation(check, backend: str) -> None:
                 {"users": {1}, "events": {1, 3}},  # not 4 (no actor) nor 5 (an actor that does not exist)
             ),
             Variant("unlisted", {"roots": US, "unlisted": "fail"}, rejected=("no rule reaches", "events")),
+        ],
+    )
+
+
+# A relation may point at columns that are no key of the parent: several kept parents then share a
+# value, and a child row is still counted (and copied) once.
+SHARED_VALUE = Case(
+    statements=[
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, region VARCHAR(2) NOT NULL, team VARCHAR(5) NOT NULL)",
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, team VARCHAR(5))",  # no foreign key: team is no key
+        "INSERT INTO users VALUES (1, 'US', 'a'), (2, 'US', 'a'), (3, 'EU', 'b'), (4, 'US', 'c')",
+        "INSERT INTO docs VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, NULL), (5, 'z')",
+    ],
+    keys={"users": ("id",), "docs": ("id",)},
+    foreign_keys=[],  # I1 asks for a key in the parent; the rows below are the check
+)
+
+
+@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
+def test_relation_to_columns_that_are_no_key(check, backend: str) -> None:
+    check(
+        backend,
+        SHARED_VALUE,
+        [
+            Variant(
+                "shared",
+                {"roots": US, "relations": [{"from": "docs.team", "to": "users.team"}]},
+                {"users": "root", "docs": "scoped"},
+                # doc 1's team has two US users and is counted once; doc 2's only user is in the EU
+                {"users": {1, 2, 4}, "docs": {1, 3}},
+            ),
         ],
     )
 

@@ -39,17 +39,19 @@ def _display_order(prep: Prepared) -> list[str]:
 def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
     kind = prep.classes.classes[name]
     result = TablePlan(name, kind, prep.classes.reasons[name])
-    table = prep.source.table(name)
-    result.source_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     rule = prep.loaded.plan.data.rule(name)
     result.transforms = {col: r.action for col, r in rule.columns.items() if r.action != "keep"}
     if not prep.classes.copied(name):
+        table = prep.source.table(name)
+        result.source_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         result.rows = 0
         return result
     query = prep.queries.rows(name)
     result.sql = str(query.rows.compile(conn, compile_kwargs={"literal_binds": True}))
-    result.rows, dangling = prep.queries.counts(name).read(conn)
-    result.dangling = [DanglingCount(str(edge.fk), edge.policy, rows) for edge, rows in dangling]
+    # Every count of the table in one statement: one scan of it, however many relations it has.
+    counted = prep.queries.counts(name, with_source_rows=True).read(conn)
+    result.source_rows, result.rows = counted.source_rows, counted.rows
+    result.dangling = [DanglingCount(str(edge.fk), edge.policy, rows) for edge, rows in counted.dangling]
     return result
 
 

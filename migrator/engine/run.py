@@ -268,7 +268,7 @@ def _dangling(prep: Prepared, options: RunOptions, *, first: bool) -> list[dict[
     ]
 
     def count(conn: Connection, name: str) -> list[tuple[Edge, int]]:
-        return prep.queries.counts(name, policies, with_rows=False).read(conn)[1]
+        return prep.queries.counts(name, policies, with_rows=False).read(conn).dangling
 
     counts, failing = [], []
     for name, counted in zip(

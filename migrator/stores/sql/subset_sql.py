@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -94,24 +94,68 @@ class TableQuery:
     key_columns: list[ColumnElement[Any]] = field(default_factory=list)  # `order_by` as the query reads them
 
 
+class CountsRead(NamedTuple):
+    source_rows: int | None  # every row of the table, when asked for
+    rows: int | None  # the subset's rows, when asked for or needed
+    dangling: list[tuple[Edge, int]]  # per edge, the rows that point outside the subset
+
+
 @dataclass
 class SubsetCounts:
-    """A table's subset row count and its dangling rows per edge, read with one statement."""
+    """A table's row counts and its dangling rows per edge, read with one statement."""
 
     statement: sa.Select  # type: ignore[type-arg]
     edges: list[Edge]
     subtract: list[bool]  # per edge: the statement gives the rows its other rules keep, not its dangling rows
-    with_rows: bool  # the statement's first value is the subset's row count
+    with_rows: bool  # the statement's values start with the subset's row count
+    with_source_rows: bool = False  # ... preceded by the table's own row count
 
-    def read(self, conn: Connection) -> tuple[int | None, list[tuple[Edge, int]]]:
-        """The subset's rows (None when not asked for and no count needed them), and the dangling rows per edge."""
+    def read(self, conn: Connection) -> CountsRead:
         values = list(conn.execute(self.statement).one())
+        source_rows = int(values.pop(0)) if self.with_source_rows else None
         rows = int(values.pop(0)) if self.with_rows else None
         dangling = [
             (edge, int(value) - int(rows or 0) if subtract else int(value))
             for edge, value, subtract in zip(self.edges, values, self.subtract, strict=True)
         ]
-        return rows, dangling
+        return CountsRead(source_rows, rows, dangling)
+
+
+class _ParentLookups:
+    """The kept sets one scan of a table looks its references up in, each LEFT JOINed to it once.
+
+    Every count of the table (its subset, each relation's dangling rows, all its rows) is then a
+    conditional count over that one scan: a semi-join per condition would read the table once per
+    count and probe the same kept sets again each time. A kept set holds each parent row at most
+    once (see `SubsetSQL._kept_cte`), so a join on the parent's key cannot repeat a row; a relation
+    to columns that are not a key of the parent joins their distinct values. So does a kept set that
+    a recursion or an iteration computes: PostgreSQL guesses such a set's size in billions and would
+    hash the scanned table instead of it; of distinct values it guesses 200, and hashes those."""
+
+    def __init__(self, table: sa.Table, distinct: Callable[[str, tuple[str, ...]], bool]):
+        self._table = table
+        self._distinct = distinct
+        self.joined: sa.FromClause = table
+        self._found: dict[tuple[str, tuple[str, ...], tuple[str, ...]], ColumnElement[bool]] = {}
+
+    def member(self, edge: Edge, parent: sa.CTE) -> ColumnElement[bool]:
+        """The row's reference through `edge` lands on a row of `parent`."""
+        lookup_key = (parent.name, edge.fk.child_columns, edge.fk.parent_columns)
+        if lookup_key not in self._found:
+            keys = [parent.c[PREFIX + p] for p in edge.fk.parent_columns]
+            lookup = sa.select(*keys).where(*[k.is_not(None) for k in keys])
+            if self._distinct(edge.fk.parent, edge.fk.parent_columns):
+                lookup = lookup.distinct()
+            found = lookup.subquery(f"found_{len(self._found)}")
+            on = sa.and_(*[self._table.c[c] == found.c[PREFIX + p] for c, p in _pairs(edge)])
+            self.joined = self.joined.outerjoin(found, on)
+            self._found[lookup_key] = found.c[PREFIX + edge.fk.parent_columns[0]].is_not(None)
+        return self._found[lookup_key]
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """COUNT of the scanned rows that meet `condition` (portable: no FILTER in MySQL)."""
+    return sa.func.count(sa.case((condition, sa.literal(1))))
 
 
 class SubsetSQL:
@@ -173,60 +217,85 @@ class SubsetSQL:
         return kept
 
     def counts(
-        self, table: str, policies: tuple[str, ...] = ("drop", "nullify", "fail"), *, with_rows: bool = True
+        self,
+        table: str,
+        policies: tuple[str, ...] = ("drop", "nullify", "fail"),
+        *,
+        with_rows: bool = True,
+        with_source_rows: bool = False,
     ) -> SubsetCounts:
-        """The table's subset rows (unless `with_rows` is False and no count subtracts them) and, per
-        edge whose policy is in `policies`, its dangling rows, as one statement: a kept set that is
-        materialized (a recursion, an iteration) is then computed once for all the counts."""
-        edges = [e for e in self._edges(table, "scope", "constraint") if e.policy in policies]
-        counted = [self._dangling_count(table, edge) for edge in edges]
-        subtract = [s for _, s in counted]
-        with_rows = with_rows or any(subtract)
-        values = [query.scalar_subquery() for query, _ in counted]
-        if with_rows:
-            values.insert(0, self.count(table).scalar_subquery())
-        return SubsetCounts(sa.select(*values), edges, subtract, with_rows)
+        """The table's subset rows (unless `with_rows` is False and no count subtracts them), all its
+        rows (with `with_source_rows`) and, per edge whose policy is in `policies`, its dangling rows,
+        as one statement that reads the table once (see `_ParentLookups`); the kept sets it looks
+        up are computed once for all the counts.
 
-    def _dangling_count(self, table: str, edge: Edge) -> tuple[sa.Select, bool]:  # type: ignore[type-arg]
+        A one-scan count of a table with a recursion reads the recursion's result without parallel
+        workers, where separate counts would each get their own; yet the dry run, which counts tables
+        side by side, is faster this way: the parallel workers only contended for the same cores."""
+        t = self._source.table(table)
+        lookups = _ParentLookups(t, self._joins_distinct)
+        edges = [e for e in self._edges(table, "scope", "constraint") if e.policy in policies]
+        counted = [self._dangling_count(table, edge, lookups) for edge in edges]
+        subtract = [s for _, s in counted]
+        values = [value for value, _ in counted]
+        with_rows = with_rows or any(subtract)
+        if with_rows:
+            if self._is_plain(table):
+                values.insert(0, _count_where(self._condition(table, self._kept_of, lookups=lookups)))
+            else:
+                values.insert(0, self.count(table).scalar_subquery())
+        if with_source_rows:
+            values.insert(0, sa.func.count())
+        statement = sa.select(*values)
+        if any(not isinstance(value, sa.ScalarSelect) for value in values):
+            # Counts over the scan; a statement of subqueries alone (the rows of a recursion and
+            # what they point at) must not read the table, or it would give one row per row of it.
+            statement = statement.select_from(lookups.joined)
+        return SubsetCounts(statement, edges, subtract, with_rows, with_source_rows)
+
+    def _dangling_count(self, table: str, edge: Edge, lookups: _ParentLookups) -> tuple[ColumnElement[Any], bool]:
         """How many rows point at a parent that is not kept through `edge`: a count of them, or
-        (second item True) a count from which the subset's own row count is to be subtracted."""
+        (second item True) a count from which the subset's own row count is to be subtracted.
+        Counts of the table's rows are taken in the scan of `lookups`."""
         t = self._source.table(table)
         parent = self._kept_of(edge.fk.parent)
         self_edge = self._self_edge(table)
+
+        def condition() -> ColumnElement[bool]:
+            return self._condition(table, self._kept_of, drop_policy_of=edge, lookups=lookups)
+
         if self._is_plain(table) and edge.policy == "drop" and not edge.fk.is_self_reference:
             # The rows every other rule keeps, less the subset: exactly those this edge drops. Cheaper
             # than the rows that fail the edge, which only a NOT IN over the whole table finds.
-            return sa.select(sa.func.count()).select_from(t).where(
-                self._condition(table, self._kept_of, drop_policy_of=edge)
-            ), True
+            return _count_where(condition()), True
         if self._is_plain(table) or edge.fk.is_self_reference:
             # Rows dropped through a self-reference are those outside the recursive subset.
-            base = self._condition(table, self._kept_of, drop_policy_of=edge)
+            base = condition()
         elif edge.policy == "drop":
             # The kept rows all resolve this edge: count the rows every other rule keeps instead.
-            base = self._condition(table, self._kept_of, drop_policy_of=edge)
+            base = condition()
             if self_edge is not None and self_edge.policy == "drop":
                 base = sa.and_(
                     base,
                     sa.or_(
                         *[t.c[c].is_(None) for c in self_edge.fk.child_columns],
-                        self._member(self_edge, self._kept_of(table), under_or=True),
+                        self._member(self_edge, self._kept_of(table), under_or=True, lookups=lookups),
                     ),
                 )
             if self._recursion_keeps_all_it_may(table, edge):
                 # Then the rows the other rules keep, with this edge resolved, are the recursion's
                 # rows exactly: subtract, as for a plain table.
-                return sa.select(sa.func.count()).select_from(t).where(base), True
+                return _count_where(base), True
         else:
             # Kept rows (with their references as read, before any nulling) that point outside.
             column = self._reader(table)
             not_null = sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
             outside = sa.not_(self._member(edge, parent, column))
-            return sa.select(sa.func.count()).select_from(self._kept_cte_of(table)).where(not_null, outside), False
+            kept_rows = sa.select(sa.func.count()).select_from(self._kept_cte_of(table)).where(not_null, outside)
+            return kept_rows.scalar_subquery(), False
         not_null = sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
-        return sa.select(sa.func.count()).select_from(t).where(
-            base, not_null, sa.not_(self._member(edge, parent))
-        ), False
+        outside = sa.not_(self._member(edge, parent, lookups=lookups))
+        return _count_where(sa.and_(base, not_null, outside)), False
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -309,15 +378,24 @@ class SubsetSQL:
     # -- conditions ---------------------------------------------------------------------------
 
     def _member(
-        self, edge: Edge, parent: KeptRef, child: Columns | None = None, *, under_or: bool = False
+        self,
+        edge: Edge,
+        parent: KeptRef,
+        child: Columns | None = None,
+        *,
+        under_or: bool = False,
+        lookups: _ParentLookups | None = None,
     ) -> ColumnElement[bool]:
         """The child row's reference through `edge` lands on a kept parent row. `child` gives the
-        child's columns when they are read from a CTE rather than from the table itself."""
+        child's columns when they are read from a CTE rather than from the table itself; `lookups`,
+        the joined kept sets of a scan that counts."""
         column = child or self._source.table(edge.fk.child).c.__getitem__
         if isinstance(parent, _Nothing):
             return sa.false()
         if isinstance(parent, _Everything):
             return sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
+        if lookups is not None:
+            return lookups.member(edge, parent)
         if edge.fk.parent in self._guessed and not under_or:
             # A recursion's or an iteration's result: the planner cannot size it, and a semi-join
             # it can hash whatever the size. Under an OR no semi-join is possible, and there an IN
@@ -334,6 +412,7 @@ class SubsetSQL:
         *,
         drop_policy_of: Edge | None = None,
         in_recursion: bool = False,
+        lookups: _ParentLookups | None = None,
     ) -> ColumnElement[bool]:
         """The rule of a root, scoped or all table, its self-reference left to the recursion."""
         t = self._source.table(table)
@@ -350,13 +429,20 @@ class SubsetSQL:
             if not e.fk.is_self_reference and e.policy == "drop" and e != drop_policy_of
         ]
         if kind == "scoped" and not in_recursion:
-            parts.append(self._membership(table, ref, constrained))
+            parts.append(self._membership(table, ref, constrained, lookups))
         for edge in constrained:
             nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
-            parts.append(sa.or_(*nulls, self._member(edge, ref(edge.fk.parent), under_or=bool(nulls))))
+            member = self._member(edge, ref(edge.fk.parent), under_or=bool(nulls), lookups=lookups)
+            parts.append(sa.or_(*nulls, member))
         return sa.and_(sa.true(), *parts)
 
-    def _membership(self, table: str, ref: Callable[[str], KeptRef], constrained: list[Edge]) -> ColumnElement[bool]:
+    def _membership(
+        self,
+        table: str,
+        ref: Callable[[str], KeptRef],
+        constrained: list[Edge],
+        lookups: _ParentLookups | None = None,
+    ) -> ColumnElement[bool]:
         """In scope through ANY scope edge. Where the edge is also a drop constraint, a non-null key
         is enough here: the constraint already demands that its parent is kept."""
         t = self._source.table(table)
@@ -364,7 +450,12 @@ class SubsetSQL:
         if self._scope_implied(table, constrained):
             # Left out, because an OR with a lookup in it makes PostgreSQL scan the whole table.
             return sa.true()
-        return sa.or_(*[self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent)) for e in scope])
+        return sa.or_(
+            *[
+                self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent), lookups=lookups)
+                for e in scope
+            ]
+        )
 
     def _recursion_keeps_all_it_may(self, table: str, edge: Edge) -> bool:
         """A self-referencing table (no cycle through others) whose every candidate is in scope on
@@ -397,6 +488,12 @@ class SubsetSQL:
     @staticmethod
     def _not_null(t: sa.Table, edge: Edge) -> ColumnElement[bool]:
         return sa.and_(*[t.c[c].is_not(None) for c in edge.fk.child_columns])
+
+    def _joins_distinct(self, table: str, columns: tuple[str, ...]) -> bool:
+        """A scan that counts joins the distinct `columns` of the table's kept set (see `_ParentLookups`)."""
+        info = self._source.schema.tables[table]
+        is_key = set(columns) in [set(info.primary_key), *map(set, info.unique_keys)]
+        return table in self._guessed or not is_key
 
     def _kept_key(self, table: str) -> tuple[str, ...]:
         return self._order_columns(table) or tuple(self._kept_columns(table))
