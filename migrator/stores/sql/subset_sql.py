@@ -523,6 +523,9 @@ class SubsetSQL:
     # -- the CTEs -----------------------------------------------------------------------------
 
     def _kept_cte(self, table: str, name: str, ref: Callable[[str], KeptRef]) -> sa.CTE:
+        """The kept set of `table`: each of its rows at most once (a WHERE over the table; a
+        recursion that reaches a row only through its one parent, or a UNION), which the joins of
+        `_ParentLookups` rely on."""
         t = self._source.table(table)
         columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
         if self._classes.classes[table] == "referenced":
