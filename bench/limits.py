@@ -32,7 +32,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import datetime
@@ -55,6 +55,15 @@ def _ordered(queries: dict[str, str], sizes: dict[str, int] | None) -> list[str]
     if sizes:
         names.sort(key=lambda n: -sizes.get(n, 0))
     return names
+
+
+def _per_table(
+    work: Callable[[str], tuple[int, float]], queries: dict[str, str], sizes: dict[str, int], parallel: int
+) -> dict[str, dict[str, float]]:
+    """`work(table)` -> (rows, seconds) for every table, `parallel` at a time, largest first."""
+    with ThreadPoolExecutor(parallel) as pool:
+        futures = {name: pool.submit(work, name) for name in _ordered(queries, sizes)}
+        return {name: {"rows": f.result()[0], "seconds": round(f.result()[1], 3)} for name, f in futures.items()}
 
 
 # --- PostgreSQL -> PostgreSQL -----------------------------------------------------------------------
@@ -95,12 +104,7 @@ def pg_pg(source: str, target: str, queries: dict[str, str], sizes: dict[str, in
     tables = [schema.BY_NAME[name] for name in queries]
     _execute_all(target, [schema.pg_bare(t) for t in tables])
     started = time.monotonic()
-    results: dict[str, dict[str, float]] = {}
-    with ThreadPoolExecutor(parallel) as pool:
-        futures = {name: pool.submit(_pipe, source, target, name, queries[name]) for name in _ordered(queries, sizes)}
-        for name, future in futures.items():
-            rows, seconds = future.result()
-            results[name] = {"rows": rows, "seconds": round(seconds, 3)}
+    results = _per_table(lambda name: _pipe(source, target, name, queries[name]), queries, sizes, parallel)
     copied = time.monotonic()
     with ThreadPoolExecutor(parallel) as pool:
         for future in [pool.submit(_execute_all, target, schema.pg_keys(t)) for t in tables]:
@@ -122,12 +126,7 @@ def _count(source: str, query: str) -> tuple[int, float]:
 
 def pg_count(source: str, queries: dict[str, str], sizes: dict[str, int], parallel: int) -> dict[str, Any]:
     started = time.monotonic()
-    results: dict[str, dict[str, float]] = {}
-    with ThreadPoolExecutor(parallel) as pool:
-        futures = {name: pool.submit(_count, source, queries[name]) for name in _ordered(queries, sizes)}
-        for name, future in futures.items():
-            rows, seconds = future.result()
-            results[name] = {"rows": rows, "seconds": round(seconds, 3)}
+    results = _per_table(lambda name: _count(source, queries[name]), queries, sizes, parallel)
     return {"seconds": round(time.monotonic() - started, 3), "tables": results}
 
 

@@ -19,7 +19,7 @@ and stop when the counts no longer change: the fixpoint that SPEC §3 rule 4 ask
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -67,12 +67,17 @@ def user_sql(expression: str) -> ColumnElement[bool]:
 Columns = Callable[[str], ColumnElement[Any]]
 
 
+def _kept_keys(kept: sa.CTE, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
+    """The non-null values of `names` in a kept set: what a reference to it can land on."""
+    keys = [kept.c[PREFIX + n] for n in names]
+    return sa.select(*keys).where(*[k.is_not(None) for k in keys])
+
+
 def _in_kept(values: list[ColumnElement[Any]], kept: sa.CTE, names: list[str]) -> ColumnElement[bool]:
     """`values IN (SELECT names FROM kept)`. Uncorrelated, so every database can run it as one
     hashed lookup, even under an OR (`fk IS NULL OR fk IN ...`), where a correlated EXISTS would be
     run once per row against an index-less CTE."""
-    keys = [kept.c[PREFIX + n] for n in names]
-    lookup = sa.select(*keys).where(*[k.is_not(None) for k in keys])
+    lookup = _kept_keys(kept, names)
     if len(values) == 1:
         return values[0].in_(lookup)
     return sa.tuple_(*values).in_(lookup)
@@ -142,8 +147,7 @@ class _ParentLookups:
         """The row's reference through `edge` lands on a row of `parent`."""
         lookup_key = (parent.name, edge.fk.child_columns, edge.fk.parent_columns)
         if lookup_key not in self._found:
-            keys = [parent.c[PREFIX + p] for p in edge.fk.parent_columns]
-            lookup = sa.select(*keys).where(*[k.is_not(None) for k in keys])
+            lookup = _kept_keys(parent, edge.fk.parent_columns)
             if self._distinct(edge.fk.parent, edge.fk.parent_columns):
                 lookup = lookup.distinct()
             found = lookup.subquery(f"found_{len(self._found)}")
