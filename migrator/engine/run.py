@@ -73,7 +73,7 @@ def run_plan(
     env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
     retries: list[str] = []
-    trail = RunTrail(loaded.state_dir, env, list(urls(loaded)))
+    trail = RunTrail(loaded.state_dir, env)
 
     def record_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
