@@ -64,8 +64,8 @@ _TEXT_KINDS = (
     ("password authentication failed", AUTHENTICATION_FAILED),
     ("no pg_hba.conf entry", AUTHENTICATION_FAILED),
     ("authentication failed", AUTHENTICATION_FAILED),
-    ("role \"", AUTHENTICATION_FAILED),  # FATAL: role "x" does not exist
-    ("database \"", UNKNOWN_DATABASE),  # FATAL: database "x" does not exist
+    ('role "', AUTHENTICATION_FAILED),  # FATAL: role "x" does not exist
+    ('database "', UNKNOWN_DATABASE),  # FATAL: database "x" does not exist
     ("connection refused", CONNECTION_REFUSED),
     ("no such file or directory", CONNECTION_REFUSED),  # a Unix socket nobody listens on
     ("failed to resolve host", UNKNOWN_HOST),
