@@ -19,7 +19,9 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
+from migrator.audit import read_lines
 from migrator.demo.generate import generate_demo
+from migrator.engine.trail import RunTrail
 from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.stores.sql.connect import open_target, parse_url
 from migrator.stores.sql.errors import classify
@@ -233,3 +235,19 @@ def test_a_privilege_a_statement_lacks_is_permanent_and_named(tmp_path: Path, pg
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_the_trail_writes_nothing_until_the_run_starts(tmp_path: Path) -> None:
+    """Retries met before the stores answered are held: a run refused then leaves no folder; a run
+    that starts writes them after its first line, under its run id, with the time they happened."""
+    state = tmp_path / "state"
+    trail = RunTrail(state, {})
+    trail.event("retry", attempt=1, error="the target does not answer: timeout expired")
+    assert not state.exists()
+
+    url = parse_url("postgresql://postgres:postgres@127.0.0.1/postgres", tmp_path)
+    trail.started("run-1", "plan", "0" * 64, url, url, resumed=False)
+    lines = [json.loads(line) for line in read_lines(state / "audit.jsonl")]
+    assert [line["event"] for line in lines] == ["run started", "retry"]
+    assert all(line["run"] == "run-1" for line in lines) and lines[1]["at"] <= lines[1]["time"]
+    assert lines[0]["target"] == "postgresql://postgres:***@127.0.0.1/postgres"
