@@ -251,3 +251,49 @@ def test_the_trail_writes_nothing_until_the_run_starts(tmp_path: Path) -> None:
     assert [line["event"] for line in lines] == ["run started", "retry"]
     assert all(line["run"] == "run-1" for line in lines) and lines[1]["at"] <= lines[1]["time"]
     assert lines[0]["target"] == "postgresql://postgres:***@127.0.0.1/postgres"
+
+
+def _refused_at_first_write(run_cli, tmp_path: Path, target: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("run", _plan(tmp_path, _demo(tmp_path), target), env=HASH_KEY)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the target refuses us (missing privilege)" in result.stderr and ":***@" in result.stderr
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_postgresql_target_where_the_user_may_not_create_tables_is_refused(
+    run_cli, tmp_path: Path, pg_database: str
+) -> None:
+    """PostgreSQL 15 and later no longer let every user create tables in `public`."""
+    role = f"mig_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(pg_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    try:
+        url = sa.engine.make_url(pg_database).set(username=role, password="unused-by-trust")
+        _refused_at_first_write(run_cli, tmp_path, url.render_as_string(hide_password=False))
+        with admin.connect() as conn:
+            assert not sa.inspect(conn).get_table_names(), "nothing may be written"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+def test_a_mariadb_target_where_the_user_may_only_read_is_refused(
+    run_cli, tmp_path: Path, mariadb_database: str
+) -> None:
+    name = f"mig_{uuid.uuid4().hex[:10]}"
+    database = sa.engine.make_url(mariadb_database).database
+    admin = pymysql.connect(**MARIADB_ADMIN, autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            for host in ("%", "localhost"):
+                cursor.execute(f"CREATE USER '{name}'@'{host}' IDENTIFIED BY '{name}'")
+                cursor.execute(f"GRANT SELECT ON `{database}`.* TO '{name}'@'{host}'")
+        _refused_at_first_write(run_cli, tmp_path, f"mysql+pymysql://{name}:{name}@127.0.0.1:3306/{database}")
+    finally:
+        with admin.cursor() as cursor:
+            for host in ("%", "localhost"):
+                cursor.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
+        admin.close()

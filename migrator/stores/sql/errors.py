@@ -182,3 +182,18 @@ def translated(what: str) -> Iterator[None]:
         yield
     except sa.exc.DBAPIError as exc:
         raise classify(exc, what) from None
+
+
+@contextmanager
+def refused_before_writing(side: str, shown: str) -> Iterator[None]:
+    """Around a store's first writes: a privilege they lack (CREATE on PostgreSQL 15's `public`
+    schema, a MySQL grant) means the store refuses us before anything of the run is written, which
+    is StoreUnavailable (exit 2) like a refused connection, not a run that failed."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc, CONNECTING, None) is None and kind_of(exc) == MISSING_PRIVILEGE:
+            raise StoreUnavailable(
+                f"the {side} refuses us ({MISSING_PRIVILEGE}): {shown}: {_reason(exc)}", MISSING_PRIVILEGE
+            ) from None
+        raise
