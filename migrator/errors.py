@@ -3,6 +3,8 @@
     MigratorError                      every error we expect and explain; exit code on the class
     ├── PlanError            (exit 2)  the plan is invalid: a list of Problems, each with file:line and key
     ├── UsageError           (exit 2)  the command line or the environment is wrong (a missing key, a flag)
+    │   └── StoreUnavailable           a store refused us at first contact: connection refused, unknown host,
+    │                                  authentication failed, unknown database, missing privilege
     ├── SafetyError          (exit 2)  refused before writing: target is the source, target not empty, ...
     ├── Interrupted          (exit 130) Ctrl-C: the unit under way was committed, the run can continue
     └── RunError             (exit 1)  the run started and failed
@@ -11,7 +13,9 @@
         └── DanglingRowsError          `dangling: fail` met rows that reference out-of-scope rows
 
 Stores translate driver exceptions (SQLAlchemy, botocore) into TransientError or PermanentError at
-their edge, so the engine's single retry policy only ever sees our classes. The CLI is the one place
+their edge, so the engine's single retry policy only ever sees our classes. A store that refuses the
+first connection is a StoreUnavailable: no retry, nothing written, exit 2, whichever side it is
+(migrator/stores/sql/errors.py holds the classification). The CLI is the one place
 that turns these into a message and an exit code; nothing prints a traceback unless --debug.
 """
 
@@ -50,6 +54,15 @@ class PlanError(MigratorError):
 
 class UsageError(MigratorError):
     exit_code = 2
+
+
+class StoreUnavailable(UsageError):
+    """A store did not let us in when first asked: fixing the URL, the credentials, the grants or the
+    server is the user's move, and retrying the same thing would fail the same way."""
+
+    def __init__(self, message: str, kind: str | None = None):
+        self.kind = kind  # "connection refused", "unknown host", ... or None when the driver says no more
+        super().__init__(message)
 
 
 class SafetyError(MigratorError):

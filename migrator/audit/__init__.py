@@ -20,8 +20,10 @@ signer's public key to prove who wrote it.
 Crash safety. Each line is written with O_APPEND in a single write and fsynced; a line torn by a crash
 (no trailing newline) is cut away when the log is next opened, and the cut is logged as an event.
 
-Callers redact secrets before logging; AuditLog.add_secret registers values that `append` must refuse
-anyway. This package depends on nothing else in migrator but migrator.errors.
+Callers redact secrets before logging; the log and the receipt redact again, by structure (a URL's
+password in its userinfo field, a `password=` parameter), which cannot misfire on a password equal to
+the user name or a common word; AuditLog.add_secret registers key material to hide as well. This
+package depends on nothing else in migrator but migrator.errors, migrator.clock and migrator.redaction.
 """
 
 from migrator.audit.canonical import GENESIS, canonical_bytes, canonical_json, sha256_hex

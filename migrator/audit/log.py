@@ -5,6 +5,14 @@ SHA-256 of the previous line's exact bytes (without its newline) and the first l
 GENESIS. `seq` counts from 0 across runs, so a gap or a repeat shows where lines went missing or came in.
 
 One process writes the log at a time (the run's coordinator); threads inside it may share an AuditLog.
+
+Secrets are kept out by structure: every string written (keys and values, however deeply nested) has
+the password of any URL it holds replaced in its userinfo field, and any `password=` parameter
+hidden (migrator.redaction). Callers redact first; this is the second lock, and it cannot misfire: a
+password equal to the user name, the database name or a common word is found where it stands, not
+by its text, so a harmless field is never refused and never mangled. Key material the log is told
+about (add_secret: the hash key, the signing key) has no structure to go by; it is replaced where it
+occurs, and only when it is long enough that it cannot be an ordinary word.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +28,15 @@ from migrator.audit.canonical import GENESIS, canonical_bytes, sha256_hex
 from migrator.audit.durable import append_line, fsync_directory, truncate
 from migrator.clock import utc_now
 from migrator.errors import RunError
+from migrator.redaction import HIDDEN, redact_text
 
 AUDIT_LOG_NAME = "audit.jsonl"
 REPAIRED_EVENT = "audit repaired"
 RESERVED_FIELDS = frozenset({"seq", "time", "run", "event", "prev"})
 _TAIL_BLOCK = 64 * 1024
+# Shorter values could be ordinary words ("secret", a table name): searching for them would mangle
+# harmless fields. Key material this short is weak anyway, and is never written by the callers.
+MIN_SECRET_LENGTH = 16
 
 
 def audit_log_path(state_dir: Path) -> Path:
@@ -73,30 +85,36 @@ class AuditLog:
             self._cut_torn_tail(torn, run=last["run"] if last else "")
 
     def add_secret(self, text: str) -> None:
-        """Register a value that must never reach the log (a password, a key): append refuses it."""
-        if text:
+        """Register key material that must never reach the log; `append` writes *** in its place.
+        Values shorter than MIN_SECRET_LENGTH are not searched for (see there). Database passwords
+        need no registering: they are found by where they stand."""
+        if text and len(text) >= MIN_SECRET_LENGTH:
             self._secrets.add(text)
 
-    def refuse_secrets(self, fields: Mapping[str, Any]) -> None:
-        """Raise ValueError if any value (or key) holds a registered secret; the message never shows it."""
-        for name, value in fields.items():
-            for text in _texts(name, value):
-                if any(secret in text for secret in self._secrets):
-                    raise ValueError(f"audit field {name!r} contains a registered secret; redact it before logging")
+    def redacted(self, value: Any) -> Any:
+        """`value` (a field's value or name) as it may be written: every string in it redacted."""
+        if isinstance(value, str):
+            text = redact_text(value)
+            for secret in self._secrets:
+                text = text.replace(secret, HIDDEN)
+            return text
+        if isinstance(value, Mapping):
+            return {self.redacted(k) if isinstance(k, str) else k: self.redacted(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.redacted(item) for item in value]
+        return value
 
     def append(self, run: str, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event durably and return it as written."""
         clash = RESERVED_FIELDS & fields.keys()
         if clash:
             raise ValueError(f"audit fields {sorted(clash)} are set by the log itself")
-        self.refuse_secrets({"run": run, "event": event, **fields})
+        safe: dict[str, Any] = self.redacted({"run": run, "event": event, **fields})
         with self._lock:
             record = {
                 "seq": self._next_seq,
                 "time": utc_now(),
-                "run": run,
-                "event": event,
-                **fields,
+                **safe,
                 "prev": self._head,
             }
             line = canonical_bytes(record)
@@ -116,18 +134,6 @@ class AuditLog:
         # next line starts clean, and record what was cut, so even the repair is evidence.
         truncate(self.path, self.path.stat().st_size - len(torn))
         self.append(run, REPAIRED_EVENT, cut_bytes=len(torn), cut_sha256=sha256_hex(torn))
-
-
-def _texts(key: str, value: Any) -> Iterator[str]:
-    yield key
-    if isinstance(value, Mapping):
-        for inner_key, inner in value.items():
-            yield from _texts(str(inner_key), inner)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for item in value:
-            yield from _texts("", item)
-    elif value is not None:
-        yield str(value)
 
 
 def _read_tail(path: Path) -> tuple[bytes | None, bytes]:

@@ -41,7 +41,7 @@ def write_receipt(
     clash = {"audit_head", "signature"} & body.keys()
     if clash:
         raise ValueError(f"receipt fields {sorted(clash)} are set by write_receipt itself")
-    log.refuse_secrets(body)
+    body = log.redacted(body)  # the same rules as the log's lines: passwords hidden where they stand
     seq, sha256 = log.head()
     if seq < 0:
         raise ValueError("the audit log is empty: a receipt must name the head of a chain")

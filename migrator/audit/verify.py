@@ -2,6 +2,10 @@
 
 Findings are migrator.errors.Problem values (file, line, key, message), the same shape plan errors
 use, so the CLI renders both alike. A problem fails the check; a warning is said and does not.
+
+A folder that holds no audit trail at all (no log, no receipt: a mistyped path, the plan's folder
+instead of its state folder) is a UsageError, exit 2: there is nothing to call tampered. A log that is
+gone while receipts still anchor it is a finding, since deleting the log is tampering too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from migrator.audit.canonical import GENESIS, canonical_bytes, sha256_hex
 from migrator.audit.keys import load_public_key, raw_public_key
 from migrator.audit.log import AUDIT_LOG_NAME, audit_log_path, split_log
 from migrator.audit.receipt import RECEIPTS_DIR, SIGNATURE_ALGORITHM, receipts_dir, signed_payload
-from migrator.errors import Problem
+from migrator.errors import Problem, UsageError
 
 KeyUsed = Literal["given", "embedded"]
 
@@ -132,6 +136,7 @@ def verify_state(
     state_dir: Path, public_key: Path | bytes | None = None, *, require_signature: bool = False
 ) -> StateReport:
     """Check STATE/audit.jsonl, then every STATE/receipts/*.json against it."""
+    _require_a_trail(state_dir)
     chain = verify_chain(audit_log_path(state_dir))
     trusted = load_public_key(public_key) if public_key is not None else None
     paths = sorted(receipts_dir(state_dir).glob("*.json"))
@@ -142,6 +147,18 @@ def verify_state(
         message = "no receipt anchors the log's head: deleting its last lines would go unnoticed"
         warnings.append(Problem(RECEIPTS_DIR, None, "", message))
     return StateReport(chain, receipts, problems, warnings)
+
+
+def _require_a_trail(state_dir: Path) -> None:
+    where = "the plan's `state` folder, or .migrator/PLAN_NAME beside the plan file"
+    if not state_dir.is_dir():
+        what = "does not exist" if not state_dir.exists() else "is not a folder"
+        raise UsageError(f"{state_dir} {what}: give the state folder of a plan ({where})")
+    if not audit_log_path(state_dir).exists() and not any(receipts_dir(state_dir).glob("*.json")):
+        raise UsageError(
+            f"{state_dir} holds no audit trail (no {AUDIT_LOG_NAME}, no {RECEIPTS_DIR}/): "
+            f"give the state folder of a plan that has run ({where})"
+        )
 
 
 def _record(line: bytes) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import tempfile
 import traceback
@@ -56,7 +57,7 @@ def validate(
     from migrator.engine.validate import check_connections
     from migrator.plan.load import load_plan
 
-    with _errors(format, debug):
+    with _errors(format, debug, plan):
         loaded = load_plan(plan)
         notes = check_connections(loaded) if connect else []
         if format is Format.json:
@@ -81,7 +82,7 @@ def plan_command(
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
 
-    with _errors(format, debug):
+    with _errors(format, debug, plan):
         result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
             print_json(result.to_dict())
@@ -124,7 +125,7 @@ def run(
     from migrator.report.progress import RichObserver
 
     # A finished plan run again is mostly answered before this, in cli/entry.py.
-    with _errors(format, debug):
+    with _errors(format, debug, plan):
         run_with = functools.partial(
             run_plan,
             load_plan(plan),
@@ -168,7 +169,7 @@ def verify(
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 
-    with _errors(format, debug):
+    with _errors(format, debug, plan):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
             print_json(result.to_dict())
@@ -253,8 +254,9 @@ def _root(
 class _errors:
     """The one error boundary: a clear message and a fixed exit code; a traceback only with --debug."""
 
-    def __init__(self, format: Format, debug: bool):
+    def __init__(self, format: Format, debug: bool, plan: Path | None = None):
         self.format, self.debug = format, debug
+        self.plan = plan  # an unexpected error's log goes to this plan's state folder, if it exists
 
     def __enter__(self) -> None:
         return None
@@ -268,15 +270,14 @@ class _errors:
             )
             raise typer.Exit(130)
         if self.debug:
-            traceback.print_exception(value)
+            print(_traceback_text(value), file=sys.stderr, end="")
         if isinstance(value, MigratorError):
             self._report(value)
             raise typer.Exit(value.exit_code)
-        log = Path(tempfile.gettempdir()) / "migrator-error.log"
-        log.write_text("".join(traceback.format_exception(value)), encoding="utf-8")
+        log = _write_error_log(_traceback_text(value), self.plan)
         console(stderr=True).print(
             f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
-            "(please report it with that file, after checking it for secrets)"
+            "(please report it with that file; passwords in URLs are hidden, check it for other secrets)"
         )
         raise typer.Exit(1)
 
@@ -295,3 +296,42 @@ class _errors:
                 console(stderr=True).print(f"[red]error[/]: {escape(problem.render())}")
         else:
             console(stderr=True).print(f"[red]error[/]: {escape(str(error))}")
+
+
+def _traceback_text(error: BaseException) -> str:
+    """The traceback, with every password in a URL or a `password=` parameter hidden where it stands."""
+    from migrator.redaction import redact_text
+
+    return redact_text("".join(traceback.format_exception(error)))
+
+
+def _write_error_log(text: str, plan: Path | None) -> Path:
+    """A new file of its own (mkstemp: created exclusively, mode 0600, never a fixed name that another
+    user could have planted or could read): in the plan's state folder when it exists, else in the
+    temporary folder."""
+    for folder in (_state_folder(plan) if plan is not None else None, None):
+        try:
+            handle, name = tempfile.mkstemp(prefix="migrator-error-", suffix=".log", dir=folder)
+        except OSError:
+            continue
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        return Path(name)
+    raise OSError("no folder to write the error log to")  # pragma: no cover - not even the temporary folder
+
+
+def _state_folder(plan: Path) -> Path | None:
+    """The plan's state folder, if it exists already: an error before the stores answered must not
+    create it (a refused run leaves no state folder)."""
+    try:
+        from migrator.plan.paths import state_dir
+        from migrator.plan.yaml_source import read_yaml
+
+        data = read_yaml(plan)[0].data
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return None
+        state = data.get("state")
+        folder = state_dir(plan.resolve().parent, state if isinstance(state, str) else None, data["name"])
+        return folder if folder.is_dir() else None
+    except Exception:  # finding the folder must never hide the error being reported
+        return None

@@ -35,7 +35,7 @@ from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.errors import translated
+from migrator.stores.sql.errors import refused_before_writing, translated
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
@@ -73,7 +73,7 @@ def run_plan(
     env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
     retries: list[str] = []
-    trail = RunTrail(loaded.state_dir, env, list(urls(loaded)))
+    trail = RunTrail(loaded.state_dir, env)
 
     def record_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -199,14 +199,15 @@ def _copy_all(
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
     dangling = _dangling(prep, options, first=run is None)
     target = open_target_tables(prep, conn)
-    with conn.begin():
-        ledger.ensure(conn)
-    with conn.begin():
-        created = create_tables(conn, target.schema) if target.schema else []
-        if run is None:
-            ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
-        else:
-            ledger.add_created_tables(conn, plan.name, created)
+    with refused_before_writing("target", target_url):  # a missing grant here: exit 2, nothing written
+        with conn.begin():
+            ledger.ensure(conn)
+        with conn.begin():
+            created = create_tables(conn, target.schema) if target.schema else []
+            if run is None:
+                ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
+            else:
+                ledger.add_created_tables(conn, plan.name, created)
     trail = options.trail
     trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
     for count in dangling:

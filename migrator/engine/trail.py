@@ -1,8 +1,11 @@
 """What a run writes to its audit trail (SPEC §6): events in STATE/audit.jsonl, then a receipt.
 
-Everything is redacted before it is logged (URLs without passwords), and the secrets the run knows
-(database passwords, the hash key, the signing key) are registered with the log, which refuses any
-line that would contain one: a second lock on the same door.
+Nothing is written before the stores have answered and the run has started: a run refused at its
+first connection (a wrong port, a bad password) leaves no state folder behind. Retries met before the
+start are held and written, with the time they happened, right after the run's first line.
+
+Everything is redacted before it is logged (URLs without passwords); the log redacts again by
+structure, and is told the key material the run holds (the hash key, the signing key) to hide too.
 """
 
 from __future__ import annotations
@@ -16,30 +19,29 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from migrator.audit import SIGNING_KEY_VARIABLE, AuditLog, audit_log_path, load_signing_key, write_receipt
+from migrator.clock import utc_now
 from migrator.stores.sql import connect
 from migrator.variables import HASH_KEY_VARIABLE
 from migrator.version import __version__
 
-MIN_SECRET_LENGTH = 6
-
 
 class RunTrail:
-    def __init__(self, state_dir: Path, environ: Mapping[str, str], urls: list[URL]):
+    def __init__(self, state_dir: Path, environ: Mapping[str, str]):
         self.state_dir = state_dir
         signing = environ.get(SIGNING_KEY_VARIABLE)
         # Loaded now: a bad key must stop the run before it writes anything, not after.
         self.signing_key = load_signing_key(signing) if signing else None
-        secrets = [environ.get(HASH_KEY_VARIABLE), signing, *(u.password for u in urls)]
+        secrets = [environ.get(HASH_KEY_VARIABLE)]
         if self.signing_key:
             secrets.append(self.signing_key.decode(errors="ignore"))
-        # A value this short would match ordinary words; the URL redaction already keeps it out.
-        self._secrets = [str(s) for s in secrets if s and len(str(s)) >= MIN_SECRET_LENGTH]
+        self._secrets = [s for s in secrets if s]
         self._log: AuditLog | None = None
+        self._held: list[tuple[str, dict[str, Any]]] = []
         self.run_id = ""
 
     @property
     def log(self) -> AuditLog:
-        """Opened at the first event, so that a run refused before it starts writes nothing."""
+        """Opened at the run's first line, so that a run refused before it starts writes nothing."""
         if self._log is None:
             self._log = AuditLog(audit_log_path(self.state_dir))
             for secret in self._secrets:
@@ -47,6 +49,9 @@ class RunTrail:
         return self._log
 
     def event(self, event: str, **fields: Any) -> None:
+        if not self.run_id:  # not started: the stores may yet refuse us, and then nothing is written
+            self._held.append((event, {**fields, "at": utc_now()}))
+            return
         self.log.append(self.run_id, event, **fields)
 
     def started(self, run_id: str, plan: str, plan_sha256: str, source: URL, target: URL, resumed: bool) -> None:
@@ -61,6 +66,9 @@ class RunTrail:
             source=connect.redact(source),
             target=connect.redact(target),
         )
+        held, self._held = self._held, []
+        for event, fields in held:
+            self.event(event, **fields)
 
     def receipt(self, body: dict[str, Any]) -> Path:
         return write_receipt(self.state_dir, self.run_id, body, self.log, self.signing_key)

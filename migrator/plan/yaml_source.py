@@ -44,11 +44,22 @@ def read_yaml(path: Path, environ: Mapping[str, str] | None = None) -> tuple[Yam
     env = os.environ if environ is None else environ
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        return YamlSource(name, None), [Problem(name, None, "", f"cannot read the plan: {exc.strerror}")]
+        reason = exc.strerror or type(exc).__name__
+        return YamlSource(name, None), [Problem(name, None, "", f"cannot read the plan: {reason}")]
+    except UnicodeDecodeError as exc:
+        # A binary file, or text in another encoding: name the first byte that is not UTF-8.
+        line = exc.object[: exc.start].count(b"\n") + 1
+        message = f"not a text file in UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8"
+        return YamlSource(name, None), [Problem(name, line, "", message, "a plan is a YAML file saved as UTF-8")]
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...): a binary file
+        line = text[: exc.position].count("\n") + 1
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"not a text file: character U+{character:04X} at offset {exc.position} cannot be in YAML"
+        return YamlSource(name, None), [Problem(name, line, "", message, "a plan is a YAML file saved as UTF-8")]
     except yaml.YAMLError as exc:
         return YamlSource(name, None), [_yaml_problem(name, exc)]
     source = YamlSource(name, None)
