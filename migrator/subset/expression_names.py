@@ -131,8 +131,7 @@ class _Resolver:
             return UnknownName(f"table {source.table} has no column {name!r}", name, tuple(self._columns[source.table]))
         in_scope = [q for _select, sources in chain for q in sources]
         return UnknownName(
-            f"{qualifier}.{name} names {qualifier!r}, which is not a table of this expression "
-            f"(in scope: {', '.join(in_scope)})",
+            f"{qualifier}.{name}: there is no table {qualifier} in this expression (tables here: {', '.join(in_scope)})",
             qualifier,
             tuple(in_scope),
         )
