@@ -130,8 +130,9 @@ class _Resolver:
                 return None
             return UnknownName(f"table {source.table} has no column {name!r}", name, tuple(self._columns[source.table]))
         in_scope = [q for _select, sources in chain for q in sources]
+        here = ", ".join(in_scope)
         return UnknownName(
-            f"{qualifier}.{name}: there is no table {qualifier} in this expression (tables here: {', '.join(in_scope)})",
+            f"{qualifier}.{name}: there is no table {qualifier} in this expression (tables here: {here})",
             qualifier,
             tuple(in_scope),
         )
