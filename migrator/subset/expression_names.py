@@ -75,13 +75,9 @@ class _Resolver:
 
     def _sources(self, select: exp.Select, found: list[UnknownName]) -> dict[str, _Source]:
         """The select's FROM and JOIN items by the name a column would qualify them with."""
-        items = []
-        if select.args.get("from_"):
-            items.append(select.args["from_"].this)
-        items += [join.this for join in select.args.get("joins") or []]
         ctes = _visible_ctes(select)
         sources: dict[str, _Source] = {}
-        for item in items:
+        for item in _from_items(select):
             name = item.alias_or_name.lower()
             if not isinstance(item, exp.Table) or not isinstance(item.this, exp.Identifier) or item.args.get("db"):
                 sources[name] = _OPAQUE  # a derived table, a table function, another schema's table
@@ -129,13 +125,18 @@ class _Resolver:
             if source.table is None or name.lower() in self._folded[source.table]:
                 return None
             return UnknownName(f"table {source.table} has no column {name!r}", name, tuple(self._columns[source.table]))
-        in_scope = [q for _select, sources in chain for q in sources]
+        in_scope = [item.alias_or_name for select, _sources in chain for item in _from_items(select)]
         here = ", ".join(in_scope)
         return UnknownName(
             f"{qualifier}.{name}: there is no table {qualifier} in this expression (tables here: {here})",
             qualifier,
             tuple(in_scope),
         )
+
+
+def _from_items(select: exp.Select) -> list[exp.Expression]:
+    items = [select.args["from_"].this] if select.args.get("from_") else []
+    return items + [join.this for join in select.args.get("joins") or []]
 
 
 def _enclosing_selects(node: exp.Expression) -> list[exp.Select] | None:
