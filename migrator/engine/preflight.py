@@ -19,23 +19,25 @@ from migrator.stores.sql.ledger import RunRow
 from migrator.stores.sql.writer import count_rows
 
 
-def refuse(prep: Prepared, *, restarting: bool = False) -> None:
+def refuse(prep: Prepared, *, restarting: bool = False, lock_timeout: float = 60.0) -> None:
     """Raise one SafetyError naming every refusal, if there is any. A target that does not answer
     raises the driver's error, for the caller to report in its own way."""
-    found = refusals(prep, restarting=restarting)
+    found = refusals(prep, restarting=restarting, lock_timeout=lock_timeout)
     if found:
         raise SafetyError("\n".join(found))
 
 
-def refusals(prep: Prepared, *, restarting: bool = False) -> list[str]:
+def refusals(prep: Prepared, *, restarting: bool = False, lock_timeout: float = 60.0) -> list[str]:
     """Every reason `run` would refuse this target, looked at without writing. `restarting` is
-    `run --restart`, which removes an earlier run of the plan, whatever version of it."""
+    `run --restart`, which removes an earlier run of the plan, whatever version of it. Counting a
+    table's rows waits for a lock held on it at most `lock_timeout` seconds, as the run's writes do:
+    the timeout is then a transient error, which the run retries."""
     if same_database(prep.source_url, prep.target_url):
         return [target_is_source(prep)]
     if not connect.target_exists(prep.target_url):
         # A SQLite file that does not exist yet: the run creates it, empty.
         return table_refusals(prep, present=set(), foreign={})
-    engine = connect.open_target(prep.target_url, create=False)
+    engine = connect.open_target(prep.target_url, create=False, lock_timeout=lock_timeout)
     try:
         with engine.connect() as conn:
             return refusals_on(prep, conn, restarting=restarting)

@@ -156,9 +156,9 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
     if finished is not None:
         return finished
     with translated("the run"), prepared(loaded) as prep:  # the plan checked against the source schema
-        preflight.refuse(prep, restarting=start_over)  # and against the target, before any write
-        transforms = _transforms(prep, options.env)
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
+        preflight.refuse(prep, restarting=start_over, lock_timeout=lock_timeout)  # the target, before any write
+        transforms = _transforms(prep, options.env)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:
