@@ -247,15 +247,19 @@ def test_target_holding_rows_under_existing_fail(run_cli, tmp_path: Path, demo_d
     assert json.loads(as_json.stderr)["error"] == "SafetyError"
 
 
-def test_run_of_another_version_of_the_plan(run_cli, tmp_path: Path, demo_db: Path) -> None:
+@pytest.mark.parametrize("status", ["finished", "running"])
+def test_run_of_another_version_of_the_plan(run_cli, tmp_path: Path, demo_db: Path, status: str) -> None:
     target = tmp_path / "target.db"
     plan = _plan(tmp_path, f"sqlite:///{demo_db}", f"sqlite:///{target}")
     first = run_cli("run", plan, env=HASH_KEY)
     assert first.returncode == 0, first.stderr
+    if status == "running":  # as an interrupted run leaves it
+        with sqlite3.connect(target) as conn:
+            conn.execute("UPDATE _migrator_runs SET status = 'running'")
     plan.write_text(plan.read_text() + "# edited after the run\n")
     results = _all_three(run_cli, plan)
     expected = [
-        "error: the target holds a finished run of plan preflight made from another version of the plan file: "
+        f"error: the target holds a {status} run of plan preflight made from another version of the plan file: "
         "continuing would mix two plans; restore the plan file to continue, or run with --restart to remove "
         "what that run wrote and start over"
     ]
