@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from migrator.cli.output import console, print_json, print_run
-from migrator.errors import MigratorError, PlanError, UsageError
+from migrator.errors import MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
 
 # Each command imports what it uses when it runs: SQLAlchemy, the drivers, pydantic and sqlglot
@@ -90,6 +90,8 @@ def plan_command(
             from migrator.report.text import render_plan
 
             render_plan(result, console(), show_sql=sql)
+        if result.refusals:  # a dry run of `run`: what it would refuse ends the same way, exit 2
+            raise SafetyError("\n".join(result.refusals))
 
 
 @app.command()
@@ -295,7 +297,8 @@ class _errors:
             for problem in problems:
                 console(stderr=True).print(f"[red]error[/]: {escape(problem.render())}")
         else:
-            console(stderr=True).print(f"[red]error[/]: {escape(str(error))}")
+            for line in str(error).splitlines() or [""]:  # several refusals: one line each
+                console(stderr=True).print(f"[red]error[/]: {escape(line)}")
 
 
 def _traceback_text(error: BaseException) -> str:

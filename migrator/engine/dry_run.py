@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.engine import preflight
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import classify, translated
+from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot
 
@@ -21,11 +23,11 @@ def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
         tables = map_in_snapshot(
             prep.engine, prep.conn, names, lambda conn, name: _table_plan(prep, conn, name), workers
         )
-        note, existing = _target_state(prep)
+        note, existing, refused = _target_state(prep)
         for table in tables:
             table.target_rows = existing.get(table.table)
         return PlanResult(
-            loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url), tables, note
+            loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url), tables, note, refused
         )
 
 
@@ -55,10 +57,13 @@ def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
     return result
 
 
-def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
-    """Row counts of the target's tables that the plan would write, looked at without writing."""
+def _target_state(prep: Prepared) -> tuple[str, dict[str, int], list[str]]:
+    """Row counts of the target's tables that the plan would write, and what `run` would refuse
+    (engine/preflight.py), looked at without writing."""
+    if same_database(prep.source_url, prep.target_url):
+        return "the target is the source", {}, preflight.refusals(prep)
     if not connect.target_exists(prep.target_url):
-        return "the target database does not exist yet; a run creates it", {}
+        return "the target database does not exist yet; a run creates it", {}, preflight.refusals(prep)
     engine = connect.open_target(prep.target_url, create=False)
     try:
         try:
@@ -66,8 +71,9 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
         except sa.exc.DBAPIError as exc:
             # The dry run is of the source; the target's absence is news for the run, not a failure.
             reason = classify(exc, "connecting to the target")
-            return f"{reason}; `run` needs it: for PostgreSQL or MySQL, create the database first", {}
-        with conn:
+            return f"{reason}; `run` needs it: for PostgreSQL or MySQL, create the database first", {}, []
+        with conn, translated("looking at the target"):
+            refused = preflight.refusals_on(prep, conn)
             present = set(sa.inspect(conn).get_table_names())
             counts = {
                 name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
@@ -78,8 +84,8 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int]]:
     finally:
         engine.dispose()
     if not counts:
-        return f"the target has none of the tables to copy yet{ours}", {}
-    return f"{len(counts)} of the tables to copy exist in the target already{ours}", counts
+        return f"the target has none of the tables to copy yet{ours}", {}, refused
+    return f"{len(counts)} of the tables to copy exist in the target already{ours}", counts, refused
 
 
 def _ledger_note(prep: Prepared, conn: Connection) -> str:

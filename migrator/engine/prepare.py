@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, Connection, Engine
 
-from migrator.errors import PlanError, UsageError
+from migrator.errors import PlanError, Problem, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect
+from migrator.stores.sql.probe import expression_probe
 from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
 from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
-from migrator.subset.check import rule_problems, schema_problems
+from migrator.subset.check import expression_problems, rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
 from migrator.subset.cycles import load_order
 
@@ -65,15 +66,29 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
             reflected = reflect(conn)
             if not reflected.schema.tables:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
-            problems = schema_problems(loaded, reflected.schema)
-            if problems:
-                raise PlanError(problems)
-            reflected.schema = with_relations(reflected.schema, loaded.plan.data.relations)
-            classes = classify(reflected.schema, loaded.plan.data)
-            problems = rule_problems(loaded, reflected.schema, classes)
-            if problems:
-                raise PlanError(problems)
+            classes = _checked(loaded, reflected, engine)
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
             yield Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
     finally:
         engine.dispose()
+
+
+def _checked(loaded: LoadedPlan, reflected: ReflectedSource, engine: Engine) -> Classification:
+    """Every name and rule of the plan checked against the source, before anything is written
+    anywhere: one PlanError with all the problems, or the tables' classification. The rules are
+    judged only when every table and relation the plan names exists, as classifying needs them."""
+    problems = schema_problems(loaded, reflected.schema)
+    with expression_probe(engine, reflected) as rejects:
+        expressions = expression_problems(loaded, reflected.schema, rejects)
+    if problems:
+        raise PlanError(_in_file_order(problems + expressions))
+    reflected.schema = with_relations(reflected.schema, loaded.plan.data.relations)
+    classes = classify(reflected.schema, loaded.plan.data)
+    problems = expressions + rule_problems(loaded, reflected.schema, classes)
+    if problems:
+        raise PlanError(_in_file_order(problems))
+    return classes
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.key))

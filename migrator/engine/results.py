@@ -33,6 +33,7 @@ class PlanResult:
     target: str
     tables: list[TablePlan]
     target_note: str
+    refusals: list[str] = field(default_factory=list)  # what `run` would refuse (engine/preflight.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from migrator.engine import preflight
 from migrator.engine.copy import CopyContext, fill_deferred
 from migrator.engine.finished import nothing_to_do
 from migrator.engine.interrupt import StopFlag, stop_on_first_interrupt
@@ -36,7 +37,7 @@ from migrator.errors import DanglingRowsError, SafetyError, TransientError, Usag
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import refused_before_writing, translated
-from migrator.stores.sql.identity import same_database, same_server_database
+from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
 from migrator.subset.classify import Edge
@@ -154,20 +155,13 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
     finished = None if start_over else _finished_already(loaded)
     if finished is not None:
         return finished
-    with translated("the run"), prepared(loaded) as prep:
-        if same_database(prep.source_url, prep.target_url):
-            target = connect.redact(prep.target_url)
-            raise SafetyError(f"the target is the source ({target}): point target.database at another database")
-        transforms = _transforms(prep, options.env)
+    with translated("the run"), prepared(loaded) as prep:  # the plan checked against the source schema
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
+        preflight.refuse(prep, restarting=start_over, lock_timeout=lock_timeout)  # the target, before any write
+        transforms = _transforms(prep, options.env)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
             with engine.connect() as conn:
-                if same_server_database(prep.engine, conn):
-                    raise SafetyError(
-                        f"the target is the source: {connect.redact(prep.target_url)} and "
-                        f"{connect.redact(prep.source_url)} name the same database on the same server"
-                    )
                 if start_over:
                     for note in restart(prep, conn):
                         options.observer.step(f"--restart: {note}")
@@ -188,11 +182,7 @@ def _copy_all(
     run = ledger.current_run(conn, plan.name)
     conn.commit()
     if run is not None and run.plan_sha256 != prep.loaded.sha256:
-        raise SafetyError(
-            f"the target holds a {run.status} run of plan {plan.name} made from another version of the plan file: "
-            "continuing would mix two plans; restore the plan file to continue, or run with --restart to remove "
-            "what that run wrote and start over"
-        )
+        raise SafetyError(preflight.another_version(run, plan.name))
     target_url = connect.redact(prep.target_url)
     if run is not None and run.status == "finished":
         return nothing_to_do(plan.name, run.run_id, target_url)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.engine.preflight import table_refusals
 from migrator.engine.prepare import Prepared
 from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
@@ -34,15 +35,11 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     foreign = {n: count_rows(conn, n) for n in prep.copied_tables if n in present and n not in ours}
     foreign = {n: rows for n, rows in foreign.items() if rows}
     conn.commit()
+    refused = table_refusals(prep, present, foreign)  # found by the preflight already, unless it changed since
+    if refused:
+        raise SafetyError("\n".join(refused))
     schema = None
-    if plan.data.schema_ == "existing":
-        missing = [n for n in prep.copied_tables if n not in present]
-        if missing:
-            raise SafetyError(
-                f"data.schema is existing, but the target has no table {', '.join(missing)}: "
-                "create them first, or set data.schema: create"
-            )
-    else:
+    if plan.data.schema_ != "existing":
         dropped = {
             n: {c for c, rule in plan.data.rule(n).columns.items() if rule.action == "drop"} for n in prep.copied_tables
         }
@@ -53,19 +50,6 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
             connect.backend(prep.target_url),
             dropped,
         )
-    if foreign and plan.target.existing == "fail":
-        listing = ", ".join(f"{name} ({rows} rows)" for name, rows in sorted(foreign.items()))
-        raise SafetyError(
-            f"target tables hold rows this plan did not write: {listing}; set target.existing "
-            "to truncate (empty them first) or merge (upsert by primary key)"
-        )
-    if plan.target.existing == "merge":
-        keyless = [n for n in prep.copied_tables if not prep.source.schema.tables[n].primary_key]
-        if keyless:
-            raise SafetyError(
-                f"target.existing: merge upserts by primary key, and {', '.join(keyless)} has none: "
-                "use truncate, or skip those tables"
-            )
     target = Target(conn, schema, merge=plan.target.existing == "merge")
     if foreign and plan.target.existing == "truncate":
         with conn.begin():

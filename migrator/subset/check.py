@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 from migrator.errors import Problem
 from migrator.plan.load import LoadedPlan
+from migrator.plan.rules import sql_dialect
+from migrator.plan.yaml_source import Path_
 from migrator.subset.classify import Classification
+from migrator.subset.expression_names import unknown_names
 from migrator.subset.schema import Schema
 
 _KINDS_FOR = {"hash": ("integer", "text"), "mask": ("text",)}
@@ -52,6 +56,35 @@ def schema_problems(loaded: LoadedPlan, schema: Schema) -> list[Problem]:
                             _close(column, columns),
                         )
                     )
+    return problems
+
+
+def expression_problems(loaded: LoadedPlan, schema: Schema, rejects: Callable[[str, str], str | None]) -> list[Problem]:
+    """Every root and `where` expression of a table the source has, checked twice: by the database
+    (`rejects(table, expression)` gives its reason, or None), which is the judge, and by reading
+    the names in it, which says where and what was meant. A name our reading doubts in an expression
+    the database accepts is no problem (a system table, a dialect's keyword); an expression it rejects
+    gets our located names, or the database's reason when we found none."""
+    data = loaded.plan.data
+    dialect = sql_dialect(loaded.plan.source.database) or "postgres"
+    columns = {name: table.column_names for name, table in schema.tables.items()}
+    expressions: list[tuple[Path_, str, str]] = [
+        (("data", "roots", table), table, sql) for table, sql in data.roots.items() if table in schema.tables
+    ]
+    expressions += [
+        (("data", "tables", table, "where"), table, rule.where)
+        for table, rule in data.tables.items()
+        if rule.where and table in schema.tables
+    ]
+    problems: list[Problem] = []
+    for path, table, sql in expressions:
+        reason = rejects(table, sql)
+        if reason is None:
+            continue
+        named = unknown_names(sql, dialect, table, columns)
+        problems += [loaded.problem(path, name.message, _close(name.name, name.choices)) for name in named] or [
+            loaded.problem(path, f"the source database rejects it: {reason}")
+        ]
     return problems
 
 

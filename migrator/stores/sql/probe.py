@@ -1,0 +1,56 @@
+"""Ask the source database whether it accepts a plan's expression, without reading a row.
+
+`SELECT 1 FROM t WHERE (<expression>) LIMIT 0` is parsed, its names resolved and its types checked by
+the database itself, as in the run, and then returns at once: a constant LIMIT 0 stops PostgreSQL's,
+SQLite's and MySQL's executors before the first row is read. This catches what parsing the
+expression ourselves cannot: a function the database lacks, a quoted name in the wrong case, an
+operator on the wrong types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from migrator.stores.sql.errors import classify, is_transient
+from migrator.stores.sql.reflect import ReflectedSource
+from migrator.stores.sql.subset_sql import user_sql
+
+Rejects = Callable[[str, str], str | None]
+
+
+@contextmanager
+def expression_probe(engine: Engine, source: ReflectedSource) -> Iterator[Rejects]:
+    """A function (table, expression) -> None if the database accepts the expression as a condition
+    on that table, else its reason. One connection of its own, so that a rejected statement cannot
+    abort the snapshot the run reads in (PostgreSQL ends a transaction at its first error)."""
+    with engine.connect() as conn:
+
+        def rejects(table: str, expression: str) -> str | None:
+            condition = user_sql(expression)
+            query: sa.Select[tuple[int]] = sa.select(sa.literal_column("1")).select_from(source.table(table))
+            query = query.where(condition)
+            try:
+                conn.execute(query.limit(0)).all()
+            except sa.exc.DBAPIError as exc:
+                if is_transient(exc):
+                    raise classify(exc, "checking the plan's expressions on the source") from None
+                return _reason(exc)
+            finally:
+                conn.rollback()
+            return None
+
+        yield rejects
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The database's own words, first line: MySQL's drivers give (number, text), the others text."""
+    orig = exc.orig
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
+    if len(args) >= 2 and isinstance(args[0], int):
+        return str(args[1])
+    text = str(orig).strip() if orig is not None else ""
+    return text.splitlines()[0] if text else type(orig or exc).__name__
