@@ -1,0 +1,447 @@
+"""The outputs the tutorial and the how-to guides show are the outputs their commands print.
+
+Each ```console block of a page in PAGES is a script. A line `$ COMMAND` (continued on the next
+line by a trailing backslash or an open quote) is run by bash, in a fresh folder that stands for the
+page's folders (see Page), and the lines after it, up to the next `$`, are what it must print:
+standard output and standard error together, as a terminal shows them. A line `...` stands for any
+number of lines. The markdown block is the expected output itself: there is no other copy to keep
+in step.
+
+Comments direct the run, and are invisible on the rendered page:
+
+    <!-- not run: WHY -->            the next console block is not run (say why on the page, too)
+    <!-- run: COMMAND -->            a command the reader need not see (a file to make); must exit 0
+    <!-- ctrl-c after: TABLE N -->   in the next block, `migrator run` gets a Ctrl-C once TABLE has
+                                     committed N chunks: the key a reader presses, at a fixed point
+
+Before comparing, what differs from one run or machine to the next is replaced by fixed values
+(normalise): the page's folders by the paths the page shows, run ids and audit-log heads by fixed
+ids (the first run of a page is always the same id), timestamps, durations, progress bars (left
+out), `mktemp` folders, the version. The page shows these fixed values.
+
+    python3 tests/docs_outputs.py [--update] [PAGE ...]      # check (or rewrite) the pages
+    MIGRATOR_UPDATE_DOCS=1 python3 -m pytest tests/test_doc_outputs.py
+
+`--update` rewrites every shown output that differs with what the command printed, normalised.
+A block with `...` keeps its shape: each run of shown lines is replaced by the printed lines that
+resemble it most; check those by reading the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+ELLIPSIS = "..."
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page and the world its commands run in. `folders` maps each absolute path the page shows
+    to a folder of the sandbox; `files` copies repository files into the sandbox; `cwd` is where
+    the first command runs (a sandbox folder)."""
+
+    path: str
+    folders: dict[str, str]
+    cwd: str
+    files: dict[str, str] = field(default_factory=dict)
+
+
+CHECKOUT = "/home/dev/migrator"  # where the pages say the repository is checked out
+
+PAGES = {
+    page.path: page
+    for page in (
+        Page("tutorial.md", {CHECKOUT: "checkout"}, "checkout", {"plans/demo.yaml": "checkout/plans/demo.yaml"}),
+        Page(
+            "howto/residency-split.md",
+            {CHECKOUT: "checkout", "/srv": "srv"},
+            "checkout",
+            {"docs/examples/residency-split.yaml": "checkout/docs/examples/residency-split.yaml"},
+        ),
+        Page(
+            "howto/masked-staging-copy.md",
+            {CHECKOUT: "checkout", "/srv": "srv", "/run/secrets": "secrets"},
+            "srv",
+            {"docs/examples/masked-staging.yaml": "srv/plans/masked-staging.yaml"},
+        ),
+        Page(
+            "howto/audit-and-receipts.md",
+            {CHECKOUT: "checkout", "/srv": "srv"},
+            "srv",
+            {"docs/examples/residency-split.yaml": "srv/plans/residency-split.yaml"},
+        ),
+        Page(
+            "howto/ci-rehearsal.md",
+            {CHECKOUT: "checkout", "/srv": "srv"},
+            "checkout",
+            {
+                "docs/examples/residency-split.yaml": "checkout/docs/examples/residency-split.yaml",
+                "docs/examples/ci-rehearsal.sh": "checkout/docs/examples/ci-rehearsal.sh",
+            },
+        ),
+        Page(
+            "howto/tenant-extraction.md",
+            {CHECKOUT: "checkout"},
+            "checkout",
+            {
+                "docs/examples/tenant-extraction.yaml": "checkout/docs/examples/tenant-extraction.yaml",
+                "docs/examples/tenant-saas.sql": "checkout/docs/examples/tenant-saas.sql",
+            },
+        ),
+    )
+}
+
+
+# --- reading a page --------------------------------------------------------------------------------
+
+
+@dataclass
+class Command:
+    text: str  # as the reader types it, continuation lines joined with newlines
+    expected: list[str]  # the lines shown after it
+    first: int  # index in the page of the first expected line (expected lines are first..first+len)
+    line: int  # 1-based line of the `$` in the page, for messages
+
+
+@dataclass
+class Step:
+    """A console block (its commands), or a hidden `run:` command."""
+
+    line: int
+    commands: list[Command]
+    hidden: bool = False
+    ctrl_c: str | None = None
+
+
+_DIRECTIVE = re.compile(r"^<!--\s*(not run|run|ctrl-c after):\s*(.*?)\s*-->\s*$")
+
+
+def _complete(command: str) -> bool:
+    if command.endswith("\\"):
+        return False
+    try:
+        shlex.split(command)
+    except ValueError:  # an open quote: the command goes on on the next line
+        return False
+    return True
+
+
+def read_steps(lines: list[str]) -> list[Step]:
+    steps: list[Step] = []
+    skip_next, ctrl_c = False, None
+    i = 0
+    while i < len(lines):
+        directive = _DIRECTIVE.match(lines[i])
+        if directive:
+            kind, value = directive.groups()
+            if kind == "run":
+                steps.append(Step(i + 1, [Command(value, [], i + 1, i + 1)], hidden=True))
+            elif kind == "not run":
+                skip_next = True
+            else:
+                ctrl_c = value
+            i += 1
+            continue
+        if lines[i].strip() != "```console":
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
+        if not skip_next:
+            steps.append(Step(i + 1, _commands(lines, i + 1, end), ctrl_c=ctrl_c))
+        skip_next, ctrl_c = False, None
+        i = end + 1
+    return steps
+
+
+def _commands(lines: list[str], start: int, end: int) -> list[Command]:
+    commands: list[Command] = []
+    j = start
+    while j < end:
+        if not (lines[j] == "$" or lines[j].startswith("$ ")):
+            raise ValueError(f"line {j + 1}: output before any `$ command`")
+        at, text = j, lines[j][2:]
+        j += 1
+        while not _complete(text) and j < end:
+            text += "\n" + lines[j]
+            j += 1
+        first = j
+        while j < end and not (lines[j] == "$" or lines[j].startswith("$ ")):
+            j += 1
+        commands.append(Command(text, lines[first:j], first, at + 1))
+    return commands
+
+
+# --- running it ------------------------------------------------------------------------------------
+
+# Run before every command: the reader's shell, with `migrator` and `python3` this checkout's.
+_PRELUDE = """
+python3() { "$DOCS_PYTHON" "$@"; }
+migrator() { "$DOCS_PYTHON" "$DOCS_CLI" "$@"; }
+export -f python3 migrator
+source "$DOCS_STATE/env"
+cd "$(cat "$DOCS_STATE/cwd")"
+"""
+_LAST_STATUS = '(exit "$(cat "$DOCS_STATE/status")")  # for `echo $?`\n'
+
+_EPILOGUE = """
+__status=$?
+export -p > "$DOCS_STATE/env"; pwd > "$DOCS_STATE/cwd"; echo "$__status" > "$DOCS_STATE/status"
+"""
+
+
+class Shell:
+    """One reader's terminal: each command runs in its own bash, but what it exports, the folder it
+    changes to and its exit status carry over to the next, as in one session."""
+
+    def __init__(self, sandbox: Path, page: Page):
+        self.sandbox = sandbox
+        self.page = page
+        self.state = sandbox / ".docs-shell"
+        self.state.mkdir()
+        (sandbox / "tmp").mkdir()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(sandbox / "home"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TZ": "UTC",
+            "TMPDIR": str(sandbox / "tmp"),
+            "COLUMNS": "100",
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "PYTHONUNBUFFERED": "1",  # stdout and stderr interleave as they were written
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(REPO),
+            "DOCS_PYTHON": sys.executable,
+            "DOCS_CLI": str(Path(__file__).with_name("docs_cli.py")),
+            "DOCS_STATE": str(self.state),
+        }
+        (self.state / "env").write_text(
+            "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()), encoding="utf-8"
+        )
+        (self.state / "cwd").write_text(str(sandbox / page.cwd), encoding="utf-8")
+        (self.state / "status").write_text("0", encoding="utf-8")
+
+    def to_sandbox(self, text: str) -> str:
+        for shown, folder in sorted(self.page.folders.items(), key=lambda kv: -len(kv[0])):
+            text = re.sub(rf"(?<![\w.]){re.escape(shown)}(?![\w.-])", str(self.sandbox / folder), text)
+        return text
+
+    def run(self, command: str, ctrl_c: str | None = None) -> tuple[int, str]:
+        script = _PRELUDE + (f"export DOCS_CTRL_C_AFTER={shlex.quote(ctrl_c)}\n" if ctrl_c else "")
+        script += _LAST_STATUS + self.to_sandbox(command) + "\n" + _EPILOGUE
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCS_STATE": str(self.state)},
+            timeout=300,
+            check=False,
+        )
+        if ctrl_c:  # the Ctrl-C is for this block only
+            env = (self.state / "env").read_text(encoding="utf-8")
+            (self.state / "env").write_text(
+                "\n".join(line for line in env.splitlines() if "DOCS_CTRL_C_AFTER" not in line) + "\n",
+                encoding="utf-8",
+            )
+        status = int((self.state / "status").read_text(encoding="utf-8").strip() or 1)
+        return status, done.stdout.decode("utf-8", errors="replace")
+
+
+# --- what differs between runs -----------------------------------------------------------------------
+
+
+class Normaliser:
+    """Replaces what differs from run to run by fixed values. Ids are numbered in the order they
+    first appear on the page, so that the same run has the same id in every block."""
+
+    _RUN_ID = re.compile(r"\brun ([0-9a-f]{16})\b|(?:receipts|runs)/([0-9a-f]{16})\.json|\"run\": \"([0-9a-f]{16})\"")
+    _HEAD = re.compile(r"head ([0-9a-f]{16})…|\"(?:audit_)?head\": \{[^}]*?\"sha256\": \"([0-9a-f]{64})\"", re.DOTALL)
+    _PROGRESS = re.compile(r"^\S+ .*\s[\d,]+/[\d,]+\s.*(?:\d+:\d\d:\d\d|-:--:--)$")
+    _TIMESTAMP = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:\+00:00|Z)")
+    _SECONDS_CELL = re.compile(r"(?<=│)( *)(\d+\.\d\d)(?= │$)")
+
+    def __init__(self, page: str, sandbox: Path, folders: dict[str, str]):
+        self.page = page
+        paths = [(str(sandbox / folder), shown) for shown, folder in folders.items()]
+        self.paths = sorted(paths, key=lambda p: -len(p[0]))
+        self.paths.append((str(sandbox / "tmp"), "/tmp"))
+        self.ids: dict[str, str] = {}
+
+    def _fixed(self, kind: str, value: str) -> str:
+        if value[:16] in self.ids and len(value) == 64:
+            return self._long(value)
+        if value not in self.ids:
+            number = sum(1 for k in self.ids if len(k) == 16) + 1
+            self.ids[value] = hashlib.sha256(f"{self.page}:{kind}:{number}".encode()).hexdigest()[: len(value)]
+        return self.ids[value]
+
+    def _long(self, value: str) -> str:
+        short = self.ids[value[:16]]
+        return short + hashlib.sha256(short.encode()).hexdigest()[16:]
+
+    def __call__(self, output: str) -> list[str]:
+        for actual, shown in self.paths:
+            output = output.replace(actual, shown)
+        for match in self._RUN_ID.finditer(output):
+            self._fixed("run", next(g for g in match.groups() if g))
+        for match in self._HEAD.finditer(output):
+            value = next(g for g in match.groups() if g)
+            if len(value) == 64:
+                self._fixed("head", value[:16])
+                self.ids[value] = self._long(value)
+            else:
+                self._fixed("head", value)
+        for value in sorted(self.ids, key=len, reverse=True):
+            output = output.replace(value, self.ids[value])
+        output = self._TIMESTAMP.sub("2026-11-28T01:12:30+00:00", output)
+        output = re.sub(r"\bin \d+\.\d+ s\b", "in 0.1 s", output)
+        output = re.sub(r"\"seconds\": \d+(?:\.\d+)?", '"seconds": 0.1', output)
+        output = re.sub(r"\"tool_version\": \"[^\"]+\"", '"tool_version": "0.1.0"', output)
+        output = re.sub(r"/tmp/tmp\.[A-Za-z0-9]{10}\b", "/tmp/tmp.EPsSUpqeRg", output)
+        lines = []
+        for line in output.splitlines():
+            if self._PROGRESS.match(line):
+                continue  # a progress bar: its rate and padding change with every run
+            line = self._SECONDS_CELL.sub(lambda m: " " * (len(m[1]) + len(m[2]) - 4) + "0.01", line)
+            lines.append(line.rstrip())
+        return lines
+
+
+# --- comparing and rewriting -----------------------------------------------------------------------
+
+
+def _segments(expected: list[str]) -> list[list[str]]:
+    segments: list[list[str]] = [[]]
+    for line in expected:
+        if line == ELLIPSIS:
+            segments.append([])
+        else:
+            segments[-1].append(line)
+    return segments
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    expected = [line.rstrip() for line in expected]
+    if ELLIPSIS not in expected:
+        return expected == actual
+    segments = _segments(expected)
+    head, tail, middle = segments[0], segments[-1], segments[1:-1]
+    if actual[: len(head)] != head or len(actual) < len(head) + len(tail):
+        return False
+    if tail and actual[len(actual) - len(tail) :] != tail:
+        return False
+    pos, stop = len(head), len(actual) - len(tail)
+    for segment in middle:
+        found = next((i for i in range(pos, stop - len(segment) + 1) if actual[i : i + len(segment)] == segment), None)
+        if found is None:
+            return False
+        pos = found + len(segment)
+    return True
+
+
+def rewrite(expected: list[str], actual: list[str]) -> list[str]:
+    """What a block should show now: the printed lines, or for a block with `...`, each run of shown
+    lines replaced by the printed lines most like it (the ellipses stay where they were)."""
+    if ELLIPSIS not in expected:
+        return actual
+    new: list[str] = []
+    pos = 0
+    segments = _segments(expected)
+    for n, segment in enumerate(segments):
+        if n:
+            new.append(ELLIPSIS)
+        if not segment:
+            continue
+        if n == 0:
+            best = 0
+        elif n == len(segments) - 1:
+            best = max(pos, len(actual) - len(segment))
+        else:
+            text = "\n".join(segment)
+            starts = range(pos, max(pos, len(actual) - len(segment)) + 1)
+            best = max(
+                starts,
+                key=lambda i: difflib.SequenceMatcher(None, text, "\n".join(actual[i : i + len(segment)])).ratio(),
+            )
+        new.extend(actual[best : best + len(segment)])
+        pos = best + len(segment)
+    return new
+
+
+@dataclass
+class Difference:
+    line: int
+    command: str
+    expected: list[str]
+    actual: list[str]
+
+    def __str__(self) -> str:
+        diff = difflib.unified_diff(self.expected, self.actual, "shown", "printed", lineterm="")
+        return f"line {self.line}: $ {self.command}\n" + "\n".join(diff)
+
+
+def check_page(page: Page, update: bool = False) -> list[Difference]:
+    """Run the page's commands in a fresh sandbox; return where the shown output differs from the
+    printed one (and, with update, rewrite the page so that it does not)."""
+    path = DOCS / page.path
+    lines = path.read_text(encoding="utf-8").splitlines()
+    differences: list[Difference] = []
+    replacements: list[tuple[int, int, list[str]]] = []
+    with tempfile.TemporaryDirectory(prefix="migrator-docs-") as folder:
+        sandbox = Path(folder).resolve()
+        for source, copy in page.files.items():
+            (sandbox / copy).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / source, sandbox / copy)
+        for sandboxed in page.folders.values():
+            (sandbox / sandboxed).mkdir(parents=True, exist_ok=True)
+        shell = Shell(sandbox, page)
+        normalise = Normaliser(page.path, sandbox, page.folders)
+        for step in read_steps(lines):
+            for command in step.commands:
+                status, output = shell.run(command.text, step.ctrl_c)
+                printed = normalise(output)
+                if step.hidden:
+                    if status != 0:
+                        differences.append(Difference(command.line, command.text, ["(exit 0)"], printed))
+                    continue
+                if not matches(command.expected, printed):
+                    differences.append(Difference(command.line, command.text, command.expected, printed))
+                    replacements.append((command.first, len(command.expected), rewrite(command.expected, printed)))
+    if update and replacements:
+        for first, count, new in sorted(replacements, reverse=True):
+            lines[first : first + count] = new
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return differences
+
+
+def main(argv: list[str]) -> int:
+    update = "--update" in argv
+    names = [a for a in argv if not a.startswith("--")] or list(PAGES)
+    failed = 0
+    for name in names:
+        page = PAGES[name.removeprefix("docs/")]
+        differences = check_page(page, update=update)
+        for difference in differences:
+            print(f"docs/{page.path}: {difference}\n")
+        verb = "rewrote" if update else "differ"
+        print(f"docs/{page.path}: {len(differences)} shown outputs {verb}" if differences else f"docs/{page.path}: ok")
+        failed += bool(differences) and not update
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

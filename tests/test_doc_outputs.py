@@ -1,0 +1,64 @@
+"""The tutorial's and the how-to guides' shown outputs are what their commands print (see
+tests/docs_outputs.py for how a page is run and what is normalised).
+
+After a change of output, rewrite the pages with
+    MIGRATOR_UPDATE_DOCS=1 python3 -m pytest tests/test_doc_outputs.py
+(or `python3 tests/docs_outputs.py --update`), then read the diff of docs/ before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from docs_outputs import DOCS, PAGES, check_page, matches, read_steps, rewrite
+
+UPDATE = os.environ.get("MIGRATOR_UPDATE_DOCS") == "1"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_shown_outputs_are_printed(name: str) -> None:
+    page = PAGES[name]
+    differences = check_page(page, update=UPDATE)
+    if UPDATE:
+        return
+    assert not differences, (
+        f"docs/{name}: {len(differences)} shown outputs differ from what the commands print "
+        "(rewrite them with MIGRATOR_UPDATE_DOCS=1 python3 -m pytest tests/test_doc_outputs.py):\n\n"
+        + "\n\n".join(str(d) for d in differences)
+    )
+
+
+def test_every_console_block_of_the_pages_is_run_or_says_why_not() -> None:
+    for name in PAGES:
+        text = (DOCS / name).read_text(encoding="utf-8")
+        blocks = len(re.findall(r"^```console$", text, flags=re.MULTILINE))
+        skipped = len(re.findall(r"^<!-- not run: \S.*-->$", text, flags=re.MULTILINE))
+        run = [s for s in read_steps(text.splitlines()) if not s.hidden]
+        assert len(run) + skipped == blocks, name
+        assert len(run) > skipped, f"{name}: most of its console blocks should be run"
+
+
+def test_the_tutorial_explains_the_sql_it_shows() -> None:
+    """The prose about the comments query names only the subqueries the shown query has."""
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    section = text.split("### The SQL", 1)[1].split("## 5.", 1)[0]
+    shown, prose = section.split("```console", 1)[1].split("```", 1)
+    named = set(re.findall(r"`(kept_\w+)`", prose)) - {"kept_T"}  # kept_T: any table
+    assert named, "the explanation names no kept_ subquery"
+    assert named <= set(re.findall(r"\bkept_\w+", shown)), sorted(named - set(re.findall(r"\bkept_\w+", shown)))
+
+
+def test_ellipsis_matches_and_rewrites_keep_the_shape() -> None:
+    printed = ["plan x", "table", "row 1", "row 2", "summary: 3 rows", "", "why", "  a", "  b"]
+    assert matches(["...", "summary: 3 rows", "...", "  b"], printed)
+    assert matches(["plan x", "...", "  a", "  b"], printed)
+    assert not matches(["...", "summary: 4 rows", "..."], printed)
+    assert not matches(["plan x", "table"], printed)
+    assert rewrite(["...", "summary: 4 rows", "..."], printed) == ["...", "summary: 3 rows", "..."]
