@@ -29,6 +29,7 @@ resemble it most; check those by reading the diff.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import hashlib
 import os
@@ -187,6 +188,7 @@ def _commands(lines: list[str], start: int, end: int) -> list[Command]:
 
 # Run before every command: the reader's shell, with `migrator` and `python3` this checkout's.
 _PRELUDE = """
+umask 022
 python3() { "$DOCS_PYTHON" "$@"; }
 migrator() { "$DOCS_PYTHON" "$DOCS_CLI" "$@"; }
 export -f python3 migrator
@@ -273,21 +275,46 @@ class Normaliser:
     _PROGRESS = re.compile(r"^\S+ .*\s[\d,]+/[\d,]+\s.*(?:\d+:\d\d:\d\d|-:--:--)$")
     _TIMESTAMP = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:\+00:00|Z)")
     _SECONDS_CELL = re.compile(r"(?<=│)( *)(\d+\.\d\d)(?= │$)")
+    # Fields of audit lines and receipts that depend on the time (the chain), the key, the machine.
+    _VOLATILE = re.compile(r'"(prev|public_key|value)": ?"([^"]+)"')
+    _MACHINE = re.compile(r'"(host|user)":( ?)"[^"]*"')
 
     def __init__(self, page: str, sandbox: Path, folders: dict[str, str]):
         self.page = page
         paths = [(str(sandbox / folder), shown) for shown, folder in folders.items()]
         self.paths = sorted(paths, key=lambda p: -len(p[0]))
         self.paths.append((str(sandbox / "tmp"), "/tmp"))
-        self.ids: dict[str, str] = {}
+        self.ids: dict[str, str] = {}  # a value that differs between runs -> the fixed one shown
+        self.counts: dict[str, int] = {}
 
     def _fixed(self, kind: str, value: str) -> str:
         if value[:16] in self.ids and len(value) == 64:
             return self._long(value)
         if value not in self.ids:
-            number = sum(1 for k in self.ids if len(k) == 16) + 1
+            number = self._count(kind)
             self.ids[value] = hashlib.sha256(f"{self.page}:{kind}:{number}".encode()).hexdigest()[: len(value)]
         return self.ids[value]
+
+    def _volatile(self, kind: str, value: str) -> None:
+        if value in self.ids or value in self.ids.values() or set(value) == {"0"}:
+            return  # known, or the first line's prev (all zeros: the same every time)
+        number = self._count(kind)
+        digest = hashlib.sha512(f"{self.page}:{kind}:{number}".encode()).digest()
+        if re.fullmatch(r"[0-9a-f]+", value):
+            self.ids[value] = digest.hex()[: len(value)]
+        else:  # base64 of a key (32 bytes) or a signature (64 bytes)
+            self.ids[value] = base64.b64encode(digest[: len(base64.b64decode(value))]).decode()
+
+    def _count(self, kind: str) -> int:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        return self.counts[kind]
+
+    def to_actual(self, command: str) -> str:
+        """A command as the page shows it names fixed ids (a receipt's file): back to this run's."""
+        for actual, fixed in self.ids.items():
+            if len(fixed) == 16:
+                command = command.replace(fixed, actual)
+        return command
 
     def _long(self, value: str) -> str:
         short = self.ids[value[:16]]
@@ -305,11 +332,14 @@ class Normaliser:
                 self.ids[value] = self._long(value)
             else:
                 self._fixed("head", value)
+        for match in self._VOLATILE.finditer(output):
+            self._volatile(*match.groups())
         for value in sorted(self.ids, key=len, reverse=True):
             output = output.replace(value, self.ids[value])
+        output = self._MACHINE.sub(lambda m: f'"{m[1]}":{m[2]}"{ {"host": "vm", "user": "dev"}[m[1]] }"', output)
         output = self._TIMESTAMP.sub("2026-11-28T01:12:30+00:00", output)
         output = re.sub(r"\bin \d+\.\d+ s\b", "in 0.1 s", output)
-        output = re.sub(r"\"seconds\": \d+(?:\.\d+)?", '"seconds": 0.1', output)
+        output = re.sub(r"\"seconds\":( ?)\d+(?:\.\d+)?", r'"seconds":\g<1>0.1', output)
         output = re.sub(r"\"tool_version\": \"[^\"]+\"", '"tool_version": "0.1.0"', output)
         output = re.sub(r"/tmp/tmp\.[A-Za-z0-9]{10}\b", "/tmp/tmp.EPsSUpqeRg", output)
         lines = []
@@ -412,7 +442,7 @@ def check_page(page: Page, update: bool = False) -> list[Difference]:
         normalise = Normaliser(page.path, sandbox, page.folders)
         for step in read_steps(lines):
             for command in step.commands:
-                status, output = shell.run(command.text, step.ctrl_c)
+                status, output = shell.run(normalise.to_actual(command.text), step.ctrl_c)
                 printed = normalise(output)
                 if step.hidden:
                     if status != 0:
