@@ -57,6 +57,9 @@ class Page:
     folders: dict[str, str]
     cwd: str
     files: dict[str, str] = field(default_factory=dict)
+    # Databases the page creates on the local PostgreSQL server: each gets a name of its own for the
+    # run (tests run side by side), shown as the page's name; all are dropped at the end.
+    databases: tuple[str, ...] = ()
 
 
 CHECKOUT = "/home/dev/migrator"  # where the pages say the repository is checked out
@@ -100,6 +103,7 @@ PAGES = {
                 "docs/examples/tenant-extraction.yaml": "checkout/docs/examples/tenant-extraction.yaml",
                 "docs/examples/tenant-saas.sql": "checkout/docs/examples/tenant-saas.sql",
             },
+            databases=("saas", "acme"),
         ),
     )
 }
@@ -210,6 +214,8 @@ class Shell:
     def __init__(self, sandbox: Path, page: Page):
         self.sandbox = sandbox
         self.page = page
+        suffix = sandbox.name.rsplit("-", 1)[-1].lower()
+        self.databases = {name: f"docs_{name}_{re.sub('[^a-z0-9]', '', suffix)}" for name in page.databases}
         self.state = sandbox / ".docs-shell"
         self.state.mkdir()
         (sandbox / "tmp").mkdir()
@@ -239,7 +245,15 @@ class Shell:
     def to_sandbox(self, text: str) -> str:
         for shown, folder in sorted(self.page.folders.items(), key=lambda kv: -len(kv[0])):
             text = re.sub(rf"(?<![\w.]){re.escape(shown)}(?![\w.-])", str(self.sandbox / folder), text)
+        for shown, name in self.databases.items():
+            text = re.sub(rf"(?<![\w.-]){re.escape(shown)}(?![\w-])", name, text)
         return text
+
+    def drop_databases(self) -> None:
+        for name in self.databases.values():
+            subprocess.run(
+                ["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True, check=False
+            )
 
     def run(self, command: str, ctrl_c: str | None = None) -> tuple[int, str]:
         script = _PRELUDE + (f"export DOCS_CTRL_C_AFTER={shlex.quote(ctrl_c)}\n" if ctrl_c else "")
@@ -279,8 +293,9 @@ class Normaliser:
     _VOLATILE = re.compile(r'"(prev|public_key|value)": ?"([^"]+)"')
     _MACHINE = re.compile(r'"(host|user)":( ?)"[^"]*"')
 
-    def __init__(self, page: str, sandbox: Path, folders: dict[str, str]):
+    def __init__(self, page: str, sandbox: Path, folders: dict[str, str], databases: dict[str, str]):
         self.page = page
+        self.databases = databases
         paths = [(str(sandbox / folder), shown) for shown, folder in folders.items()]
         self.paths = sorted(paths, key=lambda p: -len(p[0]))
         self.paths.append((str(sandbox / "tmp"), "/tmp"))
@@ -323,6 +338,8 @@ class Normaliser:
     def __call__(self, output: str) -> list[str]:
         for actual, shown in self.paths:
             output = output.replace(actual, shown)
+        for shown, name in self.databases.items():
+            output = output.replace(name, shown)
         for match in self._RUN_ID.finditer(output):
             self._fixed("run", next(g for g in match.groups() if g))
         for match in self._HEAD.finditer(output):
@@ -439,23 +456,36 @@ def check_page(page: Page, update: bool = False) -> list[Difference]:
         for sandboxed in page.folders.values():
             (sandbox / sandboxed).mkdir(parents=True, exist_ok=True)
         shell = Shell(sandbox, page)
-        normalise = Normaliser(page.path, sandbox, page.folders)
-        for step in read_steps(lines):
-            for command in step.commands:
-                status, output = shell.run(normalise.to_actual(command.text), step.ctrl_c)
-                printed = normalise(output)
-                if step.hidden:
-                    if status != 0:
-                        differences.append(Difference(command.line, command.text, ["(exit 0)"], printed))
-                    continue
-                if not matches(command.expected, printed):
-                    differences.append(Difference(command.line, command.text, command.expected, printed))
-                    replacements.append((command.first, len(command.expected), rewrite(command.expected, printed)))
+        normalise = Normaliser(page.path, sandbox, page.folders, shell.databases)
+        try:
+            _run_steps(lines, shell, normalise, differences, replacements)
+        finally:
+            shell.drop_databases()
     if update and replacements:
         for first, count, new in sorted(replacements, reverse=True):
             lines[first : first + count] = new
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return differences
+
+
+def _run_steps(
+    lines: list[str],
+    shell: Shell,
+    normalise: Normaliser,
+    differences: list[Difference],
+    replacements: list[tuple[int, int, list[str]]],
+) -> None:
+    for step in read_steps(lines):
+        for command in step.commands:
+            status, output = shell.run(normalise.to_actual(command.text), step.ctrl_c)
+            printed = normalise(output)
+            if step.hidden:
+                if status != 0:
+                    differences.append(Difference(command.line, command.text, ["(exit 0)"], printed))
+                continue
+            if not matches(command.expected, printed):
+                differences.append(Difference(command.line, command.text, command.expected, printed))
+                replacements.append((command.first, len(command.expected), rewrite(command.expected, printed)))
 
 
 def main(argv: list[str]) -> int:
