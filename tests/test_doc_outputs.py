@@ -11,23 +11,33 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docs_outputs import DOCS, PAGES, check_page, matches, read_steps, rewrite
+from docs_outputs import DOCS, PAGES, Difference, check_page, matches, read_steps, rewrite
 
 UPDATE = os.environ.get("MIGRATOR_UPDATE_DOCS") == "1"
 
 
+@pytest.fixture(scope="module")
+def checked() -> Iterator[dict[str, Future[list[Difference]]]]:
+    """Every page, run side by side: each spends most of its time starting `migrator` processes."""
+    with ThreadPoolExecutor(max_workers=len(PAGES)) as pool:
+        yield {name: pool.submit(check_page, page, UPDATE) for name, page in PAGES.items()}
+
+
 @pytest.mark.parametrize("name", sorted(PAGES))
-def test_shown_outputs_are_printed(name: str, request: pytest.FixtureRequest) -> None:
-    page = PAGES[name]
-    if page.databases:  # the local PostgreSQL server: skipped or failed as every server test is
+def test_shown_outputs_are_printed(
+    name: str, checked: dict[str, Future[list[Difference]]], request: pytest.FixtureRequest
+) -> None:
+    if PAGES[name].databases:  # the local PostgreSQL server: skipped or failed as every server test is
         request.getfixturevalue("pg_url_factory")()
-    differences = check_page(page, update=UPDATE)
+    differences = checked[name].result()
     if UPDATE:
         return
     assert not differences, (
