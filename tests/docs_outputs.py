@@ -60,6 +60,7 @@ class Page:
     # Databases the page creates on the local PostgreSQL server: each gets a name of its own for the
     # run (tests run side by side), shown as the page's name; all are dropped at the end.
     databases: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()  # programs its commands run that the page does not name (a script's)
 
 
 CHECKOUT = "/home/dev/migrator"  # where the pages say the repository is checked out
@@ -94,6 +95,7 @@ PAGES = {
                 "docs/examples/residency-split.yaml": "checkout/docs/examples/residency-split.yaml",
                 "docs/examples/ci-rehearsal.sh": "checkout/docs/examples/ci-rehearsal.sh",
             },
+            tools=("jq",),
         ),
         Page(
             "howto/tenant-extraction.md",
@@ -104,6 +106,7 @@ PAGES = {
                 "docs/examples/tenant-saas.sql": "checkout/docs/examples/tenant-saas.sql",
             },
             databases=("saas", "acme"),
+            tools=("dropdb",),
         ),
     )
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +38,12 @@ def test_shown_outputs_are_printed(
 ) -> None:
     if PAGES[name].databases:  # the local PostgreSQL server: skipped or failed as every server test is
         request.getfixturevalue("pg_url_factory")()
+    missing = [tool for tool in _tools(name) if shutil.which(tool) is None]
+    if missing:
+        message = f"docs/{name} runs {', '.join(missing)}, which is not installed"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # in CI a page that is not checked must not pass as checked
+        pytest.skip(message)
     differences = checked[name].result()
     if UPDATE:
         return
@@ -45,6 +52,14 @@ def test_shown_outputs_are_printed(
         "(rewrite them with MIGRATOR_UPDATE_DOCS=1 python3 -m pytest tests/test_doc_outputs.py):\n\n"
         + "\n\n".join(str(d) for d in differences)
     )
+
+
+def _tools(name: str) -> list[str]:
+    """The programs besides `migrator` and `python3` that a page's blocks (and scripts) run."""
+    steps = read_steps((DOCS / name).read_text(encoding="utf-8").splitlines())
+    commands = "\n".join(command.text for step in steps for command in step.commands)
+    named = [tool for tool in ("sqlite3", "jq", "psql", "createdb") if re.search(rf"\b{tool}\b", commands)]
+    return ["bash", *named, *PAGES[name].tools]
 
 
 def test_every_console_block_of_the_pages_is_run_or_says_why_not() -> None:
