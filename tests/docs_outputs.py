@@ -29,9 +29,7 @@ resemble it most; check those by reading the diff.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import hashlib
 import os
 import re
 import shlex
@@ -42,9 +40,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from docs_blocks import matches, read_steps, rewrite
+from docs_normalise import Normaliser
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
-ELLIPSIS = "..."
 
 
 @dataclass(frozen=True)
@@ -110,85 +110,6 @@ PAGES = {
         ),
     )
 }
-
-
-# --- reading a page --------------------------------------------------------------------------------
-
-
-@dataclass
-class Command:
-    text: str  # as the reader types it, continuation lines joined with newlines
-    expected: list[str]  # the lines shown after it
-    first: int  # index in the page of the first expected line (expected lines are first..first+len)
-    line: int  # 1-based line of the `$` in the page, for messages
-
-
-@dataclass
-class Step:
-    """A console block (its commands), or a hidden `run:` command."""
-
-    line: int
-    commands: list[Command]
-    hidden: bool = False
-    ctrl_c: str | None = None
-
-
-_DIRECTIVE = re.compile(r"^<!--\s*(not run|run|ctrl-c after):\s*(.*?)\s*-->\s*$")
-
-
-def _complete(command: str) -> bool:
-    if command.endswith("\\"):
-        return False
-    try:
-        shlex.split(command)
-    except ValueError:  # an open quote: the command goes on on the next line
-        return False
-    return True
-
-
-def read_steps(lines: list[str]) -> list[Step]:
-    steps: list[Step] = []
-    skip_next, ctrl_c = False, None
-    i = 0
-    while i < len(lines):
-        directive = _DIRECTIVE.match(lines[i])
-        if directive:
-            kind, value = directive.groups()
-            if kind == "run":
-                steps.append(Step(i + 1, [Command(value, [], i + 1, i + 1)], hidden=True))
-            elif kind == "not run":
-                skip_next = True
-            else:
-                ctrl_c = value
-            i += 1
-            continue
-        if lines[i].strip() != "```console":
-            i += 1
-            continue
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "```")
-        if not skip_next:
-            steps.append(Step(i + 1, _commands(lines, i + 1, end), ctrl_c=ctrl_c))
-        skip_next, ctrl_c = False, None
-        i = end + 1
-    return steps
-
-
-def _commands(lines: list[str], start: int, end: int) -> list[Command]:
-    commands: list[Command] = []
-    j = start
-    while j < end:
-        if not (lines[j] == "$" or lines[j].startswith("$ ")):
-            raise ValueError(f"line {j + 1}: output before any `$ command`")
-        at, text = j, lines[j][2:]
-        j += 1
-        while not _complete(text) and j < end:
-            text += "\n" + lines[j]
-            j += 1
-        first = j
-        while j < end and not (lines[j] == "$" or lines[j].startswith("$ ")):
-            j += 1
-        commands.append(Command(text, lines[first:j], first, at + 1))
-    return commands
 
 
 # --- running it ------------------------------------------------------------------------------------
@@ -278,158 +199,6 @@ class Shell:
             )
         status = int((self.state / "status").read_text(encoding="utf-8").strip() or 1)
         return status, done.stdout.decode("utf-8", errors="replace")
-
-
-# --- what differs between runs -----------------------------------------------------------------------
-
-
-class Normaliser:
-    """Replaces what differs from run to run by fixed values. Ids are numbered in the order they
-    first appear on the page, so that the same run has the same id in every block."""
-
-    _RUN_ID = re.compile(r"\brun ([0-9a-f]{16})\b|(?:receipts|runs)/([0-9a-f]{16})\.json|\"run\": \"([0-9a-f]{16})\"")
-    _HEAD = re.compile(r"head ([0-9a-f]{16})…|\"(?:audit_)?head\": \{[^}]*?\"sha256\": \"([0-9a-f]{64})\"", re.DOTALL)
-    _PROGRESS = re.compile(r"^\S+ .*\s[\d,]+/[\d,]+\s.*(?:\d+:\d\d:\d\d|-:--:--)$")
-    _TIMESTAMP = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:\+00:00|Z)")
-    _SECONDS_CELL = re.compile(r"(?<=│)( *)(\d+\.\d\d)(?= │$)")
-    # Fields of audit lines and receipts that depend on the time (the chain), the key, the machine.
-    _VOLATILE = re.compile(r'"(prev|public_key|value)": ?"([^"]+)"')
-    _MACHINE = re.compile(r'"(host|user)":( ?)"[^"]*"')
-
-    def __init__(self, page: str, sandbox: Path, folders: dict[str, str], databases: dict[str, str]):
-        self.page = page
-        self.databases = databases
-        paths = [(str(sandbox / folder), shown) for shown, folder in folders.items()]
-        self.paths = sorted(paths, key=lambda p: -len(p[0]))
-        self.paths.append((str(sandbox / "tmp"), "/tmp"))
-        self.ids: dict[str, str] = {}  # a value that differs between runs -> the fixed one shown
-        self.counts: dict[str, int] = {}
-
-    def _fixed(self, kind: str, value: str) -> str:
-        if value[:16] in self.ids and len(value) == 64:
-            return self._long(value)
-        if value not in self.ids:
-            number = self._count(kind)
-            self.ids[value] = hashlib.sha256(f"{self.page}:{kind}:{number}".encode()).hexdigest()[: len(value)]
-        return self.ids[value]
-
-    def _volatile(self, kind: str, value: str) -> None:
-        if value in self.ids or value in self.ids.values() or set(value) == {"0"}:
-            return  # known, or the first line's prev (all zeros: the same every time)
-        number = self._count(kind)
-        digest = hashlib.sha512(f"{self.page}:{kind}:{number}".encode()).digest()
-        if re.fullmatch(r"[0-9a-f]+", value):
-            self.ids[value] = digest.hex()[: len(value)]
-        else:  # base64 of a key (32 bytes) or a signature (64 bytes)
-            self.ids[value] = base64.b64encode(digest[: len(base64.b64decode(value))]).decode()
-
-    def _count(self, kind: str) -> int:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        return self.counts[kind]
-
-    def to_actual(self, command: str) -> str:
-        """A command as the page shows it names fixed ids (a receipt's file): back to this run's."""
-        for actual, fixed in self.ids.items():
-            if len(fixed) == 16:
-                command = command.replace(fixed, actual)
-        return command
-
-    def _long(self, value: str) -> str:
-        short = self.ids[value[:16]]
-        return short + hashlib.sha256(short.encode()).hexdigest()[16:]
-
-    def __call__(self, output: str) -> list[str]:
-        for actual, shown in self.paths:
-            output = output.replace(actual, shown)
-        for shown, name in self.databases.items():
-            output = output.replace(name, shown)
-        for match in self._RUN_ID.finditer(output):
-            self._fixed("run", next(g for g in match.groups() if g))
-        for match in self._HEAD.finditer(output):
-            value = next(g for g in match.groups() if g)
-            if len(value) == 64:
-                self._fixed("head", value[:16])
-                self.ids[value] = self._long(value)
-            else:
-                self._fixed("head", value)
-        for match in self._VOLATILE.finditer(output):
-            self._volatile(*match.groups())
-        for value in sorted(self.ids, key=len, reverse=True):
-            output = output.replace(value, self.ids[value])
-        output = self._MACHINE.sub(lambda m: f'"{m[1]}":{m[2]}"{ {"host": "vm", "user": "dev"}[m[1]] }"', output)
-        output = self._TIMESTAMP.sub("2026-11-28T01:12:30+00:00", output)
-        output = re.sub(r"\bin \d+\.\d+ s\b", "in 0.1 s", output)
-        output = re.sub(r"\"seconds\":( ?)\d+(?:\.\d+)?", r'"seconds":\g<1>0.1', output)
-        output = re.sub(r"\"tool_version\": \"[^\"]+\"", '"tool_version": "0.1.0"', output)
-        output = re.sub(r"/tmp/tmp\.[A-Za-z0-9]{10}\b", "/tmp/tmp.EPsSUpqeRg", output)
-        lines = []
-        for line in output.splitlines():
-            if self._PROGRESS.match(line):
-                continue  # a progress bar: its rate and padding change with every run
-            line = self._SECONDS_CELL.sub(lambda m: " " * (len(m[1]) + len(m[2]) - 4) + "0.01", line)
-            lines.append(line.rstrip())
-        return lines
-
-
-# --- comparing and rewriting -----------------------------------------------------------------------
-
-
-def _segments(expected: list[str]) -> list[list[str]]:
-    segments: list[list[str]] = [[]]
-    for line in expected:
-        if line == ELLIPSIS:
-            segments.append([])
-        else:
-            segments[-1].append(line)
-    return segments
-
-
-def matches(expected: list[str], actual: list[str]) -> bool:
-    expected = [line.rstrip() for line in expected]
-    if ELLIPSIS not in expected:
-        return expected == actual
-    segments = _segments(expected)
-    head, tail, middle = segments[0], segments[-1], segments[1:-1]
-    if actual[: len(head)] != head or len(actual) < len(head) + len(tail):
-        return False
-    if tail and actual[len(actual) - len(tail) :] != tail:
-        return False
-    pos, stop = len(head), len(actual) - len(tail)
-    for segment in middle:
-        found = next((i for i in range(pos, stop - len(segment) + 1) if actual[i : i + len(segment)] == segment), None)
-        if found is None:
-            return False
-        pos = found + len(segment)
-    return True
-
-
-def rewrite(expected: list[str], actual: list[str]) -> list[str]:
-    """What a block should show now: the printed lines, or for a block with `...`, each run of shown
-    lines replaced by the printed lines most like it (the ellipses stay where they were)."""
-    if ELLIPSIS not in expected:
-        return actual
-    new: list[str] = []
-    pos = 0
-    segments = _segments(expected)
-    for n, segment in enumerate(segments):
-        if n:
-            new.append(ELLIPSIS)
-        if not segment:
-            continue
-        if n == 0:
-            best = 0
-        elif n == len(segments) - 1:
-            best = max(pos, len(actual) - len(segment))
-        else:
-            text = "\n".join(segment)
-            starts = range(pos, max(pos, len(actual) - len(segment)) + 1)
-            best = max(
-                starts,
-                key=lambda i: difflib.SequenceMatcher(None, text, "\n".join(actual[i : i + len(segment)])).ratio(),
-            )
-        new.extend(actual[best : best + len(segment)])
-        pos = best + len(segment)
-    return new
 
 
 @dataclass

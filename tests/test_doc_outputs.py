@@ -20,7 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docs_outputs import DOCS, PAGES, Difference, check_page, matches, read_steps, rewrite
+from docs_blocks import matches, read_steps, rewrite
+from docs_outputs import DOCS, PAGES, Difference, check_page
 
 UPDATE = os.environ.get("MIGRATOR_UPDATE_DOCS") == "1"
 
