@@ -15,9 +15,12 @@ Comments direct the run, and are invisible on the rendered page:
                                      committed N chunks: the key a reader presses, at a fixed point
 
 Before comparing, what differs from one run or machine to the next is replaced by fixed values
-(normalise): the page's folders by the paths the page shows, run ids and audit-log heads by fixed
-ids (the first run of a page is always the same id), timestamps, durations, progress bars (left
-out), `mktemp` folders, the version. The page shows these fixed values.
+(tests/docs_normalise.py): the page's folders by the paths the page shows, its databases by the
+names it shows, run ids, the audit chain's hashes and the signing keys by fixed ones (numbered in
+the order they appear on the page, so the first run of a page always has the same id, and a
+command may name it), timestamps, durations, host and user names, `mktemp` folders, the version;
+progress bars are left out. The page shows these fixed values. Commands run in a clean
+environment: nothing of the caller's (a MIGRATOR_HASH_KEY, say) leaks into a page.
 
     python3 tests/docs_outputs.py [--update] [PAGE ...]      # check (or rewrite) the pages
     MIGRATOR_UPDATE_DOCS=1 python3 -m pytest tests/test_doc_outputs.py
