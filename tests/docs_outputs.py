@@ -157,7 +157,6 @@ class Shell:
             "TERM": "dumb",
             "NO_COLOR": "1",
             "PYTHONUNBUFFERED": "1",  # stdout and stderr interleave as they were written
-            "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": str(REPO),
             "DOCS_PYTHON": sys.executable,
             "DOCS_CLI": str(Path(__file__).with_name("docs_cli.py")),
