@@ -20,6 +20,8 @@ import psycopg
 import pymysql
 import pytest
 
+from tests.prerequisites import missing_prerequisite
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CHINOOK_SQLITE = DATA_DIR / "chinook.sqlite"
@@ -63,7 +65,10 @@ def _pg_admin() -> psycopg.Connection:
     try:
         return psycopg.connect(PG_ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({error})")
+        missing_prerequisite(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432, user postgres, database test ({error})",
+            "start it with that user and an empty database named test, or leave these tests out with -m 'not server'",
+        )
 
 
 def _pg_create(name: str, template: str | None = None) -> None:
@@ -106,7 +111,10 @@ def _mariadb_admin() -> pymysql.connections.Connection:
     try:
         return pymysql.connect(**MARIADB_ADMIN, autocommit=True)
     except pymysql.err.OperationalError as error:
-        pytest.skip(f"MariaDB is not reachable at 127.0.0.1:3306 ({error})")
+        missing_prerequisite(
+            f"MariaDB is not reachable at 127.0.0.1:3306, user root with an empty password ({error})",
+            "start it, or leave these tests out with -m 'not server'",
+        )
 
 
 def _mariadb_execute(statement: str) -> None:

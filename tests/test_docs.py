@@ -24,6 +24,7 @@ from migrator.audit.keys import raw_public_key, signing_key
 from migrator.audit.receipt import signed_payload
 from migrator.demo.generate import generate_demo
 from migrator.plan.load import load_plan
+from tests.prerequisites import missing_prerequisite
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -175,8 +176,9 @@ def test_ci_rehearsal_script_parses() -> None:
     assert checked.returncode == 0, checked.stderr
 
 
-@pytest.mark.skipif(shutil.which("jq") is None, reason="the CI script needs jq")
 def test_ci_rehearsal_script_passes_on_the_demo(tmp_path: Path) -> None:
+    if shutil.which("jq") is None:
+        missing_prerequisite("jq is not installed (the CI rehearsal script reads JSON with it)", "apt-get install jq")
     demo = generate_demo(tmp_path / "demo")
     plan = _copy_example("residency-split.yaml", tmp_path / "plans")
     env = {

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from migrator.demo.generate import generate_demo
 from migrator.stores.sql.connect import open_source, parse_url
+from tests.prerequisites import missing_prerequisite
 from tests.test_resume import _pg_copy_of_demo, _plan, _snapshot, _start, _units
 
 REPO = Path(__file__).resolve().parent.parent
@@ -224,7 +225,7 @@ def test_cli_is_installed_as_a_console_script() -> None:
     """`migrator` on PATH after `pip install .` is the same program as `python -m migrator`."""
     script = shutil.which("migrator")
     if script is None:
-        pytest.skip("the package is not installed in this environment")
+        missing_prerequisite("the migrator command is not on PATH", "install the package: python3 -m pip install .")
     shown = subprocess.run([script, "--version"], capture_output=True, text=True, env={**os.environ}, check=False)
     assert shown.returncode == 0 and "migrator" in shown.stdout
     assert sys.executable
