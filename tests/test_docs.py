@@ -341,6 +341,64 @@ def test_audit_howto_commands(run_cli, tmp_path: Path) -> None:
     assert "or signed by another key" in found.stdout
 
 
+# --- every command takes --format json (the README says so) -----------------------------------------
+
+
+def _cli_commands() -> dict[str, object]:
+    """Every command of the typer app, as its words ("audit keygen"), with its click command."""
+    import typer.main
+
+    from migrator.cli.app import app
+
+    found: dict[str, object] = {}
+
+    def walk(command: object, words: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            found[" ".join(words)] = command
+            return
+        for name, sub in subcommands.items():
+            walk(sub, (*words, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def test_every_command_takes_format_json_and_prints_json(run_cli, tmp_path: Path) -> None:
+    commands = _cli_commands()
+    for words, command in commands.items():
+        options = {opt for param in command.params for opt in param.opts}  # type: ignore[attr-defined]
+        assert "--format" in options, f"migrator {words} does not take --format"
+
+    demo = generate_demo(tmp_path / "demo", users=40)
+    plan = _copy_example("residency-split.yaml", tmp_path / "plans")
+    state = tmp_path / "plans" / ".migrator" / "us-residency"
+    env = {"SOURCE_URL": f"sqlite:///{demo.database}", "TARGET_URL": f"sqlite:///{tmp_path / 'us.db'}"}
+    # One successful call of each command, in an order where each finds what it needs.
+    calls = {
+        "validate": ["validate", plan, "--connect"],
+        "plan": ["plan", plan],
+        "run": ["run", plan],
+        "verify": ["verify", plan],
+        "schema": ["schema"],
+        "audit verify": ["audit", "verify", state],
+        "audit keygen": ["audit", "keygen", tmp_path / "keys"],
+    }
+    assert set(calls) == set(commands), "a command was added: give it a call here"
+    for words, args in calls.items():
+        done = run_cli(*args, "--format", "json", env=env)
+        assert done.returncode == 0, f"migrator {words} --format json: {done.stderr}"
+        assert isinstance(json.loads(done.stdout), dict), f"migrator {words} --format json printed {done.stdout!r}"
+    keys = json.loads(run_cli("audit", "keygen", tmp_path / "more-keys", "--format", "json").stdout)
+    assert keys == {
+        "signing_key": str(tmp_path / "more-keys" / "signing-key.pem"),
+        "public_key": str(tmp_path / "more-keys" / "public-key.pem"),
+    }
+    refused = run_cli("audit", "keygen", tmp_path / "keys", "--format", "json")
+    assert refused.returncode == 2
+    assert json.loads(refused.stderr)["error"] == "UsageError"
+
+
 # --- the reference --------------------------------------------------------------------------------
 
 

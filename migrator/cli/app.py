@@ -23,8 +23,8 @@ from migrator.version import __version__
 
 app = typer.Typer(
     name="migrator",
-    help="Split an isolated, verified copy off a live deployment: the rows of a database that belong to "
-    "the users in scope, and everything those rows need.",
+    help="Split a verified subset off a live deployment's relational database: the rows that belong to the "
+    "users in scope and everything those rows need, copied between SQLite, PostgreSQL and MySQL/MariaDB.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -194,7 +194,10 @@ def schema(format: FormatOpt = Format.json) -> None:
     print_json(document)
 
 
-audit_app = typer.Typer(help="Check the audit trail of a state folder, offline.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit trail: check it offline (verify), make a signing key (keygen).",
+    no_args_is_help=True,
+)
 app.add_typer(audit_app, name="audit")
 
 
@@ -228,11 +231,12 @@ def audit_verify(
 @audit_app.command("keygen")
 def audit_keygen(
     folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="Where to write the key pair.", show_default=False)],
+    format: FormatOpt = Format.text,
 ) -> None:
     """Write an Ed25519 key pair for signing receipts: signing-key.pem (keep it secret) and public-key.pem."""
     from migrator.audit import generate_keypair
 
-    with _errors(Format.text, False):
+    with _errors(format, False):
         private, public = generate_keypair()
         folder.mkdir(parents=True, exist_ok=True)
         secret = folder / "signing-key.pem"
@@ -241,7 +245,10 @@ def audit_keygen(
         secret.touch(mode=0o600)
         secret.write_bytes(private)
         (folder / "public-key.pem").write_bytes(public)
-        console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
+        if format is Format.json:
+            print_json({"signing_key": str(secret), "public_key": str(folder / "public-key.pem")})
+        else:
+            console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
 
 
 @app.callback(invoke_without_command=True)
