@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import migrator.engine.copy as copy_module
 from migrator.engine.run import run_plan
 from migrator.plan.load import load_plan
+from migrator.stores.sql.sqlite_digest import sqlite_digest
+from migrator.verify.digest import Digest
 
 SCHEMA = """
 CREATE TABLE owners (id INTEGER PRIMARY KEY, region TEXT NOT NULL, name TEXT NOT NULL);
@@ -150,3 +153,28 @@ def test_attached_copy_resumes_after_the_last_committed_chunk(tmp_path: Path, mo
     for table in ("owners", "items", "stamped"):
         assert _rows(target, table) == _rows(clean, table)
     assert [u[1:] for u in _ledger(target)] == [u[1:] for u in _ledger(clean)]
+
+
+def test_digest_spelled_by_sqlite_is_the_python_digest(tmp_path: Path) -> None:
+    """Verification hashes SQLite rows as SQLite spells them; the digest must be `Digest.of` the
+    rows as Python reads them, or a run's digests would not compare with a verification's."""
+    path = tmp_path / "odd.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE odd (a, b TEXT, c REAL, d BLOB, e INTEGER)")
+        prices = (PRICES * 2)[: len(ODD_VALUES)]
+        rows = [
+            (v, v, w, b"\x01\x00" if i % 2 else None, i)
+            for i, (v, w) in enumerate(zip(ODD_VALUES, prices, strict=True))
+        ]
+        conn.executemany("INSERT INTO odd VALUES (?, ?, ?, ?, ?)", rows)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            table = sa.Table("odd", sa.MetaData(), autoload_with=conn)
+            query = sa.select(table)
+            columns = [c.name for c in table.columns]
+            expected = Digest.of(tuple(row) for row in conn.execute(query))
+            assert expected.rows == len(ODD_VALUES)
+            assert sqlite_digest(conn, query, columns) == expected
+    finally:
+        engine.dispose()

@@ -70,7 +70,6 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         method, digest = combine(done.checksums, done.rows)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
     query = prep.queries.rows(name)
-    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)
@@ -78,6 +77,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         copied = _copy_attached(ctx, name, statement, written, done)
         ctx.observer.table_finished(name)
         return _finished(ctx, name, copied, time.monotonic() - started)
+    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
     else:
@@ -151,7 +151,11 @@ def _copy_attached(
     chunk, rows_copied = done.chunks, 0
     table = ctx.target.tables[name]
     with attached(ctx.source, ctx.target.conn) as conn:
-        units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark)
+        # The progress bar's total is known once the rows are staged: no count of its own.
+        def staged(rows: int) -> None:
+            ctx.observer.table_started(name, lambda: done.rows + rows, done.rows)
+
+        units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark, staged)
         with closing(units):
             for unit in _guarded_iter(units, f"copying {name} after chunk {chunk}"):
                 ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)

@@ -19,10 +19,10 @@ upsert, a key, and no column whose type converts values on the way (DATETIME, NU
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql import ledger
-from migrator.verify.digest import MASK, canonical
+from migrator.stores.sql.sqlite_digest import hash_sum, register, spelled
 
 SOURCE, TARGET = "m__src", "m__dst"  # the attachments' names: the source first, see the docstring
 ROWS = "m__rows"
@@ -102,8 +102,7 @@ def attached(source: Connection, target: Connection, lock_timeout: float = 60.0)
         files = {name: path for _, name, path in raw.execute("PRAGMA database_list")}
         if files.get(SOURCE) != source_path:  # a build without URI names would open a file named "file:..."
             raise RuntimeError(f"SQLite did not open the source read-only by its URI: {files.get(SOURCE)}")
-        raw.create_function("m__canonical", 1, canonical, deterministic=True)
-        raw.create_function("m__digest", 1, _chunk_digest, deterministic=True)
+        register(raw)
         engine = sa.create_engine("sqlite://", creator=lambda: raw, poolclass=sa.pool.StaticPool)
         try:
             with engine.connect() as conn:
@@ -122,9 +121,14 @@ def copy_chunks(
     key: tuple[str, ...],
     chunk_rows: int,
     mark: Any,
+    staged: Callable[[int], None] = lambda rows: None,
 ) -> Generator[Unit, None, None]:
     """Copy the rows of `statement` into `table` of the target, `chunk_rows` at a time, each chunk
-    committed with `mark(conn, rows, last_key, checksum)` (the ledger's mark) in its transaction."""
+    committed with `mark(conn, rows, last_key, checksum)` (the ledger's mark) in its transaction.
+    `staged(rows)` is told how many rows there are once they are staged, before the first chunk.
+
+    A chunk's hashing (Python) runs while the chunk before it is written (SQLite, which lets go of
+    the GIL meanwhile): on two cores the digest then costs little more than its SQL half."""
     quoted = conn.dialect.identifier_preparer.quote
     names = ", ".join(quoted(c) for c in written)
     wanted = statement.with_only_columns(*[c for c in statement.selected_columns if c.name in written])
@@ -133,31 +137,48 @@ def copy_chunks(
     run(f"DROP TABLE IF EXISTS temp.{ROWS}")
     # No declared types: the values are kept exactly as the source holds them, in key order by rowid.
     run(f"CREATE TEMP TABLE {ROWS} ({names})")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-attach")
     try:
         run("BEGIN")
         run(f"INSERT INTO temp.{ROWS} ({', '.join(quoted(c.name) for c in wanted.selected_columns)}) {sql}")
         run("COMMIT")
         total = run(f"SELECT max(rowid) FROM temp.{ROWS}").scalar() or 0
-        spelled = " || char(31) || ".join(_spelled(quoted(c)) for c in written)
+        staged(total)
+        row_text = spelled(quoted(c) for c in written)
         keys = ", ".join(quoted(k) for k in key)
         target = f"{TARGET}.{quoted(table.name)}"
-        for start in range(0, total, chunk_rows):
-            end = min(start + chunk_rows, total)
+
+        def read(start: int, end: int) -> tuple[str, tuple[Any, ...], str]:
             within = f"rowid > {start} AND rowid <= {end}"
-            rows, checksum = run(
-                f"SELECT count(*), m__digest(json_group_array({spelled})) FROM temp.{ROWS} WHERE {within}"
-            ).one()
+            rows_json = run(f"SELECT json_group_array({row_text}) FROM temp.{ROWS} WHERE {within}").scalar_one()
             last_key = tuple(run(f"SELECT {keys} FROM temp.{ROWS} WHERE rowid = {end}").one())
+            return within, last_key, rows_json
+
+        def write(within: str, rows: int, last_key: tuple[Any, ...], checksum: str) -> Unit:
             run("BEGIN IMMEDIATE")
             try:
                 run(f"INSERT INTO {target} ({names}) SELECT {names} FROM temp.{ROWS} WHERE {within}")
-                mark(conn, rows, last_key, f"python:{checksum}")
+                mark(conn, rows, last_key, checksum)
                 run("COMMIT")
             except BaseException:
                 run("ROLLBACK")
                 raise
-            yield Unit(rows, last_key, f"python:{checksum}")
+            return Unit(rows, last_key, checksum)
+
+        bounds = [(start, min(start + chunk_rows, total)) for start in range(0, total, chunk_rows)]
+        if not bounds:
+            return
+        within, last_key, rows_json = read(*bounds[0])
+        checksum = f"python:{_chunk_digest(rows_json)}"
+        for number, (start, end) in enumerate(bounds):
+            after = read(*bounds[number + 1]) if number + 1 < len(bounds) else None
+            writing = writer.submit(write, within, end - start, last_key, checksum)
+            if after is not None:
+                within, last_key, rows_json = after
+                checksum = f"python:{_chunk_digest(rows_json)}"  # while the chunk before is written
+            yield writing.result()
     finally:
+        writer.shutdown(wait=True)
         if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
             run("ROLLBACK")
         run(f"DROP TABLE IF EXISTS temp.{ROWS}")
@@ -175,14 +196,6 @@ def ledger_mark(plan: str, run_id: str, table: str, first_chunk: int) -> Any:
     return mark
 
 
-def _spelled(column: str) -> str:
-    """A value as `canonical` spells it; SQLite's own text of an integer or a text is the same."""
-    special = f"typeof({column}) IN ('real', 'blob')"
-    return f"CASE WHEN {special} THEN m__canonical({column}) ELSE coalesce({column}, char(0)) END"
-
-
 def _chunk_digest(rows_json: str) -> str:
-    """The sum of the rows' hashes (`row_hash`, of their text already joined), as 16 hex digits."""
-    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-    total = sum(from_bytes(blake2b(text.encode(), digest_size=8).digest(), "big") for text in json.loads(rows_json))
-    return f"{total & MASK:016x}"
+    """The sum of the rows' hashes, of their text already spelled (a JSON array), as 16 hex digits."""
+    return f"{hash_sum(json.loads(rows_json)):016x}"
