@@ -10,8 +10,9 @@ its kept sets, runs once, not once per chunk); then each chunk of `chunk_rows` r
 it into the target in one transaction together with its ledger mark, as the row path does. The
 chunk's digest is the row path's (`Digest.of` of the rows as read): SQLite spells each row as the
 digest's canonical text (an integer's decimal digits, text as it is, NULL as NUL, the values joined
-by U+001F; reals and blobs through `canonical` itself), hands a chunk's rows to Python as one JSON
-array, and Python hashes them. So verification, receipts and resume see the same units either way.
+by U+001F; reals and blobs through `canonical` itself: see sqlite_digest.py), hands a chunk's rows
+to Python as one JSON array, and Python hashes them while the chunk before is written. So
+verification, receipts and resume see the same units either way.
 
 Only where that is exactly what the row path writes (see `attach_copy_applies`): no transform, no
 upsert, a key, and no column whose type converts values on the way (DATETIME, NUMERIC, BOOLEAN...).
@@ -31,6 +32,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.sqlite_digest import hash_sum, register, spelled
 
@@ -53,7 +55,8 @@ def attach_copy_applies(
         return False
     # The run's snapshot is the source connection's read transaction: in rollback-journal mode its
     # shared lock keeps every writer out until the run ends, so another connection reads the same
-    # rows. In WAL mode a writer may commit meanwhile, and only that one transaction would not see it.
+    # rows. In WAL mode a writer may commit meanwhile, and the copying connection, whose reads end
+    # with each table, could read rows that the run's snapshot does not hold.
     raw: Any = source.connection.driver_connection
     if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
         return False
@@ -101,7 +104,7 @@ def attached(source: Connection, target: Connection, lock_timeout: float = 60.0)
         raw.execute(f"ATTACH DATABASE ? AS {TARGET}", (target_path,))
         files = {name: path for _, name, path in raw.execute("PRAGMA database_list")}
         if files.get(SOURCE) != source_path:  # a build without URI names would open a file named "file:..."
-            raise RuntimeError(f"SQLite did not open the source read-only by its URI: {files.get(SOURCE)}")
+            raise PermanentError(f"SQLite did not open the source read-only by its URI: {files.get(SOURCE)}")
         register(raw)
         engine = sa.create_engine("sqlite://", creator=lambda: raw, poolclass=sa.pool.StaticPool)
         try:
