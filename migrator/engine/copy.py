@@ -26,6 +26,7 @@ from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
+from migrator.stores.sql.sqlite_attach import attach_copy_applies, attached, copy_chunks, ledger_mark
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
@@ -69,13 +70,18 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         method, digest = combine(done.checksums, done.rows)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
     query = prep.queries.rows(name)
-    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
+    written = prep.written_columns(name)
+    if fast and attach_copy_applies(ctx.source, conn, statement, target.tables[name], written, query.order_by):
+        copied = _copy_attached(ctx, name, statement, written, done)
+        ctx.observer.table_finished(name)
+        return _finished(ctx, name, copied, time.monotonic() - started)
+    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
     else:
-        chunks = _row_chunks(ctx, name, statement, query.order_by, transform, prep.written_columns(name))
+        chunks = _row_chunks(ctx, name, statement, query.order_by, transform, written)
     if ctx.source.dialect.name != "sqlite":  # a SQLite connection serves only the thread that opened it
         chunks = prefetched(chunks)
     chunk, rows_copied = done.chunks, done.rows
@@ -118,11 +124,47 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 ctx.stop.check()
             _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
-    finished = ledger.progress(conn, plan.name, "table", name)
+    return _finished(ctx, name, (rows_copied, chunk, done.chunks), time.monotonic() - started)
+
+
+def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds: float) -> TableCopy:
+    """The table's copy as the ledger now has it: (rows copied now, chunks in all, chunks before)."""
+    conn = ctx.target.conn
+    finished = ledger.progress(conn, ctx.prep.loaded.plan.name, "table", name)
     conn.commit()
     method, digest = combine(finished.checksums, finished.rows)
-    seconds = round(time.monotonic() - started, 3)
-    return TableCopy(name, rows_copied, chunk, done.chunks, seconds, method, digest.checksum)
+    rows_copied, chunks, resumed = copied
+    return TableCopy(name, rows_copied, chunks, resumed, round(seconds, 3), method, digest.checksum)
+
+
+def _copy_attached(
+    ctx: CopyContext,
+    name: str,
+    statement: sa.Select,  # type: ignore[type-arg]
+    written: list[str],
+    done: ledger.Progress,
+) -> tuple[int, int, int]:
+    """SQLite to SQLite, inside SQLite (stores/sql/sqlite_attach.py): the same units, ledger marks and
+    digests as the row path, each chunk committed with its mark by the attaching connection."""
+    plan, query = ctx.prep.loaded.plan, ctx.prep.queries.rows(name)
+    mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
+    chunk, rows_copied = done.chunks, 0
+    table = ctx.target.tables[name]
+    with attached(ctx.source, ctx.target.conn) as conn:
+        # The progress bar's total is known once the rows are staged: no count of its own.
+        def staged(rows: int) -> None:
+            ctx.observer.table_started(name, lambda: done.rows + rows, done.rows)
+
+        units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark, staged)
+        with closing(units):
+            for unit in _guarded_iter(units, f"copying {name} after chunk {chunk}"):
+                ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
+                ctx.observer.rows_copied(name, unit.rows)
+                chunk += 1
+                rows_copied += unit.rows
+                ctx.stop.check()
+    _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+    return rows_copied, chunk, done.chunks
 
 
 def _row_chunks(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql.snapshot import plain_batches, stream
+from migrator.stores.sql.sqlite_digest import sqlite_digest
 from migrator.verify.digest import MASK, Digest
 
 BATCH = 20_000
@@ -69,6 +70,10 @@ def python_digest(
     conn: Connection, query: sa.Select, columns: list[str], transform: Callable[[Row], Row] | None
 ) -> Digest:  # type: ignore[type-arg]
     """Count and order-independent checksum of a query's rows, hashed in Python as they stream by."""
+    if transform is None:
+        spelled_by_sqlite = sqlite_digest(conn, query, columns)
+        if spelled_by_sqlite is not None:
+            return spelled_by_sqlite
     total = Digest(0, f"{0:016x}")
     # Rows are sequences already: a mapping per row is only needed to transform them.
     as_selected = transform is None and [c.name for c in query.selected_columns] == columns

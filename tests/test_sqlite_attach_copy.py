@@ -1,0 +1,180 @@
+"""SQLite to SQLite inside SQLite (stores/sql/sqlite_attach.py): the same target, ledger and digests
+as the row path, for values whose canonical spelling is not SQLite's own (reals, blobs, NULLs,
+separators in text), nulled references, and a DATETIME column, which must take the row path."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import migrator.engine.copy as copy_module
+from migrator.engine.run import run_plan
+from migrator.plan.load import load_plan
+from migrator.stores.sql.sqlite_digest import sqlite_digest
+from migrator.verify.digest import Digest
+
+SCHEMA = """
+CREATE TABLE owners (id INTEGER PRIMARY KEY, region TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES owners(id),
+    helper_id INTEGER REFERENCES owners(id),
+    label TEXT,
+    price REAL,
+    payload BLOB,
+    anything TEXT
+);
+CREATE TABLE stamped (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners(id), at DATETIME);
+"""
+ODD_VALUES: list[Any] = [None, 0, -7, 2**62, 1.0, 2.5, -0.1, 1e300, "x\x1fy", "é ☃", b"\x00\xff", "", "0010", "a\x00b"]
+PRICES: list[Any] = [None, 0, 3, 1.0, 2.5, -0.1, 1e300, 1e-7, 123456789.125]
+
+
+def _source(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA)
+        conn.executemany(
+            "INSERT INTO owners VALUES (?, ?, ?)", [(i, "eu" if i % 3 else "us", f"o{i}") for i in range(1, 31)]
+        )
+        rows = []
+        for i in range(1, 200):
+            odd = ODD_VALUES[i % len(ODD_VALUES)]
+            price = PRICES[i % len(PRICES)] if i % 2 else float(i) / 4
+            payload = bytes([i % 256, 0, 255]) if i % 5 else None
+            rows.append(
+                (i, i % 30 + 1, (i * 11) % 30 + 1 if i % 4 else None, f"label {i} {odd!s}", price, payload, odd)
+            )
+        conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO stamped VALUES (?, ?, ?)",
+            [(i, i % 30 + 1, f"2024-01-0{i % 9 + 1} 10:00:00") for i in range(1, 50)],
+        )
+
+
+def _plan(folder: Path, source: Path, target: Path) -> Path:
+    plan = folder / f"{target.stem}.yaml"
+    plan.write_text(
+        f"""version: 1
+name: odd-values
+source: {{database: "sqlite:///{source}"}}
+target: {{database: "sqlite:///{target}", existing: fail}}
+state: {folder / (target.stem + "-state")}
+data:
+  roots:
+    owners: "region = 'eu'"
+  relations:
+    - {{from: items.helper_id, to: owners.id, dangling: nullify}}
+  dangling: drop
+  unlisted: fail
+  schema: create
+  chunk_rows: 7
+"""
+    )
+    return plan
+
+
+def _ledger(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT unit, rows, last_key, checksum FROM _migrator_units ORDER BY unit COLLATE BINARY"
+        ).fetchall()
+
+
+def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        typed = ", ".join(f"{c}, typeof({c})" for c in columns)
+        return conn.execute(f"SELECT {typed} FROM {table} ORDER BY id").fetchall()
+
+
+def test_attached_copy_writes_what_the_row_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "source.db"
+    _source(source)
+    fast, rows = tmp_path / "fast.db", tmp_path / "rows.db"
+
+    copied_inside_sqlite: list[str] = []
+    real_copy_chunks = copy_module.copy_chunks
+
+    def spied(conn, statement, table, *args, **kwargs):  # type: ignore[no-untyped-def]
+        copied_inside_sqlite.append(table.name)
+        return real_copy_chunks(conn, statement, table, *args, **kwargs)
+
+    monkeypatch.setattr(copy_module, "copy_chunks", spied)
+    result = run_plan(load_plan(_plan(tmp_path, source, fast)), environ={})
+    assert result.status == "finished" and result.verification and result.verification["ok"]
+    # The DATETIME column's values change spelling on the row path: that table is not copied inside SQLite.
+    assert sorted(copied_inside_sqlite) == ["items", "owners"]
+
+    monkeypatch.setattr(copy_module, "attach_copy_applies", lambda *args: False)
+    copied_inside_sqlite.clear()
+    result = run_plan(load_plan(_plan(tmp_path, source, rows)), environ={})
+    assert result.status == "finished" and copied_inside_sqlite == []
+
+    fast_units, row_units = _ledger(fast), _ledger(rows)
+    assert len([u for u in fast_units if u[0].startswith("table:items:")]) > 5  # many chunks, not one
+    assert [u[:3] for u in fast_units] == [u[:3] for u in row_units]  # the same chunks, ending at the same keys
+    assert [u[3] for u in fast_units] == [u[3] for u in row_units]  # with the same digests
+    for table in ("owners", "items", "stamped"):
+        assert _rows(fast, table) == _rows(rows, table)
+    with sqlite3.connect(fast) as conn:
+        nulled = conn.execute("SELECT count(*) FROM items WHERE helper_id IS NULL").fetchone()[0]
+    assert nulled > 0
+
+
+def test_attached_copy_resumes_after_the_last_committed_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped by a failure after some chunks continues where the ledger says, inside SQLite."""
+    source = tmp_path / "source.db"
+    _source(source)
+    target = tmp_path / "resumed.db"
+    plan = _plan(tmp_path, source, target)
+    real_copy_chunks = copy_module.copy_chunks
+
+    def failing_after_three(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for number, unit in enumerate(real_copy_chunks(*args, **kwargs)):
+            if number == 3:
+                raise KeyboardInterrupt  # not retried: the run stops here, three chunks committed
+            yield unit
+
+    monkeypatch.setattr(copy_module, "copy_chunks", failing_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(load_plan(plan), environ={})
+    committed = _ledger(target)
+    assert 0 < len(committed) < 10
+    monkeypatch.setattr(copy_module, "copy_chunks", real_copy_chunks)
+    result = run_plan(load_plan(plan), environ={})
+    assert result.status == "resumed-and-finished" and result.verification and result.verification["ok"]
+
+    clean = tmp_path / "clean.db"
+    run_plan(load_plan(_plan(tmp_path, source, clean)), environ={})
+    for table in ("owners", "items", "stamped"):
+        assert _rows(target, table) == _rows(clean, table)
+    assert [u[1:] for u in _ledger(target)] == [u[1:] for u in _ledger(clean)]
+
+
+def test_digest_spelled_by_sqlite_is_the_python_digest(tmp_path: Path) -> None:
+    """Verification hashes SQLite rows as SQLite spells them; the digest must be `Digest.of` the
+    rows as Python reads them, or a run's digests would not compare with a verification's."""
+    path = tmp_path / "odd.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE odd (a, b TEXT, c REAL, d BLOB, e INTEGER)")
+        prices = (PRICES * 2)[: len(ODD_VALUES)]
+        rows = [
+            (v, v, w, b"\x01\x00" if i % 2 else None, i)
+            for i, (v, w) in enumerate(zip(ODD_VALUES, prices, strict=True))
+        ]
+        conn.executemany("INSERT INTO odd VALUES (?, ?, ?, ?, ?)", rows)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            table = sa.Table("odd", sa.MetaData(), autoload_with=conn)
+            query = sa.select(table)
+            columns = [c.name for c in table.columns]
+            expected = Digest.of(tuple(row) for row in conn.execute(query))
+            assert expected.rows == len(ODD_VALUES)
+            assert sqlite_digest(conn, query, columns) == expected
+    finally:
+        engine.dispose()
