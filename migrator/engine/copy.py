@@ -148,7 +148,7 @@ def _copy_attached(
     digests as the row path, each chunk committed with its mark by the attaching connection."""
     plan, query = ctx.prep.loaded.plan, ctx.prep.queries.rows(name)
     mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
-    chunk, rows_copied = done.chunks, 0
+    chunk, rows_copied = done.chunks, done.rows  # as the row path: the table's rows, resumed ones included
     table = ctx.target.tables[name]
     with attached(ctx.source, ctx.target.conn) as conn:
         # The progress bar's total is known once the rows are staged: no count of its own.
