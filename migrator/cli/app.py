@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 import tempfile
 import traceback
@@ -14,7 +15,7 @@ from typing import Annotated, Literal
 import typer
 
 from migrator.cli.output import console, print_json, print_run
-from migrator.errors import MigratorError, PlanError, UsageError
+from migrator.errors import Interrupted, MigratorError, PlanError, UsageError
 from migrator.version import __version__
 
 # Each command imports what it uses when it runs: SQLAlchemy, the drivers, pydantic and sqlglot
@@ -124,7 +125,8 @@ def run(
     from migrator.report.progress import RichObserver
 
     # A finished plan run again is mostly answered before this, in cli/entry.py.
-    with _errors(format, debug):
+    # After Ctrl-C, the command that continues: never with --restart, which would remove what was copied.
+    with _errors(format, debug, resume=f"migrator run {shlex.quote(str(plan))}"):
         run_with = functools.partial(
             run_plan,
             load_plan(plan),
@@ -253,8 +255,9 @@ def _root(
 class _errors:
     """The one error boundary: a clear message and a fixed exit code; a traceback only with --debug."""
 
-    def __init__(self, format: Format, debug: bool):
+    def __init__(self, format: Format, debug: bool, resume: str | None = None):
         self.format, self.debug = format, debug
+        self.resume = resume  # the command that continues after Ctrl-C
 
     def __enter__(self) -> None:
         return None
@@ -262,10 +265,8 @@ class _errors:
     def __exit__(self, kind, value, tb) -> Literal[False]:  # type: ignore[no-untyped-def]
         if value is None or isinstance(value, typer.Exit | SystemExit):
             return False
-        if isinstance(value, KeyboardInterrupt):
-            console(stderr=True).print(
-                "[yellow]interrupted[/]: committed work is kept; run the same command to continue"
-            )
+        if isinstance(value, KeyboardInterrupt | Interrupted):
+            self._interrupted(value)
             raise typer.Exit(130)
         if self.debug:
             traceback.print_exception(value)
@@ -279,6 +280,16 @@ class _errors:
             "(please report it with that file, after checking it for secrets)"
         )
         raise typer.Exit(1)
+
+    def _interrupted(self, error: BaseException) -> None:
+        from rich.markup import escape
+
+        text = str(error) if isinstance(error, Interrupted) else "interrupted: committed work is kept"
+        hint = f"run `{self.resume}` to continue" if self.resume else "run the command again to continue"
+        if self.format is Format.json:
+            print(json.dumps({"error": "Interrupted", "message": f"{text}; {hint}"}, indent=2), file=sys.stderr)
+        else:
+            console(stderr=True).print(f"[yellow]{escape(text)}[/]; {escape(hint)}")
 
     def _report(self, error: MigratorError) -> None:
         from rich.markup import escape

@@ -35,6 +35,7 @@ from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.snapshot import map_in_snapshot
@@ -88,10 +89,10 @@ def run_plan(
         before_sleep=record_retry,
         reraise=True,
     )
-    with stop_on_first_interrupt() as stop:
+    with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop:
         options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
         for attempt in retrying:
-            with attempt:
+            with attempt, stop.errors_mean_stop():
                 result = _attempt(loaded, options, start_over=start_over)
                 start_over = False  # a retry continues; it does not start over again
     result.seconds = round(time.monotonic() - started, 3)
@@ -154,7 +155,8 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
     finished = None if start_over else _finished_already(loaded)
     if finished is not None:
         return finished
-    with translated("the run"), prepared(loaded) as prep:
+    stop = options.stop
+    with translated("the run"), prepared(loaded) as prep, stop.cancellable(canceller(prep.conn), writes=False):
         if same_database(prep.source_url, prep.target_url):
             target = connect.redact(prep.target_url)
             raise SafetyError(f"the target is the source ({target}): point target.database at another database")
@@ -162,14 +164,16 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
-            with engine.connect() as conn:
+            with engine.connect() as conn, stop.cancellable(canceller(conn), writes=True):
                 if same_server_database(prep.engine, conn):
                     raise SafetyError(
                         f"the target is the source: {connect.redact(prep.target_url)} and "
                         f"{connect.redact(prep.source_url)} name the same database on the same server"
                     )
                 if start_over:
-                    for note in restart(prep, conn):
+                    restarted = restart(prep, conn)
+                    options.trail.event("run restarted", **restarted.audit_fields())
+                    for note in restarted.removed:
                         options.observer.step(f"--restart: {note}")
                 result = _copy_all(prep, engine, conn, transforms, options)
         finally:
@@ -216,6 +220,7 @@ def _copy_all(
     copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
+    options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
     if target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
@@ -223,6 +228,7 @@ def _copy_all(
             with conn.begin():
                 finalize(conn, target.schema, counter_columns(target.schema))
     verification = None
+    options.stop.check()
     if options.verify:
         options.observer.step("verifying the target against the source")
         recorded = {c.table: (c.method, Digest(c.rows, c.checksum)) for c in copies}
