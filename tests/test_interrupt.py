@@ -291,3 +291,32 @@ def test_second_ctrl_c_rolls_the_chunk_in_flight_back(tmp_path: Path, pg_url_fac
     engine.dispose()
     _set_knob(target, 0, "slowdown")  # a table of the target alone: the plan does not know it
     _assert_complete(plan, target)
+
+
+def test_restart_is_audited_and_the_hint_to_continue_drops_it(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+    _fill(source, knob="n", knob_value=0)
+    plan = _plan(tmp_path, source, target, b_where=SQLITE_SLOW_WHERE)
+    first = _cli("run", plan, "--format", "json")
+    assert first.returncode == 0, first.stderr
+    first_run = json.loads(first.stdout)["run_id"]
+    _set_knob(source, SLOW_BYTES)
+    running = _start(plan, "--restart")
+    audit = tmp_path / "state" / "audit.jsonl"
+    deadline = time.monotonic() + 60
+    while "run restarted" not in audit.read_text():  # until then the ledger is the first run's
+        assert running.process.poll() is None and time.monotonic() < deadline, running.stderr()
+        time.sleep(0.05)
+    _interrupt_during_slow_read(running, target)
+    stderr = running.stderr()
+    assert running.process.returncode == 130, stderr
+    # Continuing must not start over again: --restart would remove what this run copied.
+    assert f"run `migrator run {plan}` to continue" in stderr
+    assert "--restart" not in stderr.split(STOPPING)[-1]
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    restarted = [e for e in events if e["event"] == "run restarted"]
+    assert len(restarted) == 1
+    assert restarted[0]["previous_run"] == first_run
+    assert restarted[0]["removed"] == ["dropped a, b"]
+    _set_knob(source, 0)
+    _assert_complete(plan, target)
