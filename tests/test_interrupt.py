@@ -216,11 +216,13 @@ def _interrupt_during_slow_read(running: Running, target: str) -> tuple[float, f
     return sent, message, _exit_time(running, timeout=30)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("target_backend", "workers"), [("postgresql", 1), ("postgresql", 2), ("sqlite", 1)])
 def test_first_ctrl_c_answers_at_once_and_cancels_a_slow_read_pg(
-    tmp_path: Path, pg_url_factory: Any, workers: int
+    tmp_path: Path, pg_url_factory: Any, target_backend: str, workers: int
 ) -> None:
-    source, target = pg_url_factory(), pg_url_factory()
+    """A PostgreSQL source, read ahead in a thread of its own, or by two workers at once."""
+    source = pg_url_factory()
+    target = pg_url_factory() if target_backend == "postgresql" else f"sqlite:///{tmp_path / 'target.db'}"
     _fill(source, knob="s", knob_value=SLOW_SECONDS)
     plan = _plan(tmp_path, source, target, b_where=PG_SLOW_WHERE)
     running = _start(plan, "--workers", str(workers))

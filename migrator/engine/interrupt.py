@@ -54,6 +54,7 @@ class StopFlag:
         self._ids = itertools.count()
         self._reads: dict[int, Cancel] = {}
         self._writes: dict[int, Cancel] = {}
+        self._pressed = threading.Event()
 
     @property
     def _root(self) -> StopFlag:
@@ -88,6 +89,10 @@ class StopFlag:
         if self.at_once:
             raise Interrupted(f"{INTERRUPTED}; the chunk in flight was rolled back")
 
+    def pause(self, seconds: float) -> None:
+        """time.sleep, but over at the first Ctrl-C (a signal does not end a sleep in Python)."""
+        self._root._pressed.wait(seconds)
+
     def chunk_committed(self, seconds: float) -> None:
         self._root._last_chunk = seconds
 
@@ -121,6 +126,7 @@ class StopFlag:
     def _press(self) -> str:
         """A Ctrl-C has arrived: what to say, after cancelling what it cancels."""
         self.presses += 1
+        self._pressed.set()
         if self.presses == 1:
             self._cancel(writes=False)
             return _first_message(self.chunk_rows, self._last_chunk)
@@ -196,6 +202,8 @@ def stop_on_first_interrupt(chunk_rows: int = 0, say: Callable[[str], None] = _s
         yield flag
     finally:
         ended.set()
+        with suppress(OSError):
+            send.send(b"\0")  # wakes the watcher now rather than at its next look
         signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGINT, previous)
         watcher.join()

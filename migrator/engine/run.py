@@ -91,7 +91,7 @@ def run_plan(
     )
     with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop:
         options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
-        for attempt in retrying:
+        for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short
             with attempt, stop.errors_mean_stop():
                 result = _attempt(loaded, options, start_over=start_over)
                 start_over = False  # a retry continues; it does not start over again
@@ -152,6 +152,7 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
 
 
 def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
+    options.stop.check()
     finished = None if start_over else _finished_already(loaded)
     if finished is not None:
         return finished
