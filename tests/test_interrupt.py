@@ -318,7 +318,9 @@ def test_restart_is_audited_and_the_hint_to_continue_drops_it(tmp_path: Path) ->
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     restarted = [e for e in events if e["event"] == "run restarted"]
     assert len(restarted) == 1
-    assert restarted[0]["previous_run"] == first_run
+    assert restarted[0]["run"] == first_run  # the run whose writes it removed
     assert restarted[0]["removed"] == ["dropped a, b"]
     _set_knob(source, 0)
     _assert_complete(plan, target)
+    audited = _cli("audit", "verify", tmp_path / "state")
+    assert audited.returncode == 0, audited.stdout + audited.stderr

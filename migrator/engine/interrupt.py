@@ -185,7 +185,9 @@ def stop_on_first_interrupt(chunk_rows: int = 0, say: Callable[[str], None] = _s
                 if flag.presses >= 2:
                     _say("Ctrl-C a third time: exiting now")
                     os._exit(130)
-                say(flag._press())
+                message = flag._press()
+                with suppress(OSError, ValueError):  # a closed stderr must not end the watcher
+                    say(message)
                 if flag.presses == 2:
                     hard_exit_at = time.monotonic() + GRACE_SECONDS
             if flag.presses:

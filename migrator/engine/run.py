@@ -173,7 +173,8 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
                     )
                 if start_over:
                     restarted = restart(prep, conn)
-                    options.trail.event("run restarted", **restarted.audit_fields())
+                    # Under the run whose writes it removed: the event closes that run.
+                    options.trail.log.append(restarted.previous_run or "", "run restarted", removed=restarted.removed)
                     for note in restarted.removed:
                         options.observer.step(f"--restart: {note}")
                 result = _copy_all(prep, engine, conn, transforms, options)

@@ -4,7 +4,6 @@ and `--restart`, which removes what this plan wrote and nothing else."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -100,9 +99,6 @@ class Restarted:
 
     previous_run: str | None  # the run whose writes were removed; None if there was none
     removed: list[str] = field(default_factory=list)  # e.g. "dropped users, posts"
-
-    def audit_fields(self) -> dict[str, Any]:
-        return {"previous_run": self.previous_run, "removed": self.removed}
 
 
 def restart(prep: Prepared, conn: Connection) -> Restarted:
