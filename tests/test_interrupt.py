@@ -130,9 +130,26 @@ class Running:
         return "".join(line for _, line in self.seen)
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_behind() -> Any:
+    """A failed assertion must not leave a run going on in the background."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
 def _start(plan: Path, *options: str) -> Running:
     command = [sys.executable, "-m", "migrator", "run", str(plan), *options]
     process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _STARTED.append(process)
     running = Running(process)
 
     def pump() -> None:
@@ -324,3 +341,41 @@ def test_restart_is_audited_and_the_hint_to_continue_drops_it(tmp_path: Path) ->
     _assert_complete(plan, target)
     audited = _cli("audit", "verify", tmp_path / "state")
     assert audited.returncode == 0, audited.stdout + audited.stderr
+
+
+def test_second_ctrl_c_stops_two_workers_at_once(tmp_path: Path, pg_url_factory: Any) -> None:
+    """--workers 2, PostgreSQL to PostgreSQL: b's first chunk is read slowly, and meanwhile the test
+    locks b in the target, so that its write waits (up to the 60 s lock timeout); the first Ctrl-C
+    waits for it, the second cancels it."""
+    source, target = pg_url_factory(), pg_url_factory()
+    _fill(source, knob="s", knob_value=0.002)
+    first_chunk_slow = f"pg_sleep(CASE WHEN id <= {CHUNK_ROWS} THEN (SELECT s FROM knob) ELSE 0 END)::text = ''"
+    plan = _plan(tmp_path, source, target, b_where=first_chunk_slow)
+    running = _start(plan, "--workers", "2")
+    locker = sa.create_engine(target, poolclass=sa.pool.NullPool).connect()
+    try:
+        deadline = time.monotonic() + 60
+        while locker.exec_driver_sql("SELECT to_regclass('b')").scalar_one() is None:
+            locker.rollback()
+            assert running.process.poll() is None and time.monotonic() < deadline, running.stderr()
+            time.sleep(0.01)
+        locker.exec_driver_sql("LOCK TABLE b IN ACCESS EXCLUSIVE MODE")  # held until the rollback below
+        _wait_for_unit(running, target, "complete:a:0")
+        time.sleep(2.5)  # b's first chunk is read by now, and its write waits for the lock
+        first = time.monotonic()
+        running.process.send_signal(signal.SIGINT)
+        assert running.line_with(STOPPING, first + MESSAGE_WITHIN) is not None, running.stderr()
+        time.sleep(1.0)
+        assert running.process.poll() is None, "the first Ctrl-C lets the chunk in flight finish"
+        second = time.monotonic()
+        running.process.send_signal(signal.SIGINT)
+        ended = _exit_time(running, timeout=30)
+    finally:
+        locker.rollback()
+        locker.close()
+    stderr = running.stderr()
+    assert running.process.returncode == 130, stderr
+    assert ended - second < EXIT_WITHIN, stderr
+    assert not [u for u in _units(target) if u.startswith("table:b:")]
+    _set_knob(source, 0)
+    _assert_complete(plan, target)
