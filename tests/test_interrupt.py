@@ -48,6 +48,9 @@ CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_sleep((SELECT s FROM slowdown)); RETURN NEW; END $$;
 CREATE TRIGGER slow BEFORE INSERT ON b FOR EACH ROW EXECUTE FUNCTION slow();
 """
+MARIADB_SLOW_TRIGGER = (
+    "CREATE TRIGGER slow BEFORE INSERT ON b FOR EACH ROW SET @slept = SLEEP((SELECT s FROM slowdown))"
+)
 TABLES = """
 CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a (id), note TEXT);
@@ -269,8 +272,10 @@ def test_first_ctrl_c_answers_at_once_and_cancels_a_slow_read_sqlite(tmp_path: P
     _assert_complete(plan, target)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_second_ctrl_c_rolls_the_chunk_in_flight_back(tmp_path: Path, pg_url_factory: Any, backend: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_second_ctrl_c_rolls_the_chunk_in_flight_back(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
     """The first Ctrl-C waits for the chunk being written (a slow trigger in the target makes that
     15 s); the second stops at once, and the chunk is neither kept nor marked done."""
     source = f"sqlite:///{tmp_path / 'source.db'}"
@@ -278,9 +283,12 @@ def test_second_ctrl_c_rolls_the_chunk_in_flight_back(tmp_path: Path, pg_url_fac
     if backend == "sqlite":
         target = f"sqlite:///{tmp_path / 'target.db'}"
         _fill(target, knob="n", knob_value=SLOW_BYTES, knob_table="slowdown", extra=SQLITE_SLOW_TRIGGER)
-    else:
-        target = pg_url_factory()
+    elif backend == "postgresql":
+        target = request.getfixturevalue("pg_url_factory")()
         _fill(target, knob="s", knob_value=SLOW_SECONDS, knob_table="slowdown", extra=PG_SLOW_TRIGGER)
+    else:
+        target = request.getfixturevalue("mariadb_url_factory")()
+        _fill(target, knob="s", knob_value=SLOW_SECONDS, knob_table="slowdown", extra=MARIADB_SLOW_TRIGGER)
     engine = sa.create_engine(target)
     with engine.begin() as conn:  # the target's tables are there, empty, with their slow trigger
         conn.exec_driver_sql("DELETE FROM b")
@@ -303,6 +311,7 @@ def test_second_ctrl_c_rolls_the_chunk_in_flight_back(tmp_path: Path, pg_url_fac
     assert running.process.returncode == 130, stderr
     assert ended - second < EXIT_WITHIN, stderr
     assert "rolled back" in stderr
+    assert "exiting now" not in stderr  # stopped by cancelling the write, not by the last-resort exit
     assert not [u for u in _units(target) if u.startswith("table:b:")]
     engine = sa.create_engine(target)
     with engine.connect() as conn:

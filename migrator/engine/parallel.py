@@ -51,7 +51,7 @@ def copy_tables(
             worker = replace(ctx, source=source, target=replace(ctx.target, conn=target_conn), stop=shared)
             with (
                 shared.cancellable(canceller(source), writes=False),
-                shared.cancellable(canceller(target_conn), writes=True),
+                shared.cancellable(canceller(target_conn, writes=True), writes=True),
             ):
                 while not shared.requested:
                     try:

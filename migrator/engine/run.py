@@ -165,7 +165,7 @@ def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> Ru
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
-            with engine.connect() as conn, stop.cancellable(canceller(conn), writes=True):
+            with engine.connect() as conn, stop.cancellable(canceller(conn, writes=True), writes=True):
                 if same_server_database(prep.engine, conn):
                     raise SafetyError(
                         f"the target is the source: {connect.redact(prep.target_url)} and "
