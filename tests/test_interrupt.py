@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -388,3 +389,56 @@ def test_second_ctrl_c_stops_two_workers_at_once(tmp_path: Path, pg_url_factory:
     assert not [u for u in _units(target) if u.startswith("table:b:")]
     _set_knob(source, 0)
     _assert_complete(plan, target)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # pty.fork, 3.12+
+def test_ctrl_c_typed_in_a_terminal_shows_above_the_progress_bars(tmp_path: Path) -> None:
+    """The real thing: the run in a terminal, where rich draws its live progress display and the
+    terminal turns a typed Ctrl-C into SIGINT. The message must be readable on that screen at once."""
+    import pty
+
+    source, target = f"sqlite:///{tmp_path / 'source.db'}", f"sqlite:///{tmp_path / 'target.db'}"
+    _fill(source, knob="n", knob_value=SLOW_BYTES)
+    plan = _plan(tmp_path, source, target, b_where=SQLITE_SLOW_WHERE)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: becomes `migrator run`, with the terminal as its stdin, stdout and stderr
+        os.execve(sys.executable, [sys.executable, "-m", "migrator", "run", str(plan)], {**_env(), "TERM": "xterm"})
+    screen, done = b"", (0, 0)
+    try:
+        deadline = time.monotonic() + 120
+        while "complete:a:0" not in _units(target):
+            assert time.monotonic() < deadline, screen.decode(errors="replace")
+            screen += _read_terminal(terminal, 0.05)
+        time.sleep(0.5)
+        typed = time.monotonic()
+        os.write(terminal, b"\x03")
+        while b"Ctrl-C: stopping" not in screen and time.monotonic() < typed + MESSAGE_WITHIN:
+            screen += _read_terminal(terminal, 0.05)
+        shown = time.monotonic() - typed
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < typed + EXIT_WITHIN:
+            screen += _read_terminal(terminal, 0.05)
+    finally:
+        if done[0] == 0:  # not ended (or a failed assertion): no run left behind
+            os.kill(pid, signal.SIGKILL)
+            done = os.waitpid(pid, 0)
+        os.close(terminal)
+    text = screen.decode(errors="replace")
+    assert shown < MESSAGE_WITHIN, text
+    assert time.monotonic() - typed < EXIT_WITHIN + 1, text
+    assert os.waitstatus_to_exitcode(done[1]) == 130, text
+    # Printed above the live display, whole, as a line of its own that the display then leaves alone.
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    assert re.search(r"Ctrl-C: stopping after the chunk being written[^\r\n]*nothing is lost\)\.\r?\n", plain), text
+    _set_knob(source, 0)
+    _assert_complete(plan, target)
+
+
+def _read_terminal(terminal: int, timeout: float) -> bytes:
+    import select
+
+    ready, _, _ = select.select([terminal], [], [], timeout)
+    try:
+        return os.read(terminal, 65536) if ready else b""
+    except OSError:  # the child closed the terminal
+        return b""
