@@ -161,7 +161,7 @@ def test_ctrl_c_commits_the_unit_under_way_and_exits_130(tmp_path: Path) -> None
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "run the same command to continue" in err
+    assert f"run `migrator run {plan}` to continue" in err
     stopped_at = _units(target)
     assert stopped_at >= 20
     resumed = _start(plan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -15,7 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from migrator.cli.output import console, print_json, print_run
-from migrator.errors import MigratorError, PlanError, SafetyError, UsageError
+from migrator.errors import Interrupted, MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
 
 # Each command imports what it uses when it runs: SQLAlchemy, the drivers, pydantic and sqlglot
@@ -127,7 +128,8 @@ def run(
     from migrator.report.progress import RichObserver
 
     # A finished plan run again is mostly answered before this, in cli/entry.py.
-    with _errors(format, debug, plan):
+    # After Ctrl-C, the command that continues: never with --restart, which would remove what was copied.
+    with _errors(format, debug, plan, resume=f"migrator run {shlex.quote(str(plan))}"):
         run_with = functools.partial(
             run_plan,
             load_plan(plan),
@@ -263,9 +265,10 @@ def _root(
 class _errors:
     """The one error boundary: a clear message and a fixed exit code; a traceback only with --debug."""
 
-    def __init__(self, format: Format, debug: bool, plan: Path | None = None):
+    def __init__(self, format: Format, debug: bool, plan: Path | None = None, resume: str | None = None):
         self.format, self.debug = format, debug
         self.plan = plan  # an unexpected error's log goes to this plan's state folder, if it exists
+        self.resume = resume  # the command that continues after Ctrl-C
 
     def __enter__(self) -> None:
         return None
@@ -273,10 +276,8 @@ class _errors:
     def __exit__(self, kind, value, tb) -> Literal[False]:  # type: ignore[no-untyped-def]
         if value is None or isinstance(value, typer.Exit | SystemExit):
             return False
-        if isinstance(value, KeyboardInterrupt):
-            console(stderr=True).print(
-                "[yellow]interrupted[/]: committed work is kept; run the same command to continue"
-            )
+        if isinstance(value, KeyboardInterrupt | Interrupted):
+            self._interrupted(value)
             raise typer.Exit(130)
         if self.debug:
             print(_traceback_text(value), file=sys.stderr, end="")
@@ -289,6 +290,16 @@ class _errors:
             "(please report it with that file; passwords in URLs are hidden, check it for other secrets)"
         )
         raise typer.Exit(1)
+
+    def _interrupted(self, error: BaseException) -> None:
+        from rich.markup import escape
+
+        text = str(error) if isinstance(error, Interrupted) else "interrupted: committed work is kept"
+        hint = f"run `{self.resume}` to continue" if self.resume else "run the command again to continue"
+        if self.format is Format.json:
+            print(json.dumps({"error": "Interrupted", "message": f"{text}; {hint}"}, indent=2), file=sys.stderr)
+        else:
+            console(stderr=True).print(f"[yellow]{escape(text)}[/]; {escape(hint)}")
 
     def _report(self, error: MigratorError) -> None:
         from rich.markup import escape

@@ -59,6 +59,7 @@ class _Chunk:
 
 def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> TableCopy:
     prep, target, plan = ctx.prep, ctx.target, ctx.prep.loaded.plan
+    ctx.stop.check()
     started = time.monotonic()
     conn = target.conn
     done = ledger.progress(conn, plan.name, "table", name)
@@ -95,6 +96,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                     for unit in chunks:
                         checksums.append(unit.write())
                         count += unit.rows
+                    ctx.stop.check_at_once()
                     method, digest = combine(checksums, count)
                     checksum = f"{method}:{digest.checksum}"
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None, checksum)
@@ -106,11 +108,14 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
             ctx.observer.rows_copied(name, rows_copied)
             chunk = 1
         else:
+            since = time.monotonic()
             for unit in _guarded_iter(chunks, f"reading {name} after chunk {chunk}"):
 
                 def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
+                    ctx.stop.check_at_once()
                     with conn.begin():
                         checksum = unit.write()
+                        ctx.stop.check_at_once()  # a second Ctrl-C: rolled back, not marked done
                         ledger.mark_done(
                             conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key, checksum
                         )
@@ -121,6 +126,8 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
                 rows_copied += unit.rows
+                ctx.stop.chunk_committed(time.monotonic() - since)
+                since = time.monotonic()
                 ctx.stop.check()
             _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
@@ -275,6 +282,7 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
             ) -> None:
                 with conn.begin():
                     update_rows(conn, ctx.target.tables[name], keys, columns, updates)
+                    ctx.stop.check_at_once()
                     last_key = tuple(rows[-1][c] for c in keys)
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"fixup:{name}:{chunk}", len(updates), last_key)
 

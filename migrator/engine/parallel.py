@@ -17,10 +17,10 @@ from dataclasses import replace
 from sqlalchemy.engine import Engine
 
 from migrator.engine.copy import CopyContext, copy_table
-from migrator.engine.interrupt import StopFlag
 from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
+from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
 
 
@@ -41,43 +41,37 @@ def copy_tables(
     for name in sorted(names, key=lambda n: -sizes.get(n, 0.0)):
         todo.put(name)
     results: dict[str, TableCopy] = {}
-    # One flag for Ctrl-C and for a failure: copy_table checks it after every unit.
-    shared = StopFlag()
+    # Stops every worker after its current unit: on Ctrl-C (it reads the run's flag) and on the
+    # first failure of any of them (its own, so that a retry starts afresh).
+    shared = ctx.stop.child()
     lock = threading.Lock()
 
     def work() -> None:
         with joined(ctx.prep.engine, snapshot_id) as source, target_engine.connect() as target_conn:
             worker = replace(ctx, source=source, target=replace(ctx.target, conn=target_conn), stop=shared)
-            while not (ctx.stop.requested or shared.requested):
-                try:
-                    name = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    copied = copy_table(worker, name, transforms[name])
-                except BaseException:
-                    shared.requested = True  # the others finish their unit and stop
-                    raise
-                with lock:
-                    results[name] = copied
+            with (
+                shared.cancellable(canceller(source), writes=False),
+                shared.cancellable(canceller(target_conn, writes=True), writes=True),
+            ):
+                while not shared.requested:
+                    try:
+                        name = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        copied = copy_table(worker, name, transforms[name])
+                    except BaseException:
+                        shared.halt()  # the others finish their unit and stop
+                        raise
+                    with lock:
+                        results[name] = copied
 
-    def forward_interrupt() -> None:
-        while not stopped.wait(0.2):
-            if ctx.stop.requested:
-                shared.requested = True
-
-    stopped = threading.Event()
-    watcher = threading.Thread(target=forward_interrupt, daemon=True)
-    watcher.start()
     errors: list[BaseException] = []
-    try:
-        with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
-            for future in [pool.submit(work) for _ in range(min(workers, len(names)))]:
-                error = future.exception()
-                if error is not None:
-                    errors.append(error)
-    finally:
-        stopped.set()
+    with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
+        for future in [pool.submit(work) for _ in range(min(workers, len(names)))]:
+            error = future.exception()
+            if error is not None:
+                errors.append(error)
     # The first real failure, not the "stopped" of the workers it stopped.
     real = [e for e in errors if not isinstance(e, Interrupted)]
     if real:

@@ -36,6 +36,7 @@ from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import refused_before_writing, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.snapshot import map_in_snapshot
@@ -89,10 +90,10 @@ def run_plan(
         before_sleep=record_retry,
         reraise=True,
     )
-    with stop_on_first_interrupt() as stop:
+    with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop:
         options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
-        for attempt in retrying:
-            with attempt:
+        for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short
+            with attempt, stop.errors_mean_stop():
                 result = _attempt(loaded, options, start_over=start_over)
                 start_over = False  # a retry continues; it does not start over again
     result.seconds = round(time.monotonic() - started, 3)
@@ -152,18 +153,24 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
 
 
 def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
+    options.stop.check()
     finished = None if start_over else _finished_already(loaded)
     if finished is not None:
         return finished
-    with translated("the run"), prepared(loaded) as prep:  # the plan checked against the source schema
+    stop = options.stop
+    # the plan checked against the source schema; reads in flight are cancelled at the first Ctrl-C
+    with translated("the run"), prepared(loaded) as prep, stop.cancellable(canceller(prep.conn), writes=False):
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
         preflight.refuse(prep, restarting=start_over, lock_timeout=lock_timeout)  # the target, before any write
         transforms = _transforms(prep, options.env)
         engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
         try:
-            with engine.connect() as conn:
+            with engine.connect() as conn, stop.cancellable(canceller(conn, writes=True), writes=True):
                 if start_over:
-                    for note in restart(prep, conn):
+                    restarted = restart(prep, conn)
+                    # Under the run whose writes it removed: the event closes that run.
+                    options.trail.log.append(restarted.previous_run or "", "run restarted", removed=restarted.removed)
+                    for note in restarted.removed:
                         options.observer.step(f"--restart: {note}")
                 result = _copy_all(prep, engine, conn, transforms, options)
         finally:
@@ -207,6 +214,7 @@ def _copy_all(
     copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
+    options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
     if target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
@@ -214,6 +222,7 @@ def _copy_all(
             with conn.begin():
                 finalize(conn, target.schema, counter_columns(target.schema))
     verification = None
+    options.stop.check()
     if options.verify:
         options.observer.step("verifying the target against the source")
         recorded = {c.table: (c.method, Digest(c.rows, c.checksum)) for c in copies}

@@ -77,14 +77,22 @@ def bind_target_tables(prep: Prepared, target: Target) -> None:
         conn.commit()
 
 
-def restart(prep: Prepared, conn: Connection) -> list[str]:
+@dataclass
+class Restarted:
+    """What `--restart` removed, for the report and the audit trail."""
+
+    previous_run: str | None  # the run whose writes were removed; None if there was none
+    removed: list[str] = field(default_factory=list)  # e.g. "dropped users, posts"
+
+
+def restart(prep: Prepared, conn: Connection) -> Restarted:
     """Remove what this plan wrote: drop the tables it created, empty the ones it filled, and forget
-    its checkpoints. Returns what it did, for the report."""
+    its checkpoints."""
     plan = prep.loaded.plan
     run = ledger.current_run(conn, plan.name)
     conn.commit()
     if run is None:
-        return []
+        return Restarted(None)
     if run.existing == "merge":
         raise SafetyError(
             "--restart cannot tell this plan's rows from the rows that were there before a merge: "
@@ -94,18 +102,18 @@ def restart(prep: Prepared, conn: Connection) -> list[str]:
     conn.commit()
     present = set(sa.inspect(conn).get_table_names())
     conn.commit()
-    done = []
+    done = Restarted(run.run_id)
     with conn.begin():
         metadata = sa.MetaData()
         created = [n for n in run.created_tables if n in present]
         filled = [n for n in written if n in present and n not in created]
         if filled:
             delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in sorted(filled)])
-            done.append(f"emptied {', '.join(sorted(filled))}")
+            done.removed.append(f"emptied {', '.join(sorted(filled))}")
         if created:
             tables = [sa.Table(n, metadata, autoload_with=conn) for n in created]
             metadata.drop_all(conn, tables=tables)
-            done.append(f"dropped {', '.join(created)}")
+            done.removed.append(f"dropped {', '.join(created)}")
         ledger.forget(conn, plan.name)
     return done
 
