@@ -109,7 +109,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
             chunk = 1
         else:
             since = time.monotonic()
-            for unit in _guarded_iter(chunks, f"reading {name} after chunk {chunk}"):
+            for unit in _guarded_iter(chunks, lambda: f"reading {name} after chunk {chunk}"):  # noqa: B023 (the chunk then)
 
                 def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
                     ctx.stop.check_at_once()
@@ -164,7 +164,7 @@ def _copy_attached(
 
         units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark, staged)
         with closing(units):
-            for unit in _guarded_iter(units, f"copying {name} after chunk {chunk}"):
+            for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
                 ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
                 ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
@@ -312,12 +312,13 @@ def _guarded(action: Callable[[], T], what: str) -> T:
         raise classify(exc, what) from None
 
 
-def _guarded_iter(items: Iterator[T], what: str) -> Iterator[T]:
+def _guarded_iter(items: Iterator[T], what: str | Callable[[], str]) -> Iterator[T]:
+    """`what` may be a function, asked when an error comes: the chunk it names is the one under way then."""
     while True:
         try:
             item = next(items)
         except StopIteration:
             return
         except sa.exc.DBAPIError as exc:
-            raise classify(exc, what) from None
+            raise classify(exc, what if isinstance(what, str) else what()) from None
         yield item
