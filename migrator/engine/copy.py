@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
+from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import classify
 from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
@@ -157,19 +158,31 @@ def _copy_attached(
     mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
     chunk, rows_copied = done.chunks, done.rows  # as the row path: the table's rows, resumed ones included
     table = ctx.target.tables[name]
-    with attached(ctx.source, ctx.target.conn) as conn:
+    # A connection of its own, so Ctrl-C must be able to reach it like the run's: the first cancels
+    # the staging (it only reads the source), the second the chunk being written (rolled back).
+    with (
+        attached(ctx.source, ctx.target.conn) as conn,
+        ctx.stop.cancellable(canceller(conn, writes=True), writes=True),
+        ExitStack() as staging,
+    ):
+        staging.enter_context(ctx.stop.cancellable(canceller(conn), writes=False))
+
         # The progress bar's total is known once the rows are staged: no count of its own.
         def staged(rows: int) -> None:
+            staging.close()  # staged: from here on the connection writes
             ctx.observer.table_started(name, lambda: done.rows + rows, done.rows)
 
         units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark, staged)
         with closing(units):
+            since = time.monotonic()
             for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
                 ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
                 ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
                 rows_copied += unit.rows
+                ctx.stop.chunk_committed(time.monotonic() - since)
                 ctx.stop.check()
+                since = time.monotonic()
     _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     return rows_copied, chunk, done.chunks
 
