@@ -24,10 +24,19 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import classify
-from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
+from migrator.stores.sql.pgcopy import (
+    chunk_digest,
+    copy_in,
+    copy_out_chunks,
+    copy_out_text,
+    is_pg_to_pg,
+    key_parser,
+    key_range,
+)
+from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
 from migrator.stores.sql.subset_sql import TableQuery
-from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
+from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
 T = TypeVar("T")
@@ -72,11 +81,14 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
+    text = None
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
+    elif fast and is_pg_to_sqlite(ctx.source, conn) and (text := _parsed_chunks(ctx, name, statement, query.order_by)):
+        chunks = text  # it reads ahead by itself where that helps
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, prep.written_columns(name))
-    if ctx.source.dialect.name != "sqlite":  # a SQLite connection serves only the thread that opened it
+    if ctx.source.dialect.name != "sqlite" and text is None:  # a SQLite connection serves only its own thread
         chunks = prefetched(chunks)
     chunk, rows_copied = done.chunks, done.rows
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
@@ -199,6 +211,49 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
             return checksum
 
         yield _Chunk(piece.rows, piece.last_key, write)
+
+
+def _parsed_chunks(
+    ctx: CopyContext,
+    name: str,
+    statement: sa.Select,  # type: ignore[type-arg]
+    order_by: tuple[str, ...],
+) -> Iterator[_Chunk] | None:
+    """PostgreSQL to SQLite: COPY text parsed into the values the SELECT path would bind (pgtext);
+    None when the source connection's text cannot be read that way."""
+    output = [c.name for c in statement.selected_columns]
+    written = ctx.prep.written_columns(name)
+    table = ctx.target.tables[name]
+    readers = readers_for(ctx.source, ctx.prep.source.table(name), written, ctx.target.conn, table)
+    if readers is None:
+        return None
+    keys = [output.index(k) for k in order_by]
+    parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
+    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers)
+    chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+
+    def chunks() -> Iterator[_Chunk]:
+        for data in copy_out_text(ctx.source, statement, chunk_rows):
+            piece = parser.parse(data)
+            checksum = f"python:{piece.digest.checksum}"
+
+            def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
+                if piece.as_json is not None:
+                    insert_json(ctx.target.conn, table, written, piece.as_json)
+                else:
+                    insert_bound(ctx.target.conn, table, written, piece.rows or [])
+                return checksum
+
+            yield _Chunk(piece.count, piece.last_key, write)
+
+    if not parser.text_only:
+        # Rows bound one by one: no reading ahead in a thread. SQLite's executemany gives the GIL
+        # up around every row it steps and then waits up to a switch interval to get it back
+        # from a thread that is parsing: the two threads together were twice as slow as one.
+        return chunks()
+    # One JSON text per chunk, one step in SQLite without the GIL: the next chunk is read and
+    # parsed meanwhile.
+    return prefetched(chunks())
 
 
 def _expected_rows(ctx: CopyContext, name: str) -> int:
