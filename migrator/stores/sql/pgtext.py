@@ -230,7 +230,8 @@ def _exact(
         value = load(text.encode())
         if after_load is not None:
             value = after_load(value)
-        return (value if bind is None else bind(value)), canonical(value)
+        # None is bound as it is (SQL NULL), as writer.insert_tuples does: a JSON null too.
+        return (value if bind is None or value is None else bind(value)), canonical(value)
 
     return exact
 
