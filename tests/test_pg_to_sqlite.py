@@ -50,7 +50,14 @@ INSERT INTO odd VALUES
 CREATE TABLE odd_text AS SELECT id, small, note, label, code, at, local_at FROM odd;
 ALTER TABLE odd_text ADD PRIMARY KEY (id);
 INSERT INTO odd_text VALUES
- (7, 1, E'"\\"\\\\u0041\\n', E'\\\\N', '[', '2023-01-31 13:35:06.999999+00', '2023-01-31 13:35:06.5');
+ (7, 1, E'"\\"\\\\u0041\\n', E'\\\\N', '[', '2023-01-31 13:35:06.999999+00', '2023-01-31 13:35:06.5'),
+ (8, 0, 'plain', 'plain', 'p', '2023-01-31 13:35:06+00', '2023-01-31 13:35:06'),
+ -- a chunk of its own (4 rows) with quotes and NULLs but no backslash: the JSON is made by replacing
+ (9, NULL, '"', 'N"', '"N', '2023-01-31 13:35:06.25+00', NULL),
+ (10, 2, '","', '"],["', '\"', NULL, '2023-01-31 13:35:06'),
+ (11, 3, '', '""', NULL, '2023-01-31 13:35:06+00', '2023-01-31 13:35:06'),
+ (12, 4, 'null', '[]', 'N', '2023-01-31 13:35:06+00', '2023-01-31 13:35:06'),
+ (13, 5, E'raw \\x01 control', NULL, 'x', '2023-01-31 13:35:06+00', '2023-01-31 13:35:06');
 """
 
 
@@ -105,7 +112,9 @@ def _both_ways(source_url: str, tmp_path: Path, names: list[str], chunk: int) ->
                     piece = parser.parse(data)
                     copy_digest, last_key = copy_digest.plus(piece.digest), piece.last_key
                     if piece.as_json is not None:
-                        insert_json(by_copy, new_tables[name], columns, piece.as_json)
+                        insert_json(
+                            by_copy, new_tables[name], columns, piece.as_json, parser.json_values, parser.json_functions
+                        )
                     else:
                         insert_bound(by_copy, new_tables[name], columns, piece.rows or [])
             expected_last = src.execute(query.with_only_columns(*[table.c[k] for k in keys])).all()[-1]
@@ -134,8 +143,16 @@ def test_every_chinook_table_is_written_and_digested_as_the_select_path_does(chi
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
 def test_the_corners_of_copy_text_are_read_as_the_select_path_reads_them(
-    pg_database: str, tmp_path: Path, zone: str
+    pg_database: str, tmp_path: Path, zone: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    replaced: list[bool] = []
+    by_replacing = pgtext._json_of_fields
+
+    def spied(text: str) -> str:
+        replaced.append('"' in text)
+        return by_replacing(text)
+
+    monkeypatch.setattr(pgtext, "_json_of_fields", spied)
     with psycopg.connect(pg_database.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(_ODD)  # type: ignore[arg-type]
     # Outside UTC PostgreSQL prints timestamptz with another zone, which takes the exact way value
@@ -145,7 +162,8 @@ def test_the_corners_of_copy_text_are_read_as_the_select_path_reads_them(
     for name, (by_select, by_copy, select_digest, copy_digest, _, _) in found.items():
         assert by_copy == by_select, name
         assert copy_digest == select_digest, name
-    assert len(found["odd"][0]) == 6 and len(found["odd_text"][0]) == 7
+    assert len(found["odd"][0]) == 6 and len(found["odd_text"][0]) == 13
+    assert replaced == [True]  # rows 9 to 12: quotes and NULLs, no escape
     readers, as_json = found["odd"][4], found["odd_text"][5]
     assert as_json and not found["odd"][5]  # bytea, numeric, ... are bound as values
     # The short ways were taken where they apply: text and integers as they are, the timestamps inline.

@@ -229,7 +229,8 @@ def _parsed_chunks(
         return None
     keys = [output.index(k) for k in order_by]
     parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
-    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers)
+    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=True)
+    values, functions = parser.json_values, parser.json_functions
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
 
     def chunks() -> Iterator[_Chunk]:
@@ -239,7 +240,7 @@ def _parsed_chunks(
 
             def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
                 if piece.as_json is not None:
-                    insert_json(ctx.target.conn, table, written, piece.as_json)
+                    insert_json(ctx.target.conn, table, written, piece.as_json, values, functions)
                 else:
                     insert_bound(ctx.target.conn, table, written, piece.rows or [])
                 return checksum

@@ -37,6 +37,8 @@ from sqlalchemy.engine import Connection
 from migrator.verify.digest import MASK, Digest, canonical
 
 NULL = "\\N"  # COPY text's NULL: a field of exactly these two characters
+# Characters JSON must escape that COPY text leaves as they are (it escapes \b \f \n \r \t \v).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _ESCAPED = re.compile(r"\\(.)")
 # What COPY TO emits after a backslash (it never writes the octal or hex forms).
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
@@ -62,7 +64,7 @@ class ParsedChunk:
     arrays, which SQLite unpacks itself (writer.insert_json)."""
 
     rows: list[tuple[Any, ...]] | None
-    as_json: str | None
+    as_json: str | None  # with the timestamps as COPY spells them: SQLite re-spells them (json_values)
     count: int
     digest: Digest
     last_key: tuple[Any, ...]
@@ -86,19 +88,39 @@ class ChunkParser:
         positions: list[int],
         key_positions: list[int],
         key_parsers: list[Callable[[str], Any]],
+        *,
+        json_in_target: bool = True,
     ):
         self._split = _row_functions(readers, positions, f"== {NULL!r}")
         self._unescaped = _row_functions(readers, positions, "is None")
         # The fields as COPY gave them, when every one is bound as it is: a tuple made in C.
         self._same_rows = all(r.stored is None for r in readers) and positions == list(range(len(positions)))
-        # Text and NULL only: passed through, or a timestamp's DATETIME text (the exact way too).
-        self._text_only = all(r.stored is None or r.utc_timestamp for r in readers)
+        # Text and NULL only (a timestamp's DATETIME text is made in SQLite): the chunk goes as JSON.
+        self._text_only = json_in_target and all(r.stored is None or r.utc_timestamp for r in readers)
         self._keys = list(zip(key_positions, key_parsers, strict=True))
+        self.json_functions: dict[str, Callable[[str | None], Any]] = {}
+        self.json_values = [self._json_value(r, at) for r, at in zip(readers, positions, strict=True)]
 
     @property
     def text_only(self) -> bool:
         """Whether every chunk comes as JSON, which SQLite inserts without taking the GIL back."""
         return self._text_only
+
+    def _json_value(self, reader: ColumnReader, at: int) -> str:
+        """The SQL that takes a column's value out of a row of the JSON text (writer.insert_json)."""
+        x = f"json_extract(value, '$[{at}]')"
+        if not reader.utc_timestamp or reader.stored is None:
+            return x
+        name = f"migrator_timestamp_{id(self):x}_{at}"
+        stored = reader.stored
+        self.json_functions[name] = lambda text: None if text is None else stored(text)
+        # The usual spellings re-spelt by SQLite, as _utc_timestamp_stored does; any other in Python.
+        return (
+            f"CASE WHEN {x} IS NULL THEN NULL"
+            f" WHEN length({x}) = 22 AND substr({x}, 20) = '+00' THEN substr({x}, 1, 19) || '.000000'"
+            f" WHEN length({x}) = 29 AND substr({x}, 27) = '+00' THEN substr({x}, 1, 26)"
+            f" ELSE {name}({x}) END"
+        )
 
     def parse(self, data: bytes) -> ParsedChunk:
         text = data.decode()
@@ -109,11 +131,10 @@ class ChunkParser:
         if backslashes == text.count(NULL):  # no escapes: every backslash starts a NULL
             fields, (stored_row, canonical_row) = [line.split("\t") for line in lines], self._split
             nulls = backslashes > 0
+            escaped = False
         else:
             fields, (stored_row, canonical_row) = [_unescaped(line) for line in lines], self._unescaped
-            nulls = True
-        rows: list[tuple[Any, ...]] | list[list[str | None]] | list[list[str]]
-        rows = list(map(stored_row, fields)) if nulls or not self._same_rows else fields
+            nulls = escaped = True
         blake2b, from_bytes = hashlib.blake2b, int.from_bytes
         # verify.digest.row_hash of each row, from the canonical texts.
         total = sum(
@@ -121,10 +142,23 @@ class ChunkParser:
         )
         last = fields[-1]
         key = tuple(parse(last[i]) for i, parse in self._keys)  # type: ignore[arg-type] # a key is never NULL
-        digest = Digest(len(rows), f"{total & MASK:016x}")
+        digest = Digest(len(fields), f"{total & MASK:016x}")
         if self._text_only:
-            return ParsedChunk(None, _dumps(rows), len(rows), digest, key)
-        return ParsedChunk(list(map(tuple, rows)), None, len(rows), digest, key)
+            if not escaped and not _CONTROL.search(text):
+                return ParsedChunk(None, _json_of_fields(text), len(fields), digest, key)
+            if not escaped and nulls:
+                fields = [[None if field == NULL else field for field in row] for row in fields]
+            return ParsedChunk(None, _dumps(fields), len(fields), digest, key)
+        rows = list(map(stored_row, fields)) if nulls or not self._same_rows else list(map(tuple, fields))
+        return ParsedChunk(rows, None, len(fields), digest, key)
+
+
+def _json_of_fields(text: str) -> str:
+    """COPY text with no escape and no control character as a JSON array of arrays of its fields,
+    by replacing in C: quotes escaped, tabs and newlines made the separators, and the fields that are
+    exactly NULL's `\\N` (the only backslashes here: escaped quotes are followed by a quote) made null."""
+    body = text[:-1].replace('"', '\\"').replace("\t", '","').replace("\n", '"],["')
+    return f'[["{body}"]]'.replace('"\\N"', "null")
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,15 +42,26 @@ def insert_bound(conn: Connection, table: sa.Table, columns: list[str], rows: Se
     conn.exec_driver_sql(f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})", rows)
 
 
-def insert_json(conn: Connection, table: sa.Table, columns: list[str], rows_json: str) -> None:
+def insert_json(
+    conn: Connection,
+    table: sa.Table,
+    columns: list[str],
+    rows_json: str,
+    values: list[str],
+    functions: dict[str, Callable[[Any], Any]],
+) -> None:
     """SQLite: rows given as one JSON array of arrays of text or null, unpacked by SQLite itself
-    (json_each), each value stored as a bound text would be (the column's affinity applies to it).
-    One statement, one step: Python's sqlite3 gives up the GIL once for the whole chunk, where
-    executemany takes it back after every row, so another thread can parse the next chunk meanwhile."""
+    (json_each); `values` is the SQL taking each column's value out of a row (`value`), `functions`
+    the Python functions it calls. Each value is stored as a bound text would be (the column's
+    affinity applies to it). One statement, one step: Python's sqlite3 gives up the GIL once for the
+    whole chunk, where executemany takes it back after every row, so that another thread can parse
+    the next chunk meanwhile."""
+    raw = conn.connection.driver_connection
+    for name, function in functions.items():
+        raw.create_function(name, 1, function, deterministic=True)  # type: ignore[union-attr]
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in columns)
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    sql = f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT {values} FROM json_each(?)"
+    sql = f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT {', '.join(values)} FROM json_each(?)"
     conn.exec_driver_sql(sql, (rows_json,))
 
 
