@@ -33,7 +33,7 @@ from migrator.stores.sql.pgcopy import (
     key_parser,
     key_range,
 )
-from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for
+from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for, sqlite_has_json
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
@@ -229,7 +229,8 @@ def _parsed_chunks(
         return None
     keys = [output.index(k) for k in order_by]
     parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
-    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=True)
+    json_in_target = sqlite_has_json(ctx.target.conn)
+    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=json_in_target)
     values, functions = parser.json_values, parser.json_functions
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
 

@@ -200,6 +200,16 @@ def is_pg_to_sqlite(source: Connection, target: Connection) -> bool:
     return source.dialect.name == "postgresql" and target.dialect.name == "sqlite"
 
 
+def sqlite_has_json(target: Connection) -> bool:
+    """Whether the target SQLite has its JSON functions (built in since 3.38, an option before)."""
+    raw = target.connection.driver_connection
+    try:
+        raw.execute("SELECT json_extract('[1]', '$[0]') FROM json_each('[1]')").fetchall()  # type: ignore[union-attr]
+    except Exception:  # sqlite3.OperationalError: no such function; no driver import here
+        return False
+    return True
+
+
 def readers_for(
     source: Connection, source_table: sa.Table, columns: list[str], target: Connection, target_table: sa.Table
 ) -> list[ColumnReader] | None:
