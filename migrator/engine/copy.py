@@ -234,28 +234,31 @@ def _parsed_chunks(
     values, functions = parser.json_values, parser.json_functions
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
 
-    def chunks() -> Iterator[_Chunk]:
-        for data in copy_out_text(ctx.source, statement, chunk_rows):
-            piece = parser.parse(data)
-            checksum = f"python:{piece.digest.checksum}"
+    def chunks(pieces: Iterator[bytes]) -> Iterator[_Chunk]:
+        with closing(pieces):  # type: ignore[type-var]
+            for data in pieces:
+                piece = parser.parse(data)
+                checksum = f"python:{piece.digest.checksum}"
 
-            def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
-                if piece.as_json is not None:
-                    insert_json(ctx.target.conn, table, written, piece.as_json, values, functions)
-                else:
-                    insert_bound(ctx.target.conn, table, written, piece.rows or [])
-                return checksum
+                def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
+                    if piece.as_json is not None:
+                        insert_json(ctx.target.conn, table, written, piece.as_json, values, functions)
+                    else:
+                        insert_bound(ctx.target.conn, table, written, piece.rows or [])
+                    return checksum
 
-            yield _Chunk(piece.count, piece.last_key, write)
+                yield _Chunk(piece.count, piece.last_key, write)
 
     if not parser.text_only:
         # Rows bound one by one: no reading ahead in a thread. SQLite's executemany gives the GIL
         # up around every row it steps and then waits up to a switch interval to get it back
         # from a thread that is parsing: the two threads together were twice as slow as one.
-        return chunks()
-    # One JSON text per chunk, one step in SQLite without the GIL: the next chunk is read and
-    # parsed meanwhile.
-    return prefetched(chunks())
+        return chunks(copy_out_text(ctx.source, statement, chunk_rows))
+    # One JSON text per chunk, one step in SQLite without the GIL: three threads, each mostly
+    # waiting on another process or running without the GIL but one. A reader takes the COPY
+    # text off the socket (so that PostgreSQL runs the query on while the chunk before is parsed),
+    # a parser turns it into JSON and digests, and this thread has SQLite insert it.
+    return prefetched(chunks(prefetched(copy_out_text(ctx.source, statement, chunk_rows))))
 
 
 def _expected_rows(ctx: CopyContext, name: str) -> int:
