@@ -231,7 +231,7 @@ def _parsed_chunks(
     parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
     json_in_target = sqlite_has_json(ctx.target.conn)
     parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=json_in_target)
-    values, functions = parser.json_values, parser.json_functions
+    values, usual_values, functions = parser.json_values, parser.json_usual_values, parser.json_functions
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
 
     def chunks(pieces: Iterator[bytes]) -> Iterator[_Chunk]:
@@ -242,7 +242,8 @@ def _parsed_chunks(
 
                 def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
                     if piece.as_json is not None:
-                        insert_json(ctx.target.conn, table, written, piece.as_json, values, functions)
+                        sql = usual_values if piece.usual else values
+                        insert_json(ctx.target.conn, table, written, piece.as_json, sql, functions)
                     else:
                         insert_bound(ctx.target.conn, table, written, piece.rows or [])
                     return checksum
