@@ -2,11 +2,13 @@
 
 Reading with `COPY (subset query) TO STDOUT` (pgstream) costs the database and libpq a fraction of
 a server-side cursor, and it hands over whole chunks of bytes instead of one Python row object per
-row. Each chunk is split into fields here, and each column becomes, in one pass over the column:
+row. Each chunk becomes here:
 
-- the values bound into SQLite's INSERT, exactly those the SELECT path binds (psycopg's loader, then
-  SQLAlchemy's result processing on the source and its bind processing for the target column);
-- the values' canonical text (verify.digest.canonical), from which the chunk's digest is taken: the
+- the values SQLite stores, exactly those the SELECT path binds (psycopg's loader, then SQLAlchemy's
+  result processing on the source and its bind processing for the target column): as rows for
+  `executemany`, or, where every value is text (integers, text, timestamps), as one JSON text that
+  SQLite unpacks and whose timestamps it re-spells itself (writer.insert_json);
+- the rows' canonical texts (verify.digest.canonical), from which the chunk's digest is taken: the
   same digest `Digest.of` gives the SELECT path's rows, so `verify` reads the target as it always did.
 
 Every column can take the exact way: the source column's own psycopg loader (found by its type OID)
