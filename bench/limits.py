@@ -12,9 +12,10 @@ copy and of the constraints phase, rows per table.
 - pg-pg: per table, `psql -c "COPY (sql) TO STDOUT" | psql -c "COPY t FROM STDIN"` into tables that
   have no constraint, `--parallel` tables at a time (largest first); then primary keys, unique keys and
   foreign-key indexes (also `--parallel` tables at a time), then the foreign keys.
-- pg-sqlite: the subset SELECT streamed through a psycopg server-side cursor, `executemany` into SQLite,
-  one transaction per 50,000 rows; tables created with their keys (SQLite cannot add them later),
-  indexes added after the load.
+- pg-sqlite: `COPY (sql) TO STDOUT` read through psycopg's `cursor.copy()`, its text format split
+  into fields in Python (`\\N` is NULL, backslash escapes undone; values stay text, and SQLite's
+  column affinity stores the integers as integers), `executemany` into SQLite, one transaction per
+  50,000 rows; tables created with their keys (SQLite cannot add them later), indexes after.
 - sqlite-sqlite: the source opened as `main`, the target ATTACHed, `INSERT INTO target.T <sql>` per
   table in one transaction; indexes after.
 - pg-count: no copy, the floor of a dry run with exact counts: `SELECT count(*) FROM (sql)` per
@@ -35,7 +36,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +133,33 @@ def pg_count(source: str, queries: dict[str, str], sizes: dict[str, int], parall
 # --- PostgreSQL -> SQLite ---------------------------------------------------------------------------
 
 
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _copy_field(field: str) -> str | None:
+    """One field of COPY's text format: \\N is NULL; a backslash escapes the next character."""
+    if field == "\\N":
+        return None
+    if "\\" not in field:
+        return field
+    out, chars = [], iter(field)
+    for char in chars:
+        if char == "\\":
+            char = next(chars)
+            char = _COPY_ESCAPES.get(char, char)
+        out.append(char)
+    return "".join(out)
+
+
+def _copy_rows(lines: list[Any]) -> list[list[str]] | list[list[str | None]]:
+    """COPY text lines as rows of text (SQLite's column affinity makes the integers integers)."""
+    text = b"".join(lines).decode()
+    if "\\" not in text:
+        return [line.split("\t") for line in text.split("\n")[:-1]]
+    return [[_copy_field(field) for field in line.split("\t")] for line in text.split("\n")[:-1]]
+
+
 def pg_sqlite(source: str, target: Path, queries: dict[str, str]) -> dict[str, Any]:
-    # Stated explicitly: the implicit datetime adapter is deprecated from Python 3.12.
-    sqlite3.register_adapter(datetime, datetime.isoformat)
     results: dict[str, dict[str, float]] = {}
     with psycopg.connect(source) as src, closing(sqlite3.connect(target, isolation_level=None)) as dst:
         src.execute("SET default_transaction_read_only = on")
@@ -148,14 +172,23 @@ def pg_sqlite(source: str, target: Path, queries: dict[str, str]) -> dict[str, A
             dst.execute(schema.sqlite_table(table))
             insert = f"INSERT INTO {name} VALUES ({', '.join('?' * len(table.columns))})"
             rows = 0
-            with src.cursor(name=f"limit_{name}") as cursor:
-                cursor.itersize = BATCH
-                cursor.execute(query)  # type: ignore[arg-type]
-                while batch := cursor.fetchmany(BATCH):
-                    dst.execute("BEGIN")
-                    dst.executemany(insert, batch)
-                    dst.execute("COMMIT")
-                    rows += len(batch)
+
+            def load(lines: list[Any], insert: str = insert) -> int:
+                batch = _copy_rows(lines)
+                dst.execute("BEGIN")
+                dst.executemany(insert, batch)
+                dst.execute("COMMIT")
+                return len(batch)
+
+            with src.cursor() as cursor, cursor.copy(f"COPY ({query}) TO STDOUT") as copy:  # type: ignore[arg-type]
+                lines: list[Any] = []
+                for line in copy:  # one row of COPY text per item (a buffer of its own)
+                    lines.append(line)
+                    if len(lines) == BATCH:
+                        rows += load(lines)
+                        lines = []
+                if lines:
+                    rows += load(lines)
             results[name] = {"rows": rows, "seconds": round(time.monotonic() - table_started, 3)}
         copied = time.monotonic()
         dst.execute("BEGIN")

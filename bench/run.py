@@ -215,12 +215,13 @@ def pg_fingerprints(url: str, tables: list[str]) -> dict[str, list[int]]:
         }
 
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
+# The zone may be PostgreSQL's own spelling ("+00", "+05:30"), which the pg-sqlite limit stores as it is.
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)?$")
 
 
 def _canonical(value: object) -> object:
     """One spelling per value: SQLite holds timestamps as text, and the two loaders may spell the same
-    instant differently ("2023-01-01 00:00:00.000000" vs "2023-01-01T00:00:00+00:00"); naive is UTC."""
+    instant differently ("2023-01-01 00:00:00.000000" vs "2023-01-01 00:00:00+00"); naive is UTC."""
     if isinstance(value, str) and _TIMESTAMP.match(value):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:

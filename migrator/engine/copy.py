@@ -25,11 +25,20 @@ from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import classify
-from migrator.stores.sql.pgcopy import chunk_digest, copy_in, copy_out_chunks, is_pg_to_pg, key_parser, key_range
+from migrator.stores.sql.pgcopy import (
+    chunk_digest,
+    copy_in,
+    copy_out_chunks,
+    copy_out_text,
+    is_pg_to_pg,
+    key_parser,
+    key_range,
+)
+from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for, sqlite_has_json
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
 from migrator.stores.sql.sqlite_attach import attach_copy_applies, attached, copy_chunks, ledger_mark
 from migrator.stores.sql.subset_sql import TableQuery
-from migrator.stores.sql.writer import insert_tuples, update_rows, write_rows
+from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
 T = TypeVar("T")
@@ -80,11 +89,14 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         ctx.observer.table_finished(name)
         return _finished(ctx, name, copied, time.monotonic() - started)
     ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
+    text = None
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
+    elif fast and is_pg_to_sqlite(ctx.source, conn) and (text := _parsed_chunks(ctx, name, statement, query.order_by)):
+        chunks = text  # it reads ahead by itself where that helps
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, written)
-    if ctx.source.dialect.name != "sqlite":  # a SQLite connection serves only the thread that opened it
+    if ctx.source.dialect.name != "sqlite" and text is None:  # a SQLite connection serves only its own thread
         chunks = prefetched(chunks)
     chunk, rows_copied = done.chunks, done.rows
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
@@ -261,6 +273,55 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
             return checksum
 
         yield _Chunk(piece.rows, piece.last_key, write)
+
+
+def _parsed_chunks(
+    ctx: CopyContext,
+    name: str,
+    statement: sa.Select,  # type: ignore[type-arg]
+    order_by: tuple[str, ...],
+) -> Iterator[_Chunk] | None:
+    """PostgreSQL to SQLite: COPY text parsed into the values the SELECT path would bind (pgtext);
+    None when the source connection's text cannot be read that way."""
+    output = [c.name for c in statement.selected_columns]
+    written = ctx.prep.written_columns(name)
+    table = ctx.target.tables[name]
+    readers = readers_for(ctx.source, ctx.prep.source.table(name), written, ctx.target.conn, table)
+    if readers is None:
+        return None
+    keys = [output.index(k) for k in order_by]
+    parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
+    json_in_target = sqlite_has_json(ctx.target.conn)
+    parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=json_in_target)
+    values, usual_values, functions = parser.json_values, parser.json_usual_values, parser.json_functions
+    chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+
+    def chunks(pieces: Iterator[bytes]) -> Iterator[_Chunk]:
+        with closing(pieces):  # type: ignore[type-var]
+            for data in pieces:
+                piece = parser.parse(data)
+                checksum = f"python:{piece.digest.checksum}"
+
+                def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
+                    if piece.as_json is not None:
+                        sql = usual_values if piece.usual else values
+                        insert_json(ctx.target.conn, table, written, piece.as_json, sql, functions)
+                    else:
+                        insert_bound(ctx.target.conn, table, written, piece.rows or [])
+                    return checksum
+
+                yield _Chunk(piece.count, piece.last_key, write)
+
+    if not parser.text_only:
+        # Rows bound one by one: no reading ahead in a thread. SQLite's executemany gives the GIL
+        # up around every row it steps and then waits up to a switch interval to get it back
+        # from a thread that is parsing: the two threads together were twice as slow as one.
+        return chunks(copy_out_text(ctx.source, statement, chunk_rows))
+    # One JSON text per chunk, one step in SQLite without the GIL: three threads, each mostly
+    # waiting on another process or running without the GIL but one. A reader takes the COPY
+    # text off the socket (so that PostgreSQL runs the query on while the chunk before is parsed),
+    # a parser turns it into JSON and digests, and this thread has SQLite insert it.
+    return prefetched(chunks(prefetched(copy_out_text(ctx.source, statement, chunk_rows))))
 
 
 def _expected_rows(ctx: CopyContext, name: str) -> int:

@@ -49,11 +49,16 @@ def copy_out_chunks(
     chunk_rows: int,  # type: ignore[type-arg]
 ) -> Iterator[CopyChunk]:
     """The query's rows as COPY text, `chunk_rows` lines at a time (see pgstream)."""
+    for data in copy_out_text(source, query, chunk_rows):
+        yield _chunk(data, key_positions, key_types)
+
+
+def copy_out_text(source: Connection, query: sa.Select, chunk_rows: int) -> Iterator[bytes]:  # type: ignore[type-arg]
+    """The query's rows as COPY text, `chunk_rows` whole lines at a time (see pgstream)."""
     sql = str(query.compile(source, compile_kwargs={"literal_binds": True}))
     raw = source.connection.driver_connection
     assert raw is not None
-    for data in copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", chunk_rows):  # type: ignore[arg-type]
-        yield _chunk(data, key_positions, key_types)
+    yield from copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", chunk_rows)  # type: ignore[arg-type]
 
 
 def copy_in(target: Connection, table: sa.Table, columns: list[str], data: bytes) -> None:

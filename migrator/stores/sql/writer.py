@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,10 +28,41 @@ def insert_tuples(conn: Connection, table: sa.Table, columns: list[str], rows: l
     processors = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for c in columns]
     if any(processors):
         rows = [tuple(_bound(processors, row)) for row in rows]
+    insert_bound(conn, table, columns, rows)
+
+
+def insert_bound(conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain bulk insert of rows whose values are already what the driver takes (bind processing
+    done), through the driver's executemany: one prepared INSERT for the whole batch."""
+    if not rows:
+        return
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in columns)
     marks = ", ".join("?" for _ in columns) if conn.dialect.paramstyle == "qmark" else ", ".join("%s" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})", rows)
+
+
+def insert_json(
+    conn: Connection,
+    table: sa.Table,
+    columns: list[str],
+    rows_json: str,
+    values: list[str],
+    functions: dict[str, Callable[[Any], Any]],
+) -> None:
+    """SQLite: rows given as one JSON array of arrays of text or null, unpacked by SQLite itself
+    (json_each); `values` is the SQL taking each column's value out of a row (`value`), `functions`
+    the Python functions it calls. Each value is stored as a bound text would be (the column's
+    affinity applies to it). One statement, one step: Python's sqlite3 gives up the GIL once for the
+    whole chunk, where executemany takes it back after every row, so that another thread can parse
+    the next chunk meanwhile."""
+    raw = conn.connection.driver_connection
+    for name, function in functions.items():
+        raw.create_function(name, 1, function, deterministic=True)  # type: ignore[union-attr]
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c) for c in columns)
+    sql = f"INSERT INTO {preparer.format_table(table)} ({names}) SELECT {', '.join(values)} FROM json_each(?)"
+    conn.exec_driver_sql(sql, (rows_json,))
 
 
 def _bound(processors: list[Any], row: tuple[Any, ...]) -> Iterator[Any]:
