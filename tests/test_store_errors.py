@@ -26,25 +26,9 @@ from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.stores.sql.connect import open_target, parse_url
 from migrator.stores.sql.errors import classify
 from tests.conftest import MARIADB_ADMIN
+from tests.test_resume import _plan
 
 HASH_KEY = {"MIGRATOR_HASH_KEY": "store-errors-test"}
-
-
-def _plan(tmp_path: Path, source: str, target: str, name: str = "refused") -> Path:
-    plan = {
-        "version": 1,
-        "name": name,
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state" / name),
-        "data": {
-            "roots": {"users": "region_id = (SELECT id FROM regions WHERE code = 'US')"},
-            "tables": {"regions": "all", "audit_events": "skip", "users": {"columns": {"email": "hash"}}},
-        },
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(plan))
-    return path
 
 
 def _demo(tmp_path: Path) -> str:
@@ -53,7 +37,7 @@ def _demo(tmp_path: Path) -> str:
 
 def _refused(run_cli, tmp_path: Path, source: str, target: str, kind: str, reason: str):  # type: ignore[no-untyped-def]
     """Both commands refuse with exit 2, naming the kind and the driver's reason; nothing is left."""
-    plan = _plan(tmp_path, source, target)
+    plan = _plan(tmp_path, source, target, "refused")
     started = time.monotonic()
     run = run_cli("run", plan, env=HASH_KEY)
     seconds = time.monotonic() - started
@@ -254,7 +238,7 @@ def test_the_trail_writes_nothing_until_the_run_starts(tmp_path: Path) -> None:
 
 
 def _refused_at_first_write(run_cli, tmp_path: Path, target: str) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("run", _plan(tmp_path, _demo(tmp_path), target), env=HASH_KEY)
+    result = run_cli("run", _plan(tmp_path, _demo(tmp_path), target, "refused"), env=HASH_KEY)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "the target refuses us (missing privilege)" in result.stderr and ":***@" in result.stderr
     assert not (tmp_path / "state").exists()
