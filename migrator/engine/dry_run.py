@@ -13,6 +13,7 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import classify, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.snapshot import map_in_snapshot
 
 
@@ -49,7 +50,7 @@ def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
         result.rows = 0
         return result
     query = prep.queries.rows(name)
-    result.sql = str(query.rows.compile(conn, compile_kwargs={"literal_binds": True}))
+    result.sql = literal_sql(query.rows, conn)
     # Every count of the table in one statement: one scan of it, however many relations it has.
     counted = prep.queries.counts(name, with_source_rows=True).read(conn)
     result.source_rows, result.rows = counted.source_rows, counted.rows

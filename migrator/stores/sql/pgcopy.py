@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.pgstream import copy_out_pieces
 from migrator.verify.digest import EMPTY, Digest
 
@@ -55,7 +56,7 @@ def copy_out_chunks(
 
 def copy_out_text(source: Connection, query: sa.Select, chunk_rows: int) -> Iterator[bytes]:  # type: ignore[type-arg]
     """The query's rows as COPY text, `chunk_rows` whole lines at a time (see pgstream)."""
-    sql = str(query.compile(source, compile_kwargs={"literal_binds": True}))
+    sql = literal_sql(query, source)
     raw = source.connection.driver_connection
     assert raw is not None
     yield from copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", chunk_rows)  # type: ignore[arg-type]
@@ -139,7 +140,7 @@ def copy_out_digest(
     total = EMPTY
     for lower, upper in bounds:
         query = sa.select(*[table.c[c] for c in columns]).where(*key_range(key_columns, lower, upper))
-        sql = str(query.order_by(*key_columns).compile(conn, compile_kwargs={"literal_binds": True}))
+        sql = literal_sql(query.order_by(*key_columns), conn)
         hashed, rows = hashlib.blake2b(digest_size=8), 0
         for data in copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", DIGEST_PIECE_ROWS):  # type: ignore[arg-type]
             hashed.update(data)

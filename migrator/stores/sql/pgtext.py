@@ -36,6 +36,7 @@ from psycopg import pq
 from psycopg.adapt import Transformer
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.literal import literal_sql
 from migrator.verify.digest import MASK, Digest, canonical
 
 NULL = "\\N"  # COPY text's NULL: a field of exactly these two characters
@@ -286,7 +287,7 @@ def _unescape_one(match: re.Match[str]) -> str:
 def _type_oids(raw: psycopg.Connection[Any], source: Connection, table: sa.Table, columns: list[str]) -> list[int]:
     """The PostgreSQL type of each column, as the SELECT path's cursor would report it."""
     query = sa.select(*[table.c[c] for c in columns]).limit(0)
-    sql = str(query.compile(source, compile_kwargs={"literal_binds": True}))
+    sql = literal_sql(query, source)
     with raw.cursor() as cursor:
         cursor.execute(sql.encode())
         assert cursor.description is not None

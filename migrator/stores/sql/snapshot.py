@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from migrator.stores.sql.literal import execute_literal, literal_sql
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -95,8 +97,8 @@ def estimate_rows(conn: Connection, count: sa.Select, rows: sa.Select) -> int:  
     """How many rows a query will give, for a progress bar: PostgreSQL's planner estimate (counting
     would run the whole subset query twice), an exact count elsewhere."""
     if conn.dialect.name == "postgresql":
-        sql = str(rows.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+        sql = literal_sql(rows, conn)
+        plan = execute_literal(conn, f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
         document = plan if isinstance(plan, list) else json.loads(plan)
         return int(document[0]["Plan"]["Plan Rows"])
     return int(conn.execute(count).scalar_one())

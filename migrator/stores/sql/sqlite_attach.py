@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
+from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.sqlite_digest import hash_sum, register, spelled
 
 SOURCE, TARGET = "m__src", "m__dst"  # the attachments' names: the source first, see the docstring
@@ -135,7 +136,7 @@ def copy_chunks(
     quoted = conn.dialect.identifier_preparer.quote
     names = ", ".join(quoted(c) for c in written)
     wanted = statement.with_only_columns(*[c for c in statement.selected_columns if c.name in written])
-    sql = str(wanted.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    sql = literal_sql(wanted, conn.dialect)
     run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
     run(f"DROP TABLE IF EXISTS temp.{ROWS}")
     # No declared types: the values are kept exactly as the source holds them, in key order by rowid.

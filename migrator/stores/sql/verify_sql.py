@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.literal import execute_literal, literal_sql
 from migrator.stores.sql.snapshot import plain_batches, stream
 from migrator.stores.sql.sqlite_digest import sqlite_digest
 from migrator.verify.digest import MASK, Digest
@@ -89,14 +90,14 @@ def python_digest(
 def pg_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest:  # type: ignore[type-arg]
     """The same, computed inside PostgreSQL: the rows never leave the server. Only comparable with
     another pg_digest, over columns of the same types (the row's text form is what is hashed)."""
-    sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+    sql = literal_sql(query, conn)
     preparer = conn.dialect.identifier_preparer
     fields = ", ".join(f"t.{preparer.quote(c)}" for c in columns)
     digest_sql = (
         "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW(" + fields + ")::text), 1, 16))::bit(64)::bigint), 0) "
         f"FROM ({sql}) AS t"
     )
-    count, total = conn.exec_driver_sql(digest_sql).one()
+    count, total = tuple(execute_literal(conn, digest_sql).one())
     return Digest(int(count), f"{int(total) & MASK:016x}")
 
 
