@@ -281,3 +281,35 @@ def test_a_mariadb_target_where_the_user_may_only_read_is_refused(
             for host in ("%", "localhost"):
                 cursor.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
         admin.close()
+
+
+def test_a_source_table_the_user_may_not_read_is_refused_before_anything_is_written(
+    run_cli, tmp_path: Path, pg_url_factory
+) -> None:
+    """A grant missing on one table was met only when the run reached it: exit 1, the target half
+    written. Now it is found with the other checks, before the first write, on every command."""
+    from tests.test_resume import _pg_copy_of_demo
+
+    source = _pg_copy_of_demo(run_cli, tmp_path, pg_url_factory())
+    role = f"mig_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(source, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(sa.text(f"REVOKE SELECT ON likes, devices FROM {role}"))
+    try:
+        url = sa.engine.make_url(source).set(username=role).render_as_string(hide_password=False)
+        target = tmp_path / "out" / "us.db"
+        plan = _plan(tmp_path, url, f"sqlite:///{target}", "unreadable")
+        for command in (["run"], ["validate", "--connect"], ["plan"]):
+            done = run_cli(*command, plan, env=HASH_KEY)
+            assert done.returncode == 2, (command, done.stdout, done.stderr)
+            assert "the source refuses us (missing privilege)" in done.stderr, done.stderr
+            assert "may not read devices (permission denied for table devices), likes" in done.stderr
+        assert not target.parent.exists(), "the target was created"
+        assert not (tmp_path / "state" / "unreadable").exists(), "the state folder was created"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, Connection, Engine
 
-from migrator.errors import PlanError, Problem, UsageError
+from migrator.errors import PlanError, Problem, StoreUnavailable, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect
-from migrator.stores.sql.probe import expression_probe
+from migrator.stores.sql.errors import MISSING_PRIVILEGE
+from migrator.stores.sql.probe import expression_probe, unreadable_tables
 from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
 from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
@@ -68,7 +69,9 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
             classes = _checked(loaded, reflected, engine)
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
-            yield Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
+            prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
+            _refuse_unreadable(prep)
+            yield prep
     finally:
         engine.dispose()
 
@@ -88,6 +91,21 @@ def _checked(loaded: LoadedPlan, reflected: ReflectedSource, engine: Engine) -> 
     if problems:
         raise PlanError(_in_file_order(problems))
     return classes
+
+
+def _refuse_unreadable(prep: Prepared) -> None:
+    """A copied table the source's user may not read stops everything here, before any write, like a
+    store that refuses the connection (exit 2): the grant is the user's to fix."""
+    if prep.engine.dialect.name == "sqlite":
+        return  # no privileges: whoever may open the file reads every table
+    columns = {table: prep.written_columns(table) for table in prep.copied_tables}
+    refused = unreadable_tables(prep.engine, prep.source, columns)
+    if refused:
+        raise StoreUnavailable(
+            f"the source refuses us ({MISSING_PRIVILEGE}): {connect.redact(prep.source_url)}: "
+            f"its user may not read {', '.join(refused)}: grant SELECT on them, or skip them in the plan",
+            MISSING_PRIVILEGE,
+        )
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:

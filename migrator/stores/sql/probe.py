@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from migrator.stores.sql.errors import classify, is_transient
+from migrator.stores.sql.errors import MISSING_PRIVILEGE, classify, is_transient, kind_of
 from migrator.stores.sql.reflect import ReflectedSource
 from migrator.stores.sql.subset_sql import user_sql
 
@@ -44,6 +44,26 @@ def expression_probe(engine: Engine, source: ReflectedSource) -> Iterator[Reject
             return None
 
         yield rejects
+
+
+def unreadable_tables(engine: Engine, source: ReflectedSource, columns: dict[str, list[str]]) -> list[str]:
+    """The tables of `columns` whose columns the source's user may not read, each with the database's
+    reason. Asked before anything is written: a grant missing on one table otherwise surfaced only
+    when the run reached it, with the target half written. A LIMIT 0 reads no row, but PostgreSQL and
+    MySQL check privileges (table and column) before they execute."""
+    refused = []
+    with engine.connect() as conn:
+        for table, names in columns.items():
+            query = sa.select(*[source.table(table).c[name] for name in names]).limit(0)
+            try:
+                conn.execute(query).all()
+            except sa.exc.DBAPIError as exc:
+                if kind_of(exc) != MISSING_PRIVILEGE:
+                    raise classify(exc, f"checking that {table} can be read") from None
+                refused.append(f"{table} ({_reason(exc)})")
+            finally:
+                conn.rollback()
+    return refused
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
