@@ -199,13 +199,25 @@ def test_copy_out_pieces_left_early_leave_the_connection_usable(pg_database: str
 
 def test_dry_run_says_when_the_target_database_is_missing(run_cli, chinook_pg: str, tmp_path: Path) -> None:
     """A PostgreSQL target database that does not exist yet: the dry run still counts the source,
-    and says what the run will need."""
+    then ends as `run` would, refused (exit 2), saying what the run needs."""
     missing = chinook_pg.rsplit("/", 1)[0] + "/migrator_no_such_database"
     shown = _chinook(run_cli, chinook_pg, missing, tmp_path, "plan")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 2, shown.stderr
     result = json.loads(shown.stdout)
-    assert "does not exist" in result["target_note"] and "create the database first" in result["target_note"]
+    assert result["target_note"] == "the target does not answer"
+    [refusal] = result["refusals"]
+    assert "(unknown database)" in refusal and "create the database first" in refusal
+    assert "create the database first" in json.loads(shown.stderr)["message"]
     assert {t["table"]: t["rows"] for t in result["tables"]}["invoice"] == 91
+
+
+def test_dry_run_ends_refused_when_the_target_does_not_answer(run_cli, chinook_pg: str, tmp_path: Path) -> None:
+    """`run` refuses a target nobody answers for (exit 2): its dry run reports, then says the same."""
+    shown = _chinook(run_cli, chinook_pg, "postgresql+psycopg://postgres@127.0.0.1:1/x", tmp_path, "plan")
+    assert shown.returncode == 2, shown.stderr
+    assert {t["table"]: t["rows"] for t in json.loads(shown.stdout)["tables"]}["invoice"] == 91
+    assert "the target does not answer (connection refused)" in json.loads(shown.stderr)["message"]
+    assert "create the database first" not in shown.stderr
 
 
 def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalchemy(

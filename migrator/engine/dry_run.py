@@ -8,9 +8,10 @@ from sqlalchemy.engine import Connection
 from migrator.engine import preflight
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
+from migrator.errors import StoreUnavailable
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.errors import classify, translated
+from migrator.stores.sql.errors import UNKNOWN_DATABASE, classify, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.literal import literal_sql
@@ -70,9 +71,13 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int], list[str]]:
         try:
             conn = engine.connect()
         except sa.exc.DBAPIError as exc:
-            # The dry run is of the source; the target's absence is news for the run, not a failure.
-            reason = classify(exc, "connecting to the target")
-            return f"{reason}; `run` needs it: for PostgreSQL or MySQL, create the database first", {}, []
+            # The source is counted all the same; a target that refuses us is what `run` refuses
+            # (exit 2), so the dry run ends with it too, after its report.
+            refusal = classify(exc, "connecting to the target")
+            hint = ""
+            if isinstance(refusal, StoreUnavailable) and refusal.kind == UNKNOWN_DATABASE:
+                hint = "; create the database first (a run creates a SQLite file, not a server's database)"
+            return "the target does not answer", {}, [f"{refusal}{hint}"]
         with conn, translated("looking at the target"):
             refused = preflight.refusals_on(prep, conn)
             present = set(sa.inspect(conn).get_table_names())
