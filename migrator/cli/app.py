@@ -215,7 +215,9 @@ def audit_verify(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Check the audit log's hash chain and every receipt's signature and anchor. Exit 0 intact, 1 tampered."""
+    """Check the audit log's hash chain and every receipt's signature and anchor.
+
+    Exit 0 intact, 1 tampered, 2 no audit trail in that folder."""
     from migrator.audit import verify_state
 
     with _errors(format, debug):
