@@ -54,7 +54,11 @@ class _Nothing:
 
 
 EVERYTHING, NOTHING = _Everything(), _Nothing()
-KeptRef = sa.CTE | _Everything | _Nothing
+Kept = sa.CTE | sa.Table  # a kept set as a CTE, or stored in a table by a `KeptStore`
+KeptRef = Kept | _Everything | _Nothing
+# Stores a kept set once and gives back the table that holds it: (source table, name, its CTE,
+# column sets to index). The dry run on SQLite stores them in TEMP tables (sqlite_kept.py).
+KeptStore = Callable[[str, str, sa.CTE, list[tuple[str, ...]]], sa.Table]
 
 
 def user_sql(expression: str) -> ColumnElement[bool]:
@@ -67,13 +71,13 @@ def user_sql(expression: str) -> ColumnElement[bool]:
 Columns = Callable[[str], ColumnElement[Any]]
 
 
-def _kept_keys(kept: sa.CTE, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
+def _kept_keys(kept: Kept, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
     """The non-null values of `names` in a kept set: what a reference to it can land on."""
     keys = [kept.c[PREFIX + n] for n in names]
     return sa.select(*keys).where(*[k.is_not(None) for k in keys])
 
 
-def _in_kept(values: list[ColumnElement[Any]], kept: sa.CTE, names: list[str]) -> ColumnElement[bool]:
+def _in_kept(values: list[ColumnElement[Any]], kept: Kept, names: list[str]) -> ColumnElement[bool]:
     """`values IN (SELECT names FROM kept)`. Uncorrelated, so every database can run it as one
     hashed lookup, even under an OR (`fk IS NULL OR fk IN ...`), where a correlated EXISTS would be
     run once per row against an index-less CTE."""
@@ -149,7 +153,7 @@ class _ParentLookups:
         self.joined: sa.FromClause = table
         self._found: dict[tuple[str, tuple[str, ...], tuple[str, ...]], ColumnElement[bool]] = {}
 
-    def member(self, edge: Edge, parent: sa.CTE) -> ColumnElement[bool]:
+    def member(self, edge: Edge, parent: Kept) -> ColumnElement[bool]:
         """The row's reference through `edge` lands on a row of `parent`."""
         lookup_key = (parent.name, edge.fk.child_columns, edge.fk.parent_columns)
         if lookup_key not in self._found:
@@ -172,8 +176,19 @@ def _count_of(table: sa.Table, condition: ColumnElement[bool], lookups: _ParentL
 
 
 class SubsetSQL:
-    def __init__(self, source: ReflectedSource, classes: Classification, data: DataSection, conn: Connection):
+    def __init__(
+        self,
+        source: ReflectedSource,
+        classes: Classification,
+        data: DataSection,
+        conn: Connection,
+        *,
+        store: KeptStore | None = None,
+    ):
+        """`store`: each kept set is evaluated once into a table, and the kept sets defined after it
+        (its children's) read that table rather than repeat its definition."""
         self._source = source
+        self._store = store
         self._classes = classes
         self._data = data
         self._conn = conn
@@ -225,9 +240,9 @@ class SubsetSQL:
         kept = self._kept_cte_of(table)
         return lambda name: kept.c[PREFIX + name]
 
-    def _kept_cte_of(self, table: str) -> sa.CTE:
+    def _kept_cte_of(self, table: str) -> Kept:
         kept = self._kept[table]
-        assert isinstance(kept, sa.CTE)
+        assert isinstance(kept, sa.CTE | sa.Table)
         return kept
 
     def counts(
@@ -344,7 +359,7 @@ class SubsetSQL:
     def _define(self, component: list[str]) -> None:
         if len(component) == 1:
             table = component[0]
-            self._kept[table] = self._kept_cte(table, f"kept_{table}", self._kept_of)
+            self._kept[table] = self._stored(table, self._kept_cte(table, f"kept_{table}", self._kept_of))
             return
         # A cycle between tables: iterate from the loosest sets until nothing changes.
         referenced = self._classes.classes[component[0]] == "referenced"
@@ -356,7 +371,7 @@ class SubsetSQL:
             def ref(name: str, level: dict[str, KeptRef] = level) -> KeptRef:
                 return level[name] if name in level else self._kept_of(name)
 
-            level = {t: self._kept_cte(t, f"kept_{t}_{depth}", ref) for t in component}
+            level = {t: self._stored(t, self._kept_cte(t, f"kept_{t}_{depth}", ref)) for t in component}
             counts = [
                 self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()  # type: ignore[arg-type]
                 for t in component
@@ -371,6 +386,20 @@ class SubsetSQL:
                 "dangling: nullify on one of its relations"
             )
         self._kept.update(level)
+
+    def _stored(self, table: str, kept: sa.CTE) -> Kept:
+        """The kept set, stored once by the `store` if there is one, indexed on its key and on every
+        set of columns a reference to it looks up."""
+        if self._store is None:
+            return kept
+        looked_up = [self._kept_key(table)]
+        for edge in self._classes.edges_to(table, "scope", "constraint", "pull", "free"):
+            looked_up.append(edge.fk.parent_columns)
+        for edge in self._classes.edges_from(table, "pull"):
+            looked_up.append(edge.fk.child_columns)
+        columns = set(self._kept_columns(table))
+        indexed = [c for c in dict.fromkeys(looked_up) if c and set(c) <= columns]
+        return self._store(table, kept.name, kept, indexed)
 
     def _kept_of(self, table: str) -> KeptRef:
         if not self._classes.copied(table):
