@@ -228,7 +228,7 @@ class SubsetSQL:
         return TableQuery(table, query.order_by(*keys), order, nulled, keys)
 
     def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
-        if self._is_plain(table):
+        if self._is_plain(table) and not isinstance(self._kept[table], sa.Table):
             t = self._source.table(table)
             return sa.select(sa.func.count()).select_from(t).where(self._condition(table, self._kept_of))
         return sa.select(sa.func.count()).select_from(self._kept_cte_of(table))
@@ -274,12 +274,17 @@ class SubsetSQL:
         values = [value for value, _ in counted]
         with_rows = with_rows or any(subtract)
         if with_rows:
-            if self._is_plain(table):
+            if isinstance(self._kept[table], sa.Table):
+                # Stored once (see KeptStore): its rows are the subset, counted without the rule again.
+                values.insert(0, self.count(table).scalar_subquery())
+            elif self._is_plain(table):
                 values.insert(0, _count_of(t, self._condition(table, self._kept_of, lookups=lookups), lookups))
             else:
                 values.insert(0, self.count(table).scalar_subquery())
         if with_source_rows:
-            values.insert(0, _count_of(t, sa.true(), lookups))
+            # Without a WHERE, SQLite counts the entries of the table's smallest b-tree, reading no row.
+            every = sa.select(sa.func.count()).select_from(t).scalar_subquery()
+            values.insert(0, _count_of(t, sa.true(), lookups) if lookups is not None else every)
         statement = sa.select(*values)
         if lookups is not None and any(not isinstance(value, sa.ScalarSelect) for value in values):
             # Counts over the scan; a statement of subqueries alone (the rows of a recursion and
@@ -397,6 +402,9 @@ class SubsetSQL:
             looked_up.append(edge.fk.parent_columns)
         for edge in self._classes.edges_from(table, "pull"):
             looked_up.append(edge.fk.child_columns)
+        if len(looked_up) == 1 and self._is_plain(table):
+            # Nothing reads it but the table's own count, which a scan of the table gives as fast.
+            return kept
         columns = set(self._kept_columns(table))
         indexed = [c for c in dict.fromkeys(looked_up) if c and set(c) <= columns]
         return self._store(table, kept.name, kept, indexed)
