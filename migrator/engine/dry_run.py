@@ -14,7 +14,7 @@ from migrator.stores.sql.errors import classify, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot
-from migrator.stores.sql.sqlite_kept import TempKeptSets
+from migrator.stores.sql.sqlite_kept import evaluated_once
 from migrator.stores.sql.subset_sql import SubsetSQL
 
 
@@ -48,12 +48,8 @@ def _sqlite_table_plans(prep: Prepared, names: list[str]) -> list[TablePlan]:
     from its parents': counted from CTEs, every table re-ran the kept sets of all its ancestors, once
     per count. Here each kept set is evaluated once into a TEMP table (sqlite_kept.py), in dependency
     order, and counted from there. The SQL shown stays the run's, built from CTEs."""
-    store = TempKeptSets(prep.conn)
-    try:
-        counting = SubsetSQL(prep.source, prep.classes, prep.loaded.plan.data, prep.conn, store=store)
+    with evaluated_once(prep.source, prep.classes, prep.loaded.plan.data, prep.conn) as counting:
         return [_table_plan(prep, prep.conn, name, counting) for name in names]
-    finally:
-        store.drop()
 
 
 def _table_plan(prep: Prepared, conn: Connection, name: str, counting: SubsetSQL) -> TablePlan:

@@ -14,8 +14,16 @@ CTE's column had and every comparison with it converts values as before: the cou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from migrator.plan.model import DataSection
+from migrator.stores.sql.reflect import ReflectedSource
+from migrator.stores.sql.subset_sql import SubsetSQL
+from migrator.subset.classify import Classification
 
 TEMP_PREFIX = "m__"
 
@@ -55,3 +63,16 @@ class TempKeptSets:
         of them, which may name another affinity)."""
         rows = self._conn.exec_driver_sql(f"PRAGMA main.table_info({self._quote(table)})").all()
         return {str(row[1]): str(row[2] or "") for row in rows}
+
+
+@contextmanager
+def evaluated_once(
+    source: ReflectedSource, classes: Classification, data: DataSection, conn: Connection
+) -> Iterator[SubsetSQL]:
+    """The subset's queries with every kept set stored once in a TEMP table of `conn` (SQLite),
+    for as long as the block runs on that connection. The sets and rows are those of the CTEs."""
+    store = TempKeptSets(conn)
+    try:
+        yield SubsetSQL(source, classes, data, conn, store=store)
+    finally:
+        store.drop()
