@@ -22,6 +22,7 @@ from migrator.engine.dry_run import dry_run
 from migrator.engine.prepare import prepared
 from migrator.engine.verify import verify_plan
 from migrator.plan.load import load_plan
+from migrator.stores.sql.sqlite_kept import evaluated_once
 
 REPO = Path(__file__).resolve().parent.parent
 KEPT_SETS = ("kept_users", "kept_posts", "kept_comments")
@@ -94,3 +95,18 @@ def test_counts_are_those_of_the_ctes(demo_plan: Path) -> None:
             assert (table.source_rows, table.rows) == (expected.source_rows, expected.rows), name
             assert [d.rows for d in table.dangling] == [rows for _, rows in expected.dangling], name
     assert sum(d.rows for t in result.values() for d in t.dangling) > 0  # the dangling counts are put to the test
+
+
+def test_a_count_left_with_one_lookup_searches_its_index(demo_plan: Path) -> None:
+    """likes' dangling count for its user_id relation keeps only `post_id IN (kept posts)`, which
+    the row query wraps in likely(); alone, it searches the post_id index instead of reading likes
+    (the demo has no such index; the benchmark's schema has)."""
+    with sqlite3.connect(demo_plan.parent.parent / "demo" / "source" / "global.db") as conn:
+        conn.execute("CREATE INDEX likes_post_id_idx ON likes (post_id)")
+    loaded = load_plan(demo_plan)
+    with prepared(loaded) as prep, evaluated_once(prep.source, prep.classes, loaded.plan.data, prep.conn) as counting:
+        statement = counting.counts("likes").statement
+        sql = str(statement.compile(prep.conn, compile_kwargs={"literal_binds": True}))
+        plan = [row[3] for row in prep.conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    searched = r"SEARCH likes USING (COVERING )?INDEX \w+ \(post_id=\?\)$"
+    assert any(re.match(searched, line) for line in plan), "\n".join(plan)
