@@ -1,5 +1,4 @@
-"""The dry run and `verify --against-source` on SQLite evaluate each kept set once
-(migrator/stores/sql/sqlite_kept.py).
+"""The dry run on SQLite evaluates each kept set once (migrator/stores/sql/sqlite_kept.py).
 
 SQLite evaluates a CTE in every statement that reads it: counted from CTEs, each table's counts
 re-ran the kept sets of all its ancestors (kept_users in the counts of posts, comments, likes,
@@ -20,7 +19,6 @@ import sqlalchemy as sa
 from migrator.demo.generate import generate_demo
 from migrator.engine.dry_run import dry_run
 from migrator.engine.prepare import prepared
-from migrator.engine.verify import verify_plan
 from migrator.plan.load import load_plan
 from migrator.stores.sql.sqlite_kept import evaluated_once
 
@@ -62,26 +60,6 @@ def test_each_kept_set_is_evaluated_once(demo_plan: Path, statements: list[str])
     for kept in KEPT_SETS:
         defining = [s for s in statements if _defines(s, kept)]
         assert len(defining) == 1, f"{kept} evaluated {len(defining)} times:\n" + "\n\n".join(defining)
-
-
-def test_verify_against_the_source_evaluates_each_kept_set_once(
-    demo_plan: Path, statements: list[str], run_cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """And its digests are those the run recorded: the same rows are read from the stored sets."""
-    monkeypatch.setenv("MIGRATOR_HASH_KEY", "test-hash-key")
-    done = run_cli("run", demo_plan, "--no-verify", env={"MIGRATOR_HASH_KEY": "test-hash-key"})
-    assert done.returncode == 0, done.stderr
-    recorded = verify_plan(load_plan(demo_plan))
-    statements.clear()
-    now = verify_plan(load_plan(demo_plan), against_source=True)
-    assert recorded.ok and now.ok, [c for c in now.checks if not c.ok]
-    assert now.reference == "the source as it is now"
-    assert {n: (d.rows, d.checksum) for n, d in now.tables.items()} == {
-        n: (d.rows, d.checksum) for n, d in recorded.tables.items()
-    }
-    for kept in KEPT_SETS:
-        defining = [s for s in statements if _defines(s, kept)]
-        assert len(defining) == 1, f"{kept} evaluated {len(defining)} times"
 
 
 def test_counts_are_those_of_the_ctes(demo_plan: Path) -> None:

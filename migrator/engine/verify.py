@@ -34,7 +34,6 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
-from migrator.stores.sql.sqlite_kept import evaluated_once
 from migrator.stores.sql.verify_sql import (
     count,
     keyed_rows,
@@ -167,15 +166,6 @@ def _target_digest(
 
 
 def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> VerifyResult:
-    if prep.conn.dialect.name == "sqlite":
-        # SQLite evaluates a CTE in every statement that reads it: each table's subset query would
-        # compute its parents' kept sets again. Stored once, they serve every table (sqlite_kept.py).
-        with evaluated_once(prep.source, prep.classes, prep.loaded.plan.data, prep.conn) as queries:
-            return _against_source_as_is(replace(prep, queries=queries), env, workers)
-    return _against_source_as_is(prep, env, workers)
-
-
-def _against_source_as_is(prep: Prepared, env: dict[str, str], workers: int) -> VerifyResult:
     def table_checks(
         prep: Prepared, target: Connection, tables: dict[str, sa.Table], name: str, digests: Digests
     ) -> list[Check]:
