@@ -16,15 +16,20 @@ from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.snapshot import map_in_snapshot
+from migrator.stores.sql.sqlite_kept import evaluated_once
+from migrator.stores.sql.subset_sql import SubsetSQL
 
 
 def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
     """`workers` > 1 counts several tables at once, every connection in the one snapshot (PostgreSQL)."""
     with translated("the dry run"), prepared(loaded) as prep:
         names = _display_order(prep)
-        tables = map_in_snapshot(
-            prep.engine, prep.conn, names, lambda conn, name: _table_plan(prep, conn, name), workers
-        )
+        if prep.conn.dialect.name == "sqlite":
+            tables = _sqlite_table_plans(prep, names)
+        else:
+            tables = map_in_snapshot(
+                prep.engine, prep.conn, names, lambda conn, name: _table_plan(prep, conn, name, prep.queries), workers
+            )
         note, existing, refused = _target_state(prep)
         for table in tables:
             table.target_rows = existing.get(table.table)
@@ -40,7 +45,16 @@ def _display_order(prep: Prepared) -> list[str]:
     return sorted(names, key=lambda n: (order[prep.classes.classes[n]], names.index(n)))
 
 
-def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
+def _sqlite_table_plans(prep: Prepared, names: list[str]) -> list[TablePlan]:
+    """SQLite evaluates a CTE in every statement that reads it, and each table's kept set is defined
+    from its parents': counted from CTEs, every table re-ran the kept sets of all its ancestors, once
+    per count. Here each kept set is evaluated once into a TEMP table (sqlite_kept.py), in dependency
+    order, and counted from there. The SQL shown stays the run's, built from CTEs."""
+    with evaluated_once(prep.source, prep.classes, prep.loaded.plan.data, prep.conn) as counting:
+        return [_table_plan(prep, prep.conn, name, counting) for name in names]
+
+
+def _table_plan(prep: Prepared, conn: Connection, name: str, counting: SubsetSQL) -> TablePlan:
     kind = prep.classes.classes[name]
     result = TablePlan(name, kind, prep.classes.reasons[name])
     rule = prep.loaded.plan.data.rule(name)
@@ -53,7 +67,7 @@ def _table_plan(prep: Prepared, conn: Connection, name: str) -> TablePlan:
     query = prep.queries.rows(name)
     result.sql = literal_sql(query.rows, conn)
     # Every count of the table in one statement: one scan of it, however many relations it has.
-    counted = prep.queries.counts(name, with_source_rows=True).read(conn)
+    counted = counting.counts(name, with_source_rows=True).read(conn)
     result.source_rows, result.rows = counted.source_rows, counted.rows
     result.dangling = [DanglingCount(str(edge.fk), edge.policy, rows) for edge, rows in counted.dangling]
     return result

@@ -26,7 +26,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BinaryExpression, ColumnElement
+from sqlalchemy.sql.operators import in_op
 
 from migrator.errors import PermanentError
 from migrator.plan.model import DataSection
@@ -54,7 +55,11 @@ class _Nothing:
 
 
 EVERYTHING, NOTHING = _Everything(), _Nothing()
-KeptRef = sa.CTE | _Everything | _Nothing
+Kept = sa.CTE | sa.Table  # a kept set as a CTE, or stored in a table by a `KeptStore`
+KeptRef = Kept | _Everything | _Nothing
+# Stores a kept set once and gives back the table that holds it: (source table, name, its CTE,
+# column sets to index). The dry run on SQLite stores them in TEMP tables (sqlite_kept.py).
+KeptStore = Callable[[str, str, sa.CTE, list[tuple[str, ...]]], sa.Table]
 
 
 def user_sql(expression: str) -> ColumnElement[bool]:
@@ -67,13 +72,13 @@ def user_sql(expression: str) -> ColumnElement[bool]:
 Columns = Callable[[str], ColumnElement[Any]]
 
 
-def _kept_keys(kept: sa.CTE, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
+def _kept_keys(kept: Kept, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
     """The non-null values of `names` in a kept set: what a reference to it can land on."""
     keys = [kept.c[PREFIX + n] for n in names]
     return sa.select(*keys).where(*[k.is_not(None) for k in keys])
 
 
-def _in_kept(values: list[ColumnElement[Any]], kept: sa.CTE, names: list[str]) -> ColumnElement[bool]:
+def _in_kept(values: list[ColumnElement[Any]], kept: Kept, names: list[str]) -> ColumnElement[bool]:
     """`values IN (SELECT names FROM kept)`. Uncorrelated, so every database can run it as one
     hashed lookup, even under an OR (`fk IS NULL OR fk IN ...`), where a correlated EXISTS would be
     run once per row against an index-less CTE."""
@@ -149,7 +154,7 @@ class _ParentLookups:
         self.joined: sa.FromClause = table
         self._found: dict[tuple[str, tuple[str, ...], tuple[str, ...]], ColumnElement[bool]] = {}
 
-    def member(self, edge: Edge, parent: sa.CTE) -> ColumnElement[bool]:
+    def member(self, edge: Edge, parent: Kept) -> ColumnElement[bool]:
         """The row's reference through `edge` lands on a row of `parent`."""
         lookup_key = (parent.name, edge.fk.child_columns, edge.fk.parent_columns)
         if lookup_key not in self._found:
@@ -168,12 +173,37 @@ def _count_of(table: sa.Table, condition: ColumnElement[bool], lookups: _ParentL
     (portable: MySQL has no FILTER), or a statement of its own."""
     if lookups is not None:
         return sa.func.count(sa.case((condition, sa.literal(1))))
-    return sa.select(sa.func.count()).select_from(table).where(condition).scalar_subquery()
+    return sa.select(sa.func.count()).select_from(table).where(_one_lookup_searches(condition)).scalar_subquery()
+
+
+def _one_lookup_searches(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A dangling count leaves out the lookup that drives the row query, and may leave only a
+    lookup wrapped in likely() (see `_filter_only`): likes' `likely(post_id) IN (kept posts)`,
+    counted for the user_id relation, then reads the whole table. Alone, a lookup cannot multiply
+    the probes, and an index on its column answers the count without reading a row: unwrapped."""
+    if isinstance(condition, BinaryExpression) and condition.operator is in_op and _is_likely(condition.left):
+        return condition.left.clauses.clauses[0].in_(condition.right)  # type: ignore[attr-defined,no-any-return]
+    return condition
+
+
+def _is_likely(element: Any) -> bool:
+    return isinstance(element, sa.sql.functions.Function) and element.name == "likely"
 
 
 class SubsetSQL:
-    def __init__(self, source: ReflectedSource, classes: Classification, data: DataSection, conn: Connection):
+    def __init__(
+        self,
+        source: ReflectedSource,
+        classes: Classification,
+        data: DataSection,
+        conn: Connection,
+        *,
+        store: KeptStore | None = None,
+    ):
+        """`store`: each kept set is evaluated once into a table, and the kept sets defined after it
+        (its children's) read that table rather than repeat its definition."""
         self._source = source
+        self._store = store
         self._classes = classes
         self._data = data
         self._conn = conn
@@ -213,7 +243,7 @@ class SubsetSQL:
         return TableQuery(table, query.order_by(*keys), order, nulled, keys)
 
     def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
-        if self._is_plain(table):
+        if self._is_plain(table) and not isinstance(self._kept[table], sa.Table):
             t = self._source.table(table)
             return sa.select(sa.func.count()).select_from(t).where(self._condition(table, self._kept_of))
         return sa.select(sa.func.count()).select_from(self._kept_cte_of(table))
@@ -225,9 +255,9 @@ class SubsetSQL:
         kept = self._kept_cte_of(table)
         return lambda name: kept.c[PREFIX + name]
 
-    def _kept_cte_of(self, table: str) -> sa.CTE:
+    def _kept_cte_of(self, table: str) -> Kept:
         kept = self._kept[table]
-        assert isinstance(kept, sa.CTE)
+        assert isinstance(kept, sa.CTE | sa.Table)
         return kept
 
     def counts(
@@ -259,12 +289,17 @@ class SubsetSQL:
         values = [value for value, _ in counted]
         with_rows = with_rows or any(subtract)
         if with_rows:
-            if self._is_plain(table):
+            if isinstance(self._kept[table], sa.Table):
+                # Stored once (see KeptStore): its rows are the subset, counted without the rule again.
+                values.insert(0, self.count(table).scalar_subquery())
+            elif self._is_plain(table):
                 values.insert(0, _count_of(t, self._condition(table, self._kept_of, lookups=lookups), lookups))
             else:
                 values.insert(0, self.count(table).scalar_subquery())
         if with_source_rows:
-            values.insert(0, _count_of(t, sa.true(), lookups))
+            # Without a WHERE, SQLite counts the entries of the table's smallest b-tree, reading no row.
+            every = sa.select(sa.func.count()).select_from(t).scalar_subquery()
+            values.insert(0, _count_of(t, sa.true(), lookups) if lookups is not None else every)
         statement = sa.select(*values)
         if lookups is not None and any(not isinstance(value, sa.ScalarSelect) for value in values):
             # Counts over the scan; a statement of subqueries alone (the rows of a recursion and
@@ -344,7 +379,7 @@ class SubsetSQL:
     def _define(self, component: list[str]) -> None:
         if len(component) == 1:
             table = component[0]
-            self._kept[table] = self._kept_cte(table, f"kept_{table}", self._kept_of)
+            self._kept[table] = self._stored(table, self._kept_cte(table, f"kept_{table}", self._kept_of))
             return
         # A cycle between tables: iterate from the loosest sets until nothing changes.
         referenced = self._classes.classes[component[0]] == "referenced"
@@ -356,7 +391,7 @@ class SubsetSQL:
             def ref(name: str, level: dict[str, KeptRef] = level) -> KeptRef:
                 return level[name] if name in level else self._kept_of(name)
 
-            level = {t: self._kept_cte(t, f"kept_{t}_{depth}", ref) for t in component}
+            level = {t: self._stored(t, self._kept_cte(t, f"kept_{t}_{depth}", ref)) for t in component}
             counts = [
                 self._conn.execute(sa.select(sa.func.count()).select_from(level[t])).scalar_one()  # type: ignore[arg-type]
                 for t in component
@@ -371,6 +406,23 @@ class SubsetSQL:
                 "dangling: nullify on one of its relations"
             )
         self._kept.update(level)
+
+    def _stored(self, table: str, kept: sa.CTE) -> Kept:
+        """The kept set, stored once by the `store` if there is one, indexed on its key and on every
+        set of columns a reference to it looks up."""
+        if self._store is None:
+            return kept
+        looked_up = [self._kept_key(table)]
+        for edge in self._classes.edges_to(table, "scope", "constraint", "pull", "free"):
+            looked_up.append(edge.fk.parent_columns)
+        for edge in self._classes.edges_from(table, "pull"):
+            looked_up.append(edge.fk.child_columns)
+        if len(looked_up) == 1 and self._is_plain(table):
+            # Nothing reads it but the table's own count, which a scan of the table gives as fast.
+            return kept
+        columns = set(self._kept_columns(table))
+        indexed = [c for c in dict.fromkeys(looked_up) if c and set(c) <= columns]
+        return self._store(table, kept.name, kept, indexed)
 
     def _kept_of(self, table: str) -> KeptRef:
         if not self._classes.copied(table):
