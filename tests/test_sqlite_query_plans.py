@@ -70,3 +70,20 @@ def test_no_index_is_searched_with_two_lookups(tmp_path: Path, analyze: bool) ->
     # The plans do search with one lookup (else this test would check nothing): likes by user_id.
     assert ("likes rows", "likes", ["user_id"]) in searches
     assert ("follows rows", "follows", ["follower_id"]) in searches
+
+
+def test_the_table_that_drives_the_search_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """SQLAlchemy's `Table.indexes` is a set, and the driving lookup was taken from its order: one
+    process in four searched comments by author rather than by post (1.9 s against 0.8 s at scale 1).
+    With an index on each, the one on the column that stands first in the table drives, every time."""
+    plan = _demo(tmp_path, analyze=False)
+    source = tmp_path / "demo" / "source" / "global.db"
+    with sqlite3.connect(source) as conn:  # named so that name order would pick the author
+        conn.execute("CREATE INDEX a_comments_by_author ON comments (author_id)")
+        conn.execute("CREATE INDEX b_comments_by_post ON comments (post_id)")
+    shapes = set()
+    for _ in range(12):  # a fresh reflection each time: fresh Index objects, fresh set order
+        with prepared(load_plan(plan)) as prep:
+            sql = str(prep.queries.rows("comments").rows.compile(prep.conn))
+        shapes.add(("likely(comments.author_id)" in sql, "likely(comments.post_id)" in sql))
+    assert shapes == {(True, False)}, shapes

@@ -579,7 +579,11 @@ class SubsetSQL:
         if table not in self._drivers:
             t = self._source.table(table)
             leading = [tuple(c.name for c in t.primary_key.columns)[:1]]
-            leading += [(next(iter(i.columns)).name,) for i in t.indexes if i.columns]
+            # `Table.indexes` is a set: ranked by where their first column stands in the table (then by
+            # name), so that every process picks the same driver, and so the same query plan.
+            position = {c.name: n for n, c in enumerate(t.columns)}
+            firsts = sorted((position[next(iter(i.columns)).name], i.name or "") for i in t.indexes if i.columns)
+            leading += [(t.columns[n].name,) for n, _ in firsts]
             leading += [(u[0],) for u in self._source.schema.tables[table].unique_keys if u]
             edges = [e for e in self._edges(table, "scope", "constraint") if not e.fk.is_self_reference]
             ranked = [e for first in leading for e in edges if e.fk.child_columns[:1] == first]
