@@ -73,6 +73,13 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
+def _all_three_refuse(run_cli, plan: Path, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Each of `validate --connect`, `plan` and `run` exits 2 with exactly these error lines."""
+    for name, result in _all_three(run_cli, plan).items():
+        assert result.returncode == 2, (name, result.stderr)
+        assert _error_lines(result.stderr) == errors, name
+
+
 # --- names in expressions: no write before they are checked ------------------------------------------
 
 
@@ -82,12 +89,14 @@ def test_where_typo_stops_run_before_the_target_or_state_exists(run_cli, tmp_pat
     target = tmp_path / "out" / "target.db"
     plan = _plan(tmp_path, f"sqlite:///{demo_db}", f"sqlite:///{target}", DEMO_DATA.replace("deleted_at", "delted_at"))
     line = next(i for i, text in enumerate(plan.read_text().splitlines(), 1) if "delted_at" in text)
-    for name, result in _all_three(run_cli, plan).items():
-        assert result.returncode == 2, (name, result.stderr)
-        assert _error_lines(result.stderr) == [
+    _all_three_refuse(
+        run_cli,
+        plan,
+        [
             f"error: {plan}:{line}: data.tables.posts.where: table posts has no column 'delted_at' "
             "(did you mean 'deleted_at'?)"
-        ], name
+        ],
+    )
     assert not target.exists() and not target.parent.exists(), "the target was created"
     assert not (tmp_path / "state").exists(), "the state folder was created"
     plan.write_text(plan.read_text().replace("delted_at", "deleted_at"))
@@ -307,15 +316,17 @@ data:
     lines = plan.read_text().splitlines()
     root = next(i for i, text in enumerate(lines, 1) if "countyr" in text)
     where = next(i for i, text in enumerate(lines, 1) if "Total" in text)
-    for name, result in _all_three(run_cli, plan).items():
-        assert result.returncode == 2, (name, result.stderr)
-        assert _error_lines(result.stderr) == [
+    _all_three_refuse(
+        run_cli,
+        plan,
+        [
             f"error: {plan}:{root}: data.roots.customer: table customer has no column 'countyr' "
             "(did you mean 'country'?)",
             # PostgreSQL folds unquoted names only: the quoted "Total" is not total. Only it can say so.
             f"error: {plan}:{where}: data.tables.invoice.where: the source database rejects it: "
             'column "Total" does not exist',
-        ], name
+        ],
+    )
     assert _tables(target) == [], "the run wrote into the target"
     assert not (tmp_path / "state").exists()
 
@@ -325,11 +336,9 @@ def test_postgresql_target_that_is_the_source_under_another_name(run_cli, tmp_pa
     alias = f"postgresql+psycopg://postgres@localhost:5432/{name}"
     data = "data:\n  tables:\n    customer: all\n  unlisted: skip\n"
     plan = _plan(tmp_path, chinook_pg, alias, data)
-    for command, result in _all_three(run_cli, plan).items():
-        assert result.returncode == 2, (command, result.stderr)
-        assert _error_lines(result.stderr) == [
-            f"error: the target is the source ({alias}): point target.database at another database"
-        ], command
+    _all_three_refuse(
+        run_cli, plan, [f"error: the target is the source ({alias}): point target.database at another database"]
+    )
 
 
 def test_mariadb_names_checked_before_any_write(run_cli, tmp_path: Path, mariadb_url_factory) -> None:
@@ -353,12 +362,14 @@ data:
 """
     plan = _plan(tmp_path, source, target, data)
     line = next(i for i, text in enumerate(plan.read_text().splitlines(), 1) if "cod =" in text)
-    for name, result in _all_three(run_cli, plan).items():
-        assert result.returncode == 2, (name, result.stderr)
-        assert _error_lines(result.stderr) == [
+    _all_three_refuse(
+        run_cli,
+        plan,
+        [
             f"error: {plan}:{line}: data.roots.users: tables regions and users have no column 'cod' "
             "(did you mean 'code'?)"
-        ], name
+        ],
+    )
     assert _tables(target) == []
     assert not (tmp_path / "state").exists()
     plan.write_text(plan.read_text().replace("cod =", "code ="))
