@@ -121,6 +121,8 @@ def test_permanent_failure_names_table_and_chunk(run_cli, tmp_path: Path) -> Non
     assert failed.returncode == 1, failed.stderr
     assert "chunk 0 of posts" in failed.stderr and "body too long" in failed.stderr
     assert "Traceback" not in failed.stderr
+    last = json.loads((tmp_path / "state" / "second" / "audit.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "run stopped" and last["reason"] == "failed" and "body too long" in last["error"]
 
 
 def test_source_connections_are_read_only(tmp_path: Path, pg_database: str, mariadb_database: str) -> None:

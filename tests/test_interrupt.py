@@ -347,6 +347,9 @@ def test_restart_is_audited_and_the_hint_to_continue_drops_it(tmp_path: Path) ->
     assert len(restarted) == 1
     assert restarted[0]["run"] == first_run  # the run whose writes it removed
     assert restarted[0]["removed"] == ["dropped a, b"]
+    # The interrupted run says so last: the log tells it from a run still going or killed.
+    assert events[-1]["event"] == "run stopped" and events[-1]["reason"] == "interrupted", events[-1]
+    assert events[-1]["run"] != first_run
     _set_knob(source, 0)
     _assert_complete(plan, target)
     audited = _cli("audit", "verify", tmp_path / "state")

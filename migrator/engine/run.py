@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from migrator.engine.target import bind_target_tables, open_target_tables, resta
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verification_manifest, verify_recorded
-from migrator.errors import DanglingRowsError, SafetyError, TransientError, UsageError
+from migrator.errors import DanglingRowsError, Interrupted, SafetyError, TransientError, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.cancel import canceller
@@ -90,7 +91,7 @@ def run_plan(
         before_sleep=record_retry,
         reraise=True,
     )
-    with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop:
+    with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop, _stop_recorded(trail, started):
         options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
         for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short
             with attempt, stop.errors_mean_stop():
@@ -102,6 +103,26 @@ def run_plan(
         _close_trail(trail, loaded, result)
     write_run_record(loaded.state_dir, result, loaded.sha256)
     return result
+
+
+@contextmanager
+def _stop_recorded(trail: RunTrail, started: float) -> Iterator[None]:
+    """A run that started and then stopped short (Ctrl-C, or a failure past the retries) says so in
+    its audit trail, so that the log tells an interrupted run from one still going or killed. A run
+    refused before it started has no trail to write to, and gets none."""
+    try:
+        yield
+    except BaseException as error:
+        if trail.run_id:
+            reason = "interrupted" if isinstance(error, Interrupted | KeyboardInterrupt) else "failed"
+            with suppress(OSError):  # the error being raised is the news, not a log that cannot be written
+                trail.event(
+                    "run stopped",
+                    reason=reason,
+                    error=str(error) or type(error).__name__,
+                    seconds=round(time.monotonic() - started, 3),
+                )
+        raise
 
 
 def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult) -> None:
