@@ -92,7 +92,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     text = None
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
-    elif fast and is_pg_to_sqlite(ctx.source, conn) and (text := _parsed_chunks(ctx, name, statement, query.order_by)):
+    elif fast and is_pg_to_sqlite(ctx.source, conn) and (text := _parsed_chunks(ctx, name, statement, written)):
         chunks = text  # it reads ahead by itself where that helps
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, written)
@@ -279,18 +279,18 @@ def _parsed_chunks(
     ctx: CopyContext,
     name: str,
     statement: sa.Select,  # type: ignore[type-arg]
-    order_by: tuple[str, ...],
+    written: list[str],
 ) -> Iterator[_Chunk] | None:
     """PostgreSQL to SQLite: COPY text parsed into the values the SELECT path would bind (pgtext);
     None when the source connection's text cannot be read that way."""
     output = [c.name for c in statement.selected_columns]
-    written = ctx.prep.written_columns(name)
-    table = ctx.target.tables[name]
-    readers = readers_for(ctx.source, ctx.prep.source.table(name), written, ctx.target.conn, table)
+    order_by = ctx.prep.queries.rows(name).order_by
+    source_table, table = ctx.prep.source.table(name), ctx.target.tables[name]
+    readers = readers_for(ctx.source, source_table, written, ctx.target.conn, table)
     if readers is None:
         return None
     keys = [output.index(k) for k in order_by]
-    parsers = [key_parser(ctx.prep.source.table(name).c[k].type) for k in order_by]
+    parsers = [key_parser(source_table.c[k].type) for k in order_by]
     json_in_target = sqlite_has_json(ctx.target.conn)
     parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=json_in_target)
     values, usual_values, functions = parser.json_values, parser.json_usual_values, parser.json_functions

@@ -18,6 +18,7 @@ from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.sqlite_kept import evaluated_once
 from migrator.stores.sql.subset_sql import SubsetSQL
+from migrator.stores.sql.writer import count_rows
 
 
 def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
@@ -95,11 +96,7 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int], list[str]]:
         with conn, translated("looking at the target"):
             refused = preflight.refusals_on(prep, conn)
             present = set(sa.inspect(conn).get_table_names())
-            counts = {
-                name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
-                for name in prep.copied_tables
-                if name in present
-            }
+            counts = {name: count_rows(conn, name) for name in prep.copied_tables if name in present}
             ours = _ledger_note(prep, conn) if present & set(LEDGER_TABLES) else ""
     finally:
         engine.dispose()

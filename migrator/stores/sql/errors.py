@@ -106,7 +106,7 @@ CONNECTING = "migrator_connecting"  # the attribute that holds it
 
 def classify(exc: sa.exc.DBAPIError, what: str) -> MigratorError:
     """Our error for a driver error met while doing `what` (e.g. "reading users")."""
-    reason = _reason(exc)
+    reason = driver_reason(exc)
     connecting = getattr(exc, CONNECTING, None)
     if isinstance(connecting, Connecting):
         return _connection_failure(exc, connecting, reason)
@@ -169,7 +169,8 @@ def _mysql_code(exc: sa.exc.DBAPIError) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def _reason(exc: sa.exc.DBAPIError) -> str:
+def driver_reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's own words, first line, passwords hidden."""
     text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
     return redact_text(text.splitlines()[0]) if text else type(exc.orig).__name__
 
@@ -194,6 +195,6 @@ def refused_before_writing(side: str, shown: str) -> Iterator[None]:
     except sa.exc.DBAPIError as exc:
         if getattr(exc, CONNECTING, None) is None and kind_of(exc) == MISSING_PRIVILEGE:
             raise StoreUnavailable(
-                f"the {side} refuses us ({MISSING_PRIVILEGE}): {shown}: {_reason(exc)}", MISSING_PRIVILEGE
+                f"the {side} refuses us ({MISSING_PRIVILEGE}): {shown}: {driver_reason(exc)}", MISSING_PRIVILEGE
             ) from None
         raise

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from migrator.stores.sql.errors import MISSING_PRIVILEGE, classify, is_transient, kind_of
+from migrator.stores.sql.errors import MISSING_PRIVILEGE, classify, driver_reason, is_transient, kind_of
 from migrator.stores.sql.reflect import ReflectedSource
 from migrator.stores.sql.subset_sql import user_sql
 
@@ -67,10 +67,8 @@ def unreadable_tables(engine: Engine, source: ReflectedSource, columns: dict[str
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
-    """The database's own words, first line: MySQL's drivers give (number, text), the others text."""
-    orig = exc.orig
-    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
+    """The database's own words: MySQL's drivers give (number, text), and the text alone is shown."""
+    args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int):
         return str(args[1])
-    text = str(orig).strip() if orig is not None else ""
-    return text.splitlines()[0] if text else type(orig or exc).__name__
+    return driver_reason(exc)
