@@ -42,17 +42,13 @@ def spelled(columns: Iterable[str]) -> str:
 
 
 def hash_sum(texts: Iterable[str]) -> int:
-    """The sum modulo 2**64 of `row_hash` of rows already spelled: the 8-byte hashes laid end to
-    end and summed as unsigned big-endian integers, in C."""
-    blake2b = hashlib.blake2b
-    hashes = array("Q", b"".join([blake2b(text.encode(), digest_size=8).digest() for text in texts]))
-    if sys.byteorder == "little":
-        hashes.byteswap()
-    return sum(hashes) & MASK
+    """The sum modulo 2**64 of `row_hash` of rows already spelled."""
+    return hash_sum_of_bytes(text.encode() for text in texts)
 
 
 def hash_sum_of_bytes(texts: Iterable[bytes]) -> int:
-    """`hash_sum` of rows already spelled and encoded in UTF-8."""
+    """`hash_sum` of rows already spelled and encoded in UTF-8: the 8-byte hashes laid end to end
+    and summed as unsigned big-endian integers, in C."""
     blake2b = hashlib.blake2b
     hashes = array("Q", b"".join([blake2b(text, digest_size=8).digest() for text in texts]))
     if sys.byteorder == "little":
