@@ -60,13 +60,17 @@ def refusals_on(prep: Prepared, conn: Connection, *, restarting: bool = False) -
     if run is not None and run.plan_sha256 != prep.loaded.sha256 and not restarting:
         found.append(another_version(run, plan.name))
     present = set(sa.inspect(conn).get_table_names())
-    foreign: dict[str, int] = {}
-    if plan.target.existing == "fail":  # the only mode in which rows already there stop the run
-        ours = ledger.tables_written(conn, plan.name)
-        counted = {n: count_rows(conn, n) for n in prep.copied_tables if n in present and n not in ours}
-        foreign = {n: rows for n, rows in counted.items() if rows}
+    # `fail` is the only mode in which rows already there stop the run.
+    foreign = foreign_rows(prep, conn, present) if plan.target.existing == "fail" else {}
     conn.rollback()
     return found + table_refusals(prep, present, foreign)
+
+
+def foreign_rows(prep: Prepared, conn: Connection, present: set[str]) -> dict[str, int]:
+    """The copied tables of the target that hold rows this plan did not write, with their counts."""
+    ours = ledger.tables_written(conn, prep.loaded.plan.name)
+    counted = {n: count_rows(conn, n) for n in prep.copied_tables if n in present and n not in ours}
+    return {n: rows for n, rows in counted.items() if rows}
 
 
 def target_is_source(prep: Prepared) -> str:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from migrator.engine.preflight import table_refusals
+from migrator.engine.preflight import foreign_rows, table_refusals
 from migrator.engine.prepare import Prepared
 from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.target_schema import TargetSchema, cyclic_foreign_key_columns, design
-from migrator.stores.sql.writer import count_rows, delete_all
+from migrator.stores.sql.writer import delete_all
 
 
 @dataclass
@@ -31,9 +31,7 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     """Look at the target before the first write: which tables exist, and whose rows they hold."""
     plan = prep.loaded.plan
     present = set(sa.inspect(conn).get_table_names())
-    ours = ledger.tables_written(conn, plan.name)
-    foreign = {n: count_rows(conn, n) for n in prep.copied_tables if n in present and n not in ours}
-    foreign = {n: rows for n, rows in foreign.items() if rows}
+    foreign = foreign_rows(prep, conn, present)
     conn.commit()
     refused = table_refusals(prep, present, foreign)  # found by the preflight already, unless it changed since
     if refused:
