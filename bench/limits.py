@@ -4,6 +4,7 @@
     python bench/limits.py pg-sqlite     --source URL --target FILE --queries FILE.json
     python bench/limits.py sqlite-sqlite --source FILE --target FILE --queries FILE.json
     python bench/limits.py pg-count      --source URL               --queries FILE.json [--parallel 2]
+    python bench/limits.py sqlite-count  --source FILE              --queries FILE.json
 
 FILE.json maps each copied table to the SQL that selects its subset (the `sql` of `migrator plan
 --format json`, used as it is). The target must be empty. Prints one JSON object: seconds of the
@@ -22,6 +23,8 @@ copy and of the constraints phase, rows per table.
   table, the copy's ORDER BY left out, `--parallel` tables at a time (largest first), and nothing
   else (no dangling counts, no total rows per table, no Python start). `--workdir` of
   bench/run.py keeps FILE.json.
+- sqlite-count: the same floor for a SQLite source: `SELECT count(*) FROM (sql)` per table, one
+  table after the other on one read-only connection.
 """
 
 from __future__ import annotations
@@ -130,6 +133,18 @@ def pg_count(source: str, queries: dict[str, str], sizes: dict[str, int], parall
     return {"seconds": round(time.monotonic() - started, 3), "tables": results}
 
 
+def sqlite_count(source: Path, queries: dict[str, str]) -> dict[str, Any]:
+    results: dict[str, dict[str, float]] = {}
+    started = time.monotonic()
+    with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)) as conn:
+        for name, query in queries.items():
+            table_started = time.monotonic()
+            unordered = query.rpartition(" ORDER BY ")[0] or query
+            rows = conn.execute(f"SELECT count(*) FROM ({unordered}) AS subset").fetchone()[0]
+            results[name] = {"rows": rows, "seconds": round(time.monotonic() - table_started, 3)}
+    return {"seconds": round(time.monotonic() - started, 3), "tables": results}
+
+
 # --- PostgreSQL -> SQLite ---------------------------------------------------------------------------
 
 
@@ -228,18 +243,20 @@ def sqlite_sqlite(source: Path, target: Path, queries: dict[str, str]) -> dict[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", choices=["pg-pg", "pg-sqlite", "sqlite-sqlite", "pg-count"])
+    parser.add_argument("path", choices=["pg-pg", "pg-sqlite", "sqlite-sqlite", "pg-count", "sqlite-count"])
     parser.add_argument("--source", required=True, help="PostgreSQL URL or SQLite file")
-    parser.add_argument("--target", help="PostgreSQL URL (an empty database) or SQLite file; not for pg-count")
+    parser.add_argument("--target", help="PostgreSQL URL (an empty database) or SQLite file; not for the counts")
     parser.add_argument("--queries", type=Path, required=True, help='JSON: {"tables": {T: sql}, "rows": {T: n}}')
     parser.add_argument("--parallel", type=int, default=2, help="pg-pg, pg-count: tables at once (default 2)")
     args = parser.parse_args(argv)
     spec = json.loads(args.queries.read_text(encoding="utf-8"))
     queries, sizes = spec["tables"], spec.get("rows") or {}
-    if args.path != "pg-count" and not args.target:
+    if not args.path.endswith("-count") and not args.target:
         parser.error(f"{args.path} needs --target")
     if args.path == "pg-count":
         result = pg_count(args.source, queries, sizes, args.parallel)
+    elif args.path == "sqlite-count":
+        result = sqlite_count(Path(args.source), queries)
     elif args.path == "pg-pg":
         result = pg_pg(args.source, args.target, queries, sizes, args.parallel)
     elif args.path == "pg-sqlite":

@@ -59,7 +59,7 @@ DEFAULT_SOURCE = "postgresql://postgres@127.0.0.1/bench_src"
 
 # Quality bars (SPEC §9, issue 4).
 THROUGHPUT_BAR = 0.70  # pg-pg: migrator reaches at least 70% of the limit's throughput
-PLAN_BAR = 0.30  # the dry run takes at most 30% of the copy time
+PLAN_BAR = 1.30  # the dry run takes at most 1.3x the floor of its counts plus Python's start-up (issue 12)
 VERIFY_BAR = 0.30  # so does verification
 RERUN_BAR = 0.05  # re-running a finished plan: at most 5%
 
@@ -260,6 +260,8 @@ class PathResult:
     rows: int | None = None
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     plan: Stage = field(default_factory=Stage)
+    count_floor: Stage = field(default_factory=Stage)  # limits.py pg-count / sqlite-count: the dry run's floor
+    python_start: float | None = None  # Python starting with the dry run's modules imported, added to the floor
     limit: Stage = field(default_factory=Stage)
     limit_copy_seconds: float | None = None
     limit_constraints_seconds: float | None = None
@@ -278,6 +280,13 @@ class PathResult:
             return self.limit.seconds / self.migrator.seconds
         return None
 
+    @property
+    def plan_over_floor(self) -> float | None:
+        """The dry run's time over its floor: the counts alone plus Python's start-up."""
+        if self.plan.status != "ok" or self.count_floor.status != "ok" or not self.count_floor.seconds:
+            return None
+        return (self.plan.seconds or 0.0) / (self.count_floor.seconds + (self.python_start or 0.0))
+
     def share(self, stage: Stage) -> float | None:
         if stage.seconds is None or not self.migrator.seconds or self.migrator.status != "ok":
             return None
@@ -289,7 +298,7 @@ class PathResult:
         return [f"{k}: {s.detail or s.status}" for k, s in stages.items() if s.status in ("failed", "timed out")]
 
 
-STAGES = ("plan", "limit", "migrator", "verify", "rerun", "check")
+STAGES = ("plan", "count_floor", "limit", "migrator", "verify", "rerun", "check")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -309,6 +318,7 @@ def median_result(runs: list[PathResult]) -> PathResult:
         stages = [getattr(r, name) for r in runs]
         bad = next((st for st in stages if st.status != "ok"), None)
         setattr(merged, name, bad or Stage(_median([st.seconds for st in stages]), "ok", stages[0].detail))
+    merged.python_start = _median([r.python_start for r in runs])
     merged.limit_copy_seconds = _median([r.limit_copy_seconds for r in runs])
     merged.limit_constraints_seconds = _median([r.limit_constraints_seconds for r in runs])
     merged.migrator_rss_mb = max((r.migrator_rss_mb for r in runs if r.migrator_rss_mb is not None), default=None)
@@ -449,9 +459,15 @@ class Runner:
             result.sql_from = "bench/subset_sql.py (the dry run did not finish)"
         self.log(f"    {result.plan.status} in {plan.seconds:.1f} s; {len(queries)} tables to copy")
 
-        # 2. the limit
         spec = self.workdir / f"{path}-queries.json"
         spec.write_text(json.dumps({"tables": queries, "rows": expected}), encoding="utf-8")
+
+        # 1b. the dry run's floor: the same subsets counted by the database alone, with as many
+        # connections as the dry run had, plus what starting Python takes
+        if queries:
+            self.count_floor(result, path, limit_source, spec)
+
+        # 2. the limit
         self.log("  limit ...")
         limit_cmd = [sys.executable, str(BENCH / "limits.py"), path, "--source", limit_source]
         limit_cmd += ["--target", limit_target, "--queries", str(spec), "--parallel", str(self.args.parallel)]
@@ -534,6 +550,26 @@ class Runner:
             result.check = Stage(None, "skipped", "a side did not finish")
         return result
 
+    def count_floor(self, result: PathResult, path: str, source: str, spec: Path) -> None:
+        kind = "sqlite-count" if path.startswith("sqlite") else "pg-count"
+        self.log(f"  count floor ({kind}) ...")
+        command = [sys.executable, str(BENCH / "limits.py"), kind, "--source", source, "--queries", str(spec)]
+        if kind == "pg-count":
+            workers = self.args.workers if self.args.workers and self.features.plan_workers else 1
+            command += ["--parallel", str(workers)]
+        counted = self.timed(command, self.base_env, path)
+        if counted.ok:
+            result.count_floor = Stage(counted.json_out()["seconds"], "ok")
+        else:
+            result.count_floor = Stage(counted.seconds, "failed", counted.failure())
+        # Start-up: the interpreter with the modules a dry run imports before its first query, so
+        # that the bar weighs the dry run's work against the database's, not the import of SQLAlchemy.
+        imports = "import migrator.cli.app, migrator.engine.dry_run"
+        started = self.timed([sys.executable, "-c", imports], self.base_env, path)
+        result.python_start = started.seconds
+        floor = result.count_floor.seconds or 0.0
+        self.log(f"    {result.count_floor.status} in {floor:.1f} s (+ {started.seconds:.2f} s start-up)")
+
     def check(
         self, result: PathResult, path: str, tables: list[str], expected: dict[str, int], limit: str, mig: str
     ) -> None:
@@ -600,8 +636,8 @@ def machine(source_url: str) -> dict[str, Any]:
     }
 
 
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _s(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
@@ -635,7 +671,7 @@ def summary_rows(results: list[PathResult]) -> list[list[str]]:
                 ratio,
                 mig_rate,
                 _s(r.migrator_rss_mb),
-                _stage(r.plan, r.share(r.plan)),
+                _stage(r.plan, r.share(r.plan)) + (f", {r.plan_over_floor:.2f}x floor" if r.plan_over_floor else ""),
                 verify,
                 _stage(r.rerun, r.share(r.rerun)),
                 r.check.status,
@@ -652,7 +688,7 @@ HEADERS = [
     "limit/migrator",
     "migrator rows/s",
     "peak RSS MB",
-    "plan s (% of copy)",
+    "plan s (% of copy, x count floor)",
     "verify s (% of copy)",
     "rerun s (% of copy)",
     "same rows",
@@ -683,7 +719,13 @@ def bars(results: list[PathResult]) -> list[str]:
             else:
                 verdict = "met" if r.ratio >= THROUGHPUT_BAR else "MISSED"
                 lines.append(f"pg-pg throughput ≥ 70% of the COPY pipe: {verdict} ({r.ratio * 100:.0f}%)")
-        for label, stage, bar in (("plan", r.plan, PLAN_BAR), ("verify", r.verify, VERIFY_BAR)):
+        over = r.plan_over_floor
+        if over is not None:
+            verdict = "met" if over <= PLAN_BAR else "MISSED"
+            lines.append(f"{r.path} plan ≤ {PLAN_BAR:.1f}x its count floor + Python start-up: {verdict} ({over:.2f}x)")
+        elif r.plan.status != "not built yet":
+            lines.append(f"{r.path} plan ≤ {PLAN_BAR:.1f}x its count floor + Python start-up: not measurable")
+        for label, stage, bar in (("verify", r.verify, VERIFY_BAR),):
             share = r.share(stage)
             if stage.status == "not built yet":
                 lines.append(f"{r.path} {label} ≤ {bar * 100:.0f}% of the copy: not built yet")
@@ -709,6 +751,8 @@ def stage_rows(results: list[PathResult]) -> list[list[str]]:
             [
                 r.path,
                 _stage(r.plan, None),
+                _stage(r.count_floor, None),
+                _s(r.python_start, 2),
                 _s(r.limit_copy_seconds),
                 _s(r.limit_constraints_seconds),
                 _stage(r.limit, None),
@@ -724,6 +768,8 @@ def stage_rows(results: list[PathResult]) -> list[list[str]]:
 STAGE_HEADERS = [
     "path",
     "plan",
+    "count floor",
+    "python start",
     "limit: copy",
     "limit: constraints",
     "limit: total",

@@ -5,6 +5,7 @@ separators in text), nulled references, and a DATETIME column, which must take t
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +98,13 @@ def test_attached_copy_writes_what_the_row_path_writes(tmp_path: Path, monkeypat
     fast, rows = tmp_path / "fast.db", tmp_path / "rows.db"
 
     copied_inside_sqlite: list[str] = []
-    real_copy_chunks = copy_module.copy_chunks
+    real_copy_staged = copy_module.copy_staged
 
-    def spied(conn, statement, table, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def spied(conn, staged, table, *args, **kwargs):  # type: ignore[no-untyped-def]
         copied_inside_sqlite.append(table.name)
-        return real_copy_chunks(conn, statement, table, *args, **kwargs)
+        return real_copy_staged(conn, staged, table, *args, **kwargs)
 
-    monkeypatch.setattr(copy_module, "copy_chunks", spied)
+    monkeypatch.setattr(copy_module, "copy_staged", spied)
     result = run_plan(load_plan(_plan(tmp_path, source, fast)), environ={})
     assert result.status == "finished" and result.verification and result.verification["ok"]
     # The DATETIME column's values change spelling on the row path: that table is not copied inside SQLite.
@@ -131,20 +132,20 @@ def test_attached_copy_resumes_after_the_last_committed_chunk(tmp_path: Path, mo
     _source(source)
     target = tmp_path / "resumed.db"
     plan = _plan(tmp_path, source, target)
-    real_copy_chunks = copy_module.copy_chunks
+    real_copy_staged = copy_module.copy_staged
 
     def failing_after_three(*args, **kwargs):  # type: ignore[no-untyped-def]
-        for number, unit in enumerate(real_copy_chunks(*args, **kwargs)):
+        for number, unit in enumerate(real_copy_staged(*args, **kwargs)):
             if number == 3:
                 raise KeyboardInterrupt  # not retried: the run stops here, three chunks committed
             yield unit
 
-    monkeypatch.setattr(copy_module, "copy_chunks", failing_after_three)
+    monkeypatch.setattr(copy_module, "copy_staged", failing_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_plan(load_plan(plan), environ={})
     committed = _ledger(target)
     assert 0 < len(committed) < 10
-    monkeypatch.setattr(copy_module, "copy_chunks", real_copy_chunks)
+    monkeypatch.setattr(copy_module, "copy_staged", real_copy_staged)
     result = run_plan(load_plan(plan), environ={})
     assert result.status == "resumed-and-finished" and result.verification and result.verification["ok"]
 
@@ -155,6 +156,37 @@ def test_attached_copy_resumes_after_the_last_committed_chunk(tmp_path: Path, mo
     for table in ("owners", "items", "stamped"):
         assert _rows(target, table) == _rows(clean, table)
     assert [u[1:] for u in _ledger(target)] == [u[1:] for u in _ledger(clean)]
+
+
+def test_scratch_files_go_with_the_run_that_made_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subsets staged ahead of their copy are scratch files: none is left behind, whether the
+    run finishes or stops part-way while the next table is being staged."""
+    source = tmp_path / "source.db"
+    _source(source)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real_copy_staged = copy_module.copy_staged
+    seen: list[list[str]] = []
+
+    def stopping_in_items(conn, staged, table, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(sorted(p.name for p in scratch.rglob("*.db")))
+        for number, unit in enumerate(real_copy_staged(conn, staged, table, *args, **kwargs)):
+            if table.name == "items" and number == 2:
+                raise KeyboardInterrupt
+            yield unit
+
+    monkeypatch.setattr(copy_module, "copy_staged", stopping_in_items)
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(load_plan(_plan(tmp_path, source, tmp_path / "stopped.db")), environ={})
+    # Each subset staged in a file of its own, gone once its table is copied.
+    assert "0-owners.db" in seen[0] and seen[1] == ["1-items.db"]
+    assert list(scratch.iterdir()) == []
+
+    monkeypatch.setattr(copy_module, "copy_staged", real_copy_staged)
+    result = run_plan(load_plan(_plan(tmp_path, source, tmp_path / "stopped.db")), environ={})
+    assert result.status == "resumed-and-finished" and result.verification and result.verification["ok"]
+    assert list(scratch.iterdir()) == []
 
 
 def test_digest_spelled_by_sqlite_is_the_python_digest(tmp_path: Path) -> None:
@@ -178,5 +210,40 @@ def test_digest_spelled_by_sqlite_is_the_python_digest(tmp_path: Path) -> None:
             expected = Digest.of(tuple(row) for row in conn.execute(query))
             assert expected.rows == len(ODD_VALUES)
             assert sqlite_digest(conn, query, columns) == expected
+    finally:
+        engine.dispose()
+
+
+TYPED_ROWS: list[tuple[Any, ...]] = [
+    ("2021-01-01 00:00:00.000000", "2021-01-01", 1, 1.5, '{"b": 1, "a": [1, 2]}'),
+    ("2021-01-01 00:00:00", "0999-12-31", 0, "1.50", "[]"),
+    ("2021-01-01 10:11:12.500000", None, None, 3, None),
+    ("0001-02-03 04:05:06.000007", "2024-02-29", 1, None, '"x"'),
+    ("2021-01-01T10:11:12", "2021-W01-1", 1, -0.25, "null"),  # not SQLAlchemy's own spelling
+    (None, None, 0, 10, "1"),
+]
+
+
+def test_digest_of_converted_types_is_the_python_digest(tmp_path: Path) -> None:
+    """Columns whose values SQLAlchemy converts (DATETIME, DATE, BOOLEAN, NUMERIC, JSON) are spelled
+    as the converted value would be: by SQLite for the common stored forms, through the column's
+    own result processor otherwise. Read whole (a table, on two threads) or through a query."""
+    path = tmp_path / "typed.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE typed (id INTEGER PRIMARY KEY, at DATETIME, day DATE, yes BOOLEAN, n NUMERIC, j JSON)"
+        )
+        conn.executemany("INSERT INTO typed (at, day, yes, n, j) VALUES (?, ?, ?, ?, ?)", TYPED_ROWS * 3)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            table = sa.Table("typed", sa.MetaData(), autoload_with=conn)
+            whole = sa.select(table)
+            filtered = whole.where(sa.text("id > 2"))  # no bound parameter: a query SQLite spells
+            for query in (whole, filtered):
+                columns = [c.name for c in query.selected_columns]
+                expected = Digest.of(tuple(row) for row in conn.execute(query))
+                assert expected.rows in (18, 16)
+                assert sqlite_digest(conn, query, columns) == expected
     finally:
         engine.dispose()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -36,7 +36,15 @@ from migrator.stores.sql.pgcopy import (
 )
 from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for, sqlite_has_json
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
-from migrator.stores.sql.sqlite_attach import attach_copy_applies, attached, copy_chunks, ledger_mark
+from migrator.stores.sql.sqlite_attach import (
+    StageJob,
+    Stager,
+    attach_copy_applies,
+    attached,
+    copy_staged,
+    ledger_mark,
+    source_file,
+)
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
@@ -55,6 +63,7 @@ class CopyContext:
     observer: Observer
     stop: StopFlag
     trail: RunTrail
+    stager: Stager | None = None  # SQLite to SQLite: the subsets staged ahead (see staging_ahead)
 
 
 @dataclass
@@ -80,14 +89,15 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         ctx.observer.table_finished(name)
         method, digest = combine(done.checksums, done.rows)
         return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
+    job = _attach_job(ctx, name, transform, done)
+    if job is not None:
+        copied = _copy_attached(ctx, job, done)
+        ctx.observer.table_finished(name)
+        return _finished(ctx, name, copied, time.monotonic() - started)
     query = prep.queries.rows(name)
     statement = resume_after(query, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)
-    if fast and attach_copy_applies(ctx.source, conn, statement, target.tables[name], written, query.order_by):
-        copied = _copy_attached(ctx, name, statement, written, done)
-        ctx.observer.table_finished(name)
-        return _finished(ctx, name, copied, time.monotonic() - started)
     ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     text = None
     if fast and is_pg_to_pg(ctx.source, conn):
@@ -157,44 +167,79 @@ def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds
     return TableCopy(name, rows_copied, chunks, resumed, round(seconds, 3), method, digest.checksum)
 
 
-def _copy_attached(
-    ctx: CopyContext,
-    name: str,
-    statement: sa.Select,  # type: ignore[type-arg]
-    written: list[str],
-    done: ledger.Progress,
-) -> tuple[int, int, int]:
+def _attach_job(ctx: CopyContext, name: str, transform: RowTransform | None, done: ledger.Progress) -> StageJob | None:
+    """The table's copy inside SQLite (stores/sql/sqlite_attach.py), where it applies."""
+    target, query = ctx.target, ctx.prep.queries.rows(name)
+    if transform is not None or target.merge or name in target.deferred or not query.order_by:
+        return None
+    statement = resume_after(query, done.last_key)
+    written = ctx.prep.written_columns(name)
+    if not attach_copy_applies(ctx.source, target.conn, statement, target.tables[name], written, query.order_by):
+        return None
+    return StageJob(name, statement, written)
+
+
+@contextmanager
+def staging_ahead(
+    ctx: CopyContext, names: list[str], transforms: dict[str, RowTransform | None]
+) -> Iterator[CopyContext]:
+    """SQLite to SQLite, one table after the other: the subsets of the tables copied inside SQLite
+    are evaluated on a thread of their own, ahead of their copy, so that the next table's subset
+    is found while this one's chunks are hashed and written (two cores, two jobs)."""
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan
+    jobs = []
+    for name in names:
+        done = ledger.progress(conn, plan.name, "table", name)
+        complete = ledger.progress(conn, plan.name, "complete", name).chunks > 0
+        conn.commit()
+        if not complete and (job := _attach_job(ctx, name, transforms[name], done)) is not None:
+            jobs.append(job)
+    if not jobs:
+        yield ctx
+        return
+    stager = Stager(source_file(ctx.source), jobs, lambda cancel: ctx.stop.cancellable(cancel, writes=False))
+    try:
+        yield replace(ctx, stager=stager)
+    finally:
+        stager.close()
+
+
+def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tuple[int, int, int]:
     """SQLite to SQLite, inside SQLite (stores/sql/sqlite_attach.py): the same units, ledger marks and
     digests as the row path, each chunk committed with its mark by the attaching connection."""
-    plan, query = ctx.prep.loaded.plan, ctx.prep.queries.rows(name)
-    mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
-    chunk, rows_copied = done.chunks, done.rows  # as the row path: the table's rows, resumed ones included
-    table = ctx.target.tables[name]
-    # A connection of its own, so Ctrl-C must be able to reach it like the run's: the first cancels
-    # the staging (it only reads the source), the second the chunk being written (rolled back).
-    with (
-        attached(ctx.source, ctx.target.conn) as conn,
-        ctx.stop.cancellable(canceller(conn, writes=True), writes=True),
-        ExitStack() as staging,
-    ):
-        staging.enter_context(ctx.stop.cancellable(canceller(conn), writes=False))
-
+    name, plan = job.name, ctx.prep.loaded.plan
+    reads = lambda cancel: ctx.stop.cancellable(cancel, writes=False)  # noqa: E731
+    own = None if ctx.stager is not None and name in ctx.stager else Stager(source_file(ctx.source), [job], reads)
+    stager = own or ctx.stager
+    assert stager is not None
+    try:
+        staged = _guarded(lambda: stager.take(name), f"selecting the rows of {name}")
         # The progress bar's total is known once the rows are staged: no count of its own.
-        def staged(rows: int) -> None:
-            staging.close()  # staged: from here on the connection writes
-            ctx.observer.table_started(name, lambda: done.rows + rows, done.rows)
-
-        units = copy_chunks(conn, statement, table, written, query.order_by, plan.data.chunk_rows, mark, staged)
-        with closing(units):
-            since = time.monotonic()
-            for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
-                ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
-                ctx.observer.rows_copied(name, unit.rows)
-                chunk += 1
-                rows_copied += unit.rows
-                ctx.stop.chunk_committed(time.monotonic() - since)
-                ctx.stop.check()
+        ctx.observer.table_started(name, lambda: done.rows + staged.rows, done.rows)
+        mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
+        chunk, rows_copied = done.chunks, done.rows  # as the row path: the table's rows, resumed ones included
+        key = ctx.prep.queries.rows(name).order_by
+        # A connection of its own, so Ctrl-C must reach it like the run's: the second Ctrl-C stops
+        # the chunk being written (rolled back).
+        with (
+            attached(ctx.source, ctx.target.conn, staged) as conn,
+            ctx.stop.cancellable(canceller(conn, writes=True), writes=True),
+        ):
+            units = copy_staged(conn, staged, ctx.target.tables[name], key, plan.data.chunk_rows, mark, reads)
+            with closing(units):
                 since = time.monotonic()
+                for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
+                    ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
+                    ctx.observer.rows_copied(name, unit.rows)
+                    chunk += 1
+                    rows_copied += unit.rows
+                    ctx.stop.chunk_committed(time.monotonic() - since)
+                    ctx.stop.check()
+                    since = time.monotonic()
+        stager.done_with(staged)
+    finally:
+        if own is not None:
+            own.close()
     _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     return rows_copied, chunk, done.chunks
 

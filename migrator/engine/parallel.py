@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from sqlalchemy.engine import Engine
 
-from migrator.engine.copy import CopyContext, copy_table
+from migrator.engine.copy import CopyContext, copy_table, staging_ahead
 from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
@@ -34,7 +34,8 @@ def copy_tables(
                 "--workers: one table at a time here (parallel copies need a PostgreSQL source, whose snapshot "
                 "workers can share, and a non-SQLite target with data.schema: create)"
             )
-        return [copy_table(ctx, name, transforms[name]) for name in names]
+        with staging_ahead(ctx, names, transforms) as serial:
+            return [copy_table(serial, name, transforms[name]) for name in names]
     todo: queue.Queue[str] = queue.Queue()
     # The tables' keys come after the load, so any order will do: the largest first packs best.
     sizes = table_sizes(ctx.source)

@@ -1,18 +1,22 @@
 """SQLite to SQLite inside SQLite: the subset moves by `INSERT ... SELECT`, never through Python rows.
 
-A connection of its own, on an empty in-memory database, ATTACHes the source read-only (a
-`file:...?mode=ro` URI) and then the target. Unqualified names resolve to the database attached
-first, so the subset SQL and the plan's own fragments (`region_id = (SELECT id FROM regions ...)`)
-read the source, as they do on the source connection; everything written names the target.
+Evaluating a table's subset (its kept sets, its recursive closures) is most of a copy: as long as
+SQLite's own `INSERT ... SELECT` of the subset takes. It runs on one core, so the copy splits the
+work between two. A `Stager` thread evaluates the subsets one table after the other, in load
+order, each into a scratch file of its own (the rows in key order, by rowid); meanwhile the run's
+thread copies the tables already staged, chunk by chunk: a reader connection has SQLite spell the
+chunk's rows for the digest and Python hash them, while the attaching connection inserts the
+chunk before into the target, committed together with its ledger mark, as the row path does.
 
-Per table: the subset's rows, in key order, are put once into a TEMP table (the subset query, with
-its kept sets, runs once, not once per chunk); then each chunk of `chunk_rows` rows is copied from
-it into the target in one transaction together with its ledger mark, as the row path does. The
-chunk's digest is the row path's (`Digest.of` of the rows as read): SQLite spells each row as the
-digest's canonical text (an integer's decimal digits, text as it is, NULL as NUL, the values joined
-by U+001F; reals and blobs through `canonical` itself: see sqlite_digest.py), hands a chunk's rows
-to Python as one JSON array, and Python hashes them while the chunk before is written. So
-verification, receipts and resume see the same units either way.
+The attaching connection has an empty in-memory database as main, the source ATTACHed read-only
+(a `file:...?mode=ro` URI), then the target. Unqualified names resolve to the database attached
+first, so the plan's own fragments (`region_id = (SELECT id FROM regions ...)`) read the source, as
+they do on the source connection; everything written names the target. A stager's connection has
+its scratch file as main (which holds only `m__rows`) and the source attached.
+
+The chunk's digest is the row path's (`Digest.of` of the rows as read): SQLite spells each row as
+the digest's canonical text (see sqlite_digest.py) and Python hashes it. So verification, receipts
+and resume see the same units either way.
 
 Only where that is exactly what the row path writes (see `attach_copy_applies`): no transform, no
 upsert, a key, and no column whose type converts values on the way (DATETIME, NUMERIC, BOOLEAN...).
@@ -21,13 +25,16 @@ upsert, a key, and no column whose type converts values on the way (DATETIME, NU
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,8 +44,12 @@ from migrator.stores.sql import ledger
 from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.sqlite_digest import hash_sum, register, spelled
 
-SOURCE, TARGET = "m__src", "m__dst"  # the attachments' names: the source first, see the docstring
+SOURCE, TARGET, STAGE = "m__src", "m__dst", "m__stage"  # the attachments' names: see the docstring
 ROWS = "m__rows"
+AHEAD = 2  # tables staged and not yet copied, at most: each is a scratch file as large as its subset
+
+# While inside, a Ctrl-C reaches the connection through the function given (engine/interrupt.py).
+Guard = Callable[[Callable[[], None]], AbstractContextManager[Any]]
 
 
 def attach_copy_applies(
@@ -84,6 +95,12 @@ def _file(conn: Connection) -> str | None:
     return files.get("main") or None
 
 
+def source_file(conn: Connection) -> str:
+    path = _file(conn)
+    assert path, "attach_copy_applies admits files only"
+    return path
+
+
 @dataclass
 class Unit:
     """A chunk committed in the target with its ledger mark."""
@@ -93,103 +110,204 @@ class Unit:
     checksum: str
 
 
+@dataclass(frozen=True)
+class StageJob:
+    """A table's subset to stage: `statement` selects it in key order; `written` its columns."""
+
+    name: str
+    statement: sa.Select  # type: ignore[type-arg]
+    written: list[str]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A table's subset in a scratch file, `rows` rows in key order as rowids 1..rows."""
+
+    name: str
+    path: str
+    rows: int
+    written: list[str]
+
+
+class Stager:
+    """Stages the jobs' subsets on a thread of its own, in the order given, at most AHEAD of the
+    tables taken; `take` waits for a table's and raises its error, if staging it failed."""
+
+    def __init__(self, source_path: str, jobs: list[StageJob], guard: Guard) -> None:
+        self._source = source_path
+        self._guard = guard
+        self._folder = tempfile.mkdtemp(prefix="migrator-stage-")
+        self._pending = list(jobs)
+        self._futures: dict[str, Future[Staged]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-stage")
+        self._cancels: list[Callable[[], None]] = []
+        self._closed = False
+        for _ in range(AHEAD):
+            self._submit_next()
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._futures or any(job.name == name for job in self._pending)
+
+    def take(self, name: str) -> Staged:
+        while name not in self._futures:
+            if not self._submit_next():
+                raise KeyError(name)
+        staged = self._futures.pop(name).result()
+        self._submit_next()
+        return staged
+
+    def done_with(self, staged: Staged) -> None:
+        """The table is copied: its scratch file goes."""
+        with suppress(FileNotFoundError):
+            os.remove(staged.path)
+
+    def close(self) -> None:
+        """Stop the staging in flight (a Ctrl-C's cancel does it), wait for it, delete every file."""
+        self._closed = True
+        self._pending.clear()
+        for cancel in list(self._cancels):
+            cancel()
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def _submit_next(self) -> bool:
+        if not self._pending or self._closed:
+            return False
+        job = self._pending.pop(0)
+        path = os.path.join(self._folder, f"{len(self._futures)}-{job.name}.db")
+        self._futures[job.name] = self._pool.submit(self._stage, job, path)
+        return True
+
+    def _stage(self, job: StageJob, path: str) -> Staged:
+        with _connection(path, {SOURCE: _read_only(self._source)}) as conn:
+            raw: Any = conn.connection.driver_connection
+            self._cancels.append(raw.interrupt)
+            try:
+                if self._closed:
+                    raise PermanentError("staging stopped")
+                quoted = conn.dialect.identifier_preparer.quote
+                wanted = job.statement.with_only_columns(
+                    *[c for c in job.statement.selected_columns if c.name in job.written]
+                )
+                run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
+                # No declared types: the values are kept exactly as the source holds them.
+                run(f"CREATE TABLE {ROWS} ({', '.join(quoted(c.name) for c in wanted.selected_columns)})")
+                with self._guard(raw.interrupt):
+                    run("BEGIN")
+                    run(f"INSERT INTO {ROWS} {literal_sql(wanted, conn.dialect)}")
+                    run("COMMIT")
+                rows = run(f"SELECT max(rowid) FROM {ROWS}").scalar() or 0
+                return Staged(job.name, path, int(rows), list(job.written))
+            finally:
+                self._cancels.remove(raw.interrupt)
+
+
 @contextmanager
-def attached(source: Connection, target: Connection, lock_timeout: float = 60.0) -> Iterator[Connection]:
-    """The copying connection: memory as main, the source (read-only) and the target attached.
-    Statements SQLAlchemy compiles for tables without a schema (the ledger's) go to the target."""
-    source_path, target_path = _file(source), _file(target)
-    assert source_path and target_path
-    raw = sqlite3.connect(":memory:", timeout=lock_timeout, isolation_level=None, check_same_thread=False)
+def _connection(main: str, attach: dict[str, str], lock_timeout: float = 60.0) -> Iterator[Connection]:
+    """A SQLAlchemy connection on one sqlite3 connection: `main` (a file, or ":memory:") and the
+    `attach`ed databases (name: URI), each checked to be the file meant."""
+    raw = sqlite3.connect(main, timeout=lock_timeout, isolation_level=None, check_same_thread=False, uri=False)
     try:
-        raw.execute(f"ATTACH DATABASE ? AS {SOURCE}", (f"file:{quote(source_path)}?mode=ro",))
-        raw.execute(f"ATTACH DATABASE ? AS {TARGET}", (target_path,))
+        if main != ":memory:":
+            raw.execute("PRAGMA journal_mode = OFF")  # a scratch file: a failure throws it away
+            raw.execute("PRAGMA synchronous = OFF")
+        for name, uri in attach.items():
+            raw.execute(f"ATTACH DATABASE ? AS {name}", (uri,))
         files = {name: path for _, name, path in raw.execute("PRAGMA database_list")}
-        if files.get(SOURCE) != source_path:  # a build without URI names would open a file named "file:..."
-            raise PermanentError(f"SQLite did not open the source read-only by its URI: {files.get(SOURCE)}")
+        for name, uri in attach.items():
+            wanted = _path_of(uri)
+            if files.get(name) != wanted:  # a build without URI names would open a file named "file:..."
+                raise PermanentError(f"SQLite did not open {wanted} by its URI: {files.get(name)}")
         register(raw)
         engine = sa.create_engine("sqlite://", creator=lambda: raw, poolclass=sa.pool.StaticPool)
         try:
             with engine.connect() as conn:
-                yield conn.execution_options(schema_translate_map={None: TARGET})
+                yield conn
         finally:
             engine.dispose()
     finally:
         raw.close()
 
 
-def copy_chunks(
+def _read_only(path: str) -> str:
+    return f"file:{quote(path)}?mode=ro"
+
+
+def _path_of(uri: str) -> str:
+    return unquote(uri.removeprefix("file:").split("?", 1)[0]) if uri.startswith("file:") else uri
+
+
+@contextmanager
+def attached(source: Connection, target: Connection, staged: Staged) -> Iterator[Connection]:
+    """The copying connection: memory as main, the source (read-only), the target and the table's
+    scratch file (read-only) attached. Statements SQLAlchemy compiles for tables without a schema
+    (the ledger's) go to the target."""
+    source_path, target_path = _file(source), _file(target)
+    assert source_path and target_path
+    attach = {SOURCE: _read_only(source_path), TARGET: target_path, STAGE: _read_only(staged.path)}
+    with _connection(":memory:", attach) as conn:
+        yield conn.execution_options(schema_translate_map={None: TARGET})
+
+
+def copy_staged(
     conn: Connection,
-    statement: sa.Select,  # type: ignore[type-arg]
+    staged: Staged,
     table: sa.Table,
-    written: list[str],
     key: tuple[str, ...],
     chunk_rows: int,
     mark: Any,
-    staged: Callable[[int], None] = lambda rows: None,
+    guard: Guard,
 ) -> Generator[Unit, None, None]:
-    """Copy the rows of `statement` into `table` of the target, `chunk_rows` at a time, each chunk
+    """Copy the staged rows into `table` of the target, `chunk_rows` at a time, each chunk
     committed with `mark(conn, rows, last_key, checksum)` (the ledger's mark) in its transaction.
-    `staged(rows)` is told how many rows there are once they are staged, before the first chunk.
 
-    A chunk's hashing (Python) runs while the chunk before it is written (SQLite, which lets go of
-    the GIL meanwhile): on two cores the digest then costs little more than its SQL half."""
+    The chunks' digests are taken on a reader connection of their own, one chunk ahead: SQLite
+    spells the rows (without the GIL) and Python hashes them while the chunk before is written."""
     quoted = conn.dialect.identifier_preparer.quote
-    names = ", ".join(quoted(c) for c in written)
-    wanted = statement.with_only_columns(*[c for c in statement.selected_columns if c.name in written])
-    sql = literal_sql(wanted, conn.dialect)
+    names = ", ".join(quoted(c) for c in staged.written)
     run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
-    run(f"DROP TABLE IF EXISTS temp.{ROWS}")
-    # No declared types: the values are kept exactly as the source holds them, in key order by rowid.
-    run(f"CREATE TEMP TABLE {ROWS} ({names})")
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-attach")
-    try:
-        run("BEGIN")
-        run(f"INSERT INTO temp.{ROWS} ({', '.join(quoted(c.name) for c in wanted.selected_columns)}) {sql}")
-        run("COMMIT")
-        total = run(f"SELECT max(rowid) FROM temp.{ROWS}").scalar() or 0
-        staged(total)
-        row_text = spelled(quoted(c) for c in written)
+    target = f"{TARGET}.{quoted(table.name)}"
+    bounds = [(start, min(start + chunk_rows, staged.rows)) for start in range(0, staged.rows, chunk_rows)]
+    if not bounds:
+        return
+    with (
+        _connection(":memory:", {STAGE: _read_only(staged.path)}) as reader_conn,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-digest") as reader,
+    ):
+        raw_reader: Any = reader_conn.connection.driver_connection
+        row_text = spelled(quoted(c) for c in staged.written)
         keys = ", ".join(quoted(k) for k in key)
-        target = f"{TARGET}.{quoted(table.name)}"
 
-        def read(start: int, end: int) -> tuple[str, tuple[Any, ...], str]:
+        def digest(start: int, end: int) -> tuple[tuple[Any, ...], str]:
             within = f"rowid > {start} AND rowid <= {end}"
-            rows_json = run(f"SELECT json_group_array({row_text}) FROM temp.{ROWS} WHERE {within}").scalar_one()
-            last_key = tuple(run(f"SELECT {keys} FROM temp.{ROWS} WHERE rowid = {end}").one())
-            return within, last_key, rows_json
+            read = reader_conn.exec_driver_sql
+            rows_json = read(f"SELECT json_group_array({row_text}) FROM {STAGE}.{ROWS} WHERE {within}").scalar_one()
+            last_key = tuple(read(f"SELECT {keys} FROM {STAGE}.{ROWS} WHERE rowid = {end}").one())
+            return last_key, f"python:{_chunk_digest(rows_json)}"
 
-        def write(within: str, rows: int, last_key: tuple[Any, ...], checksum: str) -> Unit:
-            run("BEGIN IMMEDIATE")
-            try:
-                run(f"INSERT INTO {target} ({names}) SELECT {names} FROM temp.{ROWS} WHERE {within}")
-                mark(conn, rows, last_key, checksum)
-                run("COMMIT")
-            except BaseException:
-                run("ROLLBACK")
-                raise
-            return Unit(rows, last_key, checksum)
-
-        bounds = [(start, min(start + chunk_rows, total)) for start in range(0, total, chunk_rows)]
-        if not bounds:
-            return
-        within, last_key, rows_json = read(*bounds[0])
-        checksum = f"python:{_chunk_digest(rows_json)}"
-        for number, (start, end) in enumerate(bounds):
-            after = read(*bounds[number + 1]) if number + 1 < len(bounds) else None
-            writing = writer.submit(write, within, end - start, last_key, checksum)
-            if after is not None:
-                within, last_key, rows_json = after
-                checksum = f"python:{_chunk_digest(rows_json)}"  # while the chunk before is written
-            yield writing.result()
-    finally:
-        writer.shutdown(wait=True)
-        if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
-            run("ROLLBACK")
-        run(f"DROP TABLE IF EXISTS temp.{ROWS}")
+        with guard(raw_reader.interrupt):
+            ahead = reader.submit(digest, *bounds[0])
+            for number, (start, end) in enumerate(bounds):
+                last_key, checksum = ahead.result()
+                if number + 1 < len(bounds):
+                    ahead = reader.submit(digest, *bounds[number + 1])  # while this chunk is written
+                run("BEGIN IMMEDIATE")
+                try:
+                    within = f"rowid > {start} AND rowid <= {end}"
+                    run(f"INSERT INTO {target} ({names}) SELECT {names} FROM {STAGE}.{ROWS} WHERE {within}")
+                    mark(conn, end - start, last_key, checksum)
+                    run("COMMIT")
+                except BaseException:
+                    if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                        run("ROLLBACK")
+                    raise
+                yield Unit(end - start, last_key, checksum)
 
 
 def ledger_mark(plan: str, run_id: str, table: str, first_chunk: int) -> Any:
-    """`mark` for `copy_chunks`: the ledger's unit "table:NAME:N", N counting on from `first_chunk`."""
+    """`mark` for `copy_staged`: the ledger's unit "table:NAME:N", N counting on from `first_chunk`."""
     chunk = first_chunk
 
     def mark(conn: Connection, rows: int, last_key: tuple[Any, ...], checksum: str) -> None:

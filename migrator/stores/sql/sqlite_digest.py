@@ -7,16 +7,19 @@ connection. So SQLite hands Python one string per row, and Python only hashes it
 cost of reading the row's values into Python and spelling them there. Equal digests by
 construction, so a digest taken either way compares with the other (tests/test_sqlite_attach_copy.py).
 
-Only for values that SQLAlchemy hands over unchanged: a column type with a result processor
-(DATETIME, NUMERIC, BOOLEAN...) is hashed as the processed value, which SQLite cannot spell.
+A column type with a result processor (DATETIME, NUMERIC, BOOLEAN...) is hashed as the value
+SQLAlchemy reads, as on the row path: see `column_spelling`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,20 +59,51 @@ def hash_sum_of_bytes(texts: Iterable[bytes]) -> int:
     return sum(hashes) & MASK
 
 
-def raw_values(conn: Connection, query: sa.Select) -> bool:  # type: ignore[type-arg]
-    """Whether SQLAlchemy reads every column of `query` as the driver gives it."""
-    dialect = conn.dialect
-    return all(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) is None for column in query.selected_columns
-    )
+# The text SQLAlchemy's SQLite DATETIME and DATE write (their default storage formats), as GLOB
+# patterns: for such a text, the value's canonical spelling can be had from the text itself.
+_D = "[0-9]"
+DATE_TEXT = f"{_D * 4}-{_D * 2}-{_D * 2}"
+DATETIME_TEXT = f"{DATE_TEXT} {_D * 2}:{_D * 2}:{_D * 2}"
+DATETIME_MICRO_TEXT = f"{DATETIME_TEXT}.{_D * 6}"
+_DEFAULT_FORMATS = {
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d",
+    "%(year)04d-%(month)02d-%(day)02d",
+}
+
+
+def column_spelling(raw: Any, dialect: Any, column: str, type_: Any, number: int) -> str:
+    """The SQL expression of one column's canonical spelling, as `canonical` spells the value
+    SQLAlchemy reads from it. A type that converts values (DATETIME, NUMERIC, BOOLEAN, JSON...)
+    has its own result processor and `canonical` registered as a function on `raw`; the common
+    stored forms are spelled by SQLite itself: a DATETIME's `2021-01-01 00:00:00.000000` is
+    `2021-01-01 00:00:00` (what `datetime.isoformat` gives without microseconds), a DATE's text as
+    it is, a BOOLEAN's 0 or 1 as they are."""
+    impl = type_.dialect_impl(dialect)
+    processor = impl.result_processor(dialect, None)
+    if processor is None:
+        return spelled([column])
+    function = f"m__canonical_{number}"
+    raw.create_function(function, 1, lambda value: canonical(processor(value)), deterministic=True)
+    slow = f"{function}({column})"
+    text = f"typeof({column}) = 'text'"
+    default_format = getattr(impl, "_storage_format", None) in _DEFAULT_FORMATS and not getattr(impl, "_reg", None)
+    if isinstance(impl, sa.DateTime) and default_format:
+        micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
+        return (
+            f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
+            f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
+        )
+    if isinstance(impl, sa.Date) and default_format:
+        return f"CASE WHEN {text} AND {column} GLOB '{DATE_TEXT}' THEN {column} ELSE {slow} END"
+    if isinstance(impl, sa.Boolean):
+        return f"CASE WHEN typeof({column}) = 'integer' AND {column} IN (0, 1) THEN {column} ELSE {slow} END"
+    return slow
 
 
 def sqlite_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest | None:  # type: ignore[type-arg]
     """`Digest.of` the rows of `query` (its columns `columns`, in that order), or None where it
-    cannot be taken this way: not SQLite, or a column whose values SQLAlchemy converts."""
+    cannot be taken this way: not SQLite, or a query with bound parameters."""
     if conn.dialect.name != "sqlite" or [c.name for c in query.selected_columns] != columns:
-        return None
-    if not raw_values(conn, query):
         return None
     compiled = query.compile(conn)
     if compiled.params:
@@ -77,9 +111,17 @@ def sqlite_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Dig
     raw: Any = conn.connection.driver_connection
     register(raw)
     quote = conn.dialect.identifier_preparer.quote
+    text = " || char(31) || ".join(
+        column_spelling(raw, conn.dialect, quote(c.name), c.type, number)
+        for number, c in enumerate(query.selected_columns)
+    )
+    table = _whole_table(query)
+    if table is not None:
+        whole = _table_digest(raw, quote(table), text)
+        if whole is not None:
+            return whole
     cursor = raw.cursor()
     total, rows = 0, 0
-    text = spelled(quote(c) for c in columns)
     # In a UTF-8 database a text cast to a BLOB is its UTF-8 bytes, the very bytes hashed: the
     # driver then decodes no str that Python would only encode again (a third of the time).
     utf8 = cursor.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
@@ -94,4 +136,53 @@ def sqlite_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Dig
             rows += len(batch)
     finally:
         cursor.close()
+    return Digest(rows, f"{total:016x}")
+
+
+def _whole_table(query: sa.Select) -> str | None:  # type: ignore[type-arg]
+    """The name of the table `query` reads whole (its columns, no filter, order or limit), if it does."""
+    froms = query.get_final_froms()
+    if len(froms) != 1 or not isinstance(froms[0], sa.Table) or froms[0].schema is not None:
+        return None
+    if query.whereclause is not None or query._order_by_clauses or query._limit_clause is not None:
+        return None
+    return froms[0].name
+
+
+def _table_digest(raw: Any, table: str, text: str) -> Digest | None:
+    """A whole rowid table's digest, BATCH rows at a time in rowid order, on two threads: SQLite
+    spells the next batch as one JSON array (one step, without the GIL) while Python hashes this
+    one. None for a table without rowids. Both threads use the one connection, one at a time: the
+    reads stay in the connection's transaction."""
+    try:
+        raw.execute(f"SELECT rowid FROM {table} LIMIT 0").fetchall()
+    except sqlite3.OperationalError:
+        return None  # WITHOUT ROWID
+
+    def batch_sql(where: str) -> str:
+        return (
+            f"SELECT json_group_array(m__text), max(m__rowid), count(*) FROM "
+            f"(SELECT {text} AS m__text, rowid AS m__rowid FROM {table}{where} ORDER BY rowid LIMIT {BATCH})"
+        )
+
+    first, then = batch_sql(""), batch_sql(" WHERE rowid > ?")
+
+    def batch(after: int | None) -> tuple[str, int | None, int]:
+        rows_json, last, count = (raw.execute(first) if after is None else raw.execute(then, (after,))).fetchone()
+        return rows_json, last, count
+
+    def batches() -> Iterator[tuple[str, int]]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-spell") as reader:
+            ahead = reader.submit(batch, None)
+            while True:
+                rows_json, last, count = ahead.result()
+                if count == 0:
+                    return
+                ahead = reader.submit(batch, last)
+                yield rows_json, count
+
+    total, rows = 0, 0
+    for rows_json, count in batches():
+        total = (total + hash_sum(json.loads(rows_json))) & MASK
+        rows += count
     return Digest(rows, f"{total:016x}")
