@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 import migrator.engine.copy as copy_module
 from migrator.engine.run import run_plan
+from migrator.engine.verify import verify_plan
 from migrator.plan.load import load_plan
 from migrator.stores.sql.sqlite_digest import sqlite_digest
 from migrator.verify.digest import Digest
@@ -92,7 +93,10 @@ def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
         return conn.execute(f"SELECT {typed} FROM {table} ORDER BY id").fetchall()
 
 
-def test_attached_copy_writes_what_the_row_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_attached_copy_keeps_every_value_as_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside SQLite every value arrives with its storage class and bytes, a DATETIME's text
+    included, which the row path (through SQLAlchemy's types) would re-spell; the chunks are the
+    row path's, and their digests are of the stored values (method "sqlite")."""
     source = tmp_path / "source.db"
     _source(source)
     fast, rows = tmp_path / "fast.db", tmp_path / "rows.db"
@@ -107,8 +111,7 @@ def test_attached_copy_writes_what_the_row_path_writes(tmp_path: Path, monkeypat
     monkeypatch.setattr(copy_module, "copy_staged", spied)
     result = run_plan(load_plan(_plan(tmp_path, source, fast)), environ={})
     assert result.status == "finished" and result.verification and result.verification["ok"]
-    # The DATETIME column's values change spelling on the row path: that table is not copied inside SQLite.
-    assert sorted(copied_inside_sqlite) == ["items", "owners"]
+    assert sorted(copied_inside_sqlite) == ["items", "owners", "stamped"]
 
     monkeypatch.setattr(copy_module, "attach_copy_applies", lambda *args: False)
     copied_inside_sqlite.clear()
@@ -118,9 +121,16 @@ def test_attached_copy_writes_what_the_row_path_writes(tmp_path: Path, monkeypat
     fast_units, row_units = _ledger(fast), _ledger(rows)
     assert len([u for u in fast_units if u[0].startswith("table:items:")]) > 5  # many chunks, not one
     assert [u[:3] for u in fast_units] == [u[:3] for u in row_units]  # the same chunks, ending at the same keys
-    assert [u[3] for u in fast_units] == [u[3] for u in row_units]  # with the same digests
-    for table in ("owners", "items", "stamped"):
+    assert all(u[3].startswith("sqlite:") for u in fast_units if u[0].startswith("table:"))
+    for table in ("owners", "items"):
         assert _rows(fast, table) == _rows(rows, table)
+    with sqlite3.connect(source) as conn:
+        stamps = dict(
+            conn.execute("SELECT id, at FROM stamped WHERE owner_id IN (SELECT id FROM owners WHERE region = 'eu')")
+        )
+    kept = dict((row[0], row[4]) for row in _rows(fast, "stamped"))
+    assert kept == stamps  # "2024-01-01 10:00:00", not the row path's "2024-01-01 10:00:00.000000"
+    assert all(at.endswith(".000000") for _, _, _, _, at, _ in _rows(rows, "stamped"))
     with sqlite3.connect(fast) as conn:
         nulled = conn.execute("SELECT count(*) FROM items WHERE helper_id IS NULL").fetchone()[0]
     assert nulled > 0
@@ -180,7 +190,7 @@ def test_scratch_files_go_with_the_run_that_made_them(tmp_path: Path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         run_plan(load_plan(_plan(tmp_path, source, tmp_path / "stopped.db")), environ={})
     # Each subset staged in a file of its own, gone once its table is copied.
-    assert "0-owners.db" in seen[0] and seen[1] == ["1-items.db"]
+    assert "0-owners.db" in seen[0] and "1-items.db" in seen[1] and "0-owners.db" not in seen[1]
     assert list(scratch.iterdir()) == []
 
     monkeypatch.setattr(copy_module, "copy_staged", real_copy_staged)
@@ -247,3 +257,23 @@ def test_digest_of_converted_types_is_the_python_digest(tmp_path: Path) -> None:
                 assert sqlite_digest(conn, query, columns) == expected
     finally:
         engine.dispose()
+
+
+def test_verify_sees_a_value_spelled_otherwise(tmp_path: Path) -> None:
+    """A DATETIME's text re-spelled in the target (`2024-01-01 10:00:00` → `...10:00:00.000000`, the
+    same instant to SQLAlchemy) is a changed value: verify fails, naming the table and the key,
+    whether it compares with what the run read or with the source as it is now."""
+    source = tmp_path / "source.db"
+    _source(source)
+    target = tmp_path / "respelled.db"
+    plan = _plan(tmp_path, source, target)
+    result = run_plan(load_plan(plan), environ={})
+    assert result.status == "finished" and result.verification and result.verification["ok"]
+    with sqlite3.connect(target) as conn:
+        first = conn.execute("SELECT min(id) FROM stamped").fetchone()[0]
+        conn.execute("UPDATE stamped SET at = at || '.000000' WHERE id = ?", (first,))
+    for against_source in (False, True):
+        verified = verify_plan(load_plan(plan), against_source=against_source)
+        failed = [c for c in verified.checks if not c.ok]
+        assert [(c.check, c.table) for c in failed] == [("I3", "stamped")], against_source
+        assert failed[0].examples == [f"changed {first}"], against_source

@@ -34,12 +34,16 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
+from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest
 from migrator.stores.sql.verify_sql import (
+    STORED_METHODS,
+    as_stored,
     count,
     keyed_rows,
     orphans,
     pg_digest,
     python_digest,
+    stored_digest,
     target_rows,
     validated_foreign_keys,
 )
@@ -145,7 +149,7 @@ def verify_recorded(
             detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
             return [Check("I2", name, True, detail), Check("I3", name, True, detail)]
         transform = _transform(prep, name, dict(env))
-        return _explain(prep, target, tables[name], name, transform, written, key, expected, actual)
+        return _explain(prep, target, tables[name], name, transform, written, key, expected, actual, method)
 
     result = _check_target(prep, table_checks, workers, against_the_run=True)
     result.seconds = round(time.monotonic() - started, 3)
@@ -162,6 +166,8 @@ def _target_digest(
         return copy_out_digest(target, table, columns, key, chunk_ends())
     if method == "postgresql":
         return pg_digest(target, target_rows(table, columns, []), columns)
+    if method == STORED:
+        return stored_digest(target, target_rows(table, columns, []), columns)
     return python_digest(target, target_rows(table, columns, []), columns, None)
 
 
@@ -246,18 +252,24 @@ def _content_checks(
     key = list(query.order_by)
     ordered = query.rows.with_only_columns(*[c for c in query.rows.selected_columns if c.name in written])
     in_server = transform is None and _same_types(prep.source.table(name), target_table, written, prep.conn, target)
+    both_sqlite = transform is None and prep.conn.dialect.name == target.dialect.name == "sqlite"
+    stored = both_sqlite and sqlite_digest(prep.conn, ordered, written, stored=True)
     if in_server:
+        method = "postgresql"
         expected = pg_digest(prep.conn, ordered, written)
         actual = pg_digest(target, target_rows(target_table, written, []), written)
+    elif stored:
+        method, expected = STORED, stored
+        actual = stored_digest(target, target_rows(target_table, written, []), written)
     else:
+        method = "python"
         expected = python_digest(prep.conn, ordered, written, transform)
         actual = python_digest(target, target_rows(target_table, written, []), written, None)
-    method = "postgresql" if in_server else "python"
     digests[name] = TableDigest(actual.rows, actual.checksum, method, written, key)
     if expected == actual:
         detail = f"{actual.rows:,} rows, checksum {actual.checksum}"
         return [Check("I2", name, True, detail), Check("I3", name, True, detail)]
-    return _explain(prep, target, target_table, name, transform, written, key, expected, actual)
+    return _explain(prep, target, target_table, name, transform, written, key, expected, actual, method)
 
 
 def _explain(
@@ -270,15 +282,22 @@ def _explain(
     key: list[str],
     expected: Digest,
     actual: Digest,
+    method: str,
 ) -> list[Check]:
-    """The digests differ: walk both sides in key order to name the rows."""
+    """The digests differ: walk both sides in key order to name the rows. Where the digests are of
+    the values as stored (same dialect), so is the walk: a value whose spelling changed is named."""
     summary = f"subset {expected.rows:,} rows ({expected.checksum}), target {actual.rows:,} rows ({actual.checksum})"
     if not key:
         return [Check("I3", name, False, f"{summary}; the table has no key, so the rows cannot be named")]
-    source_rows = keyed_rows(prep.conn, prep.queries.rows(name).rows, key, written, transform)
-    target_keyed = keyed_rows(
-        target, target_rows(target_table, written + [k for k in key if k not in written], key), key, written, None
-    )
+    source_query = prep.queries.rows(name).rows
+    target_query = target_rows(target_table, written + [k for k in key if k not in written], key)
+    if method in STORED_METHODS and transform is None:
+        source_query, source_key = as_stored(prep.conn, source_query, key, written)
+        target_query, target_key = as_stored(target, target_query, key, written)
+    else:
+        source_key = target_key = key
+    source_rows = keyed_rows(prep.conn, source_query, source_key, written, transform)
+    target_keyed = keyed_rows(target, target_query, target_key, written, None)
     found = differences(source_rows, target_keyed)
     merged = prep.loaded.plan.target.existing == "merge"
     if merged and found.extra and found.complete:

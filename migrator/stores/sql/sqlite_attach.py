@@ -14,12 +14,14 @@ first, so the plan's own fragments (`region_id = (SELECT id FROM regions ...)`) 
 they do on the source connection; everything written names the target. A stager's connection has
 its scratch file as main (which holds only `m__rows`) and the source attached.
 
-The chunk's digest is the row path's (`Digest.of` of the rows as read): SQLite spells each row as
-the digest's canonical text (see sqlite_digest.py) and Python hashes it. So verification, receipts
-and resume see the same units either way.
+Values move as SQLite stores them: each keeps its storage class and bytes (a TEXT in an INTEGER
+column stays TEXT, a DATETIME's text is not re-parsed), which the row path, through SQLAlchemy's
+types, would not promise. So the chunk's digest is of the stored values too (`stored_spelling` in
+sqlite_digest.py: method "sqlite"), and verification reads the target the same way: it sees a
+value whose spelling changed, not only one whose meaning did.
 
-Only where that is exactly what the row path writes (see `attach_copy_applies`): no transform, no
-upsert, a key, and no column whose type converts values on the way (DATETIME, NUMERIC, BOOLEAN...).
+Wherever both sides are SQLite files (see `attach_copy_applies`) and the rows go in as they come
+out: no transform, no upsert, and a key to cut chunks by.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from sqlalchemy.engine import Connection
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.literal import literal_sql
-from migrator.stores.sql.sqlite_digest import hash_sum, register, spelled
+from migrator.stores.sql.sqlite_digest import STORED, hash_sum, register, stored_spelling
 
 SOURCE, TARGET, STAGE = "m__src", "m__dst", "m__stage"  # the attachments' names: see the docstring
 ROWS = "m__rows"
@@ -72,20 +74,8 @@ def attach_copy_applies(
     raw: Any = source.connection.driver_connection
     if str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
         return False
-    selected = {c.name: c for c in statement.selected_columns}
-    if any(c not in selected or c not in table.c for c in written):
-        return False
-    return all(_passes_through(source, selected[c].type) and _passes_through(target, table.c[c].type) for c in written)
-
-
-def _passes_through(conn: Connection, type_: Any) -> bool:
-    """A type whose values SQLAlchemy hands over as the driver gives them, both ways. A REAL's
-    float() on the way in changes nothing that the column's REAL affinity would not, nor does a
-    BLOB's memoryview of the bytes."""
-    impl = type_.dialect_impl(conn.dialect)
-    if impl.result_processor(conn.dialect, None) is not None:
-        return False
-    return impl.bind_processor(conn.dialect) is None or isinstance(impl, sa.Float | sa.LargeBinary)
+    selected = {c.name for c in statement.selected_columns}
+    return all(c in selected and c in table.c for c in written)
 
 
 def _file(conn: Connection) -> str | None:
@@ -277,7 +267,7 @@ def copy_staged(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-digest") as reader,
     ):
         raw_reader: Any = reader_conn.connection.driver_connection
-        row_text = spelled(quoted(c) for c in staged.written)
+        row_text = stored_spelling(quoted(c) for c in staged.written)
         keys = ", ".join(quoted(k) for k in key)
 
         def digest(start: int, end: int) -> tuple[tuple[Any, ...], str]:
@@ -285,7 +275,7 @@ def copy_staged(
             read = reader_conn.exec_driver_sql
             rows_json = read(f"SELECT json_group_array({row_text}) FROM {STAGE}.{ROWS} WHERE {within}").scalar_one()
             last_key = tuple(read(f"SELECT {keys} FROM {STAGE}.{ROWS} WHERE rowid = {end}").one())
-            return last_key, f"python:{_chunk_digest(rows_json)}"
+            return last_key, f"{STORED}:{_chunk_digest(rows_json)}"
 
         with guard(raw_reader.interrupt):
             ahead = reader.submit(digest, *bounds[0])

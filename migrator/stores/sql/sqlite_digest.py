@@ -100,9 +100,32 @@ def column_spelling(raw: Any, dialect: Any, column: str, type_: Any, number: int
     return slow
 
 
-def sqlite_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest | None:  # type: ignore[type-arg]
+STORED = "sqlite"  # the method of digests over SQLite's stored values (a checksum "sqlite:HEX")
+
+
+def stored_spelling(columns: Iterable[str]) -> str:
+    """The SQL expression of a row as SQLite stores it, over already quoted column names: each
+    value's `quote()`, which tells the storage classes apart (the TEXT '5' from the INTEGER 5, the
+    REAL 5.0 from both) and writes a REAL in a form that reads back to the same double; a text
+    holding a NUL byte, which `quote()` cuts short there, as N and its bytes in hex."""
+    parts = [
+        f"CASE WHEN typeof({c}) = 'text' AND instr(CAST({c} AS BLOB), x'00') > 0 THEN 'N' || hex({c}) "
+        f"ELSE quote({c}) END"
+        for c in columns
+    ]
+    return " || ',' || ".join(parts)
+
+
+def sqlite_digest(
+    conn: Connection,
+    query: sa.Select,  # type: ignore[type-arg]
+    columns: list[str],
+    *,
+    stored: bool = False,
+) -> Digest | None:
     """`Digest.of` the rows of `query` (its columns `columns`, in that order), or None where it
-    cannot be taken this way: not SQLite, or a query with bound parameters."""
+    cannot be taken this way: not SQLite, or a query with bound parameters. `stored`: the digest of
+    the values as SQLite stores them (`stored_spelling`), not as SQLAlchemy reads them."""
     if conn.dialect.name != "sqlite" or [c.name for c in query.selected_columns] != columns:
         return None
     compiled = query.compile(conn)
@@ -111,10 +134,13 @@ def sqlite_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Dig
     raw: Any = conn.connection.driver_connection
     register(raw)
     quote = conn.dialect.identifier_preparer.quote
-    text = " || char(31) || ".join(
-        column_spelling(raw, conn.dialect, quote(c.name), c.type, number)
-        for number, c in enumerate(query.selected_columns)
-    )
+    if stored:
+        text = stored_spelling(quote(c) for c in columns)
+    else:
+        text = " || char(31) || ".join(
+            column_spelling(raw, conn.dialect, quote(c.name), c.type, number)
+            for number, c in enumerate(query.selected_columns)
+        )
     table = _whole_table(query)
     if table is not None:
         whole = _table_digest(raw, quote(table), text)

@@ -8,13 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.errors import PermanentError
 from migrator.stores.sql.literal import execute_literal, literal_sql
 from migrator.stores.sql.snapshot import plain_batches, stream
-from migrator.stores.sql.sqlite_digest import sqlite_digest
+from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest, stored_spelling
 from migrator.verify.digest import MASK, Digest
 
 BATCH = 20_000
 Row = dict[str, Any]
+# Digests over the values as the databases store them (same dialect on both sides): SQLite's
+# quote() of each value, PostgreSQL's text output (in COPY chunks, or summed in the server).
+STORED_METHODS = frozenset({STORED, "chunks", "postgresql"})
 
 
 def orphans(
@@ -99,6 +103,32 @@ def pg_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest:
     )
     count, total = tuple(execute_literal(conn, digest_sql).one())
     return Digest(int(count), f"{int(total) & MASK:016x}")
+
+
+def stored_digest(conn: Connection, query: sa.Select, columns: list[str]) -> Digest:  # type: ignore[type-arg]
+    """The digest of `query`'s rows as SQLite stores them (method "sqlite")."""
+    digest = sqlite_digest(conn, query, columns, stored=True)
+    if digest is None:
+        raise PermanentError(f"a digest of stored SQLite values cannot be taken on {conn.dialect.name}")
+    return digest
+
+
+def as_stored(conn: Connection, query: sa.Select, key: list[str], columns: list[str]) -> tuple[sa.Select, list[str]]:  # type: ignore[type-arg]
+    """`query`'s rows in key order, each of `columns` as the database stores it (SQLite: its
+    `quote()`, see `stored_spelling`; PostgreSQL: its text output), for naming the rows whose stored
+    form differs where their values read the same. Returns the query and its key's column names."""
+    rows = query.subquery("m__stored")
+    quote = conn.dialect.identifier_preparer.quote
+    spelled: list[sa.ColumnElement[Any]]
+    if conn.dialect.name == "sqlite":
+        spelled = [sa.literal_column(stored_spelling([f"m__stored.{quote(c)}"])).label(c) for c in columns]
+    elif conn.dialect.name == "postgresql":
+        spelled = [sa.cast(rows.c[c], sa.Text).label(c) for c in columns]
+    else:
+        spelled = [rows.c[c].label(c) for c in columns]
+    keys = [f"m__key_{number}" for number in range(len(key))]
+    selected = [rows.c[k].label(label) for k, label in zip(key, keys, strict=True)]
+    return sa.select(*selected, *spelled).order_by(*[rows.c[k] for k in key]), keys
 
 
 def keyed_rows(
