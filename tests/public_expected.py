@@ -17,12 +17,14 @@ both exact. Across dialects the values are brought to one canonical form per kin
 column (`canonical` below): a number by its value (so `4.99` and a REAL's `4.99` agree, but
 `1.50` and `1.5` too: scale is not compared across dialects), a real to 6 significant digits, a
 timestamp with time zone as UTC wall-clock time, a date or datetime by its ISO text, bytes as hex,
-a MariaDB SET or a PostgreSQL array as the tuple of its elements. Anything else compares as text.
+a MariaDB SET or a PostgreSQL array as the tuple of its elements (a JSON array text too: that is
+how a target without arrays may hold one). Anything else compares as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -226,6 +228,8 @@ def canonical(kind: str, value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     if kind == LIST:
+        if isinstance(value, str) and value.startswith("["):
+            return tuple(json.loads(value))  # an array kept as a JSON array where arrays do not exist
         if isinstance(value, str):
             return tuple(value.split(",")) if value else ()
         if isinstance(value, (list, tuple, set)):

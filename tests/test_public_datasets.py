@@ -31,7 +31,32 @@ SQLITE = "sqlite"
 TARGETS = (POSTGRESQL, MARIADB, SQLITE)
 
 # (data set, target) -> why its split fails today. Each reason is what the run or the check reports.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+# Issue 12 is about these; the first problem of each pair is named (a fix may uncover the next one).
+_YEAR_AS_TEXT = (
+    "film.release_year, of pagila's DOMAIN year (over integer), is created as a text column and holds"
+    " '2006' instead of the integer 2006"
+)
+_INDEX_NAMES = "index {index} already exists: MySQL index names are per table, {target}'s per schema"
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("pagila", POSTGRESQL): 'migrator run failed: the run failed: type "year" does not exist (a DOMAIN column)',
+    ("pagila", MARIADB): _YEAR_AS_TEXT + "; migrator's own verification reports I3 film: rows with other content",
+    ("pagila", SQLITE): _YEAR_AS_TEXT + "; migrator's own verification does not see it",
+    ("sakila", POSTGRESQL): (
+        "migrator run failed: writing chunk 0 of film failed: cannot adapt type 'set' using placeholder '%s'"
+        " (film.special_features is a MariaDB SET)"
+    ),
+    ("sakila", MARIADB): (
+        "migrator run failed: adding keys, indexes and counters to the target failed: (1071, 'Specified key"
+        " was too long; max key length is 3072 bytes') (the FULLTEXT index film_text.idx_title_description is"
+        " recreated as a plain index on title and the TEXT description)"
+    ),
+    ("sakila", SQLITE): "migrator run failed: the run failed: " + _INDEX_NAMES.format(index="idx_fk_address_id", target="SQLite"),
+    ("employees", POSTGRESQL): (
+        'migrator run failed: adding keys, indexes and counters to the target failed: relation "dept_no" already'
+        " exists (the index MariaDB made for the foreign key dept_no on both dept_emp and dept_manager)"
+    ),
+    ("employees", SQLITE): "migrator run failed: the run failed: " + _INDEX_NAMES.format(index="dept_no", target="SQLite"),
+}
 
 
 def _cases() -> list:
@@ -60,10 +85,27 @@ def test_split_into_each_dialect(  # type: ignore[no-untyped-def]
     target_url = _target_url(target, pg_url_factory, mariadb_url_factory, tmp_path)
     env = {"SOURCE_URL": source_url, "TARGET_URL": target_url, "STATE_DIR": str(tmp_path / "state")}
     done = run_cli("run", "--format", "json", DATASETS[dataset].plan, env=env)
-    assert done.returncode == 0, f"migrator run failed:\n{done.stderr[-3000:]}"
-    assert json.loads(done.stdout)["status"] == "finished"
-    failures = split_failures(dataset, source_url, target_url)
-    assert not failures, f"the target is not the {dataset} split:\n" + "\n".join(failures)
+    if done.returncode != 0 and not done.stdout.strip():
+        pytest.fail(f"migrator run failed: {_error(done.stderr)}")
+    result = json.loads(done.stdout)
+    # A run whose own verification fails still wrote the target: check it anyway, for the exact reason.
+    problems = [f"migrator's verification: {line}" for line in _failed_checks(result)]
+    if result["status"] != "finished" and not problems:
+        problems.append(f"migrator run ended {result['status']}: {result.get('message')}")
+    problems += split_failures(dataset, source_url, target_url)
+    assert not problems, f"the target is not the {dataset} split:\n" + "\n".join(problems)
+
+
+def _error(stderr: str) -> str:
+    try:
+        return str(json.loads(stderr)["message"])
+    except (ValueError, KeyError):
+        return stderr[-3000:]
+
+
+def _failed_checks(result: dict) -> list[str]:
+    checks = (result.get("verification") or {}).get("checks", [])
+    return [f"{c['check']} {c['table']}: {c['detail']}" for c in checks if not c["ok"]]
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -83,6 +125,34 @@ def test_plan_selects_a_real_subset(dataset: str, public_sources) -> None:  # ty
         engine.dispose()
     assert any(kept < total for kept, total in counts.values()), f"{dataset}: the plan copies everything: {counts}"
     assert all(kept > 0 for kept, total in counts.values() if total), f"{dataset}: a table gets no row: {counts}"
+
+
+def test_the_check_sees_each_kind_of_wrong_target(  # type: ignore[no-untyped-def]
+    public_sources, run_cli, tmp_path: Path
+) -> None:
+    """The independent check is not blind: a correct target, spoiled four ways, fails in four ways."""
+    import sqlalchemy as sa
+
+    source_url = public_sources.url(DATASETS["northwind"])
+    target_url = f"sqlite:///{tmp_path / 'target.db'}"
+    env = {"SOURCE_URL": source_url, "TARGET_URL": target_url, "STATE_DIR": str(tmp_path / "state")}
+    done = run_cli("run", "--format", "json", DATASETS["northwind"].plan, env=env)
+    assert done.returncode == 0, done.stderr
+    assert split_failures("northwind", source_url, target_url) == []
+    engine = sa.create_engine(target_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("PRAGMA foreign_keys = OFF"))
+        conn.execute(sa.text("UPDATE customers SET city = 'Nowhere' WHERE customer_id = 'ALFKI'"))
+        conn.execute(sa.text("INSERT INTO customers (customer_id, company_name, country) VALUES ('ZZZZZ', 'Z', 'France')"))
+        conn.execute(sa.text("DELETE FROM order_details WHERE order_id = 10643 AND product_id = 28"))
+        conn.execute(sa.text("DELETE FROM shippers WHERE shipper_id = 1"))
+    engine.dispose()
+    failures = "\n".join(split_failures("northwind", source_url, target_url))
+    assert "I1 integrity: orders.(ship_via) -> shippers" in failures
+    assert "I2 residency: customers has 1 row(s) outside the expected subset" in failures
+    assert "('ZZZZZ',)" in failures
+    assert "I3 completeness: order_details lacks 1 expected row(s)" in failures
+    assert "I3 content: customers has 1 value(s) unlike the source's, in column(s) ['city']" in failures
 
 
 def test_mysql_statements_follow_delimiter_lines() -> None:
