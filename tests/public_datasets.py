@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 import pymysql
+
 from tests.conftest import (
     MARIADB_ADMIN,
     MARIADB_URL,

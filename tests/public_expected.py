@@ -186,7 +186,7 @@ def _timestamp(value: Any) -> Any:
             return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(sep=" ")
     return value
 
@@ -307,7 +307,9 @@ def foreign_keys(
     return sorted(set(keys) | set(expectation.relations))
 
 
-def unresolved(conn: sa.Connection, child: str, columns: tuple[str, ...], parent: str, referred: tuple[str, ...]) -> int:
+def unresolved(
+    conn: sa.Connection, child: str, columns: tuple[str, ...], parent: str, referred: tuple[str, ...]
+) -> int:
     join = " AND ".join(f"p.{_q(conn, r)} = c.{_q(conn, c)}" for c, r in zip(columns, referred, strict=True))
     present = " AND ".join(f"c.{_q(conn, c)} IS NOT NULL" for c in columns)
     query = (
@@ -354,7 +356,8 @@ def split_failures(dataset: str, source_url: str, target_url: str) -> list[str]:
             tables = {name: describe(inspector, name) for name in expectation.where}
             keys = foreign_keys(inspector, tables, expectation)
             expected = {
-                name: read_rows(source_conn, table, comparison, expectation.where[name]) for name, table in tables.items()
+                name: read_rows(source_conn, table, comparison, expectation.where[name])
+                for name, table in tables.items()
             }
         with target.connect() as target_conn:
             present = set(sa.inspect(target_conn).get_table_names())
