@@ -133,6 +133,7 @@ def _failed_checks(result: dict) -> list[str]:
     return [f"{c['check']} {c['table']}: {c['detail']}" for c in checks if not c["ok"]]
 
 
+@pytest.mark.server  # through public_sources, which conftest's automatic marking does not know
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_plan_selects_a_real_subset(dataset: str, public_sources) -> None:  # type: ignore[no-untyped-def]
     """The expectations are worth checking: every copied table gets rows, and some rows stay behind."""
@@ -208,6 +209,7 @@ SCHEMA_FEATURES = {
 }
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_sources_hold_the_schema_features(dataset: str, public_sources) -> None:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
@@ -222,6 +224,7 @@ def test_sources_hold_the_schema_features(dataset: str, public_sources) -> None:
     assert found == SCHEMA_FEATURES[dataset]
 
 
+@pytest.mark.server
 def test_the_check_sees_each_kind_of_wrong_target(  # type: ignore[no-untyped-def]
     public_sources, run_cli, tmp_path: Path
 ) -> None:
