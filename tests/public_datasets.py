@@ -118,7 +118,7 @@ def _load_mariadb(name: str, dataset: Dataset) -> None:
         conn.close()
 
 
-# --- fixtures -----------------------------------------------------------------------------------------
+# --- one load per session -----------------------------------------------------------------------------
 
 
 class PublicSources:
@@ -126,7 +126,7 @@ class PublicSources:
 
     def __init__(self) -> None:
         self._urls: dict[str, str] = {}
-        self._created: list[Dataset] = []
+        self._created: list[tuple[str, str]] = []  # (dialect, database name), to drop at the end
 
     def url(self, dataset: Dataset) -> str:
         if dataset.name not in self._urls:
@@ -137,20 +137,20 @@ class PublicSources:
         name = unique_database_name(f"migrator_public_{dataset.name}")
         if dataset.dialect == POSTGRESQL:
             _pg_create(name)
-            self._created.append(Dataset(name, POSTGRESQL))
+            self._created.append((POSTGRESQL, name))
             _load_pg(name, dataset)
             return PG_URL.format(name=name)
         _mariadb_execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-        self._created.append(Dataset(name, MARIADB))
+        self._created.append((MARIADB, name))
         _load_mariadb(name, dataset)
         return MARIADB_URL.format(name=name)
 
     def drop_all(self) -> None:
-        for database in self._created:
-            if database.dialect == POSTGRESQL:
-                _pg_drop(database.name)
+        for dialect, name in self._created:
+            if dialect == POSTGRESQL:
+                _pg_drop(name)
             else:
-                _mariadb_execute(f"DROP DATABASE IF EXISTS {database.name}")
+                _mariadb_execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 def public_sources_fixture() -> Iterator[PublicSources]:
