@@ -12,8 +12,9 @@ the target with its own SQL:
 - I3 completeness and content: every expected row is there, with the source's values.
 
 Values are compared in a form chosen per pair of dialects. PostgreSQL to PostgreSQL compares each
-column's text output (`col::text`), MariaDB to MariaDB the driver's values of `SELECT col, ...`:
-both exact. Across dialects the values are brought to one canonical form per kind of source
+column's text output (`col::text`), MariaDB to MariaDB each column's text form (`CAST(col AS
+CHAR)`, `HEX(col)` for bytes): both exact, so `2006-02-15 04:57:20` and `2006-02-15
+04:57:20.000000` differ. Across dialects the values are brought to one canonical form per kind of source
 column (`canonical` below): a number by its value (so `4.99` and a REAL's `4.99` agree, but
 `1.50` and `1.5` too: scale is not compared across dialects), a real to 6 significant digits, a
 timestamp with time zone as UTC wall-clock time, a date or datetime by its ISO text, bytes as hex,
@@ -192,9 +193,7 @@ def _timestamp(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.time() == dt.time():
-        return value.date().isoformat()
-    if isinstance(value, (dt.date, dt.datetime)):
+    if isinstance(value, (dt.date, dt.datetime)):  # a DATE that became a DATETIME keeps its time part
         return value.isoformat()
     return value
 
@@ -239,7 +238,7 @@ def canonical(kind: str, value: Any) -> Any:
 
 # --- reading rows -------------------------------------------------------------------------------------
 
-EXACT_PG, EXACT_MARIADB, CANONICAL = "pg-text", "mariadb-values", "canonical"
+EXACT_PG, EXACT_MARIADB, CANONICAL = "pg-text", "mariadb-text", "canonical"
 
 
 def comparison_for(source_dialect: str, target_dialect: str) -> str:
@@ -273,6 +272,11 @@ def read_rows(conn: sa.Connection, table: SourceTable, comparison: str, where: s
     """key -> row, both tuples in comparison form, of `table` (optionally only the rows `where` selects)."""
     if comparison == EXACT_PG:
         select = ", ".join(f"x.{_q(conn, c)}::text" for c in table.columns)
+    elif comparison == EXACT_MARIADB:
+        select = ", ".join(
+            f"HEX(x.{_q(conn, c)})" if kind == BYTES else f"CAST(x.{_q(conn, c)} AS CHAR)"
+            for c, kind in zip(table.columns, table.kinds, strict=True)
+        )
     else:
         select = ", ".join(f"x.{_q(conn, c)}" for c in table.columns)
     query = f"SELECT {select} FROM {_q(conn, table.name)} x" + (f" WHERE {where}" if where else "")

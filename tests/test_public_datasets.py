@@ -255,6 +255,43 @@ def test_the_check_sees_each_kind_of_wrong_target(  # type: ignore[no-untyped-de
     assert "I3 content: customers has 1 value(s) unlike the source's, in column(s) ['city']" in failures
 
 
+@pytest.mark.parametrize(
+    ("dataset", "target", "change", "column"),
+    [
+        # Same values, other representation: what a same-dialect copy must not do.
+        ("northwind", POSTGRESQL, "ALTER TABLE orders ALTER COLUMN freight TYPE numeric(10, 4)", "orders.freight"),
+        ("employees", MARIADB, "ALTER TABLE titles MODIFY to_date DATETIME NULL", "titles.to_date"),
+    ],
+)
+def test_the_check_sees_a_changed_representation(  # type: ignore[no-untyped-def]
+    dataset: str,
+    target: str,
+    change: str,
+    column: str,
+    public_sources,
+    pg_url_factory,
+    mariadb_url_factory,
+    run_cli,
+    tmp_path: Path,
+) -> None:
+    import sqlalchemy as sa
+
+    source_url = public_sources.url(DATASETS[dataset])
+    target_url = _target_url(target, pg_url_factory, mariadb_url_factory, tmp_path)
+    env = {"SOURCE_URL": source_url, "TARGET_URL": target_url, "STATE_DIR": str(tmp_path / "state")}
+    done = run_cli("run", "--format", "json", DATASETS[dataset].plan, env=env)
+    assert done.returncode == 0, done.stderr
+    assert split_failures(dataset, source_url, target_url) == []
+    engine = sa.create_engine(target_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(change))
+    engine.dispose()
+    table, name = column.split(".")
+    failures = split_failures(dataset, source_url, target_url)
+    assert len(failures) == 1 and failures[0].startswith(f"I3 content: {table} has "), failures
+    assert f"unlike the source's, in column(s) ['{name}']" in failures[0]
+
+
 def test_mysql_statements_follow_delimiter_lines() -> None:
     script = (
         "-- a comment\nCREATE TABLE t (a INT);\nDELIMITER ;;\n"
