@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.public_datasets import DATASETS, MARIADB, POSTGRESQL, PublicSources, mysql_statements, public_sources_fixture
 from tests.public_expected import EXPECTATIONS, split_failures
@@ -137,8 +138,6 @@ def _failed_checks(result: dict) -> list[str]:
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_plan_selects_a_real_subset(dataset: str, public_sources) -> None:  # type: ignore[no-untyped-def]
     """The expectations are worth checking: every copied table gets rows, and some rows stay behind."""
-    import sqlalchemy as sa
-
     engine = sa.create_engine(public_sources.url(DATASETS[dataset]))
     try:
         with engine.connect() as conn:
@@ -212,8 +211,6 @@ SCHEMA_FEATURES = {
 @pytest.mark.server
 @pytest.mark.parametrize("dataset", list(DATASETS))
 def test_sources_hold_the_schema_features(dataset: str, public_sources) -> None:  # type: ignore[no-untyped-def]
-    import sqlalchemy as sa
-
     queries = _PG_FEATURES if DATASETS[dataset].dialect == POSTGRESQL else _MARIADB_FEATURES
     engine = sa.create_engine(public_sources.url(DATASETS[dataset]))
     try:
@@ -229,8 +226,6 @@ def test_the_check_sees_each_kind_of_wrong_target(  # type: ignore[no-untyped-de
     public_sources, run_cli, tmp_path: Path
 ) -> None:
     """The independent check is not blind: a correct target, spoiled four ways, fails in four ways."""
-    import sqlalchemy as sa
-
     source_url = public_sources.url(DATASETS["northwind"])
     target_url = f"sqlite:///{tmp_path / 'target.db'}"
     env = {"SOURCE_URL": source_url, "TARGET_URL": target_url, "STATE_DIR": str(tmp_path / "state")}
@@ -274,8 +269,6 @@ def test_the_check_sees_a_changed_representation(  # type: ignore[no-untyped-def
     run_cli,
     tmp_path: Path,
 ) -> None:
-    import sqlalchemy as sa
-
     source_url = public_sources.url(DATASETS[dataset])
     target_url = _target_url(target, pg_url_factory, mariadb_url_factory, tmp_path)
     env = {"SOURCE_URL": source_url, "TARGET_URL": target_url, "STATE_DIR": str(tmp_path / "state")}
