@@ -277,3 +277,55 @@ def test_verify_sees_a_value_spelled_otherwise(tmp_path: Path) -> None:
         failed = [c for c in verified.checks if not c.ok]
         assert [(c.check, c.table) for c in failed] == [("I3", "stamped")], against_source
         assert failed[0].examples == [f"changed {first}"], against_source
+
+
+def test_column_transforms_run_inside_sqlite_and_leave_the_other_values_as_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mask, hash, nullify, const and drop are applied by SQLite as it stages the rows, with the
+    same results as the row path; the columns without a rule keep their stored values (the
+    DATETIME text included), and the run's own verification holds."""
+    source = tmp_path / "source.db"
+    _source(source)
+
+    def plan_for(target: Path) -> Path:
+        plan = _plan(tmp_path, source, target)
+        text = plan.read_text().replace(
+            "  dangling: drop\n",
+            """  tables:
+    items:
+      columns:
+        label: mask
+        anything: hash
+        price: nullify
+    owners:
+      columns:
+        name: {const: "gone"}
+  dangling: drop
+""",
+        )
+        plan.write_text(text)
+        return plan
+
+    environ = {"MIGRATOR_HASH_KEY": "attach-transform-key"}
+    inside = tmp_path / "inside.db"
+    result = run_plan(load_plan(plan_for(inside)), environ=environ)
+    assert result.status == "finished" and result.verification and result.verification["ok"]
+    monkeypatch.setattr(copy_module, "attach_copy_applies", lambda *args: False)
+    rows = tmp_path / "rows.db"
+    assert run_plan(load_plan(plan_for(rows)), environ=environ).status == "finished"
+
+    assert _rows(inside, "items") == _rows(rows, "items")
+    assert _rows(inside, "owners") == _rows(rows, "owners")
+    with sqlite3.connect(inside) as conn:
+        labels = [r[0] for r in conn.execute("SELECT label FROM items WHERE label IS NOT NULL LIMIT 3")]
+        assert labels and all(set(label) <= set("x0 XéЖ☃\x1f\x00-.,+") for label in labels)
+        assert conn.execute("SELECT count(*) FROM items WHERE price IS NOT NULL").fetchone()[0] == 0
+        assert {r[0] for r in conn.execute("SELECT name FROM owners")} == {"gone"}
+        stamped = conn.execute("SELECT at FROM stamped ORDER BY id").fetchall()
+    with sqlite3.connect(source) as conn:
+        region_eu = "SELECT id FROM owners WHERE region = 'eu'"
+        kept = conn.execute(f"SELECT at FROM stamped WHERE owner_id IN ({region_eu}) ORDER BY id").fetchall()
+    assert stamped == kept  # not re-spelled: "2024-01-01 10:00:00", as the source stores it
+    assert verify_plan(load_plan(plan_for(inside)), environ=environ).ok
+    assert verify_plan(load_plan(plan_for(inside)), environ=environ, against_source=True).ok

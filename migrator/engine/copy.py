@@ -170,13 +170,13 @@ def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds
 def _attach_job(ctx: CopyContext, name: str, transform: RowTransform | None, done: ledger.Progress) -> StageJob | None:
     """The table's copy inside SQLite (stores/sql/sqlite_attach.py), where it applies."""
     target, query = ctx.target, ctx.prep.queries.rows(name)
-    if transform is not None or target.merge or name in target.deferred or not query.order_by:
+    if target.merge or name in target.deferred or not query.order_by:
         return None
     statement = resume_after(query, done.last_key)
     written = ctx.prep.written_columns(name)
     if not attach_copy_applies(ctx.source, target.conn, statement, target.tables[name], written, query.order_by):
         return None
-    return StageJob(name, statement, written)
+    return StageJob(name, statement, written, dict(transform.values) if transform else {})
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from migrator.errors import UsageError
@@ -19,7 +20,6 @@ from migrator.subset.schema import Column
 from migrator.variables import HASH_KEY_VARIABLE
 
 Row = dict[str, Any]
-RowTransform = Callable[[Row], Row]
 
 
 def hash_value(value: Any, key: bytes, column: Column) -> Any:
@@ -46,36 +46,57 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class RowTransform:
+    """A table's column rules, as functions: `values` maps each changed column to the function of
+    its value that replaces it (nullify, const, mask, hash); `dropped` are the columns removed. A
+    copy that moves rows inside the database (SQLite to SQLite) applies `values` there, column by
+    column; every other path calls the transform on each row."""
+
+    values: dict[str, Callable[[Any], Any]]
+    dropped: frozenset[str]
+
+    def __call__(self, row: Row) -> Row:
+        for name in self.dropped:
+            row.pop(name, None)
+        for name, value_of in self.values.items():
+            row[name] = value_of(row.get(name))
+        return row
+
+
 def row_transform(
     rules: dict[str, ColumnRule], columns: dict[str, Column], hash_key: bytes | None
 ) -> RowTransform | None:
-    """One function applying a table's column rules to a row, or None when the table has none."""
-    steps: list[Callable[[Row], None]] = []
+    """One transform applying a table's column rules to a row, or None when the table has none."""
+    values: dict[str, Callable[[Any], Any]] = {}
+    dropped = set()
     for name, rule in rules.items():
         column = columns[name]
         if rule.action == "keep":
             continue
         if rule.action == "drop":
-            steps.append(lambda row, n=name: row.pop(n, None))  # type: ignore[misc]
+            dropped.add(name)
         elif rule.action == "nullify":
-            steps.append(lambda row, n=name: row.__setitem__(n, None))  # type: ignore[misc]
+            values[name] = lambda _value: None
         elif rule.action == "const":
-            steps.append(lambda row, n=name, v=rule.value: row.__setitem__(n, v))  # type: ignore[misc]
+            values[name] = _constant(rule.value)
         elif rule.action == "mask":
-            steps.append(lambda row, n=name: row.__setitem__(n, mask_value(row[n])))  # type: ignore[misc]
+            values[name] = mask_value
         elif rule.action == "hash":
             if hash_key is None:
                 raise UsageError(f"the plan hashes columns: set {HASH_KEY_VARIABLE} to a secret key")
-            steps.append(lambda row, n=name, c=column: row.__setitem__(n, hash_value(row[n], hash_key, c)))  # type: ignore[misc]
-    if not steps:
+            values[name] = _hashed(hash_key, column)
+    if not values and not dropped:
         return None
+    return RowTransform(values, frozenset(dropped))
 
-    def apply(row: Row) -> Row:
-        for step in steps:
-            step(row)
-        return row
 
-    return apply
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _value: value
+
+
+def _hashed(key: bytes, column: Column) -> Callable[[Any], Any]:
+    return lambda value: hash_value(value, key, column)
 
 
 def hash_key_from(environ: dict[str, str]) -> bytes | None:

@@ -20,8 +20,8 @@ types, would not promise. So the chunk's digest is of the stored values too (`st
 sqlite_digest.py: method "sqlite"), and verification reads the target the same way: it sees a
 value whose spelling changed, not only one whose meaning did.
 
-Wherever both sides are SQLite files (see `attach_copy_applies`) and the rows go in as they come
-out: no transform, no upsert, and a key to cut chunks by.
+Wherever both sides are SQLite files (see `attach_copy_applies`), with no upsert and a key to cut
+chunks by. Column transforms are functions SQLite calls on the stored values as it stages them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -102,11 +102,14 @@ class Unit:
 
 @dataclass(frozen=True)
 class StageJob:
-    """A table's subset to stage: `statement` selects it in key order; `written` its columns."""
+    """A table's subset to stage: `statement` selects it in key order; `written` its columns;
+    `values` the column transforms, each a function of a column's stored value, which SQLite calls
+    as it stages the rows (the other columns move untouched)."""
 
     name: str
     statement: sa.Select  # type: ignore[type-arg]
     written: list[str]
+    values: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,9 +181,7 @@ class Stager:
                 if self._closed:
                     raise PermanentError("staging stopped")
                 quoted = conn.dialect.identifier_preparer.quote
-                wanted = job.statement.with_only_columns(
-                    *[c for c in job.statement.selected_columns if c.name in job.written]
-                )
+                wanted = job.statement.with_only_columns(*_selected(raw, job))
                 run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
                 # No declared types: the values are kept exactly as the source holds them.
                 run(f"CREATE TABLE {ROWS} ({', '.join(quoted(c.name) for c in wanted.selected_columns)})")
@@ -192,6 +193,22 @@ class Stager:
                 return Staged(job.name, path, int(rows), list(job.written))
             finally:
                 self._cancels.remove(raw.interrupt)
+
+
+def _selected(raw: Any, job: StageJob) -> list[Any]:
+    """The statement's written columns, each transformed one through a function registered on `raw`."""
+    selected = []
+    for column in job.statement.selected_columns:
+        if column.name not in job.written:
+            continue
+        value_of = job.values.get(column.name)
+        if value_of is None:
+            selected.append(column)
+            continue
+        function = f"m__value_{len(selected)}"
+        raw.create_function(function, 1, value_of, deterministic=True)
+        selected.append(getattr(sa.func, function)(column).label(column.name))
+    return selected
 
 
 @contextmanager
