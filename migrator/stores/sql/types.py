@@ -1,59 +1,347 @@
-"""Column types across dialects: keep them within a dialect, translate to generic types across.
+"""The type map: each source column's type in the target, and how its values cross (docs/reference/types.md).
 
-SQLAlchemy's `as_generic()` maps most dialect types to their portable twin (VARCHAR(60) ->
-String(60), TIMESTAMP -> DateTime, JSONB -> JSON); what has no twin on the target (arrays, ranges,
-network types) becomes JSON or text, which keeps the value readable rather than failing the load.
+Within one dialect a type is kept as it is. Across dialects every source type maps to a target type
+that holds each of its values without loss, exactly or in a documented converted form (a MariaDB
+SET becomes a text[] in PostgreSQL, a PostgreSQL interval its ISO 8601 text, an unsigned BIGINT a
+numeric(20,0)); what no target type can hold is refused before anything is written
+(`refused_columns`, a plan error naming the column). SQLite keeps a storage class per value, not per
+column, so a SQLite column is refused when it holds values of a class its target type cannot keep
+(a text in an INTEGER column): that is read from the data, with one query per table.
+
+The value conversions live in carried.py: `Stored` reads a source column as the driver hands it
+over (or as the source's own text of it), `Carried` converts on the way into the target column.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeEngine, UserDefinedType
+
+from migrator.stores.sql.carried import Carried, JsonText, Stored
 
 _MYSQL_KEY_LENGTH = 255  # MySQL cannot index TEXT without a prefix length
+_MYSQL_VARCHAR_MAX = 16383  # characters of utf8mb4 in a VARCHAR (65,535 bytes a row)
+_SQLITE_CLASSES = ("integer", "real", "text", "blob")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A source type's place in the target: the target type, how the source column is read
+    (`Stored.read`) and, from SQLite, the storage classes the target type can keep."""
+
+    target: TypeEngine  # type: ignore[type-arg]
+    read: str | None = None
+    classes: frozenset[str] = frozenset(_SQLITE_CLASSES)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    table: str
+    column: str
+    type_name: str
+    reason: str
+
+
+class Declared(UserDefinedType):  # type: ignore[type-arg]
+    """A SQLite column declared by name only (DATE, DATETIME, TIME): its values are bound as they
+    come, SQLite's affinity for the name (NUMERIC) keeps a text as text."""
+
+    cache_ok = True
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def get_col_spec(self, **kw: object) -> str:
+        return self.name
 
 
 def translate(type_: TypeEngine, source: str, target: str, *, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
+    declared = type_.declared if isinstance(type_, Stored) else type_
     if source == target:
-        return _without_collation(type_) if source != "sqlite" else type_
-    generic = _generic(type_)
-    if target == "mysql":
-        return _for_mysql(generic, is_key)
-    if target == "sqlite" and isinstance(generic, sa.Numeric) and not isinstance(generic, sa.Float):
-        # SQLite keeps NUMERIC as float or text; asdecimal keeps Decimal values on the way back.
-        return sa.Numeric(generic.precision, generic.scale, asdecimal=True)
-    return generic
+        return _without_collation(declared) if source != "sqlite" else declared
+    return mapping(declared, source, target, is_key=is_key).target
 
 
-def _generic(type_: TypeEngine) -> TypeEngine:  # type: ignore[type-arg]
-    if isinstance(type_, sa.ARRAY):
-        return sa.JSON()
-    if isinstance(type_, sa.Enum):
-        return sa.String(max((len(e) for e in type_.enums), default=1))
+def mapping(type_: TypeEngine, source: str, target: str, *, is_key: bool = False) -> Mapping:  # type: ignore[type-arg]
+    if source == "postgresql":
+        return _from_postgresql(type_, target, is_key)
+    if source == "mysql":
+        return _from_mysql(type_, target, is_key)
+    return _from_sqlite(type_, target, is_key)
+
+
+def read_as_stored(conn: Connection, metadata: sa.MetaData, target: str) -> None:
+    """Across dialects, each source column is read as `Stored`: as the driver hands the value over,
+    or as the source's text of it where the map says so. Within one dialect nothing changes."""
+    source = conn.dialect.name
+    if source == target:
+        return
+    json_columns = _mariadb_json_columns(conn) if source == "mysql" else set()
+    for table in metadata.tables.values():
+        for column in table.columns:
+            declared = mysql.JSON() if (table.name, column.name) in json_columns else column.type
+            column.type = Stored(declared, mapping(declared, source, target).read)
+
+
+def refused_columns(
+    conn: Connection, metadata: sa.MetaData, columns: dict[str, list[str]], target: str
+) -> list[Refusal]:
+    """The copied columns whose values the target cannot hold: for now SQLite's, whose values are
+    of storage classes their column's target type does not keep (read from the data)."""
+    source = conn.dialect.name
+    if source == target or source != "sqlite":
+        return []
+    refusals = []
+    for name, names in columns.items():
+        table = metadata.tables[name]
+        present = _storage_classes(conn, table, names)
+        for column in names:
+            declared = table.c[column].type
+            declared = declared.declared if isinstance(declared, Stored) else declared
+            allowed = mapping(declared, source, target).classes
+            extra = sorted(present[column] - allowed)
+            if extra:
+                type_name = _sqlite_name(declared) or "(no type)"
+                reason = (
+                    f"{name}.{column} is declared {type_name} and holds {' and '.join(extra)} values, which its "
+                    f"{target} type {_target_name(mapping(declared, source, target).target, target)} cannot hold"
+                )
+                refusals.append(Refusal(name, column, type_name, reason))
+    return refusals
+
+
+def _storage_classes(conn: Connection, table: sa.Table, names: list[str]) -> dict[str, set[str]]:
+    preparer = conn.dialect.identifier_preparer
+    selects = ", ".join(f"group_concat(DISTINCT typeof({preparer.quote(n)}))" for n in names)
+    row = conn.exec_driver_sql(f"SELECT {selects} FROM {preparer.format_table(table)}").one()
+    return {n: set((found or "").split(",")) - {"null", ""} for n, found in zip(names, row, strict=True)}
+
+
+def _target_name(type_: TypeEngine, target: str) -> str:  # type: ignore[type-arg]
+    dialect = {"postgresql": postgresql.dialect(), "mysql": mysql.dialect()}.get(target, sqlite.dialect())
     try:
-        generic = type_.as_generic()
-    except NotImplementedError:
-        return sa.Text()
-    if isinstance(generic, sa.types.NullType):
-        return sa.Text()
-    if isinstance(generic, sa.String) and not isinstance(generic, sa.Text):
-        return sa.String(generic.length)
-    return generic
+        return type_.compile(dialect=dialect)
+    except Exception:  # a type only its own dialect compiles
+        return type(type_).__name__.upper()
 
 
-def _for_mysql(type_: TypeEngine, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
-    if isinstance(type_, sa.String) and not type_.length:
-        return sa.String(_MYSQL_KEY_LENGTH) if is_key else sa.Text()
-    if isinstance(type_, sa.DateTime):
-        return mysql.DATETIME(fsp=6)
+def _mariadb_json_columns(conn: Connection) -> set[tuple[str, str]]:
+    """MariaDB's JSON is a LONGTEXT with a json_valid check; SQLAlchemy reflects the LONGTEXT."""
+    rows = conn.exec_driver_sql(
+        "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
+        " WHERE CONSTRAINT_SCHEMA = DATABASE() AND CHECK_CLAUSE LIKE 'json\\_valid(%%'"
+    ).all()
+    found = set()
+    for table, clause in rows:
+        match = re.fullmatch(r"json_valid\(`(.+)`\)", str(clause))
+        if match:
+            found.add((str(table), match[1]))
+    return found
+
+
+# --- from PostgreSQL ---------------------------------------------------------------------------------
+
+_PG_AS_TEXT = (
+    postgresql.MONEY,
+    postgresql.INET,
+    postgresql.CIDR,
+    postgresql.MACADDR,
+    postgresql.MACADDR8,
+    postgresql.TSVECTOR,
+    postgresql.BIT,
+    postgresql.ranges.AbstractRange,
+    postgresql.ranges.AbstractMultiRange,
+    sa.types.NullType,
+)
+
+
+def _from_postgresql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # type: ignore[type-arg]
+    if isinstance(type_, postgresql.DOMAIN):
+        return _from_postgresql(type_.data_type, target, is_key)
+    if isinstance(type_, sa.ARRAY):
+        return Mapping(_json(target), read="json")
+    if isinstance(type_, postgresql.ENUM | sa.Enum):
+        return Mapping(_enum(list(type_.enums), target))
+    if isinstance(type_, sa.JSON):
+        return Mapping(_json(target), read="text")
+    if isinstance(type_, postgresql.INTERVAL):
+        return Mapping(_text(target, is_key), read="interval")
+    if isinstance(type_, postgresql.UUID | sa.Uuid):
+        return Mapping(Carried(sa.CHAR(36), "uuid"))
+    if isinstance(type_, sa.Time) and type_.timezone:
+        return Mapping(_text(target, is_key), read="output")
+    if isinstance(type_, _PG_AS_TEXT):
+        return Mapping(_text(target, is_key), read="output")
+    common = _common(type_, target, is_key)
+    return common if common is not None else Mapping(_text(target, is_key), read="output")
+
+
+# --- from MariaDB/MySQL ------------------------------------------------------------------------------
+
+
+def _from_mysql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # type: ignore[type-arg]
+    if isinstance(type_, mysql.SET):
+        if target == "postgresql":
+            return Mapping(Carried(postgresql.ARRAY(sa.Text()), "set_array"))
+        return Mapping(Carried(sa.Text(), "set_json"))
+    if isinstance(type_, mysql.ENUM):
+        if any("?" in value for value in type_.enums):
+            # MariaDB reports a character beyond the BMP in an ENUM's values as '?' (its catalog is
+            # utf8mb3): the values are copied as they are, without a check that would refuse them.
+            return Mapping(sa.String(max(map(len, type_.enums))))
+        return Mapping(_enum(list(type_.enums), target))
+    if isinstance(type_, sa.JSON):
+        return Mapping(_json(target))
+    if isinstance(type_, mysql.YEAR):
+        return Mapping(sa.SmallInteger())
+    if isinstance(type_, mysql.BIT):
+        if target == "postgresql":
+            return Mapping(Carried(postgresql.BIT(type_.length or 1), "bits", type_.length or 1))
+        return Mapping(Carried(sa.BigInteger(), "integer"))
     if isinstance(type_, sa.Time):
-        return mysql.TIME(fsp=6)
-    if isinstance(type_, sa.LargeBinary):
-        return mysql.LONGBLOB()
+        # MariaDB's TIME is a duration (-838:59:59 to 838:59:59): read as its text, not as a time of day.
+        if target == "postgresql":
+            return Mapping(postgresql.INTERVAL(), read="char")
+        return Mapping(Declared("TIME"), read="char")
+    if isinstance(type_, sa.Integer) and getattr(type_, "unsigned", False):
+        return Mapping(_unsigned(type_, target))
+    if isinstance(type_, mysql.TINYINT):
+        return Mapping(sa.SmallInteger())
+    if isinstance(type_, mysql.MEDIUMINT):
+        return Mapping(sa.Integer())
+    if isinstance(type_, mysql.FLOAT):
+        return Mapping(sa.REAL() if target == "postgresql" else sa.Float())
+    if isinstance(type_, mysql.DOUBLE | mysql.REAL):
+        return Mapping(sa.Double())
+    common = _common(type_, target, is_key)
+    return common if common is not None else Mapping(_text(target, is_key))
+
+
+def _unsigned(type_: sa.Integer, target: str) -> TypeEngine:  # type: ignore[type-arg]
+    if isinstance(type_, mysql.TINYINT):
+        return sa.SmallInteger()
+    if isinstance(type_, mysql.SMALLINT | mysql.MEDIUMINT):
+        return sa.Integer()
+    if isinstance(type_, mysql.BIGINT):
+        # Up to 18446744073709551615: PostgreSQL's bigint stops at 2**63 - 1, SQLite's INTEGER too.
+        return sa.Numeric(20, 0) if target == "postgresql" else sa.BigInteger()
+    return sa.BigInteger()
+
+
+# --- from SQLite -------------------------------------------------------------------------------------
+
+
+def _from_sqlite(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # type: ignore[type-arg]
+    """By SQLite's affinity of the declared name (https://www.sqlite.org/datatype3.html 3.1)."""
+    name = _sqlite_name(type_).upper()
+    if "INT" in name:
+        return Mapping(sa.BigInteger(), classes=frozenset({"integer"}))
+    if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
+        length = type_.length if isinstance(type_, sa.String) else None
+        text = sa.String(length) if length and length <= _MYSQL_VARCHAR_MAX else _text(target, is_key)
+        return Mapping(text, classes=frozenset({"text"}))
+    if name == "" or "BLOB" in name:
+        return Mapping(sa.LargeBinary() if target == "postgresql" else mysql.LONGBLOB(), classes=frozenset({"blob"}))
+    if any(word in name for word in ("REAL", "FLOA", "DOUB")):
+        return Mapping(sa.Double(), classes=frozenset({"real", "integer"}))
+    if "BOOL" in name:
+        return Mapping(Carried(sa.Boolean(), "bool"), classes=frozenset({"integer"}))
+    if "DATE" in name or "TIME" in name:
+        return Mapping(_text(target, is_key), classes=frozenset({"text"}))
+    if "JSON" in name:
+        return Mapping(_json(target), classes=frozenset({"text"}))
+    # NUMERIC affinity: integers and reals, each exact as a decimal (a real as its shortest repr).
+    if target == "postgresql":
+        return Mapping(Carried(sa.Numeric(), "decimal"), classes=frozenset({"integer", "real"}))
+    return Mapping(Carried(_text(target, is_key), "decimal_text"), classes=frozenset({"integer", "real"}))
+
+
+def _sqlite_name(type_: TypeEngine) -> str:  # type: ignore[type-arg]
+    if isinstance(type_, sa.types.NullType):
+        return ""
+    try:
+        return str(type_.compile(dialect=sqlite.dialect()))
+    except Exception:  # a type SQLite's compiler does not know: its class is its name
+        return type(type_).__name__.upper()
+
+
+# --- shared ------------------------------------------------------------------------------------------
+
+
+def _common(type_: TypeEngine, target: str, is_key: bool) -> Mapping | None:  # type: ignore[type-arg]
+    """Types every dialect has a twin for; None for the others."""
+    if isinstance(type_, sa.Boolean):
+        return Mapping(sa.Boolean())
+    if isinstance(type_, sa.BigInteger):
+        return Mapping(sa.BigInteger())
+    if isinstance(type_, sa.SmallInteger):
+        return Mapping(sa.SmallInteger())
+    if isinstance(type_, sa.Integer):
+        return Mapping(sa.Integer())
     if isinstance(type_, sa.Float):
-        return sa.Float(53)
-    return type_
+        real = isinstance(type_, sa.REAL) or (type_.precision is not None and type_.precision <= 24)
+        if target == "mysql":
+            return Mapping(Carried(mysql.FLOAT(), "float32") if real else mysql.DOUBLE(asdecimal=False))
+        return Mapping(Carried(sa.Double(), "finite"))
+    if isinstance(type_, sa.Numeric):
+        return Mapping(_numeric(type_, target, is_key))
+    if isinstance(type_, sa.String):
+        return Mapping(_string(type_, target, is_key))
+    if isinstance(type_, sa.types._Binary):  # BYTEA, BLOB, and MySQL's BINARY, VARBINARY, *BLOB
+        return Mapping(mysql.LONGBLOB() if target == "mysql" else sa.LargeBinary())
+    if isinstance(type_, sa.DateTime):
+        if target == "sqlite":
+            return Mapping(Carried(Declared("DATETIME"), "iso"))
+        if target == "mysql":
+            return Mapping(Carried(mysql.DATETIME(fsp=6), "utc") if type_.timezone else mysql.DATETIME(fsp=6))
+        return Mapping(postgresql.TIMESTAMP(precision=6))
+    if isinstance(type_, sa.Date):
+        return Mapping(Carried(Declared("DATE"), "iso") if target == "sqlite" else sa.Date())
+    if isinstance(type_, sa.Time):
+        if target == "sqlite":
+            return Mapping(Carried(Declared("TIME"), "iso"))
+        return Mapping(mysql.TIME(fsp=6) if target == "mysql" else postgresql.TIME(precision=6))
+    return None
+
+
+def _numeric(type_: sa.Numeric, target: str, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
+    precision, scale = type_.precision, type_.scale or 0
+    if target == "sqlite":
+        return Carried(sa.Text(), "decimal_text")  # NUMERIC affinity would make 1.50 the REAL 1.5
+    if target == "mysql" and (precision is None or precision > 65 or scale > 38):
+        return Carried(_text(target, is_key), "decimal_text")  # MariaDB has no unbounded DECIMAL
+    return sa.Numeric(precision, scale) if precision is not None else sa.Numeric()
+
+
+def _string(type_: sa.String, target: str, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
+    length = type_.length
+    if not length or (target == "mysql" and length > _MYSQL_VARCHAR_MAX):
+        return _text(target, is_key)
+    if isinstance(type_, sa.CHAR) and length <= 255:
+        return sa.CHAR(length)
+    return sa.String(length)
+
+
+def _text(target: str, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
+    if target == "mysql":
+        return sa.String(_MYSQL_KEY_LENGTH) if is_key else mysql.LONGTEXT()
+    return sa.Text()
+
+
+def _json(target: str) -> TypeEngine:  # type: ignore[type-arg]
+    return sa.Text() if target == "sqlite" else JsonText()
+
+
+def _enum(values: list[str], target: str) -> TypeEngine:  # type: ignore[type-arg]
+    if target == "mysql":
+        return mysql.ENUM(*values)
+    # A text checked against the values: a PostgreSQL enum type would outlive the table it serves.
+    return sa.Enum(*values, native_enum=False, create_constraint=True, length=max(map(len, values), default=1))
 
 
 def _without_collation(type_: TypeEngine) -> TypeEngine:  # type: ignore[type-arg]
