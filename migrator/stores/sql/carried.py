@@ -36,8 +36,9 @@ _INTERVAL = re.compile(
 class Stored(TypeDecorator):  # type: ignore[type-arg]
     """A source column as the driver hands its value over: the declared type's bind processing
     (for the key ranges the subset queries compare with), no result processing. `read` is what the
-    SELECT takes instead of the column: "text" its ::text, "output" its output function's text, "json" (PostgreSQL arrays) its JSON
-    text, "char" (MariaDB) CAST AS CHAR; `interval` turns PostgreSQL's interval text into ISO 8601."""
+    SELECT takes instead of the column: "text" its ::text, "output" its output function's text,
+    "json" (PostgreSQL arrays) its JSON text, "char" (MariaDB) CAST AS CHAR, and "interval" its
+    text turned into ISO 8601 by result_processor."""
 
     impl = sa.types.NullType
     cache_ok = True
@@ -129,7 +130,7 @@ class Carried(TypeDecorator):  # type: ignore[type-arg]
         self.length = length
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> TypeEngine:  # type: ignore[type-arg]
-        return self.impl.dialect_impl(dialect)  # type: ignore[no-any-return]
+        return self.impl_instance.dialect_impl(dialect)
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
@@ -140,7 +141,7 @@ class Carried(TypeDecorator):  # type: ignore[type-arg]
         return value
 
     def copy(self, **kw: Any) -> Carried:
-        return Carried(self.impl, self.how, self.length)
+        return Carried(self.impl_instance, self.how, self.length)
 
 
 def decimal_text(value: Any) -> str:

@@ -26,17 +26,24 @@ from migrator.stores.sql.carried import Carried, JsonText, Stored
 
 _MYSQL_KEY_LENGTH = 255  # MySQL cannot index TEXT without a prefix length
 _MYSQL_VARCHAR_MAX = 16383  # characters of utf8mb4 in a VARCHAR (65,535 bytes a row)
-_SQLITE_CLASSES = ("integer", "real", "text", "blob")
+# SQLite's INTEGER is 64-bit signed: MariaDB's BIGINT UNSIGNED and BIT(64) go beyond it.
+_BEYOND_INT64 = "{c} > 9223372036854775807"
+_BEYOND_INT64_VALUES = "values above 9223372036854775807 (2**63 - 1)"
 
 
 @dataclass(frozen=True)
 class Mapping:
     """A source type's place in the target: the target type, how the source column is read
-    (`Stored.read`) and, from SQLite, the storage classes the target type can keep."""
+    (`Stored.read`), and the values the target type cannot hold: `unfit`, a condition in the
+    source's SQL on the column `{c}`, which `unfit_values` describes."""
 
     target: TypeEngine  # type: ignore[type-arg]
     read: str | None = None
-    classes: frozenset[str] = frozenset(_SQLITE_CLASSES)
+    unfit: str | None = None
+    unfit_values: str = ""
+
+    def holding(self, unfit: str, values: str) -> Mapping:
+        return Mapping(self.target, self.read, unfit, values)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class Declared(UserDefinedType):  # type: ignore[type-arg]
 def translate(type_: TypeEngine, source: str, target: str, *, is_key: bool) -> TypeEngine:  # type: ignore[type-arg]
     declared = type_.declared if isinstance(type_, Stored) else type_
     if source == target:
+        if source == "sqlite" and isinstance(declared, sa.types.NullType):
+            return Declared("")  # a column declared without a type: SQLite's BLOB affinity (none)
         return _without_collation(declared) if source != "sqlite" else declared
     return mapping(declared, source, target, is_key=is_key).target
 
@@ -91,35 +100,46 @@ def read_as_stored(conn: Connection, metadata: sa.MetaData, target: str) -> None
 def refused_columns(
     conn: Connection, metadata: sa.MetaData, columns: dict[str, list[str]], target: str
 ) -> list[Refusal]:
-    """The copied columns whose values the target cannot hold: for now SQLite's, whose values are
-    of storage classes their column's target type does not keep (read from the data)."""
+    """The copied columns holding values their target type cannot hold (a NaN for MariaDB, a zero
+    date for PostgreSQL, a text in SQLite's INTEGER column for any other dialect): read from the
+    data, one query per table with such columns."""
     source = conn.dialect.name
-    if source == target or source != "sqlite":
+    if source == target:
         return []
+    preparer = conn.dialect.identifier_preparer
     refusals = []
     for name, names in columns.items():
         table = metadata.tables[name]
-        present = _storage_classes(conn, table, names)
-        for column in names:
-            declared = table.c[column].type
-            declared = declared.declared if isinstance(declared, Stored) else declared
-            allowed = mapping(declared, source, target).classes
-            extra = sorted(present[column] - allowed)
-            if extra:
-                type_name = _sqlite_name(declared) or "(no type)"
+        declared = {c: _declared(table.c[c].type) for c in names}
+        mappings = {c: mapping(declared[c], source, target) for c in names}
+        probed = [c for c in names if mappings[c].unfit]
+        if not probed:
+            continue
+        tests = ", ".join(
+            f"max(CASE WHEN {mappings[c].unfit.format(c=preparer.quote(c))} THEN 1 ELSE 0 END)"  # type: ignore[union-attr]
+            for c in probed
+        )
+        row = conn.exec_driver_sql(f"SELECT {tests} FROM {preparer.format_table(table)}").one()
+        for column, found in zip(probed, row, strict=True):
+            if found:
+                type_name = _source_name(declared[column], source)
+                into = _target_name(mappings[column].target, target)
                 reason = (
-                    f"{name}.{column} is declared {type_name} and holds {' and '.join(extra)} values, which its "
-                    f"{target} type {_target_name(mapping(declared, source, target).target, target)} cannot hold"
+                    f"{name}.{column} ({type_name}) holds {mappings[column].unfit_values}, "
+                    f"which the target's {into} cannot hold"
                 )
                 refusals.append(Refusal(name, column, type_name, reason))
     return refusals
 
 
-def _storage_classes(conn: Connection, table: sa.Table, names: list[str]) -> dict[str, set[str]]:
-    preparer = conn.dialect.identifier_preparer
-    selects = ", ".join(f"group_concat(DISTINCT typeof({preparer.quote(n)}))" for n in names)
-    row = conn.exec_driver_sql(f"SELECT {selects} FROM {preparer.format_table(table)}").one()
-    return {n: set((found or "").split(",")) - {"null", ""} for n, found in zip(names, row, strict=True)}
+def _declared(type_: TypeEngine) -> TypeEngine:  # type: ignore[type-arg]
+    return type_.declared if isinstance(type_, Stored) else type_
+
+
+def _source_name(type_: TypeEngine, source: str) -> str:  # type: ignore[type-arg]
+    if source == "sqlite":
+        return _sqlite_name(type_) or "no declared type"
+    return _target_name(type_, source)
 
 
 def _target_name(type_: TypeEngine, target: str) -> str:  # type: ignore[type-arg]
@@ -178,7 +198,17 @@ def _from_postgresql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  
     if isinstance(type_, _PG_AS_TEXT):
         return Mapping(_text(target, is_key), read="output")
     common = _common(type_, target, is_key)
-    return common if common is not None else Mapping(_text(target, is_key), read="output")
+    if common is None:
+        return Mapping(_text(target, is_key), read="output")
+    if isinstance(type_, sa.Float):
+        if target == "mysql":
+            return common.holding("{c} IN ('NaN', 'Infinity', '-Infinity')", "NaN or infinite values")
+        return common.holding("{c} = 'NaN'", "NaN (SQLite would store NULL)")
+    if isinstance(type_, sa.Numeric) and target == "mysql" and type_.precision is not None:
+        return common.holding("{c} = 'NaN'", "NaN")
+    if isinstance(type_, sa.Date | sa.DateTime):
+        return common.holding("NOT isfinite({c}) OR {c} < '0001-01-01'", "infinite dates or dates before year 1")
+    return common
 
 
 # --- from MariaDB/MySQL ------------------------------------------------------------------------------
@@ -202,14 +232,16 @@ def _from_mysql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # typ
     if isinstance(type_, mysql.BIT):
         if target == "postgresql":
             return Mapping(Carried(postgresql.BIT(type_.length or 1), "bits", type_.length or 1))
-        return Mapping(Carried(sa.BigInteger(), "integer"))
+        return Mapping(Carried(sa.BigInteger(), "integer")).holding(_BEYOND_INT64, _BEYOND_INT64_VALUES)
     if isinstance(type_, sa.Time):
         # MariaDB's TIME is a duration (-838:59:59 to 838:59:59): read as its text, not as a time of day.
         if target == "postgresql":
             return Mapping(postgresql.INTERVAL(), read="char")
         return Mapping(Declared("TIME"), read="char")
     if isinstance(type_, sa.Integer) and getattr(type_, "unsigned", False):
-        return Mapping(_unsigned(type_, target))
+        mapped = Mapping(_unsigned(type_, target))
+        big = isinstance(type_, mysql.BIGINT) and target == "sqlite"
+        return mapped.holding(_BEYOND_INT64, _BEYOND_INT64_VALUES) if big else mapped
     if isinstance(type_, mysql.TINYINT):
         return Mapping(sa.SmallInteger())
     if isinstance(type_, mysql.MEDIUMINT):
@@ -219,7 +251,12 @@ def _from_mysql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # typ
     if isinstance(type_, mysql.DOUBLE | mysql.REAL):
         return Mapping(sa.Double())
     common = _common(type_, target, is_key)
-    return common if common is not None else Mapping(_text(target, is_key))
+    if common is None:
+        return Mapping(_text(target, is_key))
+    if isinstance(type_, sa.Date | sa.DateTime) and target == "postgresql":
+        zero = "CAST({c} AS CHAR) REGEXP '^0000|-00'"
+        return common.holding(zero, "zero dates, or dates with a zero month or day")
+    return common
 
 
 def _unsigned(type_: sa.Integer, target: str) -> TypeEngine:  # type: ignore[type-arg]
@@ -237,28 +274,39 @@ def _unsigned(type_: sa.Integer, target: str) -> TypeEngine:  # type: ignore[typ
 
 
 def _from_sqlite(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # type: ignore[type-arg]
-    """By SQLite's affinity of the declared name (https://www.sqlite.org/datatype3.html 3.1)."""
+    """By SQLite's affinity of the declared name (https://www.sqlite.org/datatype3.html 3.1); a
+    value of another storage class than the target type holds is refused."""
     name = _sqlite_name(type_).upper()
     if "INT" in name:
-        return Mapping(sa.BigInteger(), classes=frozenset({"integer"}))
+        return _of_classes(sa.BigInteger(), "integer")
     if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
         length = type_.length if isinstance(type_, sa.String) else None
         text = sa.String(length) if length and length <= _MYSQL_VARCHAR_MAX else _text(target, is_key)
-        return Mapping(text, classes=frozenset({"text"}))
+        return _of_classes(text, "text")
     if name == "" or "BLOB" in name:
-        return Mapping(sa.LargeBinary() if target == "postgresql" else mysql.LONGBLOB(), classes=frozenset({"blob"}))
+        return _of_classes(sa.LargeBinary() if target == "postgresql" else mysql.LONGBLOB(), "blob")
     if any(word in name for word in ("REAL", "FLOA", "DOUB")):
-        return Mapping(sa.Double(), classes=frozenset({"real", "integer"}))
+        return _of_classes(sa.Double(), "real", "integer")
     if "BOOL" in name:
-        return Mapping(Carried(sa.Boolean(), "bool"), classes=frozenset({"integer"}))
+        mapped = _of_classes(Carried(sa.Boolean(), "bool"), "integer")
+        return mapped.holding(f"{mapped.unfit} OR {{c}} NOT IN (0, 1)", "values other than the integers 0 and 1")
     if "DATE" in name or "TIME" in name:
-        return Mapping(_text(target, is_key), classes=frozenset({"text"}))
+        return _of_classes(_text(target, is_key), "text")
     if "JSON" in name:
-        return Mapping(_json(target), classes=frozenset({"text"}))
+        return _of_classes(_json(target), "text")
     # NUMERIC affinity: integers and reals, each exact as a decimal (a real as its shortest repr).
     if target == "postgresql":
-        return Mapping(Carried(sa.Numeric(), "decimal"), classes=frozenset({"integer", "real"}))
-    return Mapping(Carried(_text(target, is_key), "decimal_text"), classes=frozenset({"integer", "real"}))
+        return _of_classes(Carried(sa.Numeric(), "decimal"), "integer", "real")
+    return _of_classes(Carried(_text(target, is_key), "decimal_text"), "integer", "real")
+
+
+def _of_classes(type_: TypeEngine, *classes: str) -> Mapping:  # type: ignore[type-arg]
+    kept = ", ".join(f"'{c}'" for c in ("null", *classes))
+    return Mapping(
+        type_,
+        unfit=f"typeof({{c}}) NOT IN ({kept})",
+        unfit_values=f"values stored as other than {' or '.join(classes)}",
+    )
 
 
 def _sqlite_name(type_: TypeEngine) -> str:  # type: ignore[type-arg]
