@@ -204,7 +204,7 @@ def _from_postgresql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  
         if target == "mysql":
             return common.holding("{c} IN ('NaN', 'Infinity', '-Infinity')", "NaN or infinite values")
         return common.holding("{c} = 'NaN'", "NaN (SQLite would store NULL)")
-    if isinstance(type_, sa.Numeric) and target == "mysql" and type_.precision is not None:
+    if isinstance(type_, sa.Numeric) and target == "mysql" and not isinstance(common.target, Carried):
         return common.holding("{c} = 'NaN'", "NaN")
     if isinstance(type_, sa.Date | sa.DateTime):
         return common.holding("NOT isfinite({c}) OR {c} < '0001-01-01'", "infinite dates or dates before year 1")
@@ -281,12 +281,20 @@ def _from_sqlite(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # ty
         return _of_classes(sa.BigInteger(), "integer")
     if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
         length = type_.length if isinstance(type_, sa.String) else None
-        text = sa.String(length) if length and length <= _MYSQL_VARCHAR_MAX else _text(target, is_key)
-        return _of_classes(text, "text")
+        if not length or length > _MYSQL_VARCHAR_MAX:
+            return _of_classes(_text(target, is_key), "text")
+        # SQLite does not hold a VARCHAR(n) to its length; the target does.
+        mapped = _of_classes(sa.String(length), "text")
+        return mapped.holding(
+            f"{mapped.unfit} OR length({{c}}) > {length}", f"{mapped.unfit_values}, or longer than {length}"
+        )
     if name == "" or "BLOB" in name:
         return _of_classes(sa.LargeBinary() if target == "postgresql" else mysql.LONGBLOB(), "blob")
     if any(word in name for word in ("REAL", "FLOA", "DOUB")):
-        return _of_classes(sa.Double(), "real", "integer")
+        mapped = _of_classes(sa.Double(), "real", "integer")
+        if target == "mysql":  # SQLite keeps infinities (9e999), MariaDB has none
+            return mapped.holding(f"{mapped.unfit} OR abs({{c}}) >= 9e999", f"{mapped.unfit_values}, or infinite")
+        return mapped
     if "BOOL" in name:
         mapped = _of_classes(Carried(sa.Boolean(), "bool"), "integer")
         return mapped.holding(f"{mapped.unfit} OR {{c}} NOT IN (0, 1)", "values other than the integers 0 and 1")
