@@ -256,6 +256,7 @@ def _sqlite_to_pg(column: str) -> Expect:
         "b": lambda v: "\\x" + v[1].hex(),
         **dict.fromkeys(["n", "d"], lambda v: _decimal_text(v[1])),
         "bo": lambda v: "true" if v[1] else "false",
+        "dt": lambda v: _trimmed(v[1]),
     }
     return by_column.get(column, lambda v: v[1])
 
@@ -267,6 +268,7 @@ def _sqlite_to_mariadb(column: str) -> Expect:
         "b": lambda v: v[1].hex().upper(),
         **dict.fromkeys(["n", "d"], lambda v: _decimal_text(v[1])),
         "bo": lambda v: str(v[1]),
+        "dt": lambda v: _micro(v[1]),
     }
     return by_column.get(column, lambda v: v[1])
 

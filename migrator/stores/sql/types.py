@@ -298,14 +298,39 @@ def _from_sqlite(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # ty
     if "BOOL" in name:
         mapped = _of_classes(Carried(sa.Boolean(), "bool"), "integer")
         return mapped.holding(f"{mapped.unfit} OR {{c}} NOT IN (0, 1)", "values other than the integers 0 and 1")
-    if "DATE" in name or "TIME" in name:
-        return _of_classes(_text(target, is_key), "text")
+    if "DATETIME" in name or "TIMESTAMP" in name:
+        return _spelt(_datetime(target), "text", _DATE + " " + _TIME, "YYYY-MM-DD HH:MM:SS[.ffffff]")
+    if "DATE" in name:
+        return _spelt(sa.Date(), "text", _DATE, "YYYY-MM-DD")
+    if "TIME" in name:
+        return _spelt(
+            mysql.TIME(fsp=6) if target == "mysql" else postgresql.TIME(precision=6), "text", _TIME, "HH:MM:SS[.ffffff]"
+        )
     if "JSON" in name:
         return _of_classes(_json(target), "text")
     # NUMERIC affinity: integers and reals, each exact as a decimal (a real as its shortest repr).
     if target == "postgresql":
         return _of_classes(Carried(sa.Numeric(), "decimal"), "integer", "real")
     return _of_classes(Carried(_text(target, is_key), "decimal_text"), "integer", "real")
+
+
+_DATE = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]"
+_TIME = "[0-2][0-9]:[0-5][0-9]:[0-6][0-9]"
+
+
+def _spelt(type_: TypeEngine, storage: str, pattern: str, form: str) -> Mapping:  # type: ignore[type-arg]
+    """SQLite's dates and times are texts in whatever form was written: those in ISO 8601's form
+    the target parses back to the same text are taken as dates (up to six digits of a second's
+    fraction); any other is refused rather than re-read by the target's rules."""
+    mapped = _of_classes(type_, storage)
+    shapes = " OR ".join(f"{{c}} GLOB '{pattern}{'.' if n else ''}{'[0-9]' * n}'" for n in range(7))
+    return mapped.holding(
+        f"{mapped.unfit} OR NOT ({shapes})", f"{mapped.unfit_values}, or texts not of the form {form}"
+    )
+
+
+def _datetime(target: str) -> TypeEngine:  # type: ignore[type-arg]
+    return mysql.DATETIME(fsp=6) if target == "mysql" else postgresql.TIMESTAMP(precision=6)
 
 
 def _of_classes(type_: TypeEngine, *classes: str) -> Mapping:  # type: ignore[type-arg]

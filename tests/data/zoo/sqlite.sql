@@ -25,7 +25,7 @@ INSERT INTO zoo VALUES (3, 9223372036854775807, 1.7976931348623157e308, 'long te
 INSERT INTO zoo VALUES (4, -9223372036854775808, -2.2250738585072014e-308, 'x', x'00', -1.25, -0.5, 'x', 0,
     '1850-02-28', '1850-02-28 01:02:03.000001', '[]');
 INSERT INTO zoo VALUES (5, 1, 0.1, 'ünïcödé 😀 tab	newline
- back\slash ''quote''', x'000102', 1, 3, 'emoji 😀😀', 1, '2000-02-29', '2000-02-29T12:00:00.5Z',
+ back\slash ''quote''', x'000102', 1, 3, 'emoji 😀😀', 1, '2000-02-29', '2000-02-29 12:00:00.5',
     '{"b": "ünï 😀", "a": null}');
 
 CREATE TABLE zoo_mixed (
@@ -41,5 +41,5 @@ CREATE TABLE zoo_mixed (
 INSERT INTO zoo_mixed VALUES (1, 'not a number', x'00ff', 'abc', 1609459200, 'yes', NULL);
 INSERT INTO zoo_mixed VALUES (2, 1.5, 12, '1.50', 2459215.5, 2, 1);
 INSERT INTO zoo_mixed VALUES (3, x'00', 1.5, x'01', x'02', 1.0, 1.5);
-INSERT INTO zoo_mixed VALUES (4, 42, 'text', 12345678901234567890123456789012345678, '2021-01-01', 0, 'text');
+INSERT INTO zoo_mixed VALUES (4, 42, 'text', 12345678901234567890123456789012345678, '2021-01-01T00:00:00Z', 0, 'text');
 INSERT INTO zoo_mixed VALUES (5, NULL, NULL, NULL, NULL, NULL, x'00ff00');
