@@ -351,9 +351,13 @@ def test_cross_dialect_values_follow_the_type_map(
     tables = TABLES[source]
     refused = REFUSED[(source, target)]
 
-    # The whole zoo: the columns no target type can hold are refused, and nothing is written.
-    whole = run_cli("run", "--no-verify", _plan(tmp_path, "whole", source_url, target_url, tables, {}))
-    assert whole.returncode == 2, whole.stderr
+    # The whole zoo: the columns no target type can hold are refused, by the dry run as by the run,
+    # and nothing is written.
+    whole_plan = _plan(tmp_path, "whole", source_url, target_url, tables, {})
+    dry = run_cli("plan", whole_plan)
+    whole = run_cli("run", "--no-verify", whole_plan)
+    assert whole.returncode == dry.returncode == 2, whole.stderr
+    assert dry.stderr == whole.stderr
     for table, columns in refused.items():
         for column in columns:
             assert f"data.tables.{table}.columns.{column}: {table}.{column} (" in whole.stderr, whole.stderr
