@@ -19,7 +19,7 @@ from migrator.stores.sql import pgtext
 from migrator.stores.sql.pgcopy import copy_out_text, key_parser
 from migrator.stores.sql.snapshot import stream
 from migrator.stores.sql.target_schema import create_tables, design
-from migrator.stores.sql.types import read_as_stored
+from migrator.stores.sql.type_checks import read_as_stored
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples
 from migrator.verify.digest import EMPTY, Digest
 

@@ -17,7 +17,7 @@ from migrator.stores.sql.probe import expression_probe, unreadable_tables
 from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
 from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
-from migrator.stores.sql.types import read_as_stored, refused_columns
+from migrator.stores.sql.type_checks import read_as_stored, refused_columns
 from migrator.subset.check import expression_problems, rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
 from migrator.subset.cycles import load_order

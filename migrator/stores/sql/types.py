@@ -4,22 +4,21 @@ Within one dialect a type is kept as it is. Across dialects every source type ma
 that holds each of its values without loss, exactly or in a documented converted form (a MariaDB
 SET becomes a text[] in PostgreSQL, a PostgreSQL interval its ISO 8601 text, an unsigned BIGINT a
 numeric(20,0)); what no target type can hold is refused before anything is written
-(`refused_columns`, a plan error naming the column). SQLite keeps a storage class per value, not per
+(type_checks.refused_columns, a plan error naming the column). SQLite keeps a storage class per value, not per
 column, so a SQLite column is refused when it holds values of a class its target type cannot keep
 (a text in an INTEGER column): that is read from the data, with one query per table.
 
-The value conversions live in carried.py: `Stored` reads a source column as the driver hands it
+The checks of a source against the map (its values read as the map says, the values no target type
+holds) are in type_checks.py; the value conversions in carried.py: `Stored` reads a source column as the driver hands it
 over (or as the source's own text of it), `Carried` converts on the way into the target column.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from migrator.stores.sql.carried import Carried, JsonText, Stored
@@ -44,14 +43,6 @@ class Mapping:
 
     def holding(self, unfit: str, values: str) -> Mapping:
         return Mapping(self.target, self.read, unfit, values)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    table: str
-    column: str
-    type_name: str
-    reason: str
 
 
 class Declared(UserDefinedType):  # type: ignore[type-arg]
@@ -82,86 +73,6 @@ def mapping(type_: TypeEngine, source: str, target: str, *, is_key: bool = False
     if source == "mysql":
         return _from_mysql(type_, target, is_key)
     return _from_sqlite(type_, target, is_key)
-
-
-def read_as_stored(conn: Connection, metadata: sa.MetaData, target: str) -> None:
-    """Across dialects, each source column is read as `Stored`: as the driver hands the value over,
-    or as the source's text of it where the map says so. Within one dialect nothing changes."""
-    source = conn.dialect.name
-    if source == target:
-        return
-    json_columns = _mariadb_json_columns(conn) if source == "mysql" else set()
-    for table in metadata.tables.values():
-        for column in table.columns:
-            declared = mysql.JSON() if (table.name, column.name) in json_columns else column.type
-            column.type = Stored(declared, mapping(declared, source, target).read)
-
-
-def refused_columns(
-    conn: Connection, metadata: sa.MetaData, columns: dict[str, list[str]], target: str
-) -> list[Refusal]:
-    """The copied columns holding values their target type cannot hold (a NaN for MariaDB, a zero
-    date for PostgreSQL, a text in SQLite's INTEGER column for any other dialect): read from the
-    data, one query per table with such columns."""
-    source = conn.dialect.name
-    if source == target:
-        return []
-    preparer = conn.dialect.identifier_preparer
-    refusals = []
-    for name, names in columns.items():
-        table = metadata.tables[name]
-        declared = {c: _declared(table.c[c].type) for c in names}
-        mappings = {c: mapping(declared[c], source, target) for c in names}
-        probed = [c for c in names if mappings[c].unfit]
-        if not probed:
-            continue
-        tests = ", ".join(
-            f"max(CASE WHEN {mappings[c].unfit.format(c=preparer.quote(c))} THEN 1 ELSE 0 END)"  # type: ignore[union-attr]
-            for c in probed
-        )
-        row = conn.exec_driver_sql(f"SELECT {tests} FROM {preparer.format_table(table)}").one()
-        for column, found in zip(probed, row, strict=True):
-            if found:
-                type_name = _source_name(declared[column], source)
-                into = _target_name(mappings[column].target, target)
-                reason = (
-                    f"{name}.{column} ({type_name}) holds {mappings[column].unfit_values}, "
-                    f"which the target's {into} cannot hold"
-                )
-                refusals.append(Refusal(name, column, type_name, reason))
-    return refusals
-
-
-def _declared(type_: TypeEngine) -> TypeEngine:  # type: ignore[type-arg]
-    return type_.declared if isinstance(type_, Stored) else type_
-
-
-def _source_name(type_: TypeEngine, source: str) -> str:  # type: ignore[type-arg]
-    if source == "sqlite":
-        return _sqlite_name(type_) or "no declared type"
-    return _target_name(type_, source)
-
-
-def _target_name(type_: TypeEngine, target: str) -> str:  # type: ignore[type-arg]
-    dialect = {"postgresql": postgresql.dialect(), "mysql": mysql.dialect()}.get(target, sqlite.dialect())
-    try:
-        return type_.compile(dialect=dialect)
-    except Exception:  # a type only its own dialect compiles
-        return type(type_).__name__.upper()
-
-
-def _mariadb_json_columns(conn: Connection) -> set[tuple[str, str]]:
-    """MariaDB's JSON is a LONGTEXT with a json_valid check; SQLAlchemy reflects the LONGTEXT."""
-    rows = conn.exec_driver_sql(
-        "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
-        " WHERE CONSTRAINT_SCHEMA = DATABASE() AND CHECK_CLAUSE LIKE 'json\\_valid(%%'"
-    ).all()
-    found = set()
-    for table, clause in rows:
-        match = re.fullmatch(r"json_valid\(`(.+)`\)", str(clause))
-        if match:
-            found.add((str(table), match[1]))
-    return found
 
 
 # --- from PostgreSQL ---------------------------------------------------------------------------------
@@ -276,7 +187,7 @@ def _unsigned(type_: sa.Integer, target: str) -> TypeEngine:  # type: ignore[typ
 def _from_sqlite(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # type: ignore[type-arg]
     """By SQLite's affinity of the declared name (https://www.sqlite.org/datatype3.html 3.1); a
     value of another storage class than the target type holds is refused."""
-    name = _sqlite_name(type_).upper()
+    name = sqlite_name(type_).upper()
     if "INT" in name:
         return _of_classes(sa.BigInteger(), "integer")
     if any(word in name for word in ("CHAR", "CLOB", "TEXT")):
@@ -342,7 +253,7 @@ def _of_classes(type_: TypeEngine, *classes: str) -> Mapping:  # type: ignore[ty
     )
 
 
-def _sqlite_name(type_: TypeEngine) -> str:  # type: ignore[type-arg]
+def sqlite_name(type_: TypeEngine) -> str:  # type: ignore[type-arg]
     if isinstance(type_, sa.types.NullType):
         return ""
     try:
