@@ -1,16 +1,16 @@
-"""The type map: each source column's type in the target, and how its values cross (docs/reference/types.md).
+"""The type map: each source column's type in the target, and how its values cross
+(docs/reference/types.md).
 
 Within one dialect a type is kept as it is. Across dialects every source type maps to a target type
 that holds each of its values without loss, exactly or in a documented converted form (a MariaDB
 SET becomes a text[] in PostgreSQL, a PostgreSQL interval its ISO 8601 text, an unsigned BIGINT a
-numeric(20,0)); what no target type can hold is refused before anything is written
-(type_checks.refused_columns, a plan error naming the column). SQLite keeps a storage class per value, not per
-column, so a SQLite column is refused when it holds values of a class its target type cannot keep
-(a text in an INTEGER column): that is read from the data, with one query per table.
+numeric(20,0)). Values a target type cannot hold (a NaN for MariaDB, a zero date for PostgreSQL, a
+text in SQLite's INTEGER column for any other dialect) are described by each mapping as a condition
+in the source's SQL, and refused before anything is written.
 
-The checks of a source against the map (its values read as the map says, the values no target type
-holds) are in type_checks.py; the value conversions in carried.py: `Stored` reads a source column as the driver hands it
-over (or as the source's own text of it), `Carried` converts on the way into the target column.
+type_checks.py reads the source as the map says and finds the values it refuses; carried.py holds
+the conversions: `Stored` reads a source column as the driver hands it over (or as the source's
+own text of it), `Carried` converts on the way into the target column.
 """
 
 from __future__ import annotations
