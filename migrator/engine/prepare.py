@@ -70,8 +70,11 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
             classes = _checked(loaded, reflected, engine)
             target = connect.backend(target_url)
-            read_as_stored(conn, reflected.metadata, target)
-            _refuse_types(loaded, reflected, classes, conn, target)
+            if loaded.plan.data.schema_ != "existing":
+                # The type map (stores/sql/types.py) designs the target's columns: the source is read
+                # as the map says, and values no target column could hold are refused here.
+                read_as_stored(conn, reflected.metadata, target)
+                _refuse_types(loaded, reflected, classes, conn, target)
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
             prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
             _refuse_unreadable(prep)
