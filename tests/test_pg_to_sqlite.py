@@ -19,6 +19,7 @@ from migrator.stores.sql import pgtext
 from migrator.stores.sql.pgcopy import copy_out_text, key_parser
 from migrator.stores.sql.snapshot import stream
 from migrator.stores.sql.target_schema import create_tables, design
+from migrator.stores.sql.type_checks import read_as_stored
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples
 from migrator.verify.digest import EMPTY, Digest
 
@@ -83,6 +84,8 @@ def _both_ways(source_url: str, tmp_path: Path, names: list[str], chunk: int) ->
     source = sa.create_engine(source_url, poolclass=sa.pool.NullPool)
     metadata = sa.MetaData()
     metadata.reflect(source, only=names)
+    with source.connect() as conn:
+        read_as_stored(conn, metadata, "sqlite")  # as a run reads a source for another dialect (prepare)
     old, old_tables = _sqlite_target(tmp_path / "select.db", metadata, names)
     new, new_tables = _sqlite_target(tmp_path / "copy.db", metadata, names)
     found = {}

@@ -17,6 +17,7 @@ from migrator.stores.sql.probe import expression_probe, unreadable_tables
 from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
 from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
+from migrator.stores.sql.type_checks import read_as_stored, refused_columns
 from migrator.subset.check import expression_problems, rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
 from migrator.subset.cycles import load_order
@@ -68,6 +69,12 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
             if not reflected.schema.tables:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
             classes = _checked(loaded, reflected, engine)
+            target = connect.backend(target_url)
+            if loaded.plan.data.schema_ != "existing":
+                # The type map (stores/sql/types.py) designs the target's columns: the source is read
+                # as the map says, and values no target column could hold are refused here.
+                read_as_stored(conn, reflected.metadata, target)
+                _refuse_types(loaded, reflected, classes, conn, target)
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
             prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
             _refuse_unreadable(prep)
@@ -91,6 +98,36 @@ def _checked(loaded: LoadedPlan, reflected: ReflectedSource, engine: Engine) -> 
     if problems:
         raise PlanError(_in_file_order(problems))
     return classes
+
+
+def _refuse_types(
+    loaded: LoadedPlan, reflected: ReflectedSource, classes: Classification, conn: Connection, target: str
+) -> None:
+    """Columns whose values the target cannot hold (stores/sql/types.py): a plan error before any
+    write, naming each column; a column the plan drops or transforms is not copied as it is."""
+    rules = loaded.plan.data
+    columns = {
+        table: [
+            c.name
+            for c in reflected.table(table).columns
+            if (rule := rules.rule(table).columns.get(c.name)) is None or rule.action == "keep"
+        ]
+        for table in reflected.schema.tables
+        if classes.copied(table)
+    }
+    refused = refused_columns(conn, reflected.metadata, columns, target)
+    if refused:
+        raise PlanError(
+            [
+                loaded.problem(
+                    ("data", "tables", r.table, "columns", r.column),
+                    r.reason,
+                    f"drop or transform it in the plan: data.tables.{r.table}.columns.{r.column}: drop "
+                    "(or nullify, {const: VALUE}); see docs/reference/types.md",
+                )
+                for r in refused
+            ]
+        )
 
 
 def _refuse_unreadable(prep: Prepared) -> None:

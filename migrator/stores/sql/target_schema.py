@@ -8,7 +8,9 @@ keys only when asked to (PRAGMA foreign_keys), so there they are declared at cre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,6 +38,7 @@ def design(
     """Target tables mirroring the source's copied tables, less the dropped columns."""
     full, bare = sa.MetaData(), sa.MetaData()
     copied = set(tables)
+    named = _unique_names(source, tables, source_backend, target_backend)
     for name in tables:
         src = source.tables[name]
         gone = dropped.get(name, set())
@@ -69,17 +72,68 @@ def design(
                 cols = tuple(c.name for c in constraint.columns)
                 if cols not in unique_sets and not gone.intersection(cols):
                     unique_sets.add(cols)
-                    table.append_constraint(sa.UniqueConstraint(*cols, name=constraint.name))
+                    table.append_constraint(sa.UniqueConstraint(*cols, name=named(name, _name_of(constraint))))
         for index in src.indexes:
             index_cols = tuple(c.name for c in index.columns if isinstance(c, sa.Column))
             if not index_cols or len(index_cols) != len(index.expressions) or gone.intersection(index_cols):
                 continue
             if index.unique and index_cols in unique_sets:
                 continue  # MySQL reports a unique constraint as a unique index as well
-            sa.Index(index.name, *[table.c[c] for c in index_cols], unique=bool(index.unique))
+            lengths = _prefix_lengths(table, index_cols) if target_backend == "mysql" and not index.unique else {}
+            options: dict[str, Any] = {"mysql_length": lengths} if lengths else {}
+            sa.Index(named(name, index.name), *[table.c[c] for c in index_cols], unique=bool(index.unique), **options)
     if target_backend == "sqlite":
         bare = full
     return TargetSchema(full, bare, target_backend)
+
+
+def _unique_names(
+    source: sa.MetaData, tables: list[str], source_backend: str, target_backend: str
+) -> Callable[[str, str | None], str | None]:
+    """Index and unique constraint names for the target. MySQL's are per table; PostgreSQL's and
+    SQLite's per schema, shared with the tables: a name two tables use (idx_fk_address_id), or a
+    table's name, becomes `table_name` there (within PostgreSQL's 63 bytes)."""
+    if source_backend != "mysql" or target_backend == "mysql":
+        return lambda _table, name: name
+    seen: dict[str, int] = {}
+    for name in tables:
+        table = source.tables[name]
+        names = {i.name for i in table.indexes} | {
+            c.name for c in table.constraints if isinstance(c, sa.UniqueConstraint)
+        }
+        for index_name in names - {None}:
+            seen[str(index_name)] = seen.get(str(index_name), 0) + 1
+    clashing = {n for n, count in seen.items() if count > 1} | (set(seen) & set(tables))
+
+    def named(table: str, name: str | None) -> str | None:
+        if name is None or name not in clashing:
+            return name
+        return f"{table}_{name}".encode()[:63].decode(errors="ignore")
+
+    return named
+
+
+# MariaDB's longest index key (InnoDB), in bytes; utf8mb4 takes up to 4 bytes a character.
+_MYSQL_KEY_BYTES, _UTF8MB4_BYTES = 3072, 4
+
+
+def _prefix_lengths(table: sa.Table, columns: tuple[str, ...]) -> dict[str, int]:
+    """For an index longer than MariaDB allows: each string column indexed by a prefix, the
+    columns sharing the limit (an index, not a unique key: a prefix narrows what it finds only)."""
+    lengths = {c: _characters(table.c[c].type) for c in columns}
+    strings = {c: n for c, n in lengths.items() if n is not None}
+    if sum(strings.values()) * _UTF8MB4_BYTES <= _MYSQL_KEY_BYTES - 8 * (len(columns) - len(strings)):
+        return {}
+    share = max(1, (_MYSQL_KEY_BYTES - 8 * (len(columns) - len(strings))) // _UTF8MB4_BYTES // len(strings))
+    return {c: min(n, share) for c, n in strings.items()}
+
+
+def _characters(type_: sa.types.TypeEngine) -> int | None:  # type: ignore[type-arg]
+    """A string type's length in characters (a text without one: its longest indexable prefix)."""
+    inner = getattr(type_, "impl_instance", type_)
+    if not isinstance(inner, sa.String):
+        return None
+    return inner.length or _MYSQL_KEY_BYTES // _UTF8MB4_BYTES
 
 
 def create_tables(conn: Connection, schema: TargetSchema) -> list[str]:
@@ -203,3 +257,7 @@ def cyclic_foreign_key_columns(conn: Connection, tables: list[str]) -> dict[str,
             if table in cyclic and parent in cyclic and component_of[table] == component_of[parent]:
                 result.setdefault(table, []).extend(str(c) for c in fk["constrained_columns"])
     return result
+
+
+def _name_of(constraint: sa.Constraint) -> str | None:
+    return constraint.name if isinstance(constraint.name, str) else None
