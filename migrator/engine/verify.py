@@ -530,9 +530,10 @@ def _against_record(
             return [Check("I2", name, same, detail), Check("I3", name, same, detail)], found
 
         largest_first = sorted(recorded, key=lambda name: -recorded[name].rows)
-        # A PostgreSQL target does the work of its digests (COPY, or sums in the server); other
-        # targets' rows are hashed in Python, which threads only slow down under the GIL.
-        parallel = max(1, workers) if target.dialect.name == "postgresql" else 1
+        # A PostgreSQL target does the work of its digests (COPY, or sums in the server), and a
+        # SQLite one spells its rows itself (without the GIL); MariaDB's rows are hashed in Python,
+        # which threads only slow down under the GIL.
+        parallel = max(1, workers) if target.dialect.name in ("postgresql", "sqlite") else 1
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="migrator-verify") as pool:
             checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
         for name in recorded:  # reported in the recorded order

@@ -48,6 +48,7 @@ from migrator.stores.sql.sqlite_digest import STORED, hash_sum, register, stored
 
 SOURCE, TARGET, STAGE = "m__src", "m__dst", "m__stage"  # the attachments' names: see the docstring
 ROWS = "m__rows"
+SCRATCH_PAGE = 65_536
 AHEAD = 2  # tables staged and not yet copied, at most: each is a scratch file as large as its subset
 
 # While inside, a Ctrl-C reaches the connection through the function given (engine/interrupt.py).
@@ -220,6 +221,7 @@ def _connection(main: str, attach: dict[str, str], lock_timeout: float = 60.0) -
         if main != ":memory:":
             raw.execute("PRAGMA journal_mode = OFF")  # a scratch file: a failure throws it away
             raw.execute("PRAGMA synchronous = OFF")
+            raw.execute(f"PRAGMA page_size = {SCRATCH_PAGE}")  # fewer, larger writes
         for name, uri in attach.items():
             raw.execute(f"ATTACH DATABASE ? AS {name}", (uri,))
         files = {name: path for _, name, path in raw.execute("PRAGMA database_list")}
