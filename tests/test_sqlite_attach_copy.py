@@ -329,3 +329,24 @@ def test_column_transforms_run_inside_sqlite_and_leave_the_other_values_as_store
     assert stamped == kept  # not re-spelled: "2024-01-01 10:00:00", as the source stores it
     assert verify_plan(load_plan(plan_for(inside)), environ=environ).ok
     assert verify_plan(load_plan(plan_for(inside)), environ=environ, against_source=True).ok
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [(5, "5"), (5, 5.0), ("5", 5.0), (b"a", "a"), ("a\x00b", "a\x00c"), (0.1 + 0.2, 0.3), ("", None), ("[1]", b"[1]")],
+)
+def test_the_stored_digest_tells_storage_classes_and_bytes_apart(tmp_path: Path, one: Any, other: Any) -> None:
+    """Values that SQLite stores differently never digest alike: another storage class, another
+    byte after a NUL, another double (0.1 + 0.2 is not 0.3)."""
+    digests = []
+    for number, value in enumerate((one, other, one)):
+        path = tmp_path / f"{number}.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
+            conn.execute("INSERT INTO t VALUES (1, ?)", (value,))
+        engine = sa.create_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            table = sa.Table("t", sa.MetaData(), autoload_with=conn)
+            digests.append(sqlite_digest(conn, sa.select(table), ["id", "v"], stored=True))
+        engine.dispose()
+    assert digests[0] == digests[2] and digests[0] != digests[1]

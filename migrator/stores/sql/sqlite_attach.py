@@ -26,7 +26,6 @@ chunks by. Column transforms are functions SQLite calls on the stored values as 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -44,7 +43,7 @@ from sqlalchemy.engine import Connection
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.literal import literal_sql
-from migrator.stores.sql.sqlite_digest import STORED, hash_sum, register, stored_spelling
+from migrator.stores.sql.sqlite_digest import STORED, hash_lines, register, stored_lines, stored_spelling
 
 SOURCE, TARGET, STAGE = "m__src", "m__dst", "m__stage"  # the attachments' names: see the docstring
 ROWS = "m__rows"
@@ -292,9 +291,9 @@ def copy_staged(
         def digest(start: int, end: int) -> tuple[tuple[Any, ...], str]:
             within = f"rowid > {start} AND rowid <= {end}"
             read = reader_conn.exec_driver_sql
-            rows_json = read(f"SELECT json_group_array({row_text}) FROM {STAGE}.{ROWS} WHERE {within}").scalar_one()
+            lines = read(f"SELECT {stored_lines(row_text)} FROM {STAGE}.{ROWS} WHERE {within}").scalar_one()
             last_key = tuple(read(f"SELECT {keys} FROM {STAGE}.{ROWS} WHERE rowid = {end}").one())
-            return last_key, f"{STORED}:{_chunk_digest(rows_json)}"
+            return last_key, f"{STORED}:{hash_lines(lines):016x}"
 
         with guard(raw_reader.interrupt):
             ahead = reader.submit(digest, *bounds[0])
@@ -325,8 +324,3 @@ def ledger_mark(plan: str, run_id: str, table: str, first_chunk: int) -> Any:
         chunk += 1
 
     return mark
-
-
-def _chunk_digest(rows_json: str) -> str:
-    """The sum of the rows' hashes, of their text already spelled (a JSON array), as 16 hex digits."""
-    return f"{hash_sum(json.loads(rows_json)):016x}"
