@@ -34,6 +34,7 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
+from migrator.stores.sql.sqlite_attach import with_values
 from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest
 from migrator.stores.sql.verify_sql import (
     STORED_METHODS,
@@ -252,8 +253,12 @@ def _content_checks(
     key = list(query.order_by)
     ordered = query.rows.with_only_columns(*[c for c in query.rows.selected_columns if c.name in written])
     in_server = transform is None and _same_types(prep.source.table(name), target_table, written, prep.conn, target)
-    both_sqlite = transform is None and prep.conn.dialect.name == target.dialect.name == "sqlite"
-    stored = both_sqlite and sqlite_digest(prep.conn, ordered, written, stored=True)
+    # SQLite to SQLite: the source's values as stored, transformed by SQLite as the copy did.
+    both_sqlite = prep.conn.dialect.name == target.dialect.name == "sqlite"
+    values = transform.values if transform is not None else {}
+    stored = both_sqlite and sqlite_digest(
+        prep.conn, with_values(prep.conn, ordered, written, values), written, stored=True
+    )
     if in_server:
         method = "postgresql"
         expected = pg_digest(prep.conn, ordered, written)
@@ -291,6 +296,9 @@ def _explain(
         return [Check("I3", name, False, f"{summary}; the table has no key, so the rows cannot be named")]
     source_query = prep.queries.rows(name).rows
     target_query = target_rows(target_table, written + [k for k in key if k not in written], key)
+    if method == STORED and transform is not None and set(key) <= set(written):
+        # The stored values, transformed by SQLite as the copy did: compared as stored.
+        source_query, transform = with_values(prep.conn, source_query, written, transform.values), None
     if method in STORED_METHODS and transform is None:
         source_query, source_key = as_stored(prep.conn, source_query, key, written)
         target_query, target_key = as_stored(target, target_query, key, written)
@@ -534,7 +542,15 @@ def _against_record(
         # SQLite one spells its rows itself (without the GIL); MariaDB's rows are hashed in Python,
         # which threads only slow down under the GIL.
         parallel = max(1, workers) if target.dialect.name in ("postgresql", "sqlite") else 1
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="migrator-verify") as pool:
+        enforced, queried = _enforced(target, foreign_keys)
+        target.rollback()
+        with (
+            ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="migrator-verify") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-integrity") as aside,
+        ):
+            # The references are queried on a connection of their own, while the digests are taken:
+            # on SQLite as on PostgreSQL the database does that work, without the GIL.
+            integrity = aside.submit(_integrity_apart, engine, tables, queried)
             checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
         for name in recorded:  # reported in the recorded order
             table_result, found = checked[name]
@@ -544,8 +560,7 @@ def _against_record(
         for name in skipped:
             if name in tables:
                 checks.append(_empty(target, tables[name], "skipped table"))
-        enforced, queried = _enforced(target, foreign_keys)
-        checks += _integrity(target, tables, queried)
+        checks += integrity.result()
         checks += _references(target, tables, enforced, contents_match=_contents_match(checks))
         target.rollback()
     ok = all(c.ok for c in checks)

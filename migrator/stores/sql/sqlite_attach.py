@@ -30,7 +30,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -181,7 +181,7 @@ class Stager:
                 if self._closed:
                     raise PermanentError("staging stopped")
                 quoted = conn.dialect.identifier_preparer.quote
-                wanted = job.statement.with_only_columns(*_selected(raw, job))
+                wanted = with_values(raw, job.statement, job.written, job.values)
                 run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
                 # No declared types: the values are kept exactly as the source holds them.
                 run(f"CREATE TABLE {ROWS} ({', '.join(quoted(c.name) for c in wanted.selected_columns)})")
@@ -195,20 +195,28 @@ class Stager:
                 self._cancels.remove(raw.interrupt)
 
 
-def _selected(raw: Any, job: StageJob) -> list[Any]:
-    """The statement's written columns, each transformed one through a function registered on `raw`."""
+def with_values(
+    conn: Connection | Any,
+    statement: sa.Select,  # type: ignore[type-arg]
+    written: list[str],
+    values: Mapping[str, Callable[[Any], Any]],
+) -> sa.Select:  # type: ignore[type-arg]
+    """`statement`'s written columns, each column that has a transform in `values` passed through
+    it, as a function registered on the SQLite connection `conn` (a SQLAlchemy connection or a
+    sqlite3 one): SQLite calls it on each stored value."""
+    raw: Any = conn.connection.driver_connection if isinstance(conn, Connection) else conn
     selected = []
-    for column in job.statement.selected_columns:
-        if column.name not in job.written:
+    for column in statement.selected_columns:
+        if column.name not in written:
             continue
-        value_of = job.values.get(column.name)
+        value_of = values.get(column.name)
         if value_of is None:
             selected.append(column)
             continue
         function = f"m__value_{len(selected)}"
         raw.create_function(function, 1, value_of, deterministic=True)
         selected.append(getattr(sa.func, function)(column).label(column.name))
-    return selected
+    return statement.with_only_columns(*selected)
 
 
 @contextmanager
