@@ -349,14 +349,14 @@ def _owner_tables(conn: Connection, objs: list[Obj]) -> dict[Obj, int]:
     """The table an index, constraint, trigger, default, rule or policy belongs to."""
     rows = conn.exec_driver_sql(
         """
-        SELECT 'pg_class'::regclass::int AS c, indexrelid::int AS o, indrelid::int AS t FROM pg_index
+        SELECT 'pg_class'::regclass::int AS cat, indexrelid::int AS obj, indrelid::int AS tab FROM pg_index
         UNION ALL SELECT 'pg_constraint'::regclass::int, oid::int, conrelid::int FROM pg_constraint WHERE conrelid <> 0
         UNION ALL SELECT 'pg_trigger'::regclass::int, oid::int, tgrelid::int FROM pg_trigger
         UNION ALL SELECT 'pg_attrdef'::regclass::int, oid::int, adrelid::int FROM pg_attrdef
         UNION ALL SELECT 'pg_policy'::regclass::int, oid::int, polrelid::int FROM pg_policy
         """
     ).all()
-    owners: dict[Obj, int] = {(int(r.c), int(r.o), 0): int(r.t) for r in rows}
+    owners: dict[Obj, int] = {(int(r.cat), int(r.obj), 0): int(r.tab) for r in rows}
     return {obj: owners[obj] for obj in objs if obj in owners}
 
 
