@@ -213,3 +213,28 @@ def test_table_inheritance_is_refused_before_anything_is_written(run_cli, pg_url
         said = " ".join(done.stderr.split())
         assert "table inheritance is not copied yet (book_notes inherits from notes)" in said, said
     assert _query(target, "SELECT count(*) FROM pg_class WHERE relname = 'notes'") == [(0,)]
+
+
+def test_a_dropped_column_goes_with_what_names_it(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    source, target = _source(pg_url_factory), pg_url_factory()
+    plan = json.loads(_plan(tmp_path, source, target).read_text())
+    plan["data"]["tables"]["books"] = {"copy": "all", "columns": {"pages": "drop"}}
+    path = tmp_path / "dropped.yaml"
+    path.write_text(json.dumps(plan))
+    shown = run_cli("plan", path, "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    left_out = json.loads(shown.stdout)["left_out"]
+    assert "index public.books_long uses column books.pages, which the plan drops" in left_out
+    assert (
+        "table constraint pages_positive on public.books refers to column books.pages, which the plan drops" in left_out
+    )
+    done = run_cli("run", path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"]
+    columns = "SELECT column_name FROM information_schema.columns WHERE table_name = 'books' ORDER BY ordinal_position"
+    names = [name for (name,) in _query(target, columns)]
+    assert "pages" not in names and "weight_g" in names
+    found = {key[2] for key in _schema_entries(target)}
+    assert "books_long" not in found and "books_lower_title" in found
+    sql = "SELECT id, title, weight_g::text FROM books ORDER BY id"
+    assert _query(target, sql) == _query(source, sql)

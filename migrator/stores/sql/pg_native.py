@@ -32,7 +32,7 @@ from migrator.stores.sql.ledger import LEDGER_TABLES
 if TYPE_CHECKING:
     from migrator.stores.sql.native_schema import NativeSchema
 
-PG_CLASS, PG_PROC, PG_REWRITE, PG_CONSTRAINT = 1259, 1255, 2618, 2606
+PG_CLASS, PG_PROC, PG_REWRITE, PG_ATTRDEF = 1259, 1255, 2618, 2604
 FIRST_USER_OID = 16384  # below: objects made by initdb, never dumped
 
 Obj = tuple[int, int, int]  # (catalog, oid, column number or 0)
@@ -189,6 +189,13 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
         )
     }
 
+    generated_by = {  # a generated column's expression (pg_attrdef) -> the column
+        r.oid: (PG_CLASS, r.adrelid, r.adnum)
+        for r in conn.exec_driver_sql(
+            "SELECT d.oid::int, d.adrelid::int, d.adnum FROM pg_attrdef d JOIN pg_attribute a "
+            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE a.attgenerated = 's'"
+        )
+    }
     cause: dict[Obj, tuple[Obj, str]] = {}  # left-out object -> (what it touches, how: n a i text)
     queue: list[Obj] = []
 
@@ -241,13 +248,20 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
             if obj[2] and ref_column != obj[2]:
                 continue  # a dropped column: only what depends on that column
             leave_out(dependent, obj, deptype)
+            if dependent[0] == PG_ATTRDEF and dependent[1] in generated_by:
+                # A generated column computed from a dropped column is dropped with it (DROP ... CASCADE).
+                leave_out(generated_by[dependent[1]], obj, "n")
             if dependent[0] == PG_REWRITE and dependent[1] in rule_of_view:
                 # A view is its rewrite rule: the rule reading a table left out takes the view along.
                 leave_out((PG_CLASS, rule_of_view[dependent[1]], 0), dependent, "view")
 
     analysis.views = _view_dependents(relations, depends, rule_of_view)
-    analysis.lines = _explained(conn, analysis, cause, skipped, columns, ledger)
-    analysis.generated = _generated(conn, schema, wanted, dropped)
+    analysis.lines = _explained(conn, cause, skipped, columns, ledger, set(generated_by))
+    lost: dict[str, set[int]] = defaultdict(set)  # columns dropped, by the plan or along with one it drops
+    for catalog, oid, column in analysis.left_out:
+        if catalog == PG_CLASS and column and oid in names:
+            lost[names[oid]].add(column)
+    analysis.generated = _generated(conn, schema, wanted, lost)
     return analysis
 
 
@@ -297,11 +311,11 @@ def _view_dependents(
 
 def _explained(
     conn: Connection,
-    analysis: Analysis,
     cause: dict[Obj, tuple[Obj, str]],
     skipped: set[int],
     columns: dict[tuple[int, int], str],
     ledger: set[int],
+    expressions: set[int],
 ) -> list[str]:
     """One line per object left out that a reader would miss: not the skipped tables themselves nor
     their own parts (their indexes, keys, triggers, sequences), but a view, a function, a trigger or
@@ -311,7 +325,13 @@ def _explained(
         for obj, (because, how) in cause.items()
         if how in ("n", "text", "view") or (because[0] == PG_CLASS and because[2] != 0)
     ]
-    shown = [obj for obj in shown if obj[0] != PG_REWRITE and obj[2] == 0]
+    shown = [
+        obj
+        for obj in shown
+        if obj[0] != PG_REWRITE
+        and (obj[2] == 0 or obj[0] == PG_CLASS)
+        and not (obj[0] == PG_ATTRDEF and obj[1] in expressions)  # told as its column
+    ]
     if not shown:
         return []
     identities = _identities(conn, list(cause) + [c for c, _ in cause.values()] + [(PG_CLASS, o, 0) for o in skipped])
@@ -333,7 +353,7 @@ def _explained(
         direct = cause[obj][0]
         while direct[0] == PG_REWRITE and direct in cause:
             direct = cause[direct][0]  # a view's rule: the view reads what its rule reads
-        if direct != origin and direct[0] != PG_REWRITE and direct[2] == 0:
+        if direct != origin and direct[0] != PG_REWRITE:
             via = identities.get(direct, ("", str(direct)))[1]
             reason = f"{via}, which is left out because it needs {reason}"
         lines.append(f"{kind} {name} {_verb(kind, cause[obj][1])} {reason}")
@@ -384,18 +404,18 @@ def _owner_tables(conn: Connection, objs: list[Obj]) -> dict[Obj, int]:
     return {obj: owners[obj] for obj in objs if obj in owners}
 
 
-def _generated(conn: Connection, schema: str, tables: set[str], dropped: dict[str, set[str]]) -> dict[str, list[str]]:
+def _generated(conn: Connection, schema: str, tables: set[str], gone: dict[str, set[int]]) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     for row in conn.exec_driver_sql(
         """
-        SELECT c.relname, a.attname FROM pg_attribute a
+        SELECT c.relname, a.attname, a.attnum FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = %(schema)s AND a.attgenerated = 's' AND NOT a.attisdropped AND a.attnum > 0
         ORDER BY c.relname, a.attnum
         """,
         {"schema": schema},
     ):
-        if row.relname in tables and row.attname not in dropped.get(row.relname, set()):
+        if row.relname in tables and row.attnum not in gone.get(row.relname, set()):
             result.setdefault(row.relname, []).append(row.attname)
     return result
 
