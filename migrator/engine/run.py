@@ -240,8 +240,8 @@ def _copy_all(
         fill_deferred(ctx, name, columns)
     options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
     if target.native is not None:
-        options.observer.step("adding keys, indexes, views, triggers and counters")
-        with translated("adding the source's keys, indexes, views, triggers and counters to the target"):
+        options.observer.step("adding keys, indexes and counters")  # and the views and triggers
+        with translated("adding keys, indexes and counters to the target"):
             finish_native(prep, target, run_id)
     elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
