@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+import pytest
 
 FIXTURE = Path(__file__).parent / "data" / "fidelity" / "pg_schema.sql"
 COPIED = ("authors", "books", "events", "book_log")
@@ -180,16 +181,24 @@ def test_restart_drops_the_schema_and_makes_it_again(run_cli, pg_url_factory, tm
     assert _query(target, sql) == _query(source, sql)
 
 
-def test_a_missing_pg_dump_is_one_clear_error(run_cli, pg_url_factory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pg_dump", ["missing", "older than the server"])
+def test_pg_dump_missing_or_too_old_is_one_clear_error(run_cli, pg_url_factory, tmp_path: Path, pg_dump: str) -> None:
     source, target = _source(pg_url_factory), pg_url_factory()
     plan = _plan(tmp_path, source, target)
-    bin_dir = tmp_path / "bin"
+    bin_dir = tmp_path / "bin"  # the only directory on the PATH
     bin_dir.mkdir()
-    python = Path(shutil.which("python3") or "python3")
-    (bin_dir / "python3").symlink_to(python.resolve())
+    (bin_dir / "python3").symlink_to(Path(shutil.which("python3") or "python3").resolve())
+    expected = "pg_dump and pg_restore, and they are not on the PATH"
+    if pg_dump != "missing":
+        (bin_dir / "pg_restore").symlink_to(Path(shutil.which("pg_restore") or "pg_restore").resolve())
+        old = bin_dir / "pg_dump"
+        old.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+        old.chmod(0o755)
+        expected = "is pg_dump (PostgreSQL) 9.6.24, older than the source server (PostgreSQL "
     done = run_cli("run", plan, env={"PATH": str(bin_dir)})
     assert done.returncode != 0
-    assert "pg_dump and pg_restore, and they are not on the PATH" in " ".join(done.stderr.split())
+    assert expected in " ".join(done.stderr.split())
+    assert _query(target, "SELECT count(*) FROM pg_class WHERE relname = 'authors'") == [(0,)]
 
 
 def test_table_inheritance_is_refused_before_anything_is_written(run_cli, pg_url_factory, tmp_path: Path) -> None:
