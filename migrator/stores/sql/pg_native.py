@@ -72,6 +72,10 @@ _DESCRIPTIONS = sorted(
     key=len,
     reverse=True,
 )
+# Not the schema but the source deployment's: roles that may not exist in the target, tablespaces
+# of the source's disks, and subscriptions, which in the target would start replicating from the
+# source's publisher.
+_DEPLOYMENT_SPECIFIC = ("--no-owner", "--no-privileges", "--no-tablespaces", "--no-subscriptions")
 _TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 
 
@@ -109,7 +113,7 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
     with tempfile.TemporaryDirectory(prefix="migrator-pgdump-") as work:
         archive = Path(work) / "schema.dump"
         _run(
-            [pg_dump, "-Fc", "--schema-only", "--no-owner", "--no-privileges", *_snapshot(source), "-f", str(archive)],
+            [pg_dump, "-Fc", "--schema-only", *_DEPLOYMENT_SPECIFIC, *_snapshot(source), "-f", str(archive)],
             source,
         )
         entries = _toc(pg_restore, archive, [])
