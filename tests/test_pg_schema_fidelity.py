@@ -114,6 +114,10 @@ def test_target_schema_is_the_source_schema_but_the_skipped_table(run_cli, pg_ur
     kinds = {t for t, _s, _n in expected}
     assert {"DOMAIN", "TYPE", "COLLATION", "EXTENSION", "SCHEMA", "SEQUENCE", "TABLE ATTACH", "INDEX ATTACH"} <= kinds
     assert {"VIEW", "MATERIALIZED VIEW", "FUNCTION", "TRIGGER", "FK CONSTRAINT", "INDEX", "COMMENT"} <= kinds
+    # The run's audit trail says what it left out, as `migrator plan` does.
+    events = [json.loads(line) for line in (tmp_path / "state" / "fidelity" / "audit.jsonl").read_text().splitlines()]
+    [left_out] = [e["objects"] for e in events if e["event"] == "left out of the schema"]
+    assert len(left_out) == len(LEFT_OUT)
 
 
 def test_rows_values_partitions_and_views_match_the_source(run_cli, pg_url_factory, tmp_path: Path) -> None:

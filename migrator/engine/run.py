@@ -233,6 +233,8 @@ def _copy_all(
     trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
     for count in dangling:
         trail.event("dangling rows", **count)
+    if target.native is not None and target.native.left_out:
+        trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
