@@ -252,3 +252,21 @@ def test_a_dropped_column_goes_with_what_names_it(run_cli, pg_url_factory, tmp_p
     assert "books_long" not in found and "books_lower_title" in found
     sql = "SELECT id, title, weight_g::text FROM books ORDER BY id"
     assert _query(target, sql) == _query(source, sql)
+
+
+def test_rows_written_by_insert_keep_identity_always_columns(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    """A transform sends a table's rows through INSERT rather than COPY; its GENERATED ALWAYS identity
+    still receives the source's ids, and is ALWAYS again after the load."""
+    source, target = _source(pg_url_factory), pg_url_factory()
+    plan = json.loads(_plan(tmp_path, source, target).read_text())
+    plan["data"]["tables"]["events"] = {"copy": "all", "columns": {"note": {"const": "n/a"}}}
+    path = tmp_path / "transformed.yaml"
+    path.write_text(json.dumps(plan))
+    done = run_cli("run", path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"]
+    sql = "SELECT tableoid::regclass::text, id, happened, book_id FROM events ORDER BY id"
+    assert _query(target, sql) == _query(source, sql)
+    assert _query(target, "SELECT DISTINCT note FROM events") == [("n/a",)]
+    identity = "SELECT attidentity FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'id'"
+    assert _query(target, identity) == [("a",)]
