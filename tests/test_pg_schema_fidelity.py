@@ -270,3 +270,23 @@ def test_rows_written_by_insert_keep_identity_always_columns(run_cli, pg_url_fac
     assert _query(target, "SELECT DISTINCT note FROM events") == [("n/a",)]
     identity = "SELECT attidentity FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'id'"
     assert _query(target, identity) == [("a",)]
+
+
+def test_dropping_what_a_generated_column_is_computed_from_is_refused(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    source, target = _source(pg_url_factory), pg_url_factory()
+    plan = json.loads(_plan(tmp_path, source, target).read_text())
+    plan["data"]["tables"]["books"] = {"copy": "all", "columns": {"weight_kg": "drop"}}
+    path = tmp_path / "orphan.yaml"
+    path.write_text(json.dumps(plan))
+    for command in ("plan", "run"):
+        done = run_cli(command, path)
+        assert done.returncode != 0, command
+        said = " ".join(done.stderr.split())
+        assert (
+            "generated columns are computed from columns the plan drops (books.weight_g from books.weight_kg)" in said
+        )
+    plan["data"]["tables"]["books"]["columns"]["weight_g"] = "drop"
+    path.write_text(json.dumps(plan))
+    done = run_cli("run", path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"]

@@ -252,19 +252,36 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
             if found:
                 leave_out((PG_PROC, row.oid, 0), (PG_CLASS, skipped_names[found.group(1)], 0), "text")
 
+    columns_dropped = {(PG_CLASS, oid, number) for oid, number in columns}
+    attnames = {
+        (r.attrelid, r.attnum): r.attname
+        for r in conn.exec_driver_sql(
+            "SELECT attrelid::int, attnum, attname FROM pg_attribute WHERE attgenerated = 's'",
+        )
+    }
+    orphans: list[str] = []
     while queue:
         obj = queue.pop(0)
         for dependent, ref_column, deptype in depends.get((obj[0], obj[1]), []):
             if obj[2] and ref_column != obj[2]:
                 continue  # a dropped column: only what depends on that column
             leave_out(dependent, obj, deptype)
-            if dependent[0] == PG_ATTRDEF and dependent[1] in generated_by:
-                # A generated column computed from a dropped column is dropped with it (DROP ... CASCADE).
-                leave_out(generated_by[dependent[1]], obj, "n")
+            if dependent[0] == PG_ATTRDEF and dependent[1] in generated_by and obj in columns_dropped:
+                # A generated column computed from a dropped column would go with it (DROP ... CASCADE)
+                # while the run still expected it: the plan must say so.
+                table_oid, number = generated_by[dependent[1]][1:]
+                if (table_oid, number) not in columns:
+                    orphans.append(f"{names[table_oid]}.{attnames[(table_oid, number)]} from {columns[obj[1:]]}")
             if dependent[0] == PG_REWRITE and dependent[1] in rule_of_view:
                 # A view is its rewrite rule: the rule reading a table left out takes the view along.
                 leave_out((PG_CLASS, rule_of_view[dependent[1]], 0), dependent, "view")
 
+    if orphans:
+        raise PermanentError(
+            "generated columns are computed from columns the plan drops ("
+            + "; ".join(sorted(orphans))
+            + "): drop them as well in the plan's columns"
+        )
     analysis.views = _view_dependents(relations, depends, rule_of_view)
     analysis.lines = _explained(conn, cause, skipped, columns, ledger, set(generated_by))
     lost: dict[str, set[int]] = defaultdict(set)  # columns dropped, by the plan or along with one it drops
