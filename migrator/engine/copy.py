@@ -33,6 +33,7 @@ from migrator.stores.sql.pgcopy import (
     is_pg_to_pg,
     key_parser,
     key_range,
+    without_fields,
 )
 from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for, sqlite_has_json
 from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
@@ -310,11 +311,14 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     parsers = [key_parser(source_table.c[k].type) for k in order_by]
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     table = ctx.target.tables[name]
+    # Columns the target computes (generated) are read, for the digest, but not written.
+    computed = {i for i, c in enumerate(output) if c not in table.c}
+    written = [c for c in output if c in table.c]
     for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
         checksum = f"chunks:{chunk_digest(piece.data).checksum}"
 
         def write(data: bytes = piece.data, checksum: str = checksum) -> str:
-            copy_in(ctx.target.conn, table, output, data)
+            copy_in(ctx.target.conn, table, written, without_fields(data, computed) if computed else data)
             return checksum
 
         yield _Chunk(piece.rows, piece.last_key, write)

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from migrator.engine import preflight
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
+from migrator.engine.target import dropped_columns, native_builder
 from migrator.errors import StoreUnavailable
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
@@ -15,6 +16,7 @@ from migrator.stores.sql.errors import UNKNOWN_DATABASE, classify, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.literal import literal_sql
+from migrator.stores.sql.native_schema import left_out
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.sqlite_kept import evaluated_once
 from migrator.stores.sql.subset_sql import SubsetSQL
@@ -34,9 +36,12 @@ def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
         note, existing, refused = _target_state(prep)
         for table in tables:
             table.target_rows = existing.get(table.table)
-        return PlanResult(
+        result = PlanResult(
             loaded.plan.name, connect.redact(prep.source_url), connect.redact(prep.target_url), tables, note, refused
         )
+        if native_builder(prep) is not None:
+            result.left_out = left_out(prep.conn.dialect.name, prep.conn, prep.copied_tables, dropped_columns(prep))
+        return result
 
 
 def _display_order(prep: Prepared) -> list[str]:

@@ -84,4 +84,9 @@ def copy_tables(
 
 
 def _parallel_target(ctx: CopyContext) -> bool:
-    return ctx.target.schema is not None and ctx.target.conn.dialect.name != "sqlite"
+    """A target whose foreign keys come after the load, so that tables may load in any order: the
+    SQLAlchemy-made schema but SQLite's, and PostgreSQL's own (its foreign keys are post-data)."""
+    dialect = ctx.target.conn.dialect.name
+    if ctx.target.native is not None:
+        return dialect == "postgresql"
+    return ctx.target.schema is not None and dialect != "sqlite"

@@ -34,6 +34,8 @@ class PlanResult:
     tables: list[TablePlan]
     target_note: str
     refusals: list[str] = field(default_factory=list)  # what `run` would refuse (engine/preflight.py)
+    # source objects a run would not recreate in the target (a view reading a skipped table, ...)
+    left_out: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

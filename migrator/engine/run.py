@@ -30,7 +30,7 @@ from migrator.engine.parallel import copy_tables
 from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
-from migrator.engine.target import bind_target_tables, open_target_tables, restart
+from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verification_manifest, verify_recorded
@@ -221,7 +221,10 @@ def _copy_all(
         with conn.begin():
             ledger.ensure(conn)
         with conn.begin():
-            created = create_tables(conn, target.schema) if target.schema else []
+            if target.native is not None:
+                created = create_native(prep, target)
+            else:
+                created = create_tables(conn, target.schema) if target.schema else []
             if run is None:
                 ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
             else:
@@ -230,13 +233,19 @@ def _copy_all(
     trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
     for count in dangling:
         trail.event("dangling rows", **count)
+    if target.native is not None and target.native.left_out:
+        trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
-    if target.schema is not None:
+    if target.native is not None:
+        options.observer.step("adding keys, indexes and counters")  # and the views and triggers
+        with translated("adding keys, indexes and counters to the target"):
+            finish_native(prep, target, run_id)
+    elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
             _add_keys_at_once(engine, target.schema, options.workers)

@@ -12,8 +12,11 @@ from migrator.engine.preflight import foreign_rows, table_refusals
 from migrator.engine.prepare import Prepared
 from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
+from migrator.stores.sql.native_schema import NativeBuilder, NativeSchema, builder_for, drop_created, execute_all
 from migrator.stores.sql.target_schema import TargetSchema, cyclic_foreign_key_columns, design
 from migrator.stores.sql.writer import delete_all
+
+AFTER_LOAD_UNIT = "schema:after-load:0"  # the ledger's mark of a native schema's after-load statements
 
 
 @dataclass
@@ -21,10 +24,11 @@ class Target:
     """The target as this run writes it."""
 
     conn: Connection
-    schema: TargetSchema | None  # None when the plan loads into an existing schema
+    schema: TargetSchema | None  # None when the plan loads into an existing schema, or a native one
     merge: bool
     tables: dict[str, sa.Table] = field(default_factory=dict)
     deferred: dict[str, list[str]] = field(default_factory=dict)  # columns filled in after the load
+    native: NativeSchema | None = None  # the source's own DDL (same dialect on both sides)
 
 
 def open_target_tables(prep: Prepared, conn: Connection) -> Target:
@@ -36,24 +40,70 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     refused = table_refusals(prep, present, foreign)  # found by the preflight already, unless it changed since
     if refused:
         raise SafetyError("\n".join(refused))
-    schema = None
-    if plan.data.schema_ != "existing":
-        dropped = {
-            n: {c for c, rule in plan.data.rule(n).columns.items() if rule.action == "drop"} for n in prep.copied_tables
-        }
+    schema, native = None, None
+    builder = native_builder(prep)
+    if builder is not None:
+        native = builder(prep.conn, prep.copied_tables, dropped_columns(prep))
+    elif plan.data.schema_ != "existing":
         schema = design(
             prep.source.metadata,
             prep.copied_tables,
             connect.backend(prep.source_url),
             connect.backend(prep.target_url),
-            dropped,
+            dropped_columns(prep),
         )
-    target = Target(conn, schema, merge=plan.target.existing == "merge")
+    target = Target(conn, schema, merge=plan.target.existing == "merge", native=native)
     if foreign and plan.target.existing == "truncate":
         with conn.begin():
             metadata = sa.MetaData()
             delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in prep.copied_tables if n in foreign])
     return target
+
+
+def native_builder(prep: Prepared) -> NativeBuilder | None:
+    """The builder of the target's schema from the source's own DDL: for `schema: create` when both
+    sides are one dialect that has one; else the SQLAlchemy path (design/finalize) makes the schema."""
+    if prep.loaded.plan.data.schema_ == "existing":
+        return None
+    return builder_for(connect.backend(prep.source_url), connect.backend(prep.target_url))
+
+
+def dropped_columns(prep: Prepared) -> dict[str, set[str]]:
+    data = prep.loaded.plan.data
+    return {n: {c for c, rule in data.rule(n).columns.items() if rule.action == "drop"} for n in prep.copied_tables}
+
+
+def create_native(prep: Prepared, target: Target) -> list[str]:
+    """Run the native schema's before-load statements, in the caller's transaction, when none of the
+    copied tables exists yet; returns the tables created. When all exist (a run continuing after a
+    crash, or loading into tables kept by `existing: truncate`), nothing is made."""
+    assert target.native is not None
+    conn = target.conn
+    present = set(sa.inspect(conn).get_table_names())
+    there = [n for n in prep.copied_tables if n in present]
+    if len(there) == len(prep.copied_tables):
+        return []
+    if there:
+        raise SafetyError(
+            f"the target has some of the tables to copy ({', '.join(there)}) but not the others: the source's "
+            "schema is created as a whole; drop those tables, or use data.schema: existing"
+        )
+    execute_all(conn, target.native.before_load)
+    return list(prep.copied_tables)
+
+
+def finish_native(prep: Prepared, target: Target, run_id: str) -> None:
+    """The native schema's after-load statements and the ledger's mark of them, in one transaction:
+    a run that stops in between runs them again, one that stops after does not."""
+    assert target.native is not None
+    conn, plan = target.conn, prep.loaded.plan.name
+    done = ledger.progress(conn, plan, "schema", "after-load").chunks > 0
+    conn.commit()
+    if done:
+        return
+    with conn.begin():
+        execute_all(conn, target.native.after_load)
+        ledger.mark_done(conn, plan, run_id, AFTER_LOAD_UNIT, 0, None)
 
 
 def bind_target_tables(prep: Prepared, target: Target) -> None:
@@ -62,12 +112,19 @@ def bind_target_tables(prep: Prepared, target: Target) -> None:
         target.tables = {name: target.schema.table(name) for name in prep.copied_tables}
         return
     metadata = sa.MetaData()
+    backend = conn.dialect.name
     with conn.begin():
-        target.tables = {name: sa.Table(name, metadata, autoload_with=conn) for name in prep.copied_tables}
-        _check_columns(prep, target.tables)
-        backend = conn.dialect.name
-        if backend == "postgresql":
-            target.deferred = cyclic_foreign_key_columns(conn, prep.copied_tables)
+        if target.native is not None:
+            # The writers see every column but the generated ones, which the target computes itself.
+            generated = target.native.generated
+            target.tables = {
+                name: _without(conn, metadata, name, generated.get(name, [])) for name in prep.copied_tables
+            }
+        else:
+            target.tables = {name: sa.Table(name, metadata, autoload_with=conn) for name in prep.copied_tables}
+            _check_columns(prep, target.tables)
+            if backend == "postgresql":
+                target.deferred = cyclic_foreign_key_columns(conn, prep.copied_tables)
     if backend == "mysql":
         # Foreign keys are checked row by row in MySQL; for this session the load order is free,
         # as in mysqldump. The keys still hold at the end: the subset is closed under them.
@@ -109,11 +166,21 @@ def restart(prep: Prepared, conn: Connection) -> Restarted:
             delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in sorted(filled)])
             done.removed.append(f"emptied {', '.join(sorted(filled))}")
         if created:
-            tables = [sa.Table(n, metadata, autoload_with=conn) for n in created]
-            metadata.drop_all(conn, tables=tables)
+            if native_builder(prep) is not None:
+                # What the source's DDL made with them goes too (views, triggers, keys, owned sequences);
+                # types and functions stay, and the next run's before-load skips them.
+                drop_created(conn, created)
+            else:
+                tables = [sa.Table(n, metadata, autoload_with=conn) for n in created]
+                metadata.drop_all(conn, tables=tables)
             done.removed.append(f"dropped {', '.join(created)}")
         ledger.forget(conn, plan.name)
     return done
+
+
+def _without(conn: Connection, metadata: sa.MetaData, name: str, generated: list[str]) -> sa.Table:
+    columns = [c["name"] for c in sa.inspect(conn).get_columns(name) if c["name"] not in generated]
+    return sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
 
 
 def _check_columns(prep: Prepared, tables: dict[str, sa.Table]) -> None:

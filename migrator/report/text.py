@@ -51,6 +51,10 @@ def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None
                 console.print(f"    {rows} {_POLICY[d.policy]}: their {d.relation} points outside the subset")
         if t.transforms:
             console.print("    columns: " + ", ".join(f"{c} {a}" for c, a in t.transforms.items()))
+    if result.left_out:
+        console.print("\n[bold]left out of the target's schema[/]")
+        for line in result.left_out:
+            console.print(f"  {escape(line)}")
     if show_sql:
         for t in result.tables:
             if t.sql:

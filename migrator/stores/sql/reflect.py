@@ -24,7 +24,8 @@ class ReflectedSource:
 def reflect(connection: Connection, relations: list[Relation] | None = None) -> ReflectedSource:
     metadata = sa.MetaData()
     # A database migrator wrote into may be the source of the next split: its ledger is ours, not data.
-    metadata.reflect(bind=connection, only=lambda name, _meta: name not in LEDGER_TABLES)
+    hidden = set(LEDGER_TABLES) | _partitions(connection)
+    metadata.reflect(bind=connection, only=lambda name, _meta: name not in hidden)
     tables: dict[str, Table] = {}
     foreign_keys: list[ForeignKey] = []
     for sa_table in sorted(metadata.tables.values(), key=lambda t: t.name):
@@ -51,6 +52,19 @@ def reflect(connection: Connection, relations: list[Relation] | None = None) -> 
             )
     schema = Schema(tables, sorted(foreign_keys, key=str))
     return ReflectedSource(schema, metadata)
+
+
+def _partitions(connection: Connection) -> set[str]:
+    """PostgreSQL's partitions: a partitioned table is read and written as a whole, its rows routed
+    to their partitions by the target, so a partition is not a table of its own to copy (copied as
+    well, each of its rows would arrive twice)."""
+    if connection.dialect.name != "postgresql":
+        return set()
+    rows = connection.exec_driver_sql(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relispartition AND n.nspname = current_schema()"
+    )
+    return {str(name) for (name,) in rows}
 
 
 def with_relations(schema: Schema, relations: list[Relation]) -> Schema:

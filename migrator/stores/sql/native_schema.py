@@ -1,0 +1,91 @@
+"""The target's schema made from the source database's own DDL, when both sides are one dialect.
+
+SQLAlchemy's reflection sees columns, keys and plain indexes; a production schema also has domains,
+enums, partitions, exclusion constraints, views, triggers. Within one dialect the database can say
+all of it in its own words (pg_dump, SHOW CREATE, sqlite_master), so a builder per dialect turns
+that into SQL to run before the first row and after the last (issue 12, must-have 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.stores.sql import pg_native
+
+
+@dataclass
+class NativeSchema:
+    before_load: list[str]  # types, domains, sequences, schemas, tables, primary keys
+    after_load: list[str]  # indexes, constraints, foreign keys, views, triggers, comments, counters
+    left_out: list[str]  # one line per source object not recreated, and why
+    generated: dict[str, list[str]] = field(default_factory=dict)  # per table: columns the copy must not write
+
+
+# (source connection in the run's snapshot, copied table names, dropped columns per table)
+NativeBuilder = Callable[[Connection, list[str], dict[str, set[str]]], NativeSchema]
+LeftOutLister = Callable[[Connection, list[str], dict[str, set[str]]], list[str]]
+
+# One line per dialect. A builder module imports NativeSchema inside its function (this module
+# imports the builders).
+BUILDERS: dict[str, NativeBuilder] = {
+    "postgresql": pg_native.native_schema,
+}
+# Where a builder is slow (PostgreSQL runs pg_dump), what `migrator plan` shows is found without it.
+LISTERS: dict[str, LeftOutLister] = {
+    "postgresql": pg_native.left_out,
+}
+
+# PostgreSQL's "already exists" (duplicate object, table, function, schema, alias): a statement
+# that finds its object there, made by an earlier attempt, is skipped.
+_ALREADY_THERE = {"42710", "42P07", "42723", "42P06", "42712"}
+
+
+def builder_for(source_dialect: str, target_dialect: str) -> NativeBuilder | None:
+    return BUILDERS.get(source_dialect) if source_dialect == target_dialect else None
+
+
+def left_out(dialect: str, conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -> list[str]:
+    lister = LISTERS.get(dialect)
+    if lister is not None:
+        return lister(conn, tables, dropped)
+    return BUILDERS[dialect](conn, tables, dropped).left_out
+
+
+def execute_all(conn: Connection, statements: list[str]) -> None:
+    """Run the statements in the caller's transaction. In PostgreSQL each runs under a savepoint, and
+    one whose object exists already (a type kept by `--restart`, which drops only tables) is skipped."""
+    for statement in statements:
+        if conn.dialect.name != "postgresql":
+            conn.exec_driver_sql(statement)
+            continue
+        savepoint = conn.begin_nested()
+        try:
+            conn.exec_driver_sql(statement)
+        except sa.exc.DBAPIError as error:
+            savepoint.rollback()
+            if _sqlstate(error) not in _ALREADY_THERE:
+                raise
+        else:
+            savepoint.commit()
+
+
+def drop_created(conn: Connection, tables: list[str]) -> None:
+    """`--restart`: drop the tables a native schema made, with what the source's DDL made on them
+    (in PostgreSQL: CASCADE takes the views, triggers, foreign keys and owned sequences along)."""
+    preparer = conn.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(t) for t in tables)
+    cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+    if conn.dialect.name == "sqlite":
+        for table in reversed(tables):  # parents first in `tables`: children go first
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(table)}")
+        return
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {names}{cascade}")
+
+
+def _sqlstate(error: sa.exc.DBAPIError) -> str | None:
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
