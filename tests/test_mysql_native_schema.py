@@ -32,6 +32,7 @@ COUNTERS = {"customer": 13, "orders": 311, "store": 5, "audit_log": 10}
 LEFT_OUT_WITH_SECRET_DROPPED = {
     "index customer.idx_secret names dropped column(s) secret",
     "check customer.chk_secret names dropped column(s) secret",
+    "check on column customer.tiny names dropped column(s) secret",
     "foreign key customer.fk_customer_country references country, which is not copied",
     "procedure add_country names country, which is not copied",
     "view customer_country names country, which is not copied",
@@ -169,6 +170,9 @@ def test_every_copied_table_is_created_as_the_source_shows_it(
         for line in _show_create(target_conn, source_db, "TABLE", "customer").splitlines()
         if not line.strip().startswith(removed)
     )
+    tiny = " CHECK (`tiny` > 0 or `secret` is null)"
+    assert tiny in expected
+    expected = expected.replace(tiny, "")
     assert _show_create(target_conn, target_db, "TABLE", "customer") == expected
     assert "KEY `fk_customer_country` (`country_id`)" in expected
 

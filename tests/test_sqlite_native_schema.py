@@ -35,6 +35,7 @@ REGION_LEFT_OUT = {
 SECRET_LEFT_OUT = {
     "column author.secret_length names dropped column(s) secret",
     "check constraint secret_long of author names dropped column(s) secret",
+    "check on column author.born names dropped column(s) secret",
     "index idx_author_secret on author names dropped column(s) author.secret",
     "view author_secrets names dropped column(s) author.secret",
     "trigger author_secret_trim on author names dropped column(s) author.secret",
@@ -47,6 +48,7 @@ WITHOUT_REGION = [
 ]
 WITHOUT_SECRET = [
     ("  secret TEXT,\n", ""),
+    (" CHECK (born IS NOT NULL OR secret IS NULL)", ""),
     (
         ",\n  secret_length INT AS (length(secret)) STORED,"
         "\n  CONSTRAINT secret_long CHECK (secret IS NULL OR length(secret) > 2)",

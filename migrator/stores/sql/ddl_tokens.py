@@ -15,7 +15,19 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
-__all__ = ["Body", "DdlError", "Item", "Token", "TokenType", "body", "names", "tokenize", "word"]
+__all__ = [
+    "Body",
+    "DdlError",
+    "Item",
+    "Token",
+    "TokenType",
+    "after_parens",
+    "body",
+    "check_spans",
+    "names",
+    "tokenize",
+    "word",
+]
 
 _NAME_TYPES = {TokenType.IDENTIFIER, TokenType.VAR}
 _NOT_NAMES = {TokenType.STRING, TokenType.NUMBER, TokenType.HEX_STRING, TokenType.BIT_STRING, TokenType.NATIONAL_STRING}
@@ -60,6 +72,14 @@ class Item:
     @property
     def first(self) -> str:
         return word(self.tokens[0])
+
+    def without(self, start: int, end: int) -> Item:
+        """The item without its tokens [start, end) and the spaces before them; the rest verbatim."""
+        base = self.tokens[0].start
+        cut_from = self.tokens[start].start - base
+        cut_to = self.tokens[end - 1].end + 1 - base
+        text = self.text[:cut_from].rstrip() + self.text[cut_to:]
+        return Item(tokens=self.tokens[:start] + self.tokens[end:], lead=self.lead, text=text)
 
 
 @dataclass(frozen=True)
@@ -116,3 +136,24 @@ def body(sql: str, tokens: list[Token]) -> Body:
 
 def _item(sql: str, tokens: list[Token], lead_start: int) -> Item:
     return Item(tokens=tokens, lead=sql[lead_start : tokens[0].start], text=sql[tokens[0].start : tokens[-1].end + 1])
+
+
+def after_parens(tokens: list[Token], opening: int) -> int:
+    """The index just past the parenthesis that closes the one at `opening`."""
+    depth = 0
+    for index in range(opening, len(tokens)):
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[index].token_type, 0)
+        if depth == 0:
+            return index + 1
+    raise DdlError("a parenthesis is not closed")
+
+
+def check_spans(tokens: list[Token]) -> list[tuple[int, int]]:
+    """The [start, end) token spans of the `[CONSTRAINT name] CHECK (...)` clauses of a column."""
+    spans = []
+    for index, token in enumerate(tokens[:-1]):
+        is_keyword = token.token_type != TokenType.IDENTIFIER
+        if is_keyword and word(token) == "check" and tokens[index + 1].token_type == TokenType.L_PAREN:
+            named = index >= 2 and word(tokens[index - 2]) == "constraint"
+            spans.append((index - 2 if named else index, after_parens(tokens, index + 1)))
+    return spans

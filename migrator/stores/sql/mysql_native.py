@@ -51,23 +51,24 @@ _INDEX_WORDS = {"unique", "key", "index", "fulltext", "spatial"}
 
 def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[str]]) -> NativeSchema:
     copied = {name.lower() for name in tables}
+    # First every table's columns, so that a foreign key can see what its parent lost.
+    parsed = [_parse(source, name, {column.lower() for column in dropped.get(name, set())}) for name in tables]
+    gone = {table.name.lower(): table.gone for table in parsed}
     before: list[str] = []
     indexes: list[str] = []
     foreign_keys: list[str] = []
     counters: list[str] = []
     left_out: list[str] = []
     generated: dict[str, list[str]] = {}
-    gone_columns: dict[str, set[str]] = {}
-    for name in tables:
-        table = _table(source, name, copied, {column.lower() for column in dropped.get(name, set())})
+    for table in parsed:
+        _split_items(table, copied, gone)
         before.append(table.create)
         indexes.extend(table.indexes)
         foreign_keys.extend(table.foreign_keys)
         counters.extend(table.counter)
         left_out.extend(table.left_out)
         if table.generated:
-            generated[name] = table.generated
-        gone_columns[name.lower()] = table.gone
+            generated[table.name] = table.generated
     after = [*indexes]
     if foreign_keys:
         after += [
@@ -77,7 +78,7 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
             "SET SESSION foreign_key_checks = @migrator_foreign_key_checks",
         ]
     after += counters
-    objects = recreate_objects(source, copied, gone_columns)
+    objects = recreate_objects(source, copied, gone)
     return NativeSchema(
         before_load=before,
         after_load=after + objects.statements,
@@ -88,70 +89,93 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
 
 @dataclass
 class _Table:
+    name: str
+    sql: str
+    body: ddl.Body
+    columns: list[Item]  # as kept: a CHECK naming a gone column is cut out of its column
+    gone: set[str]  # dropped, and generated from a dropped one (lower case)
     create: str = ""
     indexes: list[str] = field(default_factory=list)
     foreign_keys: list[str] = field(default_factory=list)
     counter: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
     generated: list[str] = field(default_factory=list)
-    gone: set[str] = field(default_factory=set)
 
 
-def _table(source: Connection, name: str, copied: set[str], dropped: set[str]) -> _Table:
+def _parse(source: Connection, name: str, dropped: set[str]) -> _Table:
     sql = str(source.exec_driver_sql(f"SHOW CREATE TABLE {quote(name)}").one()[1])
     tokens = ddl.tokenize(sql, "mysql")
     if [ddl.word(t) for t in tokens[:2]] != ["create", "table"]:
         raise DdlError(f"SHOW CREATE TABLE {name} did not return a CREATE TABLE: {sql[:60]}")
     body = ddl.body(sql, tokens)
-    result = _Table(gone=set(dropped))
     columns = [item for item in body.items if item.tokens[0].token_type == TokenType.IDENTIFIER]
-    _drop_dependent_columns(name, columns, result)
-    counter_column = next((ddl.word(c.tokens[0]) for c in columns if _has_word(c, "auto_increment")), None)
-    primary_starts = [_columns(item)[:1] for item in body.items if item.first == "primary key"]
-    column_ids = {id(item) for item in columns}
+    table = _Table(name=name, sql=sql, body=body, columns=columns, gone=set(dropped))
+    _drop_dependent_columns(table)
+    return table
+
+
+def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> None:
+    """Which items stay in the CREATE, which are added after the load, which are left out."""
+    name = table.name
+    counter_column = next((ddl.word(c.tokens[0]) for c in table.columns if _has_word(c, "auto_increment")), None)
+    primary_starts = [_columns(item)[:1] for item in table.body.items if item.first == "primary key"]
+    by_id = {id(original): kept for original, kept in zip(_original_columns(table), table.columns, strict=True)}
     keep: list[Item] = []
     plain: list[str] = []
-    for item in body.items:
-        if id(item) in column_ids:
-            if ddl.word(item.tokens[0]) not in result.gone:
-                keep.append(item)
+    for item in table.body.items:
+        if id(item) in by_id:
+            if ddl.word(item.tokens[0]) not in table.gone:
+                keep.append(by_id[id(item)])
                 if _has_word(item, "generated"):
-                    result.generated.append(item.tokens[0].text)
+                    table.generated.append(item.tokens[0].text)
             continue
         what = _describe(name, item)
-        if gone := sorted(_quoted_words(item) & result.gone):
-            result.left_out.append(f"{what} names dropped column(s) {', '.join(gone)}")
+        if names := sorted(_local_words(item) & table.gone):
+            table.left_out.append(f"{what} names dropped column(s) {', '.join(names)}")
         elif _is_foreign_key(item):
-            _foreign_key(name, item, copied, result)
+            _foreign_key(table, item, copied, gone)
         elif item.first not in _INDEX_WORDS or _holds_counter(item, counter_column, primary_starts):
             keep.append(item)
         elif item.first == "fulltext":
             # InnoDB adds one FULLTEXT index per statement.
-            result.indexes.append(f"ALTER TABLE {quote(name)} ADD {_if_not_exists(item, _name_token(item))}")
+            table.indexes.append(f"ALTER TABLE {quote(name)} ADD {_if_not_exists(item, _name_token(item))}")
         else:
             plain.append(f"ADD {_if_not_exists(item, _name_token(item))}")
     if plain:
-        result.indexes.insert(0, f"ALTER TABLE {quote(name)} {', '.join(plain)}")
-    start = tokens[1].end + 1
-    result.create = _without_counter(f"{sql[:start]} IF NOT EXISTS{body.text(keep)[start:]}", result, name)
-    return result
+        table.indexes.insert(0, f"ALTER TABLE {quote(name)} {', '.join(plain)}")
+    sql = table.sql
+    start = ddl.tokenize(sql, "mysql")[1].end + 1
+    table.create = _without_counter(f"{sql[:start]} IF NOT EXISTS{table.body.text(keep)[start:]}", table)
 
 
-def _drop_dependent_columns(table: str, columns: list[Item], result: _Table) -> None:
-    """Columns computed from (or checked against) a gone column go too, until none is left."""
+def _original_columns(table: _Table) -> list[Item]:
+    return [item for item in table.body.items if item.tokens[0].token_type == TokenType.IDENTIFIER]
+
+
+def _drop_dependent_columns(table: _Table) -> None:
+    """A generated column computed from a gone column goes too (until none is left); a CHECK of a
+    column that names a gone one is cut out of the column, which stays."""
     changed = True
     while changed:
         changed = False
-        for item in columns:
+        for item in table.columns:
             own = ddl.word(item.tokens[0])
-            if own in result.gone:
-                continue
-            if gone := sorted((_quoted_words(item, skip=1) - {own}) & result.gone):
-                result.gone.add(own)
-                result.left_out.append(
-                    f"column {table}.{item.tokens[0].text} names dropped column(s) {', '.join(gone)}"
+            names = sorted((_quoted_words(item, skip=1) - {own}) & table.gone)
+            if own not in table.gone and _has_word(item, "generated") and names:
+                table.gone.add(own)
+                table.left_out.append(
+                    f"column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
                 )
                 changed = True
+    for position, item in enumerate(table.columns):
+        for start, end in reversed(ddl.check_spans(item.tokens)):
+            checked = {ddl.word(t) for t in item.tokens[start:end] if t.token_type == TokenType.IDENTIFIER}
+            if ddl.word(item.tokens[0]) not in table.gone and (names := sorted(checked & table.gone)):
+                item = item.without(start, end)
+                table.left_out.append(
+                    f"check on column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
+                )
+        table.columns[position] = item
 
 
 def _holds_counter(item: Item, counter: str | None, primary_starts: list[list[str]]) -> bool:
@@ -160,25 +184,29 @@ def _holds_counter(item: Item, counter: str | None, primary_starts: list[list[st
     return counter is not None and _columns(item)[:1] == [counter] and [counter] not in primary_starts
 
 
-def _foreign_key(table: str, item: Item, copied: set[str], result: _Table) -> None:
+def _foreign_key(table: _Table, item: Item, copied: set[str], gone: dict[str, set[str]]) -> None:
     words = [ddl.word(t) for t in item.tokens]
     at = words.index("references") + 1
     qualified = len(item.tokens) > at + 2 and item.tokens[at + 1].token_type == TokenType.DOT
     parent = item.tokens[at + 2 if qualified else at].text
+    what = _describe(table.name, item)
     if qualified or parent.lower() not in copied:
-        result.left_out.append(f"{_describe(table, item)} references {parent}, which is not copied")
-        return
-    result.foreign_keys.append(f"ALTER TABLE {quote(table)} ADD {_if_not_exists(item, _after_foreign_key(item))}")
+        table.left_out.append(f"{what} references {parent}, which is not copied")
+    elif names := sorted(_quoted_words(item, skip=at + 1) & gone[parent.lower()]):
+        table.left_out.append(f"{what} references dropped column(s) {parent}.{', '.join(names)}")
+    else:
+        statement = f"ALTER TABLE {quote(table.name)} ADD {_if_not_exists(item, _after_foreign_key(item))}"
+        table.foreign_keys.append(statement)
 
 
-def _without_counter(create: str, result: _Table, table: str) -> str:
+def _without_counter(create: str, table: _Table) -> str:
     """The CREATE without its `AUTO_INCREMENT=n` table option; n goes to `ALTER TABLE ... AUTO_INCREMENT`."""
     tokens = ddl.tokenize(create, "mysql")
     closing = _closing_paren(tokens)
     for index in range(closing + 1, len(tokens) - 2):
         trio = tokens[index : index + 3]
         if ddl.word(trio[0]) == "auto_increment" and trio[1].token_type == TokenType.EQ:
-            result.counter.append(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = {int(trio[2].text)}")
+            table.counter.append(f"ALTER TABLE {quote(table.name)} AUTO_INCREMENT = {int(trio[2].text)}")
             end = trio[2].end + 1
             return create[: trio[0].start] + create[end:].lstrip(" ")
     return create
@@ -201,7 +229,18 @@ def _is_foreign_key(item: Item) -> bool:
 
 
 def _has_word(item: Item, wanted: str) -> bool:
-    return any(ddl.word(t) == wanted for t in item.tokens[1:] if t.token_type != TokenType.STRING)
+    """Whether a keyword is among the item's words (a quoted name or a string is not a keyword)."""
+    keywords = (t for t in item.tokens[1:] if t.token_type not in (TokenType.STRING, TokenType.IDENTIFIER))
+    return any(ddl.word(t) == wanted for t in keywords)
+
+
+def _local_words(item: Item) -> set[str]:
+    """The columns a key or constraint names of its own table: for a foreign key, not its parent's."""
+    tokens = item.tokens
+    # From the first parenthesis: a key's or constraint's own name comes before it.
+    start = next((i for i, t in enumerate(tokens) if t.token_type == TokenType.L_PAREN), len(tokens))
+    at = next((i for i, t in enumerate(tokens) if t.token_type == TokenType.REFERENCES), len(tokens))
+    return {ddl.word(t) for t in tokens[start:at] if t.token_type == TokenType.IDENTIFIER}
 
 
 def _quoted_words(item: Item, skip: int = 0) -> set[str]:

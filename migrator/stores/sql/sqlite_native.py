@@ -24,7 +24,7 @@ of a parent may arrive after its children.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
@@ -50,18 +50,21 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
     skipped = {name for name in every_table - copied if not name.startswith("sqlite_")}
     sql_of = {name.lower(): sql for kind, name, _, sql in rows if kind == "table"}
     result = NativeSchema(before_load=[], after_load=[], left_out=[], generated={})
-    gone: dict[str, set[str]] = {}
+    parsed = []
     for name in tables:
         sql = sql_of.get(name.lower())
         if not sql:
             raise DdlError(f"table {name} is not in the source's sqlite_master")
         generated = _generated_columns(source, name)
-        table = _table(name, str(sql), copied, {c.lower() for c in dropped.get(name, set())})
+        parsed.append(_parse(name, str(sql), generated, {c.lower() for c in dropped.get(name, set())}))
+    # Every table's gone columns first, so that a foreign key can see what its parent lost.
+    gone = {table.name.lower(): table.gone for table in parsed}
+    for table in parsed:
+        _split_items(table, copied, gone)
         result.before_load.append(table.create)
         result.left_out.extend(table.left_out)
-        gone[name.lower()] = table.gone
-        if kept := [column for column in generated if column.lower() not in table.gone]:
-            result.generated[name] = kept
+        if kept := [column for column in table.generated if column.lower() not in table.gone]:
+            result.generated[table.name] = kept
     _recreate_objects(rows, copied, skipped, gone, result)
     result.after_load.extend(_sequences(source, tables))
     return result
@@ -69,72 +72,98 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
 
 @dataclass
 class _Table:
+    name: str
+    sql: str
+    tokens: list[Token]
+    generated: list[str]
+    gone: set[str]  # dropped, and generated from a dropped one (lower case)
+    body: ddl.Body | None = None  # None for a virtual table, which is taken as it is
+    columns: dict[int, Item] = field(default_factory=dict)  # id of the source's item -> the item kept
     create: str = ""
     left_out: list[str] = field(default_factory=list)
-    gone: set[str] = field(default_factory=set)
 
 
-def _table(name: str, sql: str, copied: set[str], dropped: set[str]) -> _Table:
+def _parse(name: str, sql: str, generated: list[str], dropped: set[str]) -> _Table:
     tokens = ddl.tokenize(sql, "sqlite")
-    result = _Table(gone=set(dropped))
+    table = _Table(name=name, sql=sql, tokens=tokens, generated=generated, gone=set(dropped))
     if any(ddl.word(t) == "virtual" for t in tokens[:2]):
-        result.create = _if_not_exists(sql, tokens, "table")  # its module owns the columns
-        return result
-    body = ddl.body(sql, tokens)
-    columns = [item for item in body.items if not _is_table_constraint(item)]
-    _drop_dependent_columns(name, columns, result)
+        return table  # its module owns its columns
+    table.body = ddl.body(sql, tokens)
+    table.columns = {id(item): item for item in table.body.items if not _is_table_constraint(item)}
+    _drop_dependent_columns(table)
+    return table
+
+
+def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> None:
+    if table.body is None:
+        table.create = _if_not_exists(table.sql, table.tokens, "table")
+        return
     keep: list[Item] = []
-    for item in body.items:
-        if not _is_table_constraint(item):
-            if ddl.word(item.tokens[0]) not in result.gone:
-                keep.append(_without_foreign_keys_to_skipped(name, item, copied, result))
+    for item in table.body.items:
+        if id(item) in table.columns:
+            if ddl.word(item.tokens[0]) not in table.gone:
+                keep.append(_without_lost_references(table, table.columns[id(item)], copied, gone))
             continue
-        what = _describe(name, item)
-        if gone := sorted(_local_words(item) & result.gone):
-            result.left_out.append(f"{what} names dropped column(s) {', '.join(gone)}")
-        elif (parent := _reference(item)) and parent.lower() not in copied:
-            result.left_out.append(f"{what} references {parent}, which is not copied")
+        what = _describe(table.name, item)
+        if names := sorted(_local_words(item) & table.gone):
+            table.left_out.append(f"{what} names dropped column(s) {', '.join(names)}")
+        elif reason := _lost_reference(item.tokens, copied, gone):
+            table.left_out.append(f"{what} {reason}")
         else:
             keep.append(item)
-    text = body.text(keep)
-    result.create = _if_not_exists(text, ddl.tokenize(text, "sqlite"), "table")
-    return result
+    text = table.body.text(keep)
+    table.create = _if_not_exists(text, ddl.tokenize(text, "sqlite"), "table")
 
 
-def _drop_dependent_columns(table: str, columns: list[Item], result: _Table) -> None:
-    """Columns computed from (or checked against) a gone column go too, until none is left."""
+def _drop_dependent_columns(table: _Table) -> None:
+    """A generated column computed from a gone column goes too (until none is left); a CHECK of a
+    column that names a gone one is cut out of the column, which stays."""
+    generated = {column.lower() for column in table.generated}
     changed = True
     while changed:
         changed = False
-        for item in columns:
+        for item in table.columns.values():
             own = ddl.word(item.tokens[0])
-            if own in result.gone:
-                continue
-            if gone := sorted((_expression_words(item) - {own}) & result.gone):
-                result.gone.add(own)
-                result.left_out.append(
-                    f"column {table}.{item.tokens[0].text} names dropped column(s) {', '.join(gone)}"
+            names = sorted((_expression_words(item) - {own}) & table.gone)
+            if own not in table.gone and own in generated and names:
+                table.gone.add(own)
+                table.left_out.append(
+                    f"column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
                 )
                 changed = True
+    for key, item in table.columns.items():
+        for start, end in reversed(ddl.check_spans(item.tokens)):
+            checked = ddl.names(item.tokens[start:end]) - {"check", "constraint"}
+            if ddl.word(item.tokens[0]) not in table.gone and (names := sorted(checked & table.gone)):
+                item = item.without(start, end)
+                table.left_out.append(
+                    f"check on column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
+                )
+        table.columns[key] = item
 
 
-def _without_foreign_keys_to_skipped(table: str, item: Item, copied: set[str], result: _Table) -> Item:
-    """The column without its `[CONSTRAINT name] REFERENCES parent ...` clause when parent is not copied."""
+def _without_lost_references(table: _Table, item: Item, copied: set[str], gone: dict[str, set[str]]) -> Item:
+    """The column without its `[CONSTRAINT name] REFERENCES parent ...` clause when the parent, or the
+    parent's column, is not in the target."""
     tokens = item.tokens
     for index, token in enumerate(tokens):
-        if token.token_type != TokenType.REFERENCES:
-            continue
-        parent = tokens[index + 1].text
-        if parent.lower() in copied:
-            continue
-        start = index - 2 if index >= 2 and ddl.word(tokens[index - 2]) == "constraint" else index
-        end = _end_of_reference(tokens, index)
-        base = tokens[0].start
-        text = item.text[: tokens[start].start - base].rstrip() + item.text[tokens[end - 1].end + 1 - base :]
-        result.left_out.append(f"foreign key {table}.{tokens[0].text} references {parent}, which is not copied")
-        kept = tokens[:start] + tokens[end:]
-        return replace(item, tokens=kept, text=text)
+        if token.token_type == TokenType.REFERENCES and (reason := _lost_reference(tokens, copied, gone)):
+            start = index - 2 if index >= 2 and ddl.word(tokens[index - 2]) == "constraint" else index
+            table.left_out.append(f"foreign key {table.name}.{tokens[0].text} {reason}")
+            return item.without(start, _end_of_reference(tokens, index))
     return item
+
+
+def _lost_reference(tokens: list[Token], copied: set[str], gone: dict[str, set[str]]) -> str | None:
+    """Why the foreign key among `tokens` cannot be made in the target (None: it can, or there is none)."""
+    at = next((i for i, t in enumerate(tokens) if t.token_type == TokenType.REFERENCES), None)
+    if at is None:
+        return None
+    parent = tokens[at + 1].text
+    if parent.lower() not in copied:
+        return f"references {parent}, which is not copied"
+    columns = ddl.names(tokens[at + 2 : _end_of_reference(tokens, at)]) & gone[parent.lower()]
+    return f"references dropped column(s) {parent}.{', '.join(sorted(columns))}" if columns else None
 
 
 def _end_of_reference(tokens: list[Token], at: int) -> int:
@@ -142,7 +171,7 @@ def _end_of_reference(tokens: list[Token], at: int) -> int:
     columns, then any of ON DELETE/UPDATE action, MATCH name, [NOT] DEFERRABLE [INITIALLY ...])."""
     index = at + 2
     if index < len(tokens) and tokens[index].token_type == TokenType.L_PAREN:
-        index = _after_parens(tokens, index)
+        index = ddl.after_parens(tokens, index)
     words = [ddl.word(t) for t in tokens]
     while index < len(words):
         if words[index] == "on":
@@ -161,15 +190,6 @@ def _end_of_reference(tokens: list[Token], at: int) -> int:
         else:
             break
     return index
-
-
-def _after_parens(tokens: list[Token], opening: int) -> int:
-    depth = 0
-    for index in range(opening, len(tokens)):
-        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[index].token_type, 0)
-        if depth == 0:
-            return index + 1
-    raise DdlError("a parenthesis is not closed")
 
 
 def _is_table_constraint(item: Item) -> bool:
@@ -191,7 +211,7 @@ def _expression_words(item: Item) -> set[str]:
             index = _end_of_reference(tokens, index)
             continue
         if started and token.token_type == TokenType.L_PAREN:
-            end = _after_parens(tokens, index)
+            end = ddl.after_parens(tokens, index)
             words |= ddl.names(tokens[index:end])
             index = end
             continue

@@ -18,7 +18,7 @@ CREATE TABLE customer (
   flags SET('vip', 'newsletter', 'beta') DEFAULT 'newsletter',
   born YEAR DEFAULT NULL,
   bits BIT(5) NOT NULL DEFAULT b'00101',
-  tiny TINYINT(3) UNSIGNED ZEROFILL DEFAULT NULL,
+  tiny TINYINT(3) UNSIGNED ZEROFILL DEFAULT NULL CHECK (tiny > 0 OR secret IS NULL),
   score DECIMAL(10,2) NOT NULL DEFAULT 1.50 CHECK (score >= 0),
   notes TEXT,
   bio MEDIUMTEXT COMMENT 'free text, 100% optional',
