@@ -289,3 +289,17 @@ def test_running_the_statements_again_after_a_crash_changes_nothing(
     }
     assert _counter(target_conn, target_db, "orders") == COUNTERS["orders"]
     assert source_db != target_db
+
+
+def test_a_session_with_ansi_quotes_reads_the_same_statements(databases: tuple[str, str]) -> None:
+    plain = _build(databases[0], {"customer": {"secret"}})
+    engine = open_source(make_url(databases[0]))
+    try:
+        with snapshot(engine) as conn:
+            conn.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')")
+            quoted = native_schema(conn, COPIED, {"customer": {"secret"}})
+            mode = str(conn.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar_one())
+    finally:
+        engine.dispose()
+    assert quoted == plain
+    assert "ANSI_QUOTES" in mode  # the session's mode is given back

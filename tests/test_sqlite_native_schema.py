@@ -240,3 +240,23 @@ def test_foreign_keys_are_cut_from_the_text_only_at_token_boundaries(tmp_path: P
     assert "gone" not in stored.replace("REFERENCES gone(id), a comment", "").replace(
         "'REFERENCES gone(id)'", ""
     ).replace("/* REFERENCES gone */", "")
+
+
+def test_a_foreign_key_to_a_dropped_parent_column_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "parent.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT UNIQUE);\n"
+            "CREATE TABLE child (id INTEGER PRIMARY KEY REFERENCES parent(id), code TEXT REFERENCES parent (code),"
+            " FOREIGN KEY (code) REFERENCES parent(code) ON DELETE CASCADE);"
+        )
+    schema = _build(path, {"parent": {"code"}}, ["parent", "child"])
+
+    assert schema.before_load == [
+        "CREATE TABLE IF NOT EXISTS parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS child (id INTEGER PRIMARY KEY REFERENCES parent(id), code TEXT)",
+    ]
+    assert schema.left_out == [
+        "foreign key child.code references dropped column(s) parent.code",
+        "foreign key constraint of child references dropped column(s) parent.code",
+    ]

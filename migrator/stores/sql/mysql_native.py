@@ -37,6 +37,8 @@ brings every parent of the rows it writes, and verification checks the reference
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
@@ -49,7 +51,36 @@ from migrator.stores.sql.native_schema import NativeSchema
 _INDEX_WORDS = {"unique", "key", "index", "fulltext", "spatial"}
 
 
+def is_mariadb(source: Connection) -> bool:
+    """Whether the server is MariaDB: MySQL prints other DDL and lacks `ADD INDEX IF NOT EXISTS` and
+    `CREATE OR REPLACE TRIGGER`, so a MySQL source keeps the reflected schema."""
+    return "mariadb" in str(source.exec_driver_sql("SELECT VERSION()").scalar_one()).lower()
+
+
 def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[str]]) -> NativeSchema:
+    if not is_mariadb(source):
+        raise DdlError("the native schema is made from MariaDB's SHOW CREATE; this source is MySQL")
+    with _backquoted_names(source):
+        return _native_schema(source, tables, dropped)
+
+
+@contextmanager
+def _backquoted_names(source: Connection) -> Iterator[None]:
+    """SHOW CREATE quotes names with backticks, unless the session's sql_mode has ANSI_QUOTES (then
+    with double quotes, which read as strings here): the mode is taken off while reading, then restored."""
+    mode = str(source.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar_one())
+    if "ANSI_QUOTES" not in mode.upper().split(","):
+        yield
+        return
+    plain = ",".join(part for part in mode.split(",") if part.upper() != "ANSI_QUOTES")
+    source.exec_driver_sql(f"SET SESSION sql_mode = '{plain}'")
+    try:
+        yield
+    finally:
+        source.exec_driver_sql(f"SET SESSION sql_mode = '{mode}'")
+
+
+def _native_schema(source: Connection, tables: list[str], dropped: dict[str, set[str]]) -> NativeSchema:
     copied = {name.lower() for name in tables}
     # First every table's columns, so that a foreign key can see what its parent lost.
     parsed = [_parse(source, name, {column.lower() for column in dropped.get(name, set())}) for name in tables]
@@ -92,7 +123,7 @@ class _Table:
     name: str
     sql: str
     body: ddl.Body
-    columns: list[Item]  # as kept: a CHECK naming a gone column is cut out of its column
+    columns: dict[int, Item]  # id of the source's item -> the item kept (a CHECK naming a gone column cut)
     gone: set[str]  # dropped, and generated from a dropped one (lower case)
     create: str = ""
     indexes: list[str] = field(default_factory=list)
@@ -108,7 +139,7 @@ def _parse(source: Connection, name: str, dropped: set[str]) -> _Table:
     if [ddl.word(t) for t in tokens[:2]] != ["create", "table"]:
         raise DdlError(f"SHOW CREATE TABLE {name} did not return a CREATE TABLE: {sql[:60]}")
     body = ddl.body(sql, tokens)
-    columns = [item for item in body.items if item.tokens[0].token_type == TokenType.IDENTIFIER]
+    columns = {id(item): item for item in body.items if item.tokens[0].token_type == TokenType.IDENTIFIER}
     table = _Table(name=name, sql=sql, body=body, columns=columns, gone=set(dropped))
     _drop_dependent_columns(table)
     return table
@@ -117,15 +148,15 @@ def _parse(source: Connection, name: str, dropped: set[str]) -> _Table:
 def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> None:
     """Which items stay in the CREATE, which are added after the load, which are left out."""
     name = table.name
-    counter_column = next((ddl.word(c.tokens[0]) for c in table.columns if _has_word(c, "auto_increment")), None)
+    counters = (ddl.word(c.tokens[0]) for c in table.columns.values() if _has_word(c, "auto_increment"))
+    counter_column = next(counters, None)
     primary_starts = [_columns(item)[:1] for item in table.body.items if item.first == "primary key"]
-    by_id = {id(original): kept for original, kept in zip(_original_columns(table), table.columns, strict=True)}
     keep: list[Item] = []
     plain: list[str] = []
     for item in table.body.items:
-        if id(item) in by_id:
+        if id(item) in table.columns:
             if ddl.word(item.tokens[0]) not in table.gone:
-                keep.append(by_id[id(item)])
+                keep.append(table.columns[id(item)])
                 if _has_word(item, "generated"):
                     table.generated.append(item.tokens[0].text)
             continue
@@ -148,17 +179,13 @@ def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> 
     table.create = _without_counter(f"{sql[:start]} IF NOT EXISTS{table.body.text(keep)[start:]}", table)
 
 
-def _original_columns(table: _Table) -> list[Item]:
-    return [item for item in table.body.items if item.tokens[0].token_type == TokenType.IDENTIFIER]
-
-
 def _drop_dependent_columns(table: _Table) -> None:
     """A generated column computed from a gone column goes too (until none is left); a CHECK of a
     column that names a gone one is cut out of the column, which stays."""
     changed = True
     while changed:
         changed = False
-        for item in table.columns:
+        for item in table.columns.values():
             own = ddl.word(item.tokens[0])
             names = sorted((_quoted_words(item, skip=1) - {own}) & table.gone)
             if own not in table.gone and _has_word(item, "generated") and names:
@@ -167,7 +194,7 @@ def _drop_dependent_columns(table: _Table) -> None:
                     f"column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
                 )
                 changed = True
-    for position, item in enumerate(table.columns):
+    for key, item in table.columns.items():
         for start, end in reversed(ddl.check_spans(item.tokens)):
             checked = {ddl.word(t) for t in item.tokens[start:end] if t.token_type == TokenType.IDENTIFIER}
             if ddl.word(item.tokens[0]) not in table.gone and (names := sorted(checked & table.gone)):
@@ -175,7 +202,7 @@ def _drop_dependent_columns(table: _Table) -> None:
                 table.left_out.append(
                     f"check on column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
                 )
-        table.columns[position] = item
+        table.columns[key] = item
 
 
 def _holds_counter(item: Item, counter: str | None, primary_starts: list[list[str]]) -> bool:
