@@ -40,13 +40,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql import ddl_tokens as ddl
 from migrator.stores.sql.ddl_tokens import DdlError, Item, Token, TokenType
 from migrator.stores.sql.mysql_objects import recreate_objects
-from migrator.stores.sql.native_schema import NativeSchema
+
+if TYPE_CHECKING:
+    from migrator.stores.sql.native_schema import NativeSchema
 
 _INDEX_WORDS = {"unique", "key", "index", "fulltext", "spatial"}
 
@@ -81,6 +84,9 @@ def _backquoted_names(source: Connection) -> Iterator[None]:
 
 
 def _native_schema(source: Connection, tables: list[str], dropped: dict[str, set[str]]) -> NativeSchema:
+    # Here, not at the top: native_schema imports the builders to list them.
+    from migrator.stores.sql.native_schema import NativeSchema
+
     copied = {name.lower() for name in tables}
     # First every table's columns, so that a foreign key can see what its parent lost.
     parsed = [_parse(source, name, {column.lower() for column in dropped.get(name, set())}) for name in tables]

@@ -25,12 +25,15 @@ of a parent may arrive after its children.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql import ddl_tokens as ddl
 from migrator.stores.sql.ddl_tokens import DdlError, Item, Token, TokenType
-from migrator.stores.sql.native_schema import NativeSchema
+
+if TYPE_CHECKING:
+    from migrator.stores.sql.native_schema import NativeSchema
 
 _TABLE_CONSTRAINTS = {"constraint", "primary key", "unique", "check", "foreign key"}
 # The words that end a column's type name and start its constraints.
@@ -39,6 +42,9 @@ _COLUMN_CONSTRAINTS |= {"references", "generated", "as"}
 
 
 def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[str]]) -> NativeSchema:
+    # Here, not at the top: native_schema imports the builders to list them.
+    from migrator.stores.sql.native_schema import NativeSchema
+
     rows = [
         (str(kind), str(name), str(table), sql)
         for kind, name, table, sql in source.exec_driver_sql(
