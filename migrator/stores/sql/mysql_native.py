@@ -16,8 +16,9 @@ CHECK constraints, the primary key, partitioning, comments), with three changes:
   moves a counter set below a table's largest key to just past it).
 
 Dropped columns are left out of the table; a generated column computed from one, and any index, key,
-check or foreign key that names one, is left out and listed. Generated columns are listed in
-`generated`: the copy must not write them, MariaDB computes them.
+check or foreign key that names one, is left out and listed; a column's own CHECK that names one is cut
+from the column, which stays (listed). Generated columns are listed in `generated`: the copy must not
+write them, MariaDB computes them.
 
 Views, functions, procedures and triggers are recreated in `after_load` (routines, then views in
 dependency order, then triggers in their source order) when every table they name is copied, every
@@ -33,6 +34,10 @@ run in order on ONE connection (the `SET`s of `after_load` save and restore sess
 without parameters (`literal.execute_literal`: their text may hold a `%`). Foreign keys are added with
 `foreign_key_checks = 0`, which makes InnoDB add them in place without scanning the rows: the copy
 brings every parent of the rows it writes, and verification checks the references.
+
+MariaDB only (`is_mariadb`): MySQL's SHOW CREATE differs and it has neither `ADD INDEX IF NOT EXISTS`
+nor `CREATE OR REPLACE TRIGGER`, so the builder refuses a MySQL server and such a source keeps the
+reflected schema.
 """
 
 from __future__ import annotations

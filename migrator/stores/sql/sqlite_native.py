@@ -5,8 +5,9 @@ BOOLEAN, NUMERIC, none at all) stay as written, and with them each column's affi
 collations, CHECK and UNIQUE constraints, generated columns, AUTOINCREMENT, WITHOUT ROWID and STRICT.
 SQLite cannot add or drop a foreign key later, so the text itself is cut, at token boundaries
 (`ddl_tokens`): a foreign key to a table that is not copied is removed (a table constraint as a whole,
-a column's `REFERENCES` clause from the column) and listed in `left_out`; a dropped column is removed,
-and a column computed from it, and a constraint naming it, with it (listed).
+a column's `REFERENCES` clause from the column) and listed in `left_out`. A dropped column is removed;
+a generated column computed from it and a table constraint or foreign key naming it are removed with
+it, a CHECK of another column naming it is cut from that column (each listed).
 
 Indexes, views and triggers whose tables are all copied (and that name no dropped column) are
 recreated in `after_load`, in the source's order, so no index slows the load and no trigger fires
@@ -242,9 +243,17 @@ def _reference(item: Item) -> str | None:
 
 
 def _describe(table: str, item: Item) -> str:
-    kind = item.first if item.first != "constraint" else ddl.word(item.tokens[2])
-    named = f" {item.tokens[1].text}" if item.first == "constraint" else ""
-    return f"{kind} constraint{named} of {table}"
+    """'check author.secret_long' when the constraint has a name, 'foreign key book(region_code)' when not."""
+    if item.first == "constraint":
+        return f"{ddl.word(item.tokens[2])} {table}.{item.tokens[1].text}"
+    opening = next((i for i, t in enumerate(item.tokens) if t.token_type == TokenType.L_PAREN), None)
+    if opening is None:
+        return f"{item.first} of {table}"
+    base = item.tokens[0].start
+    columns = item.text[
+        item.tokens[opening].start - base : item.tokens[ddl.after_parens(item.tokens, opening) - 1].end + 1 - base
+    ]
+    return f"{item.first} {table}{columns}"
 
 
 def _if_not_exists(sql: str, tokens: list[Token], after: str) -> str:
