@@ -26,8 +26,9 @@ from migrator.stores.sql.snapshot import snapshot
 from tests.conftest import DatabaseFactory
 
 FIXTURE = Path(__file__).parent / "data" / "fidelity" / "mysql_schema.sql"
-COPIED = ["customer", "orders", "store", "audit_log"]
-COUNTERS = {"customer": 13, "orders": 311, "store": 5, "audit_log": 10}
+COPIED = ["customer", "orders", "store", "audit_log", "ticket"]
+COUNTERS = {"customer": 13, "orders": 311, "store": 5, "audit_log": 10, "ticket": 21}
+KEYS = {"customer": "id", "orders": "id", "store": "id", "audit_log": "id", "ticket": "seq"}
 
 LEFT_OUT_WITH_SECRET_DROPPED = {
     "index customer.idx_secret names dropped column(s) secret",
@@ -159,7 +160,7 @@ def test_every_copied_table_is_created_as_the_source_shows_it(
     assert set(schema.left_out) == LEFT_OUT_WITH_SECRET_DROPPED
     assert len(schema.left_out) == len(LEFT_OUT_WITH_SECRET_DROPPED)
     assert schema.generated == {"customer": ["full_name", "email_domain"]}
-    for table in ("orders", "store", "audit_log"):
+    for table in ("orders", "store", "audit_log", "ticket"):
         target_text = _show_create(target_conn, target_db, "TABLE", table)
         assert target_text == _show_create(target_conn, source_db, "TABLE", table), table
     # customer: the source's text without the dropped column and the three items left out; the
@@ -184,7 +185,7 @@ def test_rows_generated_columns_and_counters_match_the_source(
     _split(databases, target_conn, {})
     for table in COPIED:
         assert _rows(target_conn, target_db, table) == _rows(target_conn, source_db, table), table
-        highest = target_conn.exec_driver_sql(f"SELECT MAX(id) FROM `{target_db}`.`{table}`").scalar_one()
+        highest = target_conn.exec_driver_sql(f"SELECT MAX({KEYS[table]}) FROM `{target_db}`.`{table}`").scalar_one()
         assert _counter(target_conn, target_db, table) == COUNTERS[table] > highest
     generated = "SELECT id, full_name, email_domain FROM `{}`.customer ORDER BY id"
     computed = target_conn.exec_driver_sql(generated.format(target_db)).all()

@@ -7,8 +7,8 @@ CHECK constraints, the primary key, partitioning, comments), with three changes:
 - secondary indexes (UNIQUE, KEY, FULLTEXT, SPATIAL, prefix) move to `after_load` as
   `ALTER TABLE ... ADD ... IF NOT EXISTS`: loading into a table with only its clustered primary key is
   faster, and MariaDB orders a table's keys by kind and then by creation order, so the final
-  `SHOW CREATE TABLE` is the source's. An index that starts with the AUTO_INCREMENT column stays when
-  no primary key does (MariaDB refuses a counter column outside any key);
+  `SHOW CREATE TABLE` is the source's. A table whose AUTO_INCREMENT column does not start its primary
+  key keeps all its keys in the CREATE (InnoDB refuses a counter column that starts no key);
 - foreign keys move to `after_load` (so tables can be created and loaded in any order, cycles
   included); those to tables not copied, or naming dropped columns, are left out and listed;
 - the `AUTO_INCREMENT=n` table option is left out of the CREATE and set in `after_load` with
@@ -162,6 +162,10 @@ def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> 
     counters = (ddl.word(c.tokens[0]) for c in table.columns.values() if _has_word(c, "auto_increment"))
     counter_column = next(counters, None)
     primary_starts = [_columns(item)[:1] for item in table.body.items if item.first == "primary key"]
+    # InnoDB wants an AUTO_INCREMENT column to start some key. When the primary key does not start
+    # with it, the table keeps all its keys in the CREATE: keeping only the one that does would
+    # change their order in SHOW CREATE TABLE (MariaDB lists keys of one kind in creation order).
+    keys_stay = counter_column is not None and [counter_column] not in primary_starts
     keep: list[Item] = []
     plain: list[str] = []
     for item in table.body.items:
@@ -176,7 +180,7 @@ def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> 
             table.left_out.append(f"{what} names dropped column(s) {', '.join(names)}")
         elif _is_foreign_key(item):
             _foreign_key(table, item, copied, gone)
-        elif item.first not in _INDEX_WORDS or _holds_counter(item, counter_column, primary_starts):
+        elif item.first not in _INDEX_WORDS or keys_stay:
             keep.append(item)
         elif item.first == "fulltext":
             # InnoDB adds one FULLTEXT index per statement.
@@ -214,12 +218,6 @@ def _drop_dependent_columns(table: _Table) -> None:
                     f"check on column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
                 )
         table.columns[key] = item
-
-
-def _holds_counter(item: Item, counter: str | None, primary_starts: list[list[str]]) -> bool:
-    """Whether the key must stay in the CREATE: InnoDB wants the AUTO_INCREMENT column to be the first
-    column of some key, and the primary key does not start with it."""
-    return counter is not None and _columns(item)[:1] == [counter] and [counter] not in primary_starts
 
 
 def _foreign_key(table: _Table, item: Item, copied: set[str], gone: dict[str, set[str]]) -> None:

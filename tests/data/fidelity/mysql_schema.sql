@@ -72,6 +72,16 @@ PARTITION BY RANGE (YEAR(happened)) (
   PARTITION pmax VALUES LESS THAN MAXVALUE
 );
 
+-- Its counter is not its primary key: InnoDB wants a key that starts with it in the CREATE.
+CREATE TABLE ticket (
+  code CHAR(3) NOT NULL,
+  seq INT UNSIGNED NOT NULL AUTO_INCREMENT,
+  title VARCHAR(50) CHARACTER SET ascii NOT NULL,
+  PRIMARY KEY (code),
+  KEY idx_title (title(10)),
+  KEY idx_seq (seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 INSERT INTO country (id, name) VALUES (1, 'Iceland'), (2, 'Chile');
 INSERT INTO customer (id, email, first_name, last_name, status, flags, born, bits, tiny, score, notes, bio, photo, thumb, prefs, secret, country_id, referred_by)
 VALUES
@@ -81,6 +91,7 @@ VALUES
 INSERT INTO orders (id, customer_id, total, placed, memo) VALUES
   (100, 3, 10.00, '2020-05-01', 'first'), (205, 3, 99.95, '2021-01-01', NULL), (310, 12, 0.50, '1999-12-31', 'old');
 INSERT INTO store (id, name, location) VALUES (1, 'Harbour', ST_GeomFromText('POINT(64.1 -21.9)')), (4, 'Hill', ST_GeomFromText('POINT(0 0)'));
+INSERT INTO ticket (code, seq, title) VALUES ('abc', 4, 'first'), ('xyz', 20, 'second');
 INSERT INTO audit_log (id, happened, what) VALUES (1, '2020-02-02', 'made'), (9, '2024-04-04', 'changed');
 
 CREATE VIEW customer_orders AS
