@@ -15,6 +15,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
+from migrator.errors import PermanentError
+
 __all__ = [
     "Body",
     "DdlError",
@@ -33,8 +35,9 @@ _NAME_TYPES = {TokenType.IDENTIFIER, TokenType.VAR}
 _NOT_NAMES = {TokenType.STRING, TokenType.NUMBER, TokenType.HEX_STRING, TokenType.BIT_STRING, TokenType.NATIONAL_STRING}
 
 
-class DdlError(ValueError):
-    """The statement could not be read as expected (it is then left out, with this reason)."""
+class DdlError(PermanentError):
+    """A statement could not be read as expected. A view, trigger or routine is then left out with
+    this reason; a copied table's own DDL stops the run (reading it again would fail the same way)."""
 
 
 def tokenize(sql: str, dialect: str) -> list[Token]:

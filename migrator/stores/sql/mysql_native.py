@@ -146,10 +146,13 @@ class _Table:
 
 def _parse(source: Connection, name: str, dropped: set[str]) -> _Table:
     sql = str(source.exec_driver_sql(f"SHOW CREATE TABLE {quote(name)}").one()[1])
-    tokens = ddl.tokenize(sql, "mysql")
-    if [ddl.word(t) for t in tokens[:2]] != ["create", "table"]:
-        raise DdlError(f"SHOW CREATE TABLE {name} did not return a CREATE TABLE: {sql[:60]}")
-    body = ddl.body(sql, tokens)
+    try:
+        tokens = ddl.tokenize(sql, "mysql")
+        if [ddl.word(t) for t in tokens[:2]] != ["create", "table"]:
+            raise DdlError(f"it is not a CREATE TABLE: {sql[:60]}")
+        body = ddl.body(sql, tokens)
+    except DdlError as error:
+        raise DdlError(f"the native schema cannot read SHOW CREATE TABLE {name}: {error}") from None
     columns = {id(item): item for item in body.items if item.tokens[0].token_type == TokenType.IDENTIFIER}
     table = _Table(name=name, sql=sql, body=body, columns=columns, gone=set(dropped))
     _drop_dependent_columns(table)

@@ -91,11 +91,14 @@ class _Table:
 
 
 def _parse(name: str, sql: str, generated: list[str], dropped: set[str]) -> _Table:
-    tokens = ddl.tokenize(sql, "sqlite")
-    table = _Table(name=name, sql=sql, tokens=tokens, generated=generated, gone=set(dropped))
-    if any(ddl.word(t) == "virtual" for t in tokens[:2]):
-        return table  # its module owns its columns
-    table.body = ddl.body(sql, tokens)
+    try:
+        tokens = ddl.tokenize(sql, "sqlite")
+        table = _Table(name=name, sql=sql, tokens=tokens, generated=generated, gone=set(dropped))
+        if any(ddl.word(t) == "virtual" for t in tokens[:2]):
+            return table  # its module owns its columns
+        table.body = ddl.body(sql, tokens)
+    except DdlError as error:
+        raise DdlError(f"the native schema cannot read table {name} in sqlite_master: {error}") from None
     table.columns = {id(item): item for item in table.body.items if not _is_table_constraint(item)}
     _drop_dependent_columns(table)
     return table
