@@ -65,7 +65,7 @@ def native_builder(prep: Prepared) -> NativeBuilder | None:
     sides are one dialect that has one; else the SQLAlchemy path (design/finalize) makes the schema."""
     if prep.loaded.plan.data.schema_ == "existing":
         return None
-    return builder_for(connect.backend(prep.source_url), connect.backend(prep.target_url))
+    return builder_for(connect.backend(prep.source_url), connect.backend(prep.target_url), prep.conn)
 
 
 def dropped_columns(prep: Prepared) -> dict[str, set[str]]:
@@ -83,6 +83,11 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
     there = [n for n in prep.copied_tables if n in present]
     if len(there) == len(prep.copied_tables):
         return []
+    if there and conn.dialect.name == "mysql" and not _holding_rows(conn, there):
+        # MariaDB commits each CREATE by itself: a run stopped part-way left some tables, empty.
+        # Its statements are CREATE ... IF NOT EXISTS: running them all again makes the rest.
+        execute_all(conn, target.native.before_load)
+        return [n for n in prep.copied_tables if n not in there]
     if there:
         raise SafetyError(
             f"the target has some of the tables to copy ({', '.join(there)}) but not the others: the source's "
@@ -90,6 +95,11 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
         )
     execute_all(conn, target.native.before_load)
     return list(prep.copied_tables)
+
+
+def _holding_rows(conn: Connection, tables: list[str]) -> bool:
+    preparer = conn.dialect.identifier_preparer
+    return any(conn.exec_driver_sql(f"SELECT 1 FROM {preparer.quote(t)} LIMIT 1").first() for t in tables)
 
 
 def finish_native(prep: Prepared, target: Target, run_id: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from migrator.stores.sql import pg_native
+from migrator.stores.sql import mysql_native, pg_native, sqlite_native
 
 
 @dataclass
@@ -33,6 +33,8 @@ LeftOutLister = Callable[[Connection, list[str], dict[str, set[str]]], list[str]
 # imports the builders).
 BUILDERS: dict[str, NativeBuilder] = {
     "postgresql": pg_native.native_schema,
+    "mysql": mysql_native.native_schema,
+    "sqlite": sqlite_native.native_schema,
 }
 # Where a builder is slow (PostgreSQL runs pg_dump), what `migrator plan` shows is found without it.
 LISTERS: dict[str, LeftOutLister] = {
@@ -44,8 +46,14 @@ LISTERS: dict[str, LeftOutLister] = {
 _ALREADY_THERE = {"42710", "42P07", "42723", "42P06", "42712"}
 
 
-def builder_for(source_dialect: str, target_dialect: str) -> NativeBuilder | None:
-    return BUILDERS.get(source_dialect) if source_dialect == target_dialect else None
+def builder_for(source_dialect: str, target_dialect: str, source: Connection | None = None) -> NativeBuilder | None:
+    """The builder for a copy within one dialect. MySQL servers (not MariaDB) lack the IF NOT EXISTS
+    and OR REPLACE forms the MariaDB builder's re-runnable statements need: they keep SQLAlchemy's."""
+    if source_dialect != target_dialect:
+        return None
+    if source_dialect == "mysql" and source is not None and not mysql_native.is_mariadb(source):
+        return None
+    return BUILDERS.get(source_dialect)
 
 
 def left_out(dialect: str, conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -> list[str]:
@@ -60,7 +68,8 @@ def execute_all(conn: Connection, statements: list[str]) -> None:
     one whose object exists already (a type kept by `--restart`, which drops only tables) is skipped."""
     for statement in statements:
         if conn.dialect.name != "postgresql":
-            conn.exec_driver_sql(statement)
+            # No parameters: PyMySQL would read a % in a comment or a trigger's body as one.
+            conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
             continue
         savepoint = conn.begin_nested()
         try:
