@@ -407,14 +407,7 @@ def _comparable(value: Any, single: bool) -> Any:
 # --- the three same-dialect pairs: every value exactly as the source stores it ---------------------
 
 SAME_DIALECT = [
-    pytest.param(
-        "postgresql",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason='PostgreSQL to PostgreSQL stops at creating zoo: type "positive_int" does not exist '
-            "(the domain, and the enum mood, are not created in the target)",
-        ),
-    ),
+    "postgresql",
     pytest.param(
         "mysql",
         marks=pytest.mark.xfail(

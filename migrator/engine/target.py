@@ -190,7 +190,13 @@ def restart(prep: Prepared, conn: Connection) -> Restarted:
 
 def _without(conn: Connection, metadata: sa.MetaData, name: str, generated: list[str]) -> sa.Table:
     columns = [c["name"] for c in sa.inspect(conn).get_columns(name) if c["name"] not in generated]
-    return sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
+    table = sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
+    for column in table.columns:
+        if isinstance(column.type, sa.Enum):
+            # The database holds the list and checks it; SQLAlchemy's copy of it may be wrong
+            # (MariaDB's catalog is utf8mb3: a value with an emoji reads back with a "?").
+            column.type = sa.String()
+    return table
 
 
 def _check_columns(prep: Prepared, tables: dict[str, sa.Table]) -> None:
