@@ -356,7 +356,7 @@ def test_cross_dialect_values_follow_the_type_map(
     # and nothing is written.
     whole_plan = _plan(tmp_path, "whole", source_url, target_url, tables, {})
     dry = run_cli("plan", whole_plan)
-    whole = run_cli("run", "--no-verify", whole_plan)
+    whole = run_cli("run", whole_plan)
     assert whole.returncode == dry.returncode == 2, whole.stderr
     assert dry.stderr == whole.stderr
     for table, columns in refused.items():
