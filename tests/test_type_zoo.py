@@ -533,3 +533,24 @@ def _stored(dialect: str, url: str, table: str) -> list[tuple[Any, ...]]:
         stored = lite.execute(f"SELECT {selected} FROM {table} ORDER BY rowid").fetchall()
     lite.close()
     return stored
+
+
+def test_a_key_of_another_type_in_the_target_still_names_the_row(
+    run_cli, tmp_path: Path, pg_url_factory: DatabaseFactory, mariadb_url_factory: DatabaseFactory
+) -> None:  # type: ignore[no-untyped-def]
+    """A uuid key becomes a CHAR(36) in MariaDB: the walk compares the keys in the target's form."""
+    source_url, target_url = pg_url_factory(), mariadb_url_factory()
+    with psycopg.connect(_pg_dsn(source_url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE tagged (id uuid PRIMARY KEY, label char(4))")
+        conn.execute(
+            "INSERT INTO tagged VALUES ('123e4567-e89b-12d3-a456-426614174000', 'ab'),"
+            " ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'cd'), ('ffffffff-ffff-ffff-ffff-ffffffffffff', NULL)"
+        )
+    plan = _plan(tmp_path, "uuid", source_url, target_url, ["tagged"], {})
+    done = run_cli("run", plan)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _execute("mysql", target_url, "UPDATE tagged SET label = 'ce' WHERE id = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'")
+    changed = run_cli("verify", plan)
+    assert changed.returncode != 0, changed.stdout
+    assert "FAIL I3 tagged:" in changed.stdout, changed.stdout
+    assert "changed a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\n" in changed.stdout, changed.stdout

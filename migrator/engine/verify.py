@@ -39,6 +39,7 @@ from migrator.stores.sql.typemap_digest import (
     TYPEMAP,
     canonical_rows,
     carried_canonicals,
+    keyed_canonically,
     target_digest,
     target_keyed,
     target_kinds,
@@ -311,7 +312,10 @@ def _explain(
         # Both sides in the type map's canonical form, as their digests were taken.
         canonicals = _source_canonicals(prep, target, target_table, name, written)
         source_rows = keyed_rows(prep.conn, source_query, key, written, _then(transform, written, canonicals))
-        found = differences(source_rows, target_keyed(target, target_table, written, key))
+        key_canonicals = [canonicals[written.index(k)] if k in written else None for k in key]
+        found = differences(
+            keyed_canonically(source_rows, key_canonicals), target_keyed(target, target_table, written, key)
+        )
         return _named(prep, name, summary, found, expected.rows)
     if method in STORED_METHODS and transform is None:
         source_query, source_key = as_stored(prep.conn, source_query, key, written)

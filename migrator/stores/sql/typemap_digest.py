@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from migrator.stores.sql.carried import Carried, JsonText
-from migrator.stores.sql.snapshot import stream
+from migrator.stores.sql.snapshot import plain_batches, stream
 from migrator.stores.sql.types import Declared
 from migrator.verify.digest import EMPTY, Digest
 
@@ -111,8 +111,10 @@ def target_digest(conn: Connection, table: sa.Table, columns: list[str]) -> Dige
     """The target table's digest in the type map's canonical form."""
     dialect = conn.dialect.name
     normalisers = [_NORMALISERS.get(k) for k in target_kinds(table, columns, dialect)]
+    query = target_query(table, columns, [], dialect)
     total = EMPTY
-    for batch in stream(conn, target_query(table, columns, [], dialect), BATCH):
+    # SQLite: rows as the driver's tuples, without a Row object each (snapshot.plain_batches).
+    for batch in plain_batches(conn, query, BATCH) or stream(conn, query, BATCH):
         total = total.plus(Digest.of(canonical_rows(batch, normalisers)))
     return total
 
@@ -120,18 +122,30 @@ def target_digest(conn: Connection, table: sa.Table, columns: list[str]) -> Dige
 def target_keyed(
     conn: Connection, table: sa.Table, columns: list[str], key: list[str]
 ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
-    """(key, canonical values) in key order, for naming the rows whose canonical values differ."""
+    """(key, canonical values) in key order, for naming the rows whose canonical values differ. The
+    key too is in its canonical form (`keyed_canonically` brings the source's to the same)."""
     dialect = conn.dialect.name
     normalisers = [_NORMALISERS.get(k) for k in target_kinds(table, columns, dialect)]
+    key_normalisers = [_NORMALISERS.get(k) for k in target_kinds(table, key, dialect)]
     width = len(columns)
     for batch in stream(conn, target_query(table, columns, key, dialect), BATCH):
         for row in batch:
-            yield tuple(row[width:]), _normalised(row[:width], normalisers)
+            yield _normalised(row[width:], key_normalisers), _normalised(row[:width], normalisers)
 
 
-def canonical_rows(
-    rows: Sequence[Sequence[Any]], normalisers: Sequence[Normaliser | None]
-) -> Iterator[tuple[Any, ...]]:
+def keyed_canonically(
+    rows: Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]], key_canonicals: Sequence[Normaliser | None]
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """The source's (key, values) with the key in its target column's canonical form: a uuid key is
+    compared with the text it became, a SQLite date-time text with a timestamp."""
+    for key, values in rows:
+        yield _normalised(key, key_canonicals), values
+
+
+def canonical_rows(rows: Sequence[Sequence[Any]], normalisers: Sequence[Normaliser | None]) -> Iterator[Sequence[Any]]:
+    if not any(normalisers):
+        yield from rows  # nothing to convert: the values are hashed as they are
+        return
     for row in rows:
         yield _normalised(row, normalisers)
 
