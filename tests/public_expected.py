@@ -14,12 +14,14 @@ the target with its own SQL:
 Values are compared in a form chosen per pair of dialects. PostgreSQL to PostgreSQL compares each
 column's text output (`col::text`), MariaDB to MariaDB each column's text form (`CAST(col AS
 CHAR)`, `HEX(col)` for bytes): both exact, so `2006-02-15 04:57:20` and `2006-02-15
-04:57:20.000000` differ. Across dialects the values are brought to one canonical form per kind of source
-column (`canonical` below): a number by its value (so `4.99` and a REAL's `4.99` agree, but
+04:57:20.000000` differ. Across dialects the values are brought to one canonical form per kind of
+source column (`canonical` below): a number by its value (so `4.99` and a REAL's `4.99` agree, but
 `1.50` and `1.5` too: scale is not compared across dialects), a real to 6 significant digits, a
-timestamp with time zone as UTC wall-clock time, a date or datetime by its ISO text, bytes as hex,
-a MariaDB SET or a PostgreSQL array as the tuple of its elements (a JSON array text too: that is
-how a target without arrays may hold one). Anything else compares as text.
+CHAR(n) without its trailing blanks (the padding is the type's: PostgreSQL's char(n) returns it,
+MariaDB's CHAR strips it, and both print the value without it), a timestamp with time zone as UTC
+wall-clock time, a date or datetime by its ISO text, bytes as hex, a MariaDB SET or a PostgreSQL
+array as the tuple of its elements (a JSON array text too: that is how a target without arrays may
+hold one). Anything else compares as text.
 """
 
 from __future__ import annotations
@@ -153,8 +155,8 @@ EXPECTATIONS: dict[str, Expectation] = {
 # --- canonical values ---------------------------------------------------------------------------------
 
 # Kinds of source column, from the source's reflected type; each has one canonical form.
-INT, NUMERIC, REAL, BOOL, TIMESTAMP, DATE, BYTES, LIST, TEXT = (
-    "int", "numeric", "real", "bool", "timestamp", "date", "bytes", "list", "text",
+INT, NUMERIC, REAL, BOOL, TIMESTAMP, DATE, BYTES, LIST, CHAR, TEXT = (
+    "int", "numeric", "real", "bool", "timestamp", "date", "bytes", "list", "char", "text",
 )  # fmt: skip
 
 
@@ -176,6 +178,8 @@ def column_kind(column_type: sa.types.TypeEngine) -> str:
         return BYTES
     if isinstance(column_type, (sa.ARRAY, mysql.SET)):
         return LIST
+    if isinstance(column_type, sa.CHAR):
+        return CHAR
     return TEXT
 
 
@@ -226,6 +230,8 @@ def canonical(kind: str, value: Any) -> Any:
         return _date(value)
     if isinstance(value, bytes):
         return value.hex()
+    if kind == CHAR and isinstance(value, str):
+        return value.rstrip(" ")
     if kind == LIST:
         if isinstance(value, str) and value.startswith("["):
             return tuple(json.loads(value))  # an array kept as a JSON array where arrays do not exist

@@ -51,29 +51,8 @@ class Known:
 # (data set, target) -> why its split fails today (issue 12). The first problem of each pair is named;
 # the test fails outright when the pair fails for any other reason (a fix that uncovers the next
 # problem, or a new bug), and XPASS(strict) fails the run when the pair passes: update this table.
-_INDEX_NAMES = "MySQL index names are per table, {target}'s are per schema"
-_YEAR_AS_TEXT = "('release_year', (1,), 2006, '2006')"
-_YEAR_WHY = "film.release_year, of pagila's DOMAIN year over integer, is created as text and holds '2006'"
 KNOWN_FAILURES: dict[tuple[str, str], Known] = {
     ("pagila", POSTGRESQL): Known('type "year" does not exist', "a DOMAIN column's type is not created"),
-    ("pagila", MARIADB): Known(_YEAR_AS_TEXT, _YEAR_WHY + "; migrator's own verification reports I3 film"),
-    ("pagila", SQLITE): Known(_YEAR_AS_TEXT, _YEAR_WHY + "; migrator's own verification does not see it"),
-    ("sakila", POSTGRESQL): Known(
-        "writing chunk 0 of film failed: cannot adapt type 'set' using placeholder '%s' (format: AUTO)",
-        "film.special_features is a MariaDB SET",
-    ),
-    ("sakila", MARIADB): Known(
-        "(1071, 'Specified key was too long; max key length is 3072 bytes')",
-        "the FULLTEXT index film_text.idx_title_description is recreated as a plain index on title and the"
-        " TEXT description",
-    ),
-    ("sakila", SQLITE): Known("index idx_fk_address_id already exists", _INDEX_NAMES.format(target="SQLite")),
-    ("employees", POSTGRESQL): Known(
-        'relation "dept_no" already exists',
-        "MariaDB names the index of the foreign key dept_no so on both dept_emp and dept_manager; "
-        + _INDEX_NAMES.format(target="PostgreSQL"),
-    ),
-    ("employees", SQLITE): Known("index dept_no already exists", _INDEX_NAMES.format(target="SQLite")),
 }
 
 

@@ -4,8 +4,9 @@ edge values (tests/data/zoo/), copied by `migrator run` into each target dialect
 Every value is compared by this test's own SQL on both sides, never through migrator's code: each
 value arrives exactly, or converted as docs/reference/types.md says, or its column is refused before
 anything is written (exit 2, a plan error naming `table.column`), after which the zoo is copied with
-those columns dropped and the rest must match. The run's own verification is left out (--no-verify):
-what is compared here is what the databases hold.
+those columns dropped and the rest must match. The run's own verification must hold as well: across
+dialects its digests are taken in the type map's canonical form (stores/sql/typemap_digest.py), and
+a value changed in the target afterwards is found and named by `migrator verify`.
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ def test_cross_dialect_values_follow_the_type_map(
     # and nothing is written.
     whole_plan = _plan(tmp_path, "whole", source_url, target_url, tables, {})
     dry = run_cli("plan", whole_plan)
-    whole = run_cli("run", "--no-verify", whole_plan)
+    whole = run_cli("run", whole_plan)
     assert whole.returncode == dry.returncode == 2, whole.stderr
     assert dry.stderr == whole.stderr
     for table, columns in refused.items():
@@ -365,9 +366,12 @@ def test_cross_dialect_values_follow_the_type_map(
     assert "drop or transform it in the plan" in whole.stderr
     assert _target_tables(target, target_url) == []
 
-    # Without them, every other value arrives as the type map says.
-    done = run_cli("run", "--no-verify", _plan(tmp_path, "kept", source_url, target_url, tables, refused))
-    assert done.returncode == 0, done.stderr
+    # Without them, every other value arrives as the type map says, and the run's verification holds.
+    done = run_cli("run", _plan(tmp_path, "kept", source_url, target_url, tables, refused))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "FAIL" not in done.stdout, done.stdout
+    # The digests themselves agree: no difference that only a walk of the rows explains away.
+    assert "value for value" not in done.stdout + done.stderr, done.stdout
     expected_of = EXPECTED[(source, target)]
     for table in tables:
         source_rows = _read(source, source_url, table)
@@ -387,6 +391,71 @@ def test_cross_dialect_values_follow_the_type_map(
                 assert _comparable(got, single) == _comparable(want, single), (
                     f"{table}.{column} of row {key}: source {value!r}, target {got!r}, expected {want!r}"
                 )
+
+
+# One value changed in a correct target, by the target's own SQL: (table, key, statement). Each is a
+# change of the value, not of the target type's spelling of it.
+CHANGES = {
+    # a numeric's scale: 1.50 is kept as the text '1.50' in SQLite
+    ("postgresql", "sqlite"): ("zoo", 5, "UPDATE zoo SET n = '1.5' WHERE id = 5"),
+    # a timestamptz moved by one microsecond (06:30:00.5 UTC in the source)
+    ("postgresql", "mysql"): ("zoo", 5, "UPDATE zoo SET tstz = '2000-02-29 06:30:00.500001' WHERE id = 5"),
+    # JSON key order, where the type (PostgreSQL's json) keeps it
+    ("mysql", "postgresql"): (
+        "zoo", 5, """UPDATE zoo SET j = '{"a": null, "b": "ünï 😀", "list": [[1, 2], [3]]}' WHERE id = 5""",
+    ),
+    # a DATETIME's text moved by one microsecond
+    ("mysql", "sqlite"): ("zoo", 3, "UPDATE zoo SET dt = '9999-12-31 23:59:59.999998' WHERE id = 3"),
+    # a numeric's scale: the REAL 1.5 arrives as numeric 1.5, not 1.50
+    ("sqlite", "postgresql"): ("zoo", 3, "UPDATE zoo SET d = 1.50 WHERE id = 3"),
+    # a trailing blank in a VARCHAR (not a CHAR's padding): another value
+    ("sqlite", "mysql"): ("zoo", 5, "UPDATE zoo SET vc = CONCAT(vc, ' ') WHERE id = 5"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("source", "target"), CROSS, ids=[f"{s}-to-{t}" for s, t in CROSS])
+def test_cross_dialect_verification_names_a_changed_value(
+    run_cli,
+    tmp_path: Path,
+    pg_url_factory: DatabaseFactory,
+    mariadb_url_factory: DatabaseFactory,
+    source: str,
+    target: str,
+) -> None:  # type: ignore[no-untyped-def]
+    source_url, target_url = _zoo_pair(tmp_path, pg_url_factory, mariadb_url_factory, source, target)
+    plan = _plan(tmp_path, "kept", source_url, target_url, TABLES[source], REFUSED[(source, target)])
+    done = run_cli("run", plan)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Against what the run recorded (the default), and against the source read again.
+    for how in ((), ("--against-source",)):
+        held = run_cli("verify", plan, *how)
+        assert held.returncode == 0, held.stdout + held.stderr
+
+    table, key, statement = CHANGES[(source, target)]
+    _execute(target, target_url, statement)
+    for how in ((), ("--against-source",)):
+        changed = run_cli("verify", plan, *how)
+        assert changed.returncode != 0, changed.stdout + changed.stderr
+        failures = [line for line in changed.stdout.splitlines() if line.startswith("FAIL")]
+        assert [line.split(":")[0] for line in failures] == [f"FAIL I3 {table}"], changed.stdout
+        assert "rows with other content" in failures[0], changed.stdout
+        assert f"changed {key}\n" in changed.stdout + "\n", changed.stdout
+        assert changed.stdout.count("changed ") == 1, changed.stdout
+
+
+def _execute(dialect: str, url: str, statement: str) -> None:
+    if dialect == "postgresql":
+        with psycopg.connect(_pg_dsn(url), autocommit=True) as conn:
+            conn.execute(statement)  # type: ignore[arg-type]
+    elif dialect == "mysql":
+        conn = _mariadb_connection(url, autocommit=True)
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+        conn.close()
+    else:
+        with sqlite3.connect(sa.make_url(url).database or "") as lite:
+            lite.execute(statement)
+        lite.close()
 
 
 def _read_target(dialect: str, url: str, table: str) -> Rows:
@@ -457,3 +526,24 @@ def _stored(dialect: str, url: str, table: str) -> list[tuple[Any, ...]]:
         stored = lite.execute(f"SELECT {selected} FROM {table} ORDER BY rowid").fetchall()
     lite.close()
     return stored
+
+
+def test_a_key_of_another_type_in_the_target_still_names_the_row(
+    run_cli, tmp_path: Path, pg_url_factory: DatabaseFactory, mariadb_url_factory: DatabaseFactory
+) -> None:  # type: ignore[no-untyped-def]
+    """A uuid key becomes a CHAR(36) in MariaDB: the walk compares the keys in the target's form."""
+    source_url, target_url = pg_url_factory(), mariadb_url_factory()
+    with psycopg.connect(_pg_dsn(source_url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE tagged (id uuid PRIMARY KEY, label char(4))")
+        conn.execute(
+            "INSERT INTO tagged VALUES ('123e4567-e89b-12d3-a456-426614174000', 'ab'),"
+            " ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'cd'), ('ffffffff-ffff-ffff-ffff-ffffffffffff', NULL)"
+        )
+    plan = _plan(tmp_path, "uuid", source_url, target_url, ["tagged"], {})
+    done = run_cli("run", plan)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _execute("mysql", target_url, "UPDATE tagged SET label = 'ce' WHERE id = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'")
+    changed = run_cli("verify", plan)
+    assert changed.returncode != 0, changed.stdout
+    assert "FAIL I3 tagged:" in changed.stdout, changed.stdout
+    assert "changed a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\n" in changed.stdout, changed.stdout

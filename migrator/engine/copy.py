@@ -47,6 +47,7 @@ from migrator.stores.sql.sqlite_attach import (
     source_file,
 )
 from migrator.stores.sql.subset_sql import TableQuery
+from migrator.stores.sql.typemap_digest import TYPEMAP, canonical_rows, source_canonicals
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
@@ -261,13 +262,18 @@ def _row_chunks(
         yield from _tuple_chunks(ctx, table, statement, order_by, written)
         return
     columns = set(table.c.keys())
+    canonicals = _typemap_canonicals(ctx, table, written)
     for batch in stream(ctx.source, statement, ctx.prep.loaded.plan.data.chunk_rows):
         rows = [dict(r._mapping) for r in batch]
         last_key = tuple(rows[-1][c] for c in order_by) if order_by else None
         if transform is not None:
             rows = [transform(r) for r in rows]
         # The digest is of the rows as the target will finally hold them (deferred keys included).
-        checksum = f"python:{Digest.of(tuple(r.get(c) for c in written) for r in rows).checksum}"
+        values = [tuple(r.get(c) for c in written) for r in rows]
+        if canonicals is None:
+            checksum = f"python:{Digest.of(values).checksum}"
+        else:
+            checksum = f"{TYPEMAP}:{Digest.of(canonical_rows(values, canonicals)).checksum}"
         rows = [{k: (None if k in deferred else v) for k, v in r.items() if k in columns} for r in rows]
 
         def write(rows: list[dict[str, Any]] = rows, checksum: str = checksum) -> str:
@@ -291,16 +297,33 @@ def _tuple_chunks(
     take = operator.itemgetter(*[selected.index(c) for c in written])
     keys = [selected.index(c) for c in order_by]
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+    canonicals = _typemap_canonicals(ctx, table, written)
     for batch in plain_batches(ctx.source, statement, chunk_rows) or stream(ctx.source, statement, chunk_rows):
         rows = [take(r) for r in batch] if len(written) > 1 else [(take(r),) for r in batch]
         last_key = tuple(batch[-1][i] for i in keys) if order_by else None
-        checksum = f"python:{Digest.of(rows).checksum}"
+        if canonicals is None:
+            checksum = f"python:{Digest.of(rows).checksum}"
+        else:
+            checksum = f"{TYPEMAP}:{Digest.of(canonical_rows(rows, canonicals)).checksum}"
 
         def write(rows: list[tuple[Any, ...]] = rows, checksum: str = checksum) -> str:
             insert_tuples(ctx.target.conn, table, written, rows)
             return checksum
 
         yield _Chunk(len(rows), last_key, write)
+
+
+def _typemap_applies(ctx: CopyContext) -> bool:
+    """Across dialects, into the schema the type map designed: digests in its canonical form."""
+    return ctx.target.schema is not None and ctx.source.dialect.name != ctx.target.conn.dialect.name
+
+
+def _typemap_canonicals(
+    ctx: CopyContext, table: sa.Table, written: list[str]
+) -> list[Callable[[Any], Any] | None] | None:
+    if not _typemap_applies(ctx):
+        return None
+    return source_canonicals(table, written, ctx.target.conn.dialect.name)
 
 
 def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tuple[str, ...]) -> Iterator[_Chunk]:  # type: ignore[type-arg]
@@ -343,13 +366,16 @@ def _parsed_chunks(
     json_in_target = sqlite_has_json(ctx.target.conn)
     parser = ChunkParser(readers, [output.index(c) for c in written], keys, parsers, json_in_target=json_in_target)
     values, usual_values, functions = parser.json_values, parser.json_usual_values, parser.json_functions
+    # The parser's canonical texts are the type map's for a SQLite target (pgtext): no CHAR is padded
+    # there, and a date or time is hashed as the value its text names.
+    method = TYPEMAP if _typemap_applies(ctx) else "python"
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
 
     def chunks(pieces: Iterator[bytes]) -> Iterator[_Chunk]:
         with closing(pieces):  # type: ignore[type-var]
             for data in pieces:
                 piece = parser.parse(data)
-                checksum = f"python:{piece.digest.checksum}"
+                checksum = f"{method}:{piece.digest.checksum}"
 
                 def write(piece: ParsedChunk = piece, checksum: str = checksum) -> str:
                     if piece.as_json is not None:

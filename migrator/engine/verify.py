@@ -36,6 +36,16 @@ from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
 from migrator.stores.sql.sqlite_attach import with_values
 from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest
+from migrator.stores.sql.typemap_digest import (
+    TYPEMAP,
+    canonical_rows,
+    carried_canonicals,
+    keyed_canonically,
+    target_digest,
+    target_keyed,
+    target_kinds,
+)
+from migrator.stores.sql.types import translate
 from migrator.stores.sql.verify_sql import (
     STORED_METHODS,
     as_stored,
@@ -48,7 +58,7 @@ from migrator.stores.sql.verify_sql import (
     target_rows,
     validated_foreign_keys,
 )
-from migrator.verify.compare import differences
+from migrator.verify.compare import Differences, differences
 from migrator.verify.digest import Digest, combine
 
 
@@ -169,6 +179,8 @@ def _target_digest(
         return pg_digest(target, target_rows(table, columns, []), columns)
     if method == STORED:
         return stored_digest(target, target_rows(table, columns, []), columns)
+    if method == TYPEMAP:
+        return target_digest(target, table, columns)
     return python_digest(target, target_rows(table, columns, []), columns, None)
 
 
@@ -259,7 +271,12 @@ def _content_checks(
     stored = both_sqlite and sqlite_digest(
         prep.conn, with_values(prep.conn, ordered, written, values), written, stored=True
     )
-    if in_server:
+    if _typemap_applies(prep, target):
+        method = TYPEMAP
+        canonicals = _source_canonicals(prep, target, target_table, name, written)
+        expected = python_digest(prep.conn, ordered, written, _then(transform, written, canonicals))
+        actual = target_digest(target, target_table, written)
+    elif in_server:
         method = "postgresql"
         expected = pg_digest(prep.conn, ordered, written)
         actual = pg_digest(target, target_rows(target_table, written, []), written)
@@ -296,6 +313,15 @@ def _explain(
         return [Check("I3", name, False, f"{summary}; the table has no key, so the rows cannot be named")]
     source_query = prep.queries.rows(name).rows
     target_query = target_rows(target_table, written + [k for k in key if k not in written], key)
+    if method == TYPEMAP:
+        # Both sides in the type map's canonical form, as their digests were taken.
+        canonicals = _source_canonicals(prep, target, target_table, name, written)
+        source_rows = keyed_rows(prep.conn, source_query, key, written, _then(transform, written, canonicals))
+        key_canonicals = [canonicals[written.index(k)] if k in written else None for k in key]
+        found = differences(
+            keyed_canonically(source_rows, key_canonicals), target_keyed(target, target_table, written, key)
+        )
+        return _named(prep, name, summary, found, expected.rows)
     if method == STORED and transform is not None and set(key) <= set(written):
         # The stored values, transformed by SQLite as the copy did: compared as stored.
         source_query, transform = with_values(prep.conn, source_query, written, transform.values), None
@@ -305,8 +331,12 @@ def _explain(
     else:
         source_key = target_key = key
     source_rows = keyed_rows(prep.conn, source_query, source_key, written, transform)
-    target_keyed = keyed_rows(target, target_query, target_key, written, None)
-    found = differences(source_rows, target_keyed)
+    found = differences(source_rows, keyed_rows(target, target_query, target_key, written, None))
+    return _named(prep, name, summary, found, expected.rows)
+
+
+def _named(prep: Prepared, name: str, summary: str, found: Differences, rows: int) -> list[Check]:
+    """The checks for a table whose digests differ, from the rows the walk found different."""
     merged = prep.loaded.plan.target.existing == "merge"
     if merged and found.extra and found.complete:
         # `existing: merge` keeps the target's own rows: they are not the run's, and not a leak of it.
@@ -352,7 +382,7 @@ def _explain(
         # a value as text (a target column declared numeric(10,2) writes 1.5 as 1.50), or in how
         # they order a text key (the chunks of a `COPY` copy are hashed in key order).
         same = (
-            f"{expected.rows:,} rows match value for value "
+            f"{rows:,} rows match value for value "
             "(the two sides write some values differently, or order the keys differently)"
         )
         return [Check("I2", name, True, same), Check("I3", name, True, same)]
@@ -583,6 +613,36 @@ def _target_tables(conn: Connection) -> dict[str, sa.Table]:
 def _transform(prep: Prepared, name: str, env: dict[str, str]) -> RowTransform | None:
     columns = {c.name: c for c in prep.source.schema.tables[name].columns}
     return row_transform(dict(prep.loaded.plan.data.rule(name).columns), columns, hash_key_from(env))
+
+
+def _typemap_applies(prep: Prepared, target: Connection) -> bool:
+    """Across dialects into the schema the type map designed: digests in its canonical form."""
+    return prep.loaded.plan.data.schema_ != "existing" and prep.conn.dialect.name != target.dialect.name
+
+
+def _source_canonicals(
+    prep: Prepared, target: Connection, target_table: sa.Table, name: str, written: list[str]
+) -> list[Callable[[Any], Any] | None]:
+    """Per written column: a source value in the canonical form of its target column, converted as
+    the type map converts it for the write (types.py), normalised as the target column's kind says."""
+    source, into = prep.conn.dialect.name, target.dialect.name
+    columns = prep.source.table(name).c
+    types = [translate(columns[c].type, source, into, is_key=False) for c in written]
+    return carried_canonicals(types, target_kinds(target_table, written, into))
+
+
+def _then(
+    transform: RowTransform | None, written: list[str], canonicals: list[Callable[[Any], Any] | None]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The plan's transform of a source row, then each written value in its canonical form."""
+
+    def canonical_row(row: dict[str, Any]) -> dict[str, Any]:
+        if transform is not None:
+            row = transform(row)
+        values = next(canonical_rows([tuple(row.get(c) for c in written)], canonicals))
+        return dict(zip(written, values, strict=True))
+
+    return canonical_row
 
 
 def _same_types(source: sa.Table, target: sa.Table, columns: list[str], a: Connection, b: Connection) -> bool:

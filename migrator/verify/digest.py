@@ -76,13 +76,19 @@ def canonical(value: Any) -> str:
             return str(int(value))
         return _decimal(Decimal(repr(value)))
     if isinstance(value, Decimal):
-        return _decimal(value)
+        # Its exact text, scale included (1.50 is not 1.5 in a numeric(p,2)), however many digits.
+        return format(value, "f") if value.is_finite() else str(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):  # a duration: [-]hours:MM:SS.ffffff, the hours unbounded
+        micro = abs(value) // dt.timedelta(microseconds=1)
+        seconds, micro = divmod(micro, 1_000_000)
+        sign = "-" if value < dt.timedelta(0) else ""
+        return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02}:{seconds % 60:02}.{micro:06}"
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, uuid.UUID):
