@@ -51,9 +51,7 @@ class Known:
 # (data set, target) -> why its split fails today (issue 12). The first problem of each pair is named;
 # the test fails outright when the pair fails for any other reason (a fix that uncovers the next
 # problem, or a new bug), and XPASS(strict) fails the run when the pair passes: update this table.
-KNOWN_FAILURES: dict[tuple[str, str], Known] = {
-    ("pagila", POSTGRESQL): Known('type "year" does not exist', "a DOMAIN column's type is not created"),
-}
+KNOWN_FAILURES: dict[tuple[str, str], Known] = {}
 
 
 def _cases() -> list:
