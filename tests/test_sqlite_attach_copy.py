@@ -350,3 +350,20 @@ def test_the_stored_digest_tells_storage_classes_and_bytes_apart(tmp_path: Path,
             digests.append(sqlite_digest(conn, sa.select(table), ["id", "v"], stored=True))
         engine.dispose()
     assert digests[0] == digests[2] and digests[0] != digests[1]
+
+
+def test_digest_of_a_single_integer_column(tmp_path: Path) -> None:
+    """A row of one INTEGER column is spelled as text too, read whole or through a query."""
+    path = tmp_path / "one.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE one (id INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO one VALUES (?)", [(n,) for n in (1, 2, 2**62)])
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            table = sa.Table("one", sa.MetaData(), autoload_with=conn)
+            expected = Digest.of(tuple(row) for row in conn.execute(sa.select(table)))
+            for query in (sa.select(table), sa.select(table).where(sa.text("id > 0"))):
+                assert sqlite_digest(conn, query, ["id"]) == expected
+    finally:
+        engine.dispose()

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -125,16 +125,45 @@ def hash_lines(lines: bytes | None) -> int:
     return hash_sum_of_bytes(lines.split(b"\n")) if lines else 0
 
 
+def _normalised_spelling(
+    raw: Any, column: str, kind: str | None, normaliser: Callable[[Any], Any] | None, number: int
+) -> str:
+    """A column's spelling as `canonical(normaliser(stored value))`: by SQLite for the usual texts
+    of a date-time or a date (which the normaliser reads as the instant or day they name, and
+    `canonical` writes back as they are, `.000000` left out), through the function otherwise."""
+    if normaliser is None:
+        return spelled([column])
+    function = f"m__normalised_{number}"
+    value_of = normaliser
+    raw.create_function(
+        function, 1, lambda value: canonical(value if value is None else value_of(value)), deterministic=True
+    )
+    slow = f"{function}({column})"
+    text = f"typeof({column}) = 'text'"
+    if kind == "datetime":
+        micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
+        return (
+            f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
+            f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
+        )
+    if kind == "date":
+        return f"CASE WHEN {text} AND {column} GLOB '{DATE_TEXT}' THEN {column} ELSE {slow} END"
+    return slow
+
+
 def sqlite_digest(
     conn: Connection,
     query: sa.Select,  # type: ignore[type-arg]
     columns: list[str],
     *,
     stored: bool = False,
+    normalised: Sequence[tuple[str | None, Callable[[Any], Any] | None]] | None = None,
 ) -> Digest | None:
     """`Digest.of` the rows of `query` (its columns `columns`, in that order), or None where it
     cannot be taken this way: not SQLite, or a query with bound parameters. `stored`: the digest of
-    the values as SQLite stores them (`stored_spelling`), not as SQLAlchemy reads them."""
+    the values as SQLite stores them (`stored_spelling`), not as SQLAlchemy reads them.
+    `normalised`: per column, a kind and a function of the stored value (the type map's canonical
+    form, typemap_digest.py): the digest of the values as stored, each passed through its function."""
     if conn.dialect.name != "sqlite" or [c.name for c in query.selected_columns] != columns:
         return None
     compiled = query.compile(conn)
@@ -145,11 +174,18 @@ def sqlite_digest(
     quote = conn.dialect.identifier_preparer.quote
     if stored:
         text = stored_spelling(quote(c) for c in columns)
+    elif normalised is not None:
+        text = " || char(31) || ".join(
+            _normalised_spelling(raw, quote(c), kind, normaliser, number)
+            for number, (c, (kind, normaliser)) in enumerate(zip(columns, normalised, strict=True))
+        )
     else:
         text = " || char(31) || ".join(
             column_spelling(raw, conn.dialect, quote(c.name), c.type, number)
             for number, c in enumerate(query.selected_columns)
         )
+    if not stored:
+        text = f"CAST({text} AS TEXT)"  # one integer column alone would come as an integer
     table = _whole_table(query)
     if table is not None:
         whole = _table_digest(raw, quote(table), text, stored)

@@ -37,6 +37,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from migrator.stores.sql.carried import Carried, JsonText
 from migrator.stores.sql.snapshot import plain_batches, stream
+from migrator.stores.sql.sqlite_digest import sqlite_digest
 from migrator.stores.sql.types import Declared
 from migrator.verify.digest import EMPTY, Digest
 
@@ -110,7 +111,14 @@ def target_query(table: sa.Table, columns: Sequence[str], key: Sequence[str], di
 def target_digest(conn: Connection, table: sa.Table, columns: list[str]) -> Digest:
     """The target table's digest in the type map's canonical form."""
     dialect = conn.dialect.name
-    normalisers = [_NORMALISERS.get(k) for k in target_kinds(table, columns, dialect)]
+    kinds = target_kinds(table, columns, dialect)
+    normalisers = [_NORMALISERS.get(k) for k in kinds]
+    if dialect == "sqlite":
+        # Spelled by SQLite where the canonical form is the stored text itself (most values).
+        plain = sa.select(*[table.c[c] for c in columns])
+        spelled = sqlite_digest(conn, plain, columns, normalised=list(zip(kinds, normalisers, strict=True)))
+        if spelled is not None:
+            return spelled
     query = target_query(table, columns, [], dialect)
     total = EMPTY
     # SQLite: rows as the driver's tuples, without a Row object each (snapshot.plain_batches).
