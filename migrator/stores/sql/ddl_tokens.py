@@ -9,6 +9,7 @@ token carries its offsets in the original text, and the text between two kept to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot.dialects.dialect import Dialect
@@ -160,3 +161,37 @@ def check_spans(tokens: list[Token]) -> list[tuple[int, int]]:
             named = index >= 2 and word(tokens[index - 2]) == "constraint"
             spans.append((index - 2 if named else index, after_parens(tokens, index + 1)))
     return spans
+
+
+def drop_dependent_columns(
+    table: str,
+    columns: dict[int, Item],
+    gone: set[str],
+    left_out: list[str],
+    generated_from: Callable[[Item], set[str] | None],
+    checked_names: Callable[[list[Token]], set[str]],
+) -> None:
+    """After dropping the `gone` columns (lower case) of `table`: a generated column computed from a
+    gone column goes too (until none is left); a CHECK of a column that names a gone one is cut out of
+    the column, which stays. `generated_from(item)`: the names a generated column's expression uses
+    (None for a column that is not generated); `checked_names(tokens)`: the names a CHECK uses.
+    Each column or check that goes is listed in `left_out`."""
+    changed = True
+    while changed:
+        changed = False
+        for item in columns.values():
+            own = word(item.tokens[0])
+            used = generated_from(item)
+            names = sorted((used - {own}) & gone) if used is not None else []
+            if own not in gone and names:
+                gone.add(own)
+                left_out.append(f"column {table}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}")
+                changed = True
+    for key, item in columns.items():
+        for start, end in reversed(check_spans(item.tokens)):
+            if word(item.tokens[0]) not in gone and (names := sorted(checked_names(item.tokens[start:end]) & gone)):
+                item = item.without(start, end)
+                left_out.append(
+                    f"check on column {table}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
+                )
+        columns[key] = item

@@ -198,29 +198,15 @@ def _split_items(table: _Table, copied: set[str], gone: dict[str, set[str]]) -> 
 
 
 def _drop_dependent_columns(table: _Table) -> None:
-    """A generated column computed from a gone column goes too (until none is left); a CHECK of a
-    column that names a gone one is cut out of the column, which stays."""
-    changed = True
-    while changed:
-        changed = False
-        for item in table.columns.values():
-            own = ddl.word(item.tokens[0])
-            names = sorted((_quoted_words(item, skip=1) - {own}) & table.gone)
-            if own not in table.gone and _has_word(item, "generated") and names:
-                table.gone.add(own)
-                table.left_out.append(
-                    f"column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
-                )
-                changed = True
-    for key, item in table.columns.items():
-        for start, end in reversed(ddl.check_spans(item.tokens)):
-            checked = {ddl.word(t) for t in item.tokens[start:end] if t.token_type == TokenType.IDENTIFIER}
-            if ddl.word(item.tokens[0]) not in table.gone and (names := sorted(checked & table.gone)):
-                item = item.without(start, end)
-                table.left_out.append(
-                    f"check on column {table.name}.{item.tokens[0].text} names dropped column(s) {', '.join(names)}"
-                )
-        table.columns[key] = item
+    """A generated column computed from a gone column goes too; a CHECK naming one is cut out."""
+    ddl.drop_dependent_columns(
+        table.name,
+        table.columns,
+        table.gone,
+        table.left_out,
+        lambda item: _quoted_words(item, skip=1) if _has_word(item, "generated") else None,
+        lambda tokens: {ddl.word(t) for t in tokens if t.token_type == TokenType.IDENTIFIER},
+    )
 
 
 def _foreign_key(table: _Table, item: Item, copied: set[str], gone: dict[str, set[str]]) -> None:

@@ -85,16 +85,11 @@ def column_spelling(raw: Any, dialect: Any, column: str, type_: Any, number: int
     function = f"m__canonical_{number}"
     raw.create_function(function, 1, lambda value: canonical(processor(value)), deterministic=True)
     slow = f"{function}({column})"
-    text = f"typeof({column}) = 'text'"
     default_format = getattr(impl, "_storage_format", None) in _DEFAULT_FORMATS and not getattr(impl, "_reg", None)
     if isinstance(impl, sa.DateTime) and default_format:
-        micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
-        return (
-            f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
-            f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
-        )
+        return _usual_text_or(column, "datetime", slow)
     if isinstance(impl, sa.Date) and default_format:
-        return f"CASE WHEN {text} AND {column} GLOB '{DATE_TEXT}' THEN {column} ELSE {slow} END"
+        return _usual_text_or(column, "date", slow)
     if isinstance(impl, sa.Boolean):
         return f"CASE WHEN typeof({column}) = 'integer' AND {column} IN (0, 1) THEN {column} ELSE {slow} END"
     return slow
@@ -139,16 +134,20 @@ def _normalised_spelling(
         function, 1, lambda value: canonical(value if value is None else value_of(value)), deterministic=True
     )
     slow = f"{function}({column})"
+    return _usual_text_or(column, kind, slow) if kind in ("datetime", "date") else slow
+
+
+def _usual_text_or(column: str, kind: str | None, slow: str) -> str:
+    """A date-time's or a date's canonical spelling: by SQLite for the usual texts (a date-time's
+    `.000000` left out, as `datetime.isoformat` does), `slow` (a function call) for any other value."""
     text = f"typeof({column}) = 'text'"
-    if kind == "datetime":
-        micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
-        return (
-            f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
-            f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
-        )
     if kind == "date":
         return f"CASE WHEN {text} AND {column} GLOB '{DATE_TEXT}' THEN {column} ELSE {slow} END"
-    return slow
+    micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
+    return (
+        f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
+        f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
+    )
 
 
 def sqlite_digest(
