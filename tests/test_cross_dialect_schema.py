@@ -4,7 +4,6 @@ indexes longer than MariaDB's 3072-byte key are indexed by prefixes."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import DatabaseFactory
+from tests.plan_files import write_plan
 
 # Sakila's shape: two tables with an index of the same name (MySQL's names are per table).
 _MARIADB_SOURCE = [
@@ -31,17 +31,7 @@ _MARIADB_SOURCE = [
 
 
 def _plan(tmp_path: Path, name: str, source: str, target: str, tables: list[str]) -> Path:
-    plan = {
-        "version": 1,
-        "name": name,
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state" / name),
-        "data": {"tables": dict.fromkeys(tables, "all")},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(plan))
-    return path
+    return write_plan(tmp_path, name, source, target, {"tables": dict.fromkeys(tables, "all")})
 
 
 def _mariadb_execute(url: str, statements: list[str]) -> None:

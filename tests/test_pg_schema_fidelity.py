@@ -15,6 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.plan_files import write_plan
+
 FIXTURE = Path(__file__).parent / "data" / "fidelity" / "pg_schema.sql"
 COPIED = ("authors", "books", "events", "book_log")
 
@@ -38,17 +40,8 @@ _HEADER = re.compile(r"^-- Name: (?P<name>.*); Type: (?P<type>.*); Schema: (?P<s
 
 
 def _plan(tmp_path: Path, source: str, target: str, name: str = "fidelity") -> Path:
-    plan = {
-        "version": 1,
-        "name": name,
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state" / name),
-        "data": {"tables": {**dict.fromkeys(COPIED, "all"), "audit_events": "skip"}, "schema": "create"},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(plan))  # JSON is YAML
-    return path
+    tables = {**dict.fromkeys(COPIED, "all"), "audit_events": "skip"}
+    return write_plan(tmp_path, name, source, target, {"tables": tables, "schema": "create"})
 
 
 def _dsn(url: str) -> str:

@@ -20,27 +20,19 @@ import pytest
 import sqlalchemy as sa
 
 from migrator.demo.generate import generate_demo
+from tests.plan_files import write_plan
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = ["regions", "users", "devices", "follows", "posts", "comments", "likes"]
 
 
 def _plan(tmp_path: Path, source: str, target: str, name: str) -> Path:
-    plan = {
-        "version": 1,
-        "name": name,
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state" / name),
-        "data": {
-            "roots": {"users": "region_id = (SELECT id FROM regions WHERE code = 'US')"},
-            "tables": {"regions": "all", "audit_events": "skip", "users": {"columns": {"email": "hash"}}},
-            "chunk_rows": 40,
-        },
+    data = {
+        "roots": {"users": "region_id = (SELECT id FROM regions WHERE code = 'US')"},
+        "tables": {"regions": "all", "audit_events": "skip", "users": {"columns": {"email": "hash"}}},
+        "chunk_rows": 40,
     }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(plan))
-    return path
+    return write_plan(tmp_path, name, source, target, data)
 
 
 def _env() -> dict[str, str]:

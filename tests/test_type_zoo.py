@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from pymysql.constants import CLIENT
 
 from tests.conftest import DATA_DIR, DatabaseFactory
+from tests.plan_files import write_plan
 
 ZOO = DATA_DIR / "zoo"
 TABLES = {
@@ -305,17 +306,7 @@ def _plan(tmp_path: Path, name: str, source: str, target: str, tables: list[str]
     rules: dict[str, Any] = {t: "all" for t in tables}
     for table, columns in drops.items():
         rules[table] = {"copy": "all", "columns": dict.fromkeys(columns, "drop")}
-    plan = {
-        "version": 1,
-        "name": name,
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state" / name),
-        "data": {"tables": rules, "unlisted": "skip"},
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(json.dumps(plan))  # JSON is YAML
-    return path
+    return write_plan(tmp_path, name, source, target, {"tables": rules, "unlisted": "skip"})
 
 
 def _zoo_pair(
