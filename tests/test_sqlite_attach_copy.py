@@ -5,7 +5,6 @@ separators in text), nulled references, and a DATETIME column, which must take t
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +168,16 @@ def test_attached_copy_resumes_after_the_last_committed_chunk(tmp_path: Path, mo
 
 
 def test_scratch_files_go_with_the_run_that_made_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The subsets staged ahead of their copy are scratch files: none is left behind, whether the
-    run finishes or stops part-way while the next table is being staged."""
+    """The subsets staged ahead of their copy are scratch files in the run's state folder: none is
+    left behind, whether the run finishes or stops part-way while the next table is being staged;
+    what a killed run left there (its process gone) goes with the next run."""
     source = tmp_path / "source.db"
     _source(source)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    plan = _plan(tmp_path, source, tmp_path / "stopped.db")
+    scratch = load_plan(plan).state_dir / "scratch"
+    killed = scratch / "stage-999999999-abc"  # no such process
+    killed.mkdir(parents=True)
+    (killed / "0-owners.db").write_bytes(b"rows of a run that was killed")
     real_copy_staged = copy_module.copy_staged
     seen: list[list[str]] = []
 
@@ -188,15 +190,15 @@ def test_scratch_files_go_with_the_run_that_made_them(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(copy_module, "copy_staged", stopping_in_items)
     with pytest.raises(KeyboardInterrupt):
-        run_plan(load_plan(_plan(tmp_path, source, tmp_path / "stopped.db")), environ={})
-    # Each subset staged in a file of its own, gone once its table is copied.
+        run_plan(load_plan(plan), environ={})
+    # Each subset staged in a file of its own, gone once its table is copied; the killed run's too.
     assert "0-owners.db" in seen[0] and "1-items.db" in seen[1] and "0-owners.db" not in seen[1]
-    assert list(scratch.iterdir()) == []
+    assert not scratch.exists()
 
     monkeypatch.setattr(copy_module, "copy_staged", real_copy_staged)
-    result = run_plan(load_plan(_plan(tmp_path, source, tmp_path / "stopped.db")), environ={})
+    result = run_plan(load_plan(plan), environ={})
     assert result.status == "resumed-and-finished" and result.verification and result.verification["ok"]
-    assert list(scratch.iterdir()) == []
+    assert not scratch.exists()
 
 
 def test_digest_spelled_by_sqlite_is_the_python_digest(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -199,11 +200,17 @@ def staging_ahead(
     if not jobs:
         yield ctx
         return
-    stager = Stager(source_file(ctx.source), jobs, lambda cancel: ctx.stop.cancellable(cancel, writes=False))
+    reads = lambda cancel: ctx.stop.cancellable(cancel, writes=False)  # noqa: E731
+    stager = Stager(source_file(ctx.source), jobs, reads, _scratch(ctx))
     try:
         yield replace(ctx, stager=stager)
     finally:
         stager.close()
+
+
+def _scratch(ctx: CopyContext) -> Path:
+    """Where SQLite to SQLite stages its subsets: the run's state folder."""
+    return ctx.prep.loaded.state_dir / "scratch"
 
 
 def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tuple[int, int, int]:
@@ -211,7 +218,11 @@ def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tu
     digests as the row path, each chunk committed with its mark by the attaching connection."""
     name, plan = job.name, ctx.prep.loaded.plan
     reads = lambda cancel: ctx.stop.cancellable(cancel, writes=False)  # noqa: E731
-    own = None if ctx.stager is not None and name in ctx.stager else Stager(source_file(ctx.source), [job], reads)
+    own = (
+        None
+        if ctx.stager is not None and name in ctx.stager
+        else Stager(source_file(ctx.source), [job], reads, _scratch(ctx))
+    )
     stager = own or ctx.stager
     assert stager is not None
     try:

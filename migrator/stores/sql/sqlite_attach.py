@@ -34,6 +34,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -126,10 +127,10 @@ class Stager:
     """Stages the jobs' subsets on a thread of its own, in the order given, at most AHEAD of the
     tables taken; `take` waits for a table's and raises its error, if staging it failed."""
 
-    def __init__(self, source_path: str, jobs: list[StageJob], guard: Guard) -> None:
+    def __init__(self, source_path: str, jobs: list[StageJob], guard: Guard, scratch: Path) -> None:
         self._source = source_path
         self._guard = guard
-        self._folder = tempfile.mkdtemp(prefix="migrator-stage-")
+        self._folder = _scratch_folder(scratch)
         self._pending = list(jobs)
         self._futures: dict[str, Future[Staged]] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-stage")
@@ -164,6 +165,8 @@ class Stager:
             future.cancel()
         self._pool.shutdown(wait=True)
         shutil.rmtree(self._folder, ignore_errors=True)
+        with suppress(OSError):  # the scratch folder itself, once no run has files there
+            os.rmdir(os.path.dirname(self._folder))
 
     def _submit_next(self) -> bool:
         if not self._pending or self._closed:
@@ -193,6 +196,28 @@ class Stager:
                 return Staged(job.name, path, int(rows), list(job.written))
             finally:
                 self._cancels.remove(raw.interrupt)
+
+
+def _scratch_folder(scratch: Path) -> str:
+    """A folder of this process's own under `scratch` (the run's state folder): the staged rows are
+    the source's data, so they stay where the run keeps its files, readable by their owner only, and
+    what a killed run left there (its process gone) is deleted by the next."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    for left in scratch.glob("stage-*"):
+        pid = left.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"stage-{os.getpid()}-", dir=scratch)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def with_values(
