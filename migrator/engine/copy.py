@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -200,29 +199,28 @@ def staging_ahead(
     if not jobs:
         yield ctx
         return
-    reads = lambda cancel: ctx.stop.cancellable(cancel, writes=False)  # noqa: E731
-    stager = Stager(source_file(ctx.source), jobs, reads, _scratch(ctx))
+    stager = _stager(ctx, jobs)
     try:
         yield replace(ctx, stager=stager)
     finally:
         stager.close()
 
 
-def _scratch(ctx: CopyContext) -> Path:
-    """Where SQLite to SQLite stages its subsets: the run's state folder."""
-    return ctx.prep.loaded.state_dir / "scratch"
+def _stager(ctx: CopyContext, jobs: list[StageJob]) -> Stager:
+    """Staging of `jobs` in the run's state folder, its reads cancelled by the first Ctrl-C."""
+    return Stager(source_file(ctx.source), jobs, _reads(ctx), ctx.prep.loaded.state_dir / "scratch")
+
+
+def _reads(ctx: CopyContext) -> Any:
+    """While inside, the first Ctrl-C cancels the reading connection given (StopFlag.cancellable)."""
+    return lambda cancel: ctx.stop.cancellable(cancel, writes=False)
 
 
 def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tuple[int, int, int]:
     """SQLite to SQLite, inside SQLite (stores/sql/sqlite_attach.py): the same units, ledger marks and
     digests as the row path, each chunk committed with its mark by the attaching connection."""
     name, plan = job.name, ctx.prep.loaded.plan
-    reads = lambda cancel: ctx.stop.cancellable(cancel, writes=False)  # noqa: E731
-    own = (
-        None
-        if ctx.stager is not None and name in ctx.stager
-        else Stager(source_file(ctx.source), [job], reads, _scratch(ctx))
-    )
+    own = None if ctx.stager is not None and name in ctx.stager else _stager(ctx, [job])
     stager = own or ctx.stager
     assert stager is not None
     try:
@@ -238,7 +236,7 @@ def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tu
             attached(ctx.source, ctx.target.conn, staged) as conn,
             ctx.stop.cancellable(canceller(conn, writes=True), writes=True),
         ):
-            units = copy_staged(conn, staged, ctx.target.tables[name], key, plan.data.chunk_rows, mark, reads)
+            units = copy_staged(conn, staged, ctx.target.tables[name], key, plan.data.chunk_rows, mark, _reads(ctx))
             with closing(units):
                 since = time.monotonic()
                 for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)

@@ -80,19 +80,14 @@ def column_spelling(raw: Any, dialect: Any, column: str, type_: Any, number: int
     it is, a BOOLEAN's 0 or 1 as they are."""
     impl = type_.dialect_impl(dialect)
     processor = impl.result_processor(dialect, None)
-    if processor is None:
-        return spelled([column])
-    function = f"m__canonical_{number}"
-    raw.create_function(function, 1, lambda value: canonical(processor(value)), deterministic=True)
-    slow = f"{function}({column})"
     default_format = getattr(impl, "_storage_format", None) in _DEFAULT_FORMATS and not getattr(impl, "_reg", None)
     if isinstance(impl, sa.DateTime) and default_format:
-        return _usual_text_or(column, "datetime", slow)
-    if isinstance(impl, sa.Date) and default_format:
-        return _usual_text_or(column, "date", slow)
-    if isinstance(impl, sa.Boolean):
-        return f"CASE WHEN typeof({column}) = 'integer' AND {column} IN (0, 1) THEN {column} ELSE {slow} END"
-    return slow
+        kind: str | None = "datetime"
+    elif isinstance(impl, sa.Date) and default_format:
+        kind = "date"
+    else:
+        kind = "boolean" if isinstance(impl, sa.Boolean) else None
+    return _normalised_spelling(raw, column, kind, processor, number)
 
 
 STORED = "sqlite"  # the method of digests over SQLite's stored values (a checksum "sqlite:HEX")
@@ -123,18 +118,23 @@ def hash_lines(lines: bytes | None) -> int:
 def _normalised_spelling(
     raw: Any, column: str, kind: str | None, normaliser: Callable[[Any], Any] | None, number: int
 ) -> str:
-    """A column's spelling as `canonical(normaliser(stored value))`: by SQLite for the usual texts
-    of a date-time or a date (which the normaliser reads as the instant or day they name, and
-    `canonical` writes back as they are, `.000000` left out), through the function otherwise."""
+    """A column's spelling as `canonical(normaliser(stored value))`, the function registered on
+    `raw`: by SQLite itself for the usual texts of a date-time or a date (which the normaliser reads
+    as the instant or day they name, and `canonical` writes back as they are, `.000000` left out)
+    and for a boolean's 0 or 1; through the function for any other value."""
     if normaliser is None:
         return spelled([column])
-    function = f"m__normalised_{number}"
+    function = f"m__canonical_{number}"
     value_of = normaliser
     raw.create_function(
         function, 1, lambda value: canonical(value if value is None else value_of(value)), deterministic=True
     )
     slow = f"{function}({column})"
-    return _usual_text_or(column, kind, slow) if kind in ("datetime", "date") else slow
+    if kind in ("datetime", "date"):
+        return _usual_text_or(column, kind, slow)
+    if kind == "boolean":
+        return f"CASE WHEN typeof({column}) = 'integer' AND {column} IN (0, 1) THEN {column} ELSE {slow} END"
+    return slow
 
 
 def _usual_text_or(column: str, kind: str | None, slow: str) -> str:
