@@ -22,10 +22,10 @@ from migrator.plan.yaml_source import Path_, YamlSource, dotted, read_yaml
 # Sections of SPEC §2 that this version does not act on yet. Accepting them silently would let a
 # user believe their models or flags were copied, so they are refused with a clear reason.
 _NOT_YET = {
-    ("artifacts",): "object copy is not available in this version of migrator",
     ("flags",): "feature-flag copy is not available in this version of migrator",
+    ("codebase",): "repository mirroring is not available in this version of migrator",
 }
-_NOT_YET_SIDE_KEYS = {"objects": "object copy", "flags": "feature-flag copy", "s3": "object copy"}
+_NOT_YET_SIDE_KEYS = {"flags": "feature-flag copy", "codebase": "repository mirroring", "git": "repository mirroring"}
 
 
 @dataclass(frozen=True)

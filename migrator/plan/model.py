@@ -151,13 +151,53 @@ class DataSection(_Frozen):
         return self.tables.get(table) or TableRule()
 
 
+class S3Settings(_Frozen):
+    """How to reach one side's S3-compatible endpoint (SPEC §2 `s3`). Every key is optional: with
+    none, boto3's own chain decides (environment, profile, instance role), as the AWS CLI does."""
+
+    endpoint_url: str | None = None  # MinIO, SeaweedFS, Ceph, R2...; AWS itself when unset
+    region: str | None = None
+    profile: str | None = None  # a named profile of ~/.aws/config
+    access_key_id: str | None = None  # give both keys as ${VAR}s, never literally
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    # Some S3-compatible servers reject the newest checksum headers: `when_required` turns them off.
+    request_checksum_calculation: Literal["when_supported", "when_required"] | None = None
+    response_checksum_validation: Literal["when_supported", "when_required"] | None = None
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> S3Settings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise PydanticCustomError(
+                "key_pair", "access_key_id and secret_access_key go together: give both, or neither", {}
+            )
+        if self.profile is not None and self.access_key_id is not None:
+            raise PydanticCustomError("profile_or_keys", "give either profile or access keys, not both", {})
+        return self
+
+
 class SourceSide(_Frozen):
     database: str | None = None
+    objects: str | None = None  # s3://bucket[/prefix], file:///path or a plain path
+    s3: S3Settings | None = None
 
 
 class TargetSide(_Frozen):
     database: str | None = None
+    objects: str | None = None
+    s3: S3Settings | None = None
+    # Target tables that already hold rows, and target objects the plan did not select (SPEC §5).
     existing: Literal["fail", "truncate", "merge"] = "fail"
+
+
+class ArtifactsEntry(_Frozen):
+    """One selection of objects (SPEC §7): keys under `prefix`, kept by the globs, then by metadata."""
+
+    prefix: str = ""
+    include: list[str] = Field(default_factory=list)  # none: every key under the prefix
+    exclude: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)  # user metadata; keys case-insensitive, values globs
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -171,6 +211,16 @@ class Plan(_Frozen):
     target: TargetSide
     state: str | None = None
     data: DataSection = Field(default_factory=DataSection)
+    artifacts: list[ArtifactsEntry] | None = Field(default=None, min_length=1)
+
+    @property
+    def copies_tables(self) -> bool:
+        """The data part is in the plan when the sides name databases (the loader demands both)."""
+        return self.source.database is not None
+
+    @property
+    def copies_objects(self) -> bool:
+        return self.artifacts is not None
 
     @field_validator("name")
     @classmethod

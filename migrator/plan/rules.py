@@ -36,6 +36,20 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
 
     problems: list[Problem] = []
     urls: dict[str, str | None] = {}
+    sides = {side: raw.get(side) if isinstance(raw.get(side), dict) else {} for side in ("source", "target")}
+    copies_tables = "data" in raw or any("database" in section for section in sides.values())
+    copies_objects = "artifacts" in raw or any("objects" in section for section in sides.values())
+    if not copies_tables and not copies_objects and all(isinstance(raw.get(s), dict) for s in sides):
+        problems.append(
+            problem(
+                (),
+                "the plan copies nothing",
+                "give source.database and target.database (tables), "
+                "or source.objects, target.objects and an artifacts section (objects)",
+            )
+        )
+    if copies_objects:
+        problems += _objects_problems(raw, sides, problem)
     for side in ("source", "target"):
         section = raw.get(side)
         url = section.get("database") if isinstance(section, dict) else None
@@ -45,7 +59,8 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
         if (side, "database") in source.unset:
             continue  # the unset variable is the problem; the URL it left behind is not worth a second one
         if url is None:
-            problems.append(problem((side,), "database is required", f"set {side}.database to a SQLAlchemy URL"))
+            if copies_tables:
+                problems.append(problem((side,), "database is required", f"set {side}.database to a SQLAlchemy URL"))
         elif sql_dialect(url) is None:
             problems.append(
                 problem(
@@ -57,8 +72,28 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
                 )
             )
     data = raw.get("data", {})
-    if isinstance(data, dict):
+    if isinstance(data, dict) and copies_tables:
         problems += _data_problems(data, sql_dialect(urls["source"]) or "postgres", problem)
+    return problems
+
+
+def _objects_problems(raw: dict[str, Any], sides: dict[str, Any], problem: Any) -> list[Problem]:
+    """Objects need a location on both sides and an `artifacts` section that says which to copy:
+    a location alone copies nothing, rather than everything (nothing that belongs to anyone else)."""
+    problems = []
+    for side, section in sides.items():
+        if "objects" not in section:
+            problems.append(
+                problem((side,), "objects is required", f"set {side}.objects to s3://BUCKET[/PREFIX] or a folder")
+            )
+    if "artifacts" not in raw:
+        problems.append(
+            problem(
+                ("source", "objects") if "objects" in sides["source"] else ("target", "objects"),
+                "objects are named but the plan has no artifacts section to say which to copy",
+                "add `artifacts: [{prefix: ''}]` to copy every object, or remove the objects keys",
+            )
+        )
     return problems
 
 
