@@ -23,7 +23,7 @@ from migrator.audit import read_lines
 from migrator.demo.generate import generate_demo
 from migrator.engine.trail import RunTrail
 from migrator.errors import PermanentError, StoreUnavailable, TransientError
-from migrator.stores.sql.connect import open_target, parse_url
+from migrator.stores.sql.connect import open_target, parse_url, redact
 from migrator.stores.sql.errors import classify
 from tests.conftest import MARIADB_ADMIN
 from tests.test_resume import _plan
@@ -229,7 +229,7 @@ def test_the_trail_writes_nothing_until_the_run_starts(tmp_path: Path) -> None:
     trail.event("retry", attempt=1, error="the target does not answer: timeout expired")
     assert not state.exists()
 
-    url = parse_url("postgresql://postgres:postgres@127.0.0.1/postgres", tmp_path)
+    url = redact(parse_url("postgresql://postgres:postgres@127.0.0.1/postgres", tmp_path))
     trail.started("run-1", "plan", "0" * 64, url, url, resumed=False)
     lines = [json.loads(line) for line in read_lines(state / "audit.jsonl")]
     assert [line["event"] for line in lines] == ["run started", "retry"]

@@ -19,6 +19,7 @@ from migrator.audit.keys import raw_public_key, signing_key
 from migrator.audit.log import AuditLog
 
 RECEIPTS_DIR = "receipts"
+MANIFEST_SUFFIX = ".objects.json"  # a run's object manifest, beside its receipt RUN.json
 SIGNATURE_ALGORITHM = "ed25519"
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it becomes a file name
 

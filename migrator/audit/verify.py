@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from migrator.audit.canonical import GENESIS, canonical_bytes, sha256_hex
 from migrator.audit.keys import load_public_key, raw_public_key
 from migrator.audit.log import AUDIT_LOG_NAME, audit_log_path, split_log
-from migrator.audit.receipt import RECEIPTS_DIR, SIGNATURE_ALGORITHM, receipts_dir, signed_payload
+from migrator.audit.receipt import MANIFEST_SUFFIX, RECEIPTS_DIR, SIGNATURE_ALGORITHM, receipts_dir, signed_payload
 from migrator.errors import Problem, UsageError
 
 KeyUsed = Literal["given", "embedded"]
@@ -139,7 +139,7 @@ def verify_state(
     _require_a_trail(state_dir)
     chain = verify_chain(audit_log_path(state_dir))
     trusted = load_public_key(public_key) if public_key is not None else None
-    paths = sorted(receipts_dir(state_dir).glob("*.json"))
+    paths = sorted(p for p in receipts_dir(state_dir).glob("*.json") if not p.name.endswith(MANIFEST_SUFFIX))
     receipts = [_check_receipt(path, chain, trusted, require_signature) for path in paths]
     problems = chain.problems + [p for r in receipts for p in r.problems]
     warnings = chain.warnings + [w for r in receipts for w in r.warnings]
@@ -212,7 +212,24 @@ def _check_receipt(
         message = "unsigned: nothing proves who wrote it or that it is unchanged (set MIGRATOR_SIGNING_KEY to sign)"
         (report.problems if require_signature else report.warnings).append(Problem(file, None, "signature", message))
     _check_head(report, receipt.get("audit_head"), chain)
+    _check_manifest(report, path.parent, receipt.get("objects"))
     return report
+
+
+def _check_manifest(report: ReceiptReport, folder: Path, objects: Any) -> None:
+    """A run that copied objects keeps its manifest beside the receipt; the receipt holds the
+    manifest's SHA-256, so a changed manifest is found here, offline, as a changed receipt is."""
+    if not isinstance(objects, dict) or "manifest" not in objects:
+        return
+    path = folder / str(objects["manifest"])
+    try:
+        digest = sha256_hex(path.read_bytes())
+    except OSError:
+        report.problems.append(Problem(report.file, None, "objects.manifest", f"{path.name} is missing"))
+        return
+    if digest != objects.get("manifest_sha256"):
+        message = f"{path.name} does not match the SHA-256 the receipt records: the manifest was changed"
+        report.problems.append(Problem(report.file, None, "objects.manifest", message))
 
 
 def _check_signature(report: ReceiptReport, receipt: dict[str, Any], trusted: Ed25519PublicKey | None) -> None:

@@ -24,8 +24,9 @@ from migrator.version import __version__
 
 app = typer.Typer(
     name="migrator",
-    help="Split a verified subset off a live deployment's relational database: the rows that belong to the "
-    "users in scope and everything those rows need, copied between SQLite, PostgreSQL and MySQL/MariaDB.",
+    help="Split a verified subset off a live deployment: the database rows that belong to the users in scope "
+    "and everything those rows need, copied between SQLite, PostgreSQL and MySQL/MariaDB, and the model "
+    "artifacts cleared for it, between S3-compatible stores and local folders.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -144,7 +145,7 @@ def run(
             with RichObserver(console(stderr=True)) as observer:
                 result = run_with(observer=observer)
         print_run(result, format.value)
-        if result.verification is not None and not result.verification["ok"]:
+        if not result.verified_ok:
             raise typer.Exit(1)
 
 

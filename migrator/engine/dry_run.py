@@ -24,7 +24,18 @@ from migrator.stores.sql.writer import count_rows
 
 
 def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
-    """`workers` > 1 counts several tables at once, every connection in the one snapshot (PostgreSQL)."""
+    """Every part of the plan, each writing its section of the one result."""
+    from migrator.engine.parts.registry import parts_of
+
+    result = PlanResult(loaded.plan.name, "", "", [], "")
+    for part in parts_of(loaded.plan):
+        part.dry_run(loaded, result, workers)
+    return result
+
+
+def plan_tables(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
+    """The tables part's dry run. `workers` > 1 counts several tables at once, every connection in
+    the one snapshot (PostgreSQL)."""
     with translated("the dry run"), prepared(loaded) as prep:
         names = _display_order(prep)
         if prep.conn.dialect.name == "sqlite":

@@ -11,7 +11,9 @@ Total = Callable[[], int]
 
 
 class Observer(Protocol):
-    def table_started(self, table: str, total_rows: Total, done_rows: int) -> None: ...
+    """Told of each table (or the objects, with unit "objects") as it starts, moves and finishes."""
+
+    def table_started(self, table: str, total_rows: Total, done_rows: int, unit: str = "rows") -> None: ...
 
     def rows_copied(self, table: str, rows: int) -> None: ...
 
@@ -21,7 +23,7 @@ class Observer(Protocol):
 
 
 class Silent:
-    def table_started(self, table: str, total_rows: Total, done_rows: int) -> None:
+    def table_started(self, table: str, total_rows: Total, done_rows: int, unit: str = "rows") -> None:
         pass
 
     def rows_copied(self, table: str, rows: int) -> None:

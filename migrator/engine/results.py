@@ -36,6 +36,7 @@ class PlanResult:
     refusals: list[str] = field(default_factory=list)  # what `run` would refuse (engine/preflight.py)
     # source objects a run would not recreate in the target (a view reading a skipped table, ...)
     left_out: list[str] = field(default_factory=list)
+    objects: dict[str, Any] | None = None  # the artifacts part: selected, skipped, what the target holds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +68,14 @@ class RunResult:
     dangling: list[dict[str, Any]] = field(default_factory=list)
     skipped_tables: list[str] = field(default_factory=list)
     receipt: str | None = None
+    objects: dict[str, Any] | None = None  # the artifacts part: copied, skipped, its verification
+
+    @property
+    def verified_ok(self) -> bool:
+        """False when any part's verification failed (None: not verified counts as no failure)."""
+        tables = self.verification is None or self.verification["ok"]
+        objects = self.objects is None or (self.objects.get("verification") or {}).get("ok", True)
+        return bool(tables and objects)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +110,7 @@ class VerifyResult:
     foreign_keys: list[dict[str, Any]]
     seconds: float = 0.0
     reference: str = ""  # what the target was compared with
+    objects: dict[str, Any] | None = None  # the artifacts part's checks
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +126,7 @@ class VerifyResult:
             foreign_keys=data["foreign_keys"],
             seconds=data["seconds"],
             reference=data.get("reference", ""),
+            objects=data.get("objects"),
         )
 
     @property

@@ -1,64 +1,33 @@
-"""`migrator run`: copy the subset into the target, unit by checkpointed unit (SPEC §4, §5).
+"""`migrator run`: every part of the plan, unit by checkpointed unit (SPEC §4, §5).
 
-A run is a loop of attempts. Each attempt opens the source (read-only, one snapshot) and the target,
-reads the ledger in the target and carries on from the last committed unit; a transient failure
-(a dropped connection, a timeout) ends the attempt, is recorded, and the next attempt starts after a
-backoff. Because every unit commits with its mark, an attempt can stop anywhere without loss.
+A run is a loop over the plan's parts (engine/parts/registry.py), and for each a loop of attempts:
+a transient failure (a dropped connection, a timeout, an S3 SlowDown past its own retries) ends the
+attempt, is recorded, and the next attempt starts after a backoff from the part's checkpoints. The
+audit trail, Ctrl-C, the receipt and the run record are the loop's, the same for every part.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from migrator.engine import preflight
-from migrator.engine.copy import CopyContext, fill_deferred
-from migrator.engine.finished import nothing_to_do
-from migrator.engine.interrupt import StopFlag, stop_on_first_interrupt
+from migrator.engine.interrupt import stop_on_first_interrupt
 from migrator.engine.observer import Observer, Silent
-from migrator.engine.parallel import copy_tables
-from migrator.engine.prepare import Prepared, prepared, urls
+from migrator.engine.parts.base import PartRun, RunContext
+from migrator.engine.parts.registry import parts_of
 from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
-from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
 from migrator.engine.trail import RunTrail
-from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
-from migrator.engine.verify import verification_manifest, verify_recorded
-from migrator.errors import DanglingRowsError, Interrupted, SafetyError, TransientError, UsageError
+from migrator.errors import Interrupted, TransientError
 from migrator.plan.load import LoadedPlan
-from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.cancel import canceller
-from migrator.stores.sql.errors import refused_before_writing, translated
-from migrator.stores.sql.identity import same_database
-from migrator.stores.sql.snapshot import map_in_snapshot
-from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
-from migrator.subset.classify import Edge
-from migrator.variables import LOCK_TIMEOUT_VARIABLE
-from migrator.verify.digest import Digest
 from migrator.version import __version__
 
 ATTEMPTS = 5
-
-
-@dataclass
-class RunOptions:
-    env: dict[str, str]
-    observer: Observer
-    stop: StopFlag
-    trail: RunTrail
-    workers: int = 1
-    verify: bool = True
-    count_dangling: bool = False
 
 
 def run_plan(
@@ -91,18 +60,42 @@ def run_plan(
         before_sleep=record_retry,
         reraise=True,
     )
+    result = RunResult(loaded.plan.name, "", "finished", [], 0.0, "")
+    runs: list[PartRun] = []
     with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop, _stop_recorded(trail, started):
-        options = RunOptions(env, observer, stop, trail, workers, verify, count_dangling)
-        for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short
-            with attempt, stop.errors_mean_stop():
-                result = _attempt(loaded, options, start_over=start_over)
-                start_over = False  # a retry continues; it does not start over again
+        ctx = RunContext(loaded, env, observer, stop, trail, workers, verify, count_dangling)
+        for part in parts_of(loaded.plan):
+            ctx.start_over = start_over
+            for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short
+                with attempt, stop.errors_mean_stop():
+                    run = part.run(ctx, result)
+                    ctx.start_over = False  # a retry continues; it does not start over again
+            runs.append(run)
+    _combine(result, runs)
     result.seconds = round(time.monotonic() - started, 3)
     result.retries = retries
     if result.status != "already-finished":
-        _close_trail(trail, loaded, result)
+        _close_trail(trail, loaded, result, runs)
     write_run_record(loaded.state_dir, result, loaded.sha256)
     return result
+
+
+def _combine(result: RunResult, runs: list[PartRun]) -> None:
+    """The run's status is its parts': already finished only when every part was; not verified when
+    any part's verification failed; resumed when any part resumed."""
+    statuses = {run.status for run in runs}
+    result.run_id = runs[0].run_id
+    result.target = ", ".join(dict.fromkeys(run.target for run in runs))
+    if statuses == {"already-finished"}:
+        result.status = "already-finished"
+        return
+    statuses.discard("already-finished")
+    for status in ("copied-but-not-verified", "resumed-and-finished", "finished"):
+        if status in statuses:
+            result.status = status
+            break
+    if result.message and len(runs) > 1:
+        result.message = ""  # "already finished" said of one part is not the news of the run
 
 
 @contextmanager
@@ -125,16 +118,10 @@ def _stop_recorded(trail: RunTrail, started: float) -> Iterator[None]:
         raise
 
 
-def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult) -> None:
-    """The last event, then the receipt that anchors the chain's head outside the log."""
-    tables = {t.table: {"rows": t.rows, "chunks": t.chunks} for t in result.tables}
-    trail.event(
-        "run finished",
-        status=result.status,
-        seconds=result.seconds,
-        tables=tables,
-        verified=result.verification["ok"] if result.verification else None,
-    )
+def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult, runs: list[PartRun]) -> None:
+    """The last event, then the receipt that anchors the chain's head outside the log. Each part
+    adds its own keys to the receipt (the tables' digests, the objects' manifest digest)."""
+    finished: dict[str, Any] = {"status": result.status, "seconds": result.seconds}
     body: dict[str, Any] = {
         "plan": loaded.plan.name,
         "plan_sha256": loaded.sha256,
@@ -142,215 +129,10 @@ def _close_trail(trail: RunTrail, loaded: LoadedPlan, result: RunResult) -> None
         "status": result.status,
         "tool_version": __version__,
         "target": result.target,
-        "tables": tables,
         "retries": result.retries,
-        "dangling": result.dangling,
-        "skipped_tables": result.skipped_tables,
     }
-    if result.verification:
-        body["verification"] = {
-            "ok": result.verification["ok"],
-            "tables": result.verification["tables"],
-            "foreign_keys": result.verification["foreign_keys"],
-        }
+    for run in runs:
+        body.update(run.receipt)
+        finished.update(run.finished)
+    trail.event("run finished", **finished)
     result.receipt = str(trail.receipt(body))
-
-
-def _finished_already(loaded: LoadedPlan) -> RunResult | None:
-    """A finished run of this very plan file in the target: nothing to do, said without opening the
-    source (reading its schema and building the subset SQL is most of a no-op run's time)."""
-    source_url, target_url = urls(loaded)
-    if same_database(source_url, target_url) or not connect.target_exists(target_url):
-        return None  # the full path refuses or creates, with its own messages
-    engine = connect.open_target(target_url, create=False)
-    try:
-        with engine.connect() as conn:
-            run = ledger.finished_run(conn, loaded.plan.name, loaded.sha256)
-    except DBAPIError:
-        return None  # an unreachable target is reported by the full path, after its safety checks
-    finally:
-        engine.dispose()
-    return None if run is None else nothing_to_do(loaded.plan.name, run.run_id, connect.redact(target_url))
-
-
-def _attempt(loaded: LoadedPlan, options: RunOptions, *, start_over: bool) -> RunResult:
-    options.stop.check()
-    finished = None if start_over else _finished_already(loaded)
-    if finished is not None:
-        return finished
-    stop = options.stop
-    # the plan checked against the source schema; reads in flight are cancelled at the first Ctrl-C
-    with translated("the run"), prepared(loaded) as prep, stop.cancellable(canceller(prep.conn), writes=False):
-        lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
-        preflight.refuse(prep, restarting=start_over, lock_timeout=lock_timeout)  # the target, before any write
-        transforms = _transforms(prep, options.env)
-        engine = connect.open_target(prep.target_url, create=True, lock_timeout=lock_timeout)
-        try:
-            with engine.connect() as conn, stop.cancellable(canceller(conn, writes=True), writes=True):
-                if start_over:
-                    restarted = restart(prep, conn)
-                    # Under the run whose writes it removed: the event closes that run.
-                    options.trail.log.append(restarted.previous_run or "", "run restarted", removed=restarted.removed)
-                    for note in restarted.removed:
-                        options.observer.step(f"--restart: {note}")
-                result = _copy_all(prep, engine, conn, transforms, options)
-        finally:
-            engine.dispose()
-    return result
-
-
-def _copy_all(
-    prep: Prepared,
-    engine: Engine,
-    conn: Connection,
-    transforms: dict[str, RowTransform | None],
-    options: RunOptions,
-) -> RunResult:
-    plan = prep.loaded.plan
-    run = ledger.current_run(conn, plan.name)
-    conn.commit()
-    if run is not None and run.plan_sha256 != prep.loaded.sha256:
-        raise SafetyError(preflight.another_version(run, plan.name))
-    target_url = connect.redact(prep.target_url)
-    if run is not None and run.status == "finished":
-        return nothing_to_do(plan.name, run.run_id, target_url)
-    run_id = run.run_id if run else uuid.uuid4().hex[:16]
-    dangling = _dangling(prep, options, first=run is None)
-    target = open_target_tables(prep, conn)
-    with refused_before_writing("target", target_url):  # a missing grant here: exit 2, nothing written
-        with conn.begin():
-            ledger.ensure(conn)
-        with conn.begin():
-            if target.native is not None:
-                created = create_native(prep, target)
-            else:
-                created = create_tables(conn, target.schema) if target.schema else []
-            if run is None:
-                ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
-            else:
-                ledger.add_created_tables(conn, plan.name, created)
-    trail = options.trail
-    trail.started(run_id, plan.name, prep.loaded.sha256, prep.source_url, prep.target_url, resumed=run is not None)
-    for count in dangling:
-        trail.event("dangling rows", **count)
-    if target.native is not None and target.native.left_out:
-        trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
-    bind_target_tables(prep, target)
-    ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
-    copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
-    for name, columns in target.deferred.items():
-        fill_deferred(ctx, name, columns)
-    options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
-    if target.native is not None:
-        options.observer.step("adding keys, indexes and counters")  # and the views and triggers
-        with translated("adding keys, indexes and counters to the target"):
-            finish_native(prep, target, run_id)
-    elif target.schema is not None:
-        options.observer.step("adding keys, indexes and counters")
-        with translated("adding keys, indexes and counters to the target"):
-            _add_keys_at_once(engine, target.schema, options.workers)
-            with conn.begin():
-                finalize(conn, target.schema, counter_columns(target.schema))
-    verification = None
-    options.stop.check()
-    if options.verify:
-        options.observer.step("verifying the target against the source")
-        recorded = {c.table: (c.method, Digest(c.rows, c.checksum)) for c in copies}
-        verification = verify_recorded(prep, options.env, recorded, options.workers)
-        trail.event(
-            "verification",
-            ok=verification.ok,
-            checks=len(verification.checks),
-            failures=[asdict(c) for c in verification.failures],
-            seconds=verification.seconds,
-        )
-    if verification is None or verification.ok:
-        # A run whose verification failed is not finished: running it again verifies again.
-        with conn.begin():
-            ledger.finish_run(conn, plan.name, run_id, verification_manifest(prep))
-    status = "finished" if run is None else "resumed-and-finished"
-    if verification is not None and not verification.ok:
-        status = "copied-but-not-verified"
-    skipped = sorted(t for t, kind in prep.classes.classes.items() if kind in ("skip", "unlisted"))
-    return RunResult(
-        plan.name,
-        run_id,
-        status,
-        copies,
-        0.0,
-        target_url,
-        verification=verification.to_dict() if verification else None,
-        dangling=dangling,
-        skipped_tables=skipped,
-    )
-
-
-def _dangling(prep: Prepared, options: RunOptions, *, first: bool) -> list[dict[str, Any]]:
-    """Rows left out (or nulled) because they point outside the subset, per relation, counted on the
-    source before the first write. `dangling: fail` relations are always counted: they stop the run
-    there. The others only with --count-dangling, by the run that starts the copy: `migrator plan`
-    shows them, and counting them took 40% of a run at scale 1 (docs/design-decisions.md)."""
-    policies = ("drop", "nullify", "fail") if options.count_dangling and first else ("fail",)
-    names = [
-        name
-        for name in prep.copied_tables
-        if any(e.policy in policies for e in prep.classes.edges_from(name, "scope", "constraint"))
-    ]
-
-    def count(conn: Connection, name: str) -> list[tuple[Edge, int]]:
-        return prep.queries.counts(name, policies, with_rows=False).read(conn).dangling
-
-    counts, failing = [], []
-    for name, counted in zip(
-        names, map_in_snapshot(prep.engine, prep.conn, names, count, options.workers), strict=True
-    ):
-        for edge, rows in counted:
-            if rows:
-                counts.append({"table": name, "relation": str(edge.fk), "policy": edge.policy, "rows": rows})
-                if edge.policy == "fail":
-                    failing.append(f"{rows} {'row' if rows == 1 else 'rows'} of {name} through {edge.fk}")
-    if failing:
-        raise DanglingRowsError(
-            "rows point at rows outside the subset and the plan says dangling: fail: "
-            + "; ".join(failing)
-            + " (run `migrator plan` to see them, or choose drop or nullify)"
-        )
-    return counts
-
-
-def _add_keys_at_once(engine: Engine, schema: TargetSchema, workers: int) -> None:
-    """With --workers, the tables' unique keys and indexes are built on that many connections at
-    once, as the parallel copy wrote them; `finalize` then finds them there and adds the rest."""
-    if workers < 2 or schema.backend == "sqlite":
-        return
-
-    def build(name: str) -> None:
-        with engine.begin() as conn:
-            add_keys(conn, schema, name)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrator-keys") as pool:
-        for future in [pool.submit(build, name) for name in schema.full.tables]:
-            future.result()
-
-
-def _transforms(prep: Prepared, env: dict[str, str]) -> dict[str, RowTransform | None]:
-    key = hash_key_from(env)
-    data = prep.loaded.plan.data
-    result = {}
-    for name in prep.copied_tables:
-        columns = {c.name: c for c in prep.source.schema.tables[name].columns}
-        result[name] = row_transform(dict(data.rule(name).columns), columns, key)
-    return result
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise UsageError(f"{name} must be more than 0 seconds, got {text!r}")
-    return value

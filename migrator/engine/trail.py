@@ -16,11 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL
-
 from migrator.audit import SIGNING_KEY_VARIABLE, AuditLog, audit_log_path, load_signing_key, write_receipt
 from migrator.clock import utc_now
-from migrator.stores.sql import connect
 from migrator.variables import HASH_KEY_VARIABLE
 from migrator.version import __version__
 
@@ -54,7 +51,11 @@ class RunTrail:
             return
         self.log.append(self.run_id, event, **fields)
 
-    def started(self, run_id: str, plan: str, plan_sha256: str, source: URL, target: URL, resumed: bool) -> None:
+    def started(self, run_id: str, plan: str, plan_sha256: str, source: str, target: str, resumed: bool) -> None:
+        """The run's first line. `source` and `target` name the first part's stores, passwords hidden;
+        the parts after it log their own stores as they start."""
+        if self.run_id:
+            return  # an earlier part started the run
         self.run_id = run_id
         self.event(
             "run resumed" if resumed else "run started",
@@ -63,8 +64,8 @@ class RunTrail:
             tool_version=__version__,
             user=_user(),
             host=socket.gethostname(),
-            source=connect.redact(source),
-            target=connect.redact(target),
+            source=source,
+            target=target,
         )
         held, self._held = self._held, []
         for event, fields in held:

@@ -70,7 +70,26 @@ def verify_plan(
     workers: int = 1,
     against_source: bool = False,
 ) -> VerifyResult:
-    """Check the target. By default against the digests the plan's finished run recorded in the
+    """Every part of the plan checked, each writing its section of the one result."""
+    from migrator.engine.parts.registry import parts_of
+
+    started = time.monotonic()
+    result = VerifyResult(loaded.plan.name, "", True, [], {}, [])
+    for part in parts_of(loaded.plan):
+        part.verify(loaded, result, receipt=receipt, workers=workers, against_source=against_source, environ=environ)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def verify_tables(
+    loaded: LoadedPlan,
+    *,
+    environ: Mapping[str, str] | None = None,
+    receipt: Path | None = None,
+    workers: int = 1,
+    against_source: bool = False,
+) -> VerifyResult:
+    """Check the target's tables. By default against the digests the plan's finished run recorded in the
     target's ledger, as that run read the source, in its one snapshot: a source that lives on has
     changed since, and a new read would report its new rows as missing. Only the target is read,
     and the source only to name rows when a digest differs (or to learn the tables' columns and

@@ -36,7 +36,10 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
 
     problems: list[Problem] = []
     urls: dict[str, str | None] = {}
-    sides = {side: raw.get(side) if isinstance(raw.get(side), dict) else {} for side in ("source", "target")}
+    sides: dict[str, dict[str, Any]] = {}
+    for side in ("source", "target"):
+        section = raw.get(side)
+        sides[side] = section if isinstance(section, dict) else {}
     copies_tables = "data" in raw or any("database" in section for section in sides.values())
     copies_objects = "artifacts" in raw or any("objects" in section for section in sides.values())
     if not copies_tables and not copies_objects and all(isinstance(raw.get(s), dict) for s in sides):

@@ -1,4 +1,4 @@
-"""A rich progress bar per table, with rows per second and time left."""
+"""A rich progress bar per table (and one for the objects), with rows (objects) per second and time left."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from migrator.engine.observer import Total
 class _RowsPerSecond(ProgressColumn):
     def render(self, task) -> Text:  # type: ignore[no-untyped-def]
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+        unit = task.fields.get("unit", "rows")
+        return Text(f"{speed:,.0f} {unit}/s" if speed else "", style="progress.data.speed")
 
 
 class RichObserver:
@@ -53,10 +54,12 @@ class RichObserver:
             self._progress.start()
             self._started = True
 
-    def table_started(self, table: str, total_rows: Total, done_rows: int) -> None:
+    def table_started(self, table: str, total_rows: Total, done_rows: int, unit: str = "rows") -> None:
         self._start()
         self._totals[table] = max(total_rows(), done_rows)
-        self._tasks[table] = self._progress.add_task(table, total=self._totals[table] or 1, completed=done_rows)
+        self._tasks[table] = self._progress.add_task(
+            table, total=self._totals[table] or 1, completed=done_rows, unit=unit
+        )
 
     def rows_copied(self, table: str, rows: int) -> None:
         self._progress.advance(self._tasks[table], rows)

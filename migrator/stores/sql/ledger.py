@@ -16,7 +16,8 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
 
 from migrator.clock import utc_now
 
@@ -97,6 +98,21 @@ def finished_run(conn: Connection, plan: str, sha: str) -> RunRow | None:
     """The plan's run, if it ran to the end from this very plan file (its SHA-256)."""
     run = current_run(conn, plan)
     return run if run is not None and run.status == "finished" and run.plan_sha256 == sha else None
+
+
+def finished_run_at(target_url: URL, plan: str, sha: str) -> RunRow | None:
+    """`finished_run` in a target not yet opened; None also when it cannot be asked (an unreachable
+    target is reported by the full path, after its safety checks)."""
+    from migrator.stores.sql import connect
+
+    engine = connect.open_target(target_url, create=False)
+    try:
+        with engine.connect() as conn:
+            return finished_run(conn, plan, sha)
+    except DBAPIError:
+        return None
+    finally:
+        engine.dispose()
 
 
 def start_run(conn: Connection, plan: str, run_id: str, sha: str, created: list[str], existing: str) -> None:

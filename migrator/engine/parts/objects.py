@@ -1,0 +1,207 @@
+"""The objects part: model artifacts and other blobs, from one object store to another (SPEC §7).
+
+The work is migrator/artifacts' (selection, streamed copy, multipart resume, verification); this is
+the face it shows the run loop. Its checkpoints: every object carries its SHA-256 in the target, so
+an object already there is skipped without reading it; a large object's finished parts are kept in
+the state folder; and `STATE/objects/run.json` says which run the objects belong to and whether it
+finished, for plans without tables (with tables, the target database's ledger names the run).
+
+The run's manifest (every object's key, size, SHA-256 and metadata) is written beside the receipt,
+`STATE/receipts/RUN.objects.json`, and the receipt holds its SHA-256: `verify --receipt` checks the
+target against it without the source, and a changed manifest no longer matches the signed digest.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrator.audit.canonical import canonical_bytes, sha256_hex
+from migrator.audit.receipt import MANIFEST_SUFFIX, receipts_dir
+from migrator.clock import utc_now
+from migrator.engine.parts.base import PartRun, RunContext
+from migrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from migrator.engine.results import PlanResult, RunResult, VerifyResult
+    from migrator.plan.load import LoadedPlan
+    from migrator.plan.model import Plan
+
+OBJECT_WORKERS = 8  # objects copied at once by default: an object store answers many requests in parallel
+_UNIT = "objects"
+
+
+class ObjectsPart:
+    name = "objects"
+
+    def present(self, plan: Plan) -> bool:
+        return plan.copies_objects
+
+    def dry_run(self, loaded: LoadedPlan, result: PlanResult, workers: int) -> None:
+        from migrator.artifacts import plan_objects
+
+        planned = plan_objects(loaded.plan, loaded.base_dir, loaded.state_dir)
+        result.objects = planned.to_dict()
+        result.refusals += planned.refusals
+        _name_stores(result, loaded.plan)
+
+    def run(self, ctx: RunContext, result: RunResult) -> PartRun:
+        from migrator.artifacts import copy_objects, verify_objects
+
+        loaded = ctx.loaded
+        plan = loaded.plan
+        target = _shown(plan.target.objects)
+        record = _RunRecord(loaded.state_dir)
+        earlier = None if ctx.start_over else record.read()
+        if earlier and earlier["status"] == "finished" and earlier["plan_sha256"] == loaded.sha256:
+            ctx.run_id = ctx.run_id or earlier["run_id"]
+            result.objects = {"status": "already-finished", "run": earlier["run_id"]}
+            return PartRun("already-finished", ctx.run_id, target)
+        resumed = earlier is not None and earlier["status"] == "running" and earlier["plan_sha256"] == loaded.sha256
+        run_id = ctx.run_id or (earlier["run_id"] if earlier is not None and resumed else uuid.uuid4().hex[:16])
+        ctx.run_id = run_id
+        ctx.trail.started(run_id, plan.name, loaded.sha256, _shown(plan.source.objects), target, resumed=resumed)
+        ctx.trail.event("objects started", source=_shown(plan.source.objects), target=target)
+        record.write(run_id, loaded.sha256, "running")
+        workers = ctx.workers if ctx.workers > 1 else OBJECT_WORKERS
+        copied = copy_objects(plan, loaded.base_dir, loaded.state_dir, workers=workers, events=_Events(ctx))
+        ctx.stop.check()
+        verification = None
+        if ctx.verify:
+            ctx.observer.step("verifying the objects in the target")
+            verification = verify_objects(plan, loaded.base_dir, loaded.state_dir)
+            ctx.trail.event(
+                "objects verification",
+                ok=verification.ok,
+                checks=len(verification.checks),
+                failures=[c for c in verification.to_dict()["checks"] if not c["ok"]],
+            )
+        manifest_file, manifest_sha256 = _write_manifest(loaded.state_dir, run_id, copied.manifest)
+        summary = {k: v for k, v in copied.to_dict().items() if k != "manifest"}
+        summary["manifest_file"] = str(manifest_file)
+        summary["verification"] = verification.to_dict() if verification else None
+        result.objects = summary
+        verified = verification.ok if verification else None
+        if verified is not False:
+            record.write(run_id, loaded.sha256, "finished")  # a failed verification: the next run verifies again
+        totals = {"objects": copied.objects, "bytes": copied.bytes, "manifest_sha256": manifest_sha256}
+        receipt = {"objects": {**totals, "manifest": manifest_file.name, "verified": verified}}
+        status = "resumed-and-finished" if resumed else "finished"
+        if verified is False:
+            status = "copied-but-not-verified"
+        return PartRun(status, run_id, target, receipt=receipt, finished={"objects": totals}, verified=verified)
+
+    def verify(
+        self,
+        loaded: LoadedPlan,
+        result: VerifyResult,
+        *,
+        receipt: Path | None,
+        workers: int,
+        against_source: bool,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        from migrator.artifacts import verify_objects
+
+        manifest = _manifest_from_receipt(receipt) if receipt is not None else None
+        checked = verify_objects(loaded.plan, loaded.base_dir, loaded.state_dir, manifest=manifest)
+        result.objects = checked.to_dict()
+        result.ok = result.ok and checked.ok
+        if not result.target:
+            result.target = _shown(loaded.plan.target.objects)
+            result.reference = "the receipt's manifest" if receipt is not None else "the source's objects"
+
+
+class _Events:
+    """The artifacts copier's reports, turned into audit events, progress and Ctrl-C checks."""
+
+    def __init__(self, ctx: RunContext):
+        self._ctx = ctx
+        self._started = False
+
+    def started(self, objects: int, size: int) -> None:
+        self._ctx.observer.table_started(_UNIT, lambda: objects, 0, unit=_UNIT)
+        self._started = True
+
+    def object_done(self, key: str, size: int, sha256: str, action: str) -> None:
+        event = "object skipped" if action == "skipped" else "object copied"
+        self._ctx.trail.event(event, key=key, size=size, sha256=sha256, action=action)
+        if self._started:
+            self._ctx.observer.rows_copied(_UNIT, 1)
+
+    def retried(self, what: str, error: str) -> None:
+        self._ctx.trail.event("retry", what=what, error=error)
+        self._ctx.observer.step(f"retrying {what}: {error}")
+
+    def check_stop(self) -> None:
+        self._ctx.stop.check()
+
+
+class _RunRecord:
+    """STATE/objects/run.json: the run the objects belong to, and whether it finished."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / "objects" / "run.json"
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and {"run_id", "status", "plan_sha256"} <= record.keys() else None
+
+    def write(self, run_id: str, plan_sha256: str, status: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"run_id": run_id, "plan_sha256": plan_sha256, "status": status, "at": utc_now()}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def _write_manifest(state_dir: Path, run_id: str, manifest: list[dict[str, Any]]) -> tuple[Path, str]:
+    """The manifest file and the SHA-256 of its bytes, which the receipt holds."""
+    folder = receipts_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}{MANIFEST_SUFFIX}"
+    data = canonical_bytes(manifest)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path, sha256_hex(data)
+
+
+def _manifest_from_receipt(receipt: Path) -> list[dict[str, Any]] | None:
+    """The manifest named by the receipt, checked against the SHA-256 the receipt holds. A receipt
+    from a plan without objects gives None: the objects are then checked against the source."""
+    try:
+        body = json.loads(receipt.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{receipt}: not a migrator receipt ({exc})") from None
+    objects = body.get("objects") if isinstance(body, dict) else None
+    if not isinstance(objects, dict) or "manifest" not in objects:
+        raise UsageError(f"{receipt}: this receipt records no objects (it is from a run without the objects part)")
+    path = receipt.parent / str(objects["manifest"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: the receipt's object manifest cannot be read ({exc.strerror})") from None
+    if sha256_hex(data) != objects.get("manifest_sha256"):
+        raise UsageError(f"{path}: the object manifest does not match the SHA-256 its receipt records: it was changed")
+    manifest = json.loads(data)
+    if not isinstance(manifest, list):
+        raise UsageError(f"{path}: not an object manifest")
+    return manifest
+
+
+def _name_stores(result: PlanResult, plan: Plan) -> None:
+    if not result.source:
+        result.source, result.target = _shown(plan.source.objects), _shown(plan.target.objects)
+        result.target_note = "objects only"
+
+
+def _shown(location: str | None) -> str:
+    """A location as messages show it: object locations hold no secret (the credentials are apart)."""
+    return location or ""
