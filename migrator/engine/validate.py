@@ -11,6 +11,13 @@ from migrator.stores.sql.errors import translated
 
 
 def check_connections(loaded: LoadedPlan) -> list[str]:
+    """Each part of the plan asked in turn: one note per store that answered."""
+    from migrator.engine.parts.registry import parts_of
+
+    return [note for part in parts_of(loaded.plan) for note in part.check_connections(loaded)]
+
+
+def check_tables(loaded: LoadedPlan) -> list[str]:
     notes = []
     with (
         translated("checking the source"),

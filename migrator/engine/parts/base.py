@@ -73,6 +73,11 @@ class Part(Protocol):
         """Whether this plan copies this kind of thing at all."""
         ...
 
+    def check_connections(self, loaded: LoadedPlan) -> list[str]:
+        """`validate --connect`: every store of the part answers and everything the plan names
+        exists; one note per store. Raises what `run` would refuse."""
+        ...
+
     def dry_run(self, loaded: LoadedPlan, result: PlanResult, workers: int) -> None:
         """What a run would do, computed without writing anything; what `run` would refuse goes to
         `result.refusals`."""

@@ -23,7 +23,7 @@ from migrator.audit.canonical import canonical_bytes, sha256_hex
 from migrator.audit.receipt import MANIFEST_SUFFIX, receipts_dir
 from migrator.clock import utc_now
 from migrator.engine.parts.base import PartRun, RunContext
-from migrator.errors import UsageError
+from migrator.errors import SafetyError, UsageError
 
 if TYPE_CHECKING:
     from migrator.engine.results import PlanResult, RunResult, VerifyResult
@@ -40,13 +40,25 @@ class ObjectsPart:
     def present(self, plan: Plan) -> bool:
         return plan.copies_objects
 
+    def check_connections(self, loaded: LoadedPlan) -> list[str]:
+        from migrator.artifacts import plan_objects
+
+        planned = plan_objects(loaded.plan, loaded.base_dir, loaded.state_dir)
+        if planned.refusals:
+            raise SafetyError("\n".join(planned.refusals))
+        return [
+            f"objects source {planned.source}: answers, {planned.objects:,} objects selected",
+            f"objects target {planned.target}: answers",
+        ]
+
     def dry_run(self, loaded: LoadedPlan, result: PlanResult, workers: int) -> None:
         from migrator.artifacts import plan_objects
 
         planned = plan_objects(loaded.plan, loaded.base_dir, loaded.state_dir)
         result.objects = planned.to_dict()
         result.refusals += planned.refusals
-        _name_stores(result, loaded.plan)
+        if not result.source:  # a plan of objects only: its stores head the dry run
+            result.source, result.target, result.target_note = planned.source, planned.target, "objects only"
 
     def run(self, ctx: RunContext, result: RunResult) -> PartRun:
         from migrator.artifacts import copy_objects, verify_objects
@@ -194,12 +206,6 @@ def _manifest_from_receipt(receipt: Path) -> list[dict[str, Any]] | None:
     if not isinstance(manifest, list):
         raise UsageError(f"{path}: not an object manifest")
     return manifest
-
-
-def _name_stores(result: PlanResult, plan: Plan) -> None:
-    if not result.source:
-        result.source, result.target = _shown(plan.source.objects), _shown(plan.target.objects)
-        result.target_note = "objects only"
 
 
 def _shown(location: str | None) -> str:

@@ -25,6 +25,11 @@ class TablesPart:
     def present(self, plan: Plan) -> bool:
         return plan.copies_tables
 
+    def check_connections(self, loaded: LoadedPlan) -> list[str]:
+        from migrator.engine.validate import check_tables
+
+        return check_tables(loaded)
+
     def dry_run(self, loaded: LoadedPlan, result: PlanResult, workers: int) -> None:
         from migrator.engine.dry_run import plan_tables
 
