@@ -113,9 +113,7 @@ class ObjectCopier:
         on_store: dict[int, PartDone] = {}
         if record is not None:
             upload_id = record.upload_id
-            listed = self._retry(
-                f"list the parts of {info.key}", lambda: self.target.list_parts(info.key, upload_id)
-            )
+            listed = self._retry(f"list the parts of {info.key}", lambda: self.target.list_parts(info.key, upload_id))
             if listed is None:
                 gone = f"{info.key}: its interrupted upload is gone from the target: started over"
                 outcome.source_changes.append(gone)

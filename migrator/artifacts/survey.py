@@ -107,9 +107,7 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
     target_listed = _list_target(target, on_retry)
     present = [target_listed[info.key] for info in chosen if info.key in target_listed]
     target_described = {
-        info.key: info
-        for info in parallel(present, lambda info: _describe(target, info, on_retry))
-        if info is not None
+        info.key: info for info in parallel(present, lambda info: _describe(target, info, on_retry)) if info is not None
     }
 
     planned: list[Planned] = []
@@ -207,4 +205,3 @@ def parallel(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="objects-plan") as pool:
         return list(pool.map(work, items))
-

@@ -52,9 +52,7 @@ def verify_objects(
         extras = sorted(key for key in listed if key not in expected)
 
     checks: list[Check] = []
-    results = parallel(
-        sorted(expected), lambda key: _object_checks(target, state, expected[key], held.get(key))
-    )
+    results = parallel(sorted(expected), lambda key: _object_checks(target, state, expected[key], held.get(key)))
     for object_checks in results:
         checks.extend(object_checks)
     merge = plan.target.existing == "merge"
