@@ -20,6 +20,7 @@ import psycopg
 import pymysql
 import pytest
 
+from tests.object_servers import moto_s3, moto_server, seaweedfs, seaweedfs_server
 from tests.prerequisites import missing_prerequisite
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,9 @@ SERVER_MARKER = "server"
 SERVER_FIXTURES = {"pg_url_factory", "pg_database", "chinook_pg", "mariadb_url_factory", "mariadb_database"}
 
 DatabaseFactory = Callable[[], str]
+
+# The S3 servers' fixtures (tests/object_servers.py): the tests start those servers themselves.
+__all__ = ["moto_s3", "moto_server", "seaweedfs", "seaweedfs_server"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

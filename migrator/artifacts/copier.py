@@ -1,0 +1,245 @@
+"""Copy one object, streamed, with its SHA-256 computed on the way; large objects part by part, resumable.
+
+Below `MULTIPART_THRESHOLD` an object is one read and one put (held in memory: at most the threshold).
+Above it, it goes in parts of `PART_SIZE`: each part is read from the source (a ranged GET, or a seek),
+hashed, sent with its own SHA-256 and checkpointed, so memory stays at one part per worker whatever the
+object's size.
+
+Why drive the multipart calls ourselves instead of boto3's transfer manager: the manager aborts its
+upload on failure and keeps no record of the parts it sent, so a killed run would start every large
+object from zero; and its managed copy drops user metadata above its threshold. Here, after every
+part, the upload id and the finished parts (number, ETag, size, SHA-256) are written atomically to
+`<state_dir>/objects/uploads/` (ledger.py). The next run continues the same upload: it re-reads the
+finished parts from the source only to rebuild the full-object SHA-256 (hashlib's state cannot be
+saved), checks each against its recorded SHA-256 (a source changed under a finished part is caught
+here), and never re-sends one. A part the store holds but the ledger does not (the kill fell between
+the part's upload and its checkpoint) is adopted when the store's SHA-256 of it matches.
+
+The full SHA-256 is stored with the copy as user metadata `migrator-sha256`, but S3 fixes metadata when
+the upload is created. When the source's SHA-256 is known beforehand (its own `migrator-sha256`, the
+server's full-object checksum, a local manifest, a local file hashed in the plan pass, or the hash
+cache), it is set then, and the streamed hash must equal it. Only an S3 source that stores no SHA-256
+and was never read before is unknown: rather than read it twice over the network, the upload is
+completed and then copied onto itself server-side with the metadata replaced (S3 store, CopyObject).
+
+A source object whose size, ETag or SHA-256 differs from the one an interrupted upload began with is
+reported as changed, and its upload started over; one that changes while being copied stops the run
+with a message naming it (a rerun copies the new version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.artifacts.ledger import ObjectsState, UploadRecord
+from migrator.artifacts.retry import OnRetry, with_retries
+from migrator.artifacts.survey import Planned
+from migrator.errors import PermanentError
+from migrator.stores.objects.base import ObjectInfo, ObjectStore, PartDone, WritableObjectStore
+
+MIB = 1024 * 1024
+MULTIPART_THRESHOLD = 8 * MIB  # objects above this size go in parts
+PART_SIZE = 8 * MIB  # S3 takes parts of 5 MiB and more (but the last); at most 10,000 parts
+MAX_PARTS = 10_000
+
+
+@dataclass
+class Outcome:
+    key: str
+    size: int
+    sha256: str
+    action: str  # copied | skipped | replaced
+    metadata: dict[str, str]
+    source_changes: list[str] = field(default_factory=list)
+    resumed: dict[str, Any] | None = None  # {key, parts_reused, parts_sent}
+
+
+class ObjectCopier:
+    def __init__(
+        self,
+        source: ObjectStore,
+        target: WritableObjectStore,
+        state: ObjectsState,
+        check_stop: Callable[[], None],
+        on_retry: OnRetry,
+    ):
+        self.source = source
+        self.target = target
+        self.state = state
+        self.check_stop = check_stop
+        self.on_retry = on_retry
+
+    def copy(self, item: Planned) -> Outcome:
+        self.check_stop()
+        info = item.source
+        outcome = Outcome(info.key, info.size, item.sha256 or "", "copied", dict(info.metadata))
+        if item.state == "skip" and item.sha256:
+            self._forget_upload(info.key)  # a kill after completing it, before dropping its record
+            outcome.action = "skipped"
+            return outcome
+        sha256 = item.sha256
+        if item.state == "unknown":
+            sha256 = self._hash_source(info)
+            if item.target is not None and item.target.sha256 == sha256:
+                outcome.sha256, outcome.action = sha256, "skipped"
+                return outcome
+        if info.size > MULTIPART_THRESHOLD:
+            outcome.sha256 = self._copy_in_parts(info, sha256, outcome)
+        else:
+            outcome.sha256 = self._copy_whole(info, sha256)
+        if item.sha256 is None:
+            self.state.remember_hash(info, outcome.sha256)
+        outcome.action = "replaced" if item.target is not None else "copied"
+        self.state.record_copied(info.key, info.size, outcome.sha256)
+        return outcome
+
+    # --- small objects -------------------------------------------------------------------------------------
+
+    def _copy_whole(self, info: ObjectInfo, sha256: str | None) -> str:
+        data = self._read(info, 0, info.size)
+        computed = hashlib.sha256(data).hexdigest()
+        if sha256 and computed != sha256:
+            raise self._changed(info, "its bytes no longer have the SHA-256 listed for it")
+        self._retry(f"put {info.key}", lambda: self.target.put(info, data, computed))
+        return computed
+
+    # --- large objects -------------------------------------------------------------------------------------
+
+    def _copy_in_parts(self, info: ObjectInfo, sha256: str | None, outcome: Outcome) -> str:
+        record = self._continuable_upload(info, sha256, outcome)
+        on_store: dict[int, PartDone] = {}
+        if record is not None:
+            upload_id = record.upload_id
+            listed = self._retry(f"list the parts of {info.key}", lambda: self.target.list_parts(info.key, upload_id))
+            if listed is None:
+                gone = f"{info.key}: its interrupted upload is gone from the target: started over"
+                outcome.source_changes.append(gone)
+                self.state.drop_upload(info.key)
+                record = None
+            else:
+                on_store = {part.number: part for part in listed}
+        if record is None:
+            part_size = max(PART_SIZE, -(-info.size // MAX_PARTS))
+            upload_id = self._retry(
+                f"start the upload of {info.key}", lambda: self.target.create_upload(info, sha256, part_size)
+            )
+            record = UploadRecord(
+                key=info.key,
+                target=self.target.location,
+                upload_id=upload_id,
+                part_size=part_size,
+                source_size=info.size,
+                source_etag=info.etag,
+                source_sha256=sha256,
+                sha256_in_metadata=sha256 is not None,
+            )
+            self.state.save_upload(record)
+        else:
+            outcome.resumed = {"key": info.key, "parts_reused": 0, "parts_sent": 0}
+
+        finished = {part.number: part for part in record.parts}
+        whole = hashlib.sha256()
+        reused = sent = 0
+        count = max(1, -(-info.size // record.part_size))
+        for number in range(1, count + 1):
+            self.check_stop()
+            start = (number - 1) * record.part_size
+            data = self._read(info, start, min(info.size, start + record.part_size))
+            part_sha = hashlib.sha256(data).hexdigest()
+            whole.update(data)
+            done = finished.get(number)
+            if done is not None:
+                if (done.sha256, done.size) != (part_sha, len(data)):
+                    self._abandon(record)
+                    raise self._changed(info, f"part {number}, already sent, now reads differently")
+                reused += 1
+                continue
+            held = on_store.get(number)
+            if held is not None and (held.sha256, held.size) == (part_sha, len(data)):
+                part = PartDone(number, held.etag, len(data), part_sha)  # sent, then killed before its checkpoint
+                reused += 1
+            else:
+                etag = self._send_part(info.key, record.upload_id, number, data, part_sha)
+                part = PartDone(number, etag, len(data), part_sha)
+                sent += 1
+            record.parts = [p for p in record.parts if p.number != number] + [part]
+            self.state.save_upload(record)  # the checkpoint: this part is never sent again
+        if outcome.resumed is not None:
+            outcome.resumed.update(parts_reused=reused, parts_sent=sent)
+
+        full = whole.hexdigest()
+        if sha256 and full != sha256:
+            self._abandon(record)
+            raise self._changed(info, "its bytes no longer have the SHA-256 listed for it")
+        parts = sorted(record.parts, key=lambda part: part.number)
+        self._retry(
+            f"complete the upload of {info.key}",
+            lambda: self.target.complete_upload(info, record.upload_id, parts, full, record.sha256_in_metadata),
+        )
+        self.state.save_parts(info.key, full, parts)
+        self.state.drop_upload(info.key)
+        return full
+
+    def _continuable_upload(self, info: ObjectInfo, sha256: str | None, outcome: Outcome) -> UploadRecord | None:
+        record = self.state.upload(info.key)
+        if record is None:
+            return None
+        same_source = (record.source_size, record.source_etag) == (info.size, info.etag) and (
+            record.source_sha256 is None or sha256 is None or record.source_sha256 == sha256
+        )
+        if record.target == self.target.location and same_source:
+            return record
+        if not same_source:
+            outcome.source_changes.append(
+                f"{info.key}: changed in the source since its interrupted upload began: started over"
+            )
+        self._abandon(record)
+        return None
+
+    def _abandon(self, record: UploadRecord) -> None:
+        if record.target == self.target.location:
+            self._retry(
+                f"abort the upload of {record.key}", lambda: self.target.abort_upload(record.key, record.upload_id)
+            )
+        self.state.drop_upload(record.key)
+
+    def _forget_upload(self, key: str) -> None:
+        record = self.state.upload(key)
+        if record is not None:
+            self._abandon(record)
+
+    def _send_part(self, key: str, upload_id: str, number: int, data: bytes, sha256: str) -> str:
+        return self._retry(
+            f"upload part {number} of {key}",
+            lambda: self.target.upload_part(key, upload_id, number, data, sha256),
+        )
+
+    # --- reading the source --------------------------------------------------------------------------------
+
+    def _read(self, info: ObjectInfo, start: int, end: int) -> bytes:
+        data = self._retry(f"read {info.key}", lambda: b"".join(self.source.read(info.key, start, end)))
+        if len(data) != end - start:
+            raise self._changed(info, f"it is shorter than the {info.size} bytes listed")
+        return data
+
+    def _hash_source(self, info: ObjectInfo) -> str:
+        digest = hashlib.sha256()
+        step = max(PART_SIZE, 1)
+        for start in range(0, info.size, step):
+            self.check_stop()
+            digest.update(self._read(info, start, min(info.size, start + step)))
+        sha256 = digest.hexdigest()
+        self.state.remember_hash(info, sha256)
+        return sha256
+
+    def _changed(self, info: ObjectInfo, how: str) -> PermanentError:
+        return PermanentError(
+            f"{info.key} in {self.source.location} changed while being copied ({how}): "
+            "run again to copy its new version"
+        )
+
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        return with_retries(what, call, self.on_retry)

@@ -1,0 +1,94 @@
+"""What the artifacts part hands back: the plan pass, the copy, the verification. Plain dataclasses
+with `to_dict()` (JSON-able), for the dry-run text, the receipt and `--json`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SAMPLE = 5  # keys shown per tally
+
+
+@dataclass
+class Tally:
+    objects: int = 0
+    bytes: int = 0
+    sample: list[str] = field(default_factory=list)
+
+    def add(self, key: str, size: int) -> None:
+        self.objects += 1
+        self.bytes += size
+        if len(self.sample) < SAMPLE:
+            self.sample.append(key)
+
+
+@dataclass
+class EntryPlan:
+    """One `artifacts` entry: what it selects, and what it skips per reason (select.REASONS)."""
+
+    prefix: str
+    include: list[str]
+    exclude: list[str]
+    metadata: dict[str, str]
+    selected: Tally = field(default_factory=Tally)
+    skipped: dict[str, Tally] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectsPlan:
+    source: str
+    target: str
+    existing: str  # target.existing: fail | truncate | merge
+    entries: list[EntryPlan]
+    objects: int  # selected by any entry (an object two entries select counts once)
+    bytes: int
+    # What the target holds of the selection: skip (same SHA-256), replace (different), missing, and
+    # unknown (the source's SHA-256 is known only by reading it: compared during the copy); extra: under
+    # the target's root but not selected.
+    target_state: dict[str, Tally]
+    refusals: list[str]
+    source_changes: list[str]  # objects deleted or changed in the source since an earlier run
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ObjectsCopy:
+    objects: int
+    bytes: int
+    copied: int
+    skipped: int
+    replaced: int
+    deleted: int  # extras deleted from the target (`existing: truncate`)
+    seconds: float
+    manifest: list[dict[str, Any]]  # {key, size, sha256, metadata}, sorted by key
+    manifest_sha256: str
+    source_changes: list[str]
+    resumed: list[dict[str, Any]]  # {key, parts_reused, parts_sent}: uploads continued from a checkpoint
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Check:
+    check: str  # present | size | sha256 | metadata | extra
+    key: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class ObjectsVerification:
+    ok: bool
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

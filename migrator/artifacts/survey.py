@@ -1,0 +1,207 @@
+"""The plan pass: which source objects the plan selects, and what the target holds of them already.
+
+Read-only on both sides. The source's whole root is listed (so objects outside every entry's prefix are
+counted as skipped by `prefix`); an S3 listing carries no metadata, so objects that pass an entry's key
+tests are HEADed (in a small thread pool) for their metadata, content type, headers and stored
+SHA-256. A source object's SHA-256 comes, in this order, from what the store keeps with it (S3: our
+`migrator-sha256` or the server's full-object checksum; a folder: its manifest), from the hash cache in
+the state folder (same key, size and ETag), or, for a local folder, from reading the file. An S3 source
+with none of those is hashed during the copy, where it is read anyway.
+
+Target states per selected object: `skip` (the target's stored SHA-256, metadata, content type and
+headers equal the source's: nothing to do, and nothing to read), `replace` (it differs, or the target
+stores no SHA-256), `missing`, and `unknown` (the source's SHA-256 is known only by reading it: the copy
+reads it and then skips or replaces). `extra`: under the target's root, selected by no entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from migrator.artifacts.guards import overlap_refusal
+from migrator.artifacts.ledger import ObjectsState
+from migrator.artifacts.results import EntryPlan, ObjectsPlan, Tally
+from migrator.artifacts.retry import OnRetry, with_retries
+from migrator.artifacts.select import REASONS, EntryFilter
+from migrator.errors import PlanError, Problem, StoreUnavailable
+from migrator.plan.model import Plan
+from migrator.stores.objects.base import ObjectInfo, ObjectStore, WritableObjectStore
+from migrator.stores.objects.open import open_store
+
+T = TypeVar("T")
+R = TypeVar("R")
+LOOKUP_THREADS = 8  # HEAD requests and local hashing during the plan pass
+
+
+@dataclass
+class Planned:
+    source: ObjectInfo  # described: metadata, content type and headers known
+    sha256: str | None  # the source's, when known without reading it (or already read)
+    target: ObjectInfo | None
+    state: str  # skip | replace | missing | unknown
+
+
+@dataclass
+class Survey:
+    source: ObjectStore
+    target: WritableObjectStore
+    state: ObjectsState
+    report: ObjectsPlan
+    selected: list[Planned]  # key order
+    extras: list[ObjectInfo]
+
+
+def open_sides(plan: Plan, base_dir: Path) -> tuple[ObjectStore, WritableObjectStore]:
+    if plan.source.objects is None or plan.target.objects is None:
+        side = "source" if plan.source.objects is None else "target"
+        raise PlanError([Problem("plan", None, f"{side}.objects", "is required to copy artifacts")])
+    source: ObjectStore = open_store(plan.source.objects, plan.source.s3, base_dir)
+    target = open_store(plan.target.objects, plan.target.s3, base_dir)
+    return source, target
+
+
+def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None = None) -> Survey:
+    source, target = open_sides(plan, base_dir)
+    state = ObjectsState(state_dir)
+    filters = [EntryFilter(entry) for entry in plan.artifacts or []]
+    refusals = [text for text in [overlap_refusal(source, target)] if text]
+
+    listed = with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
+    # Objects some entry may select by key: their metadata decides (an S3 listing has none: HEAD them).
+    candidates = [info for info in listed if any(f.reason_by_key(info.key) is None for f in filters)]
+    described = [
+        info
+        for info in parallel(candidates, lambda info: _describe(source, info, on_retry))
+        if info is not None  # deleted between the listing and the HEAD
+    ]
+    by_key = {info.key: info for info in described}
+
+    entries: list[EntryPlan] = []
+    selected: dict[str, ObjectInfo] = {}
+    for entry_filter in filters:
+        entry = entry_filter.entry
+        report = EntryPlan(entry.prefix, list(entry.include), list(entry.exclude), dict(entry.metadata))
+        report.skipped = {reason: Tally() for reason in REASONS}
+        for info in listed:
+            described_info = by_key.get(info.key)
+            reason = entry_filter.reason_by_key(info.key)
+            if reason is None and described_info is None:
+                continue  # gone from the source since the listing
+            if reason is None and described_info is not None:
+                reason = entry_filter.reason(info.key, described_info.metadata)
+            if reason is None and described_info is not None:
+                report.selected.add(info.key, info.size)
+                selected[info.key] = described_info
+            else:
+                report.skipped[reason or "prefix"].add(info.key, info.size)
+        entries.append(report)
+
+    chosen = [selected[key] for key in sorted(selected)]
+    hashes = parallel(chosen, lambda info: _source_hash(source, state, info))
+
+    target_listed = _list_target(target, on_retry)
+    present = [target_listed[info.key] for info in chosen if info.key in target_listed]
+    target_described = {
+        info.key: info for info in parallel(present, lambda info: _describe(target, info, on_retry)) if info is not None
+    }
+
+    planned: list[Planned] = []
+    tallies = {name: Tally() for name in ("skip", "replace", "missing", "unknown", "extra")}
+    for info, sha256 in zip(chosen, hashes, strict=True):
+        held = target_described.get(info.key)
+        status = _target_state(info, sha256, held)
+        tallies[status].add(info.key, info.size)
+        planned.append(Planned(info, sha256, held, status))
+    extras = [info for key, info in sorted(target_listed.items()) if key not in selected]
+    for info in extras:
+        tallies["extra"].add(info.key, info.size)
+    if extras and plan.target.existing == "fail":
+        refusals.append(
+            f"target {target.location} holds {len(extras)} object(s) the plan does not select "
+            f"(e.g. {', '.join(tallies['extra'].sample)}): set target.existing to truncate (delete them) "
+            "or merge (keep them), or empty the target"
+        )
+
+    report_plan = ObjectsPlan(
+        source=source.location,
+        target=target.location,
+        existing=plan.target.existing,
+        entries=entries,
+        objects=len(chosen),
+        bytes=sum(info.size for info in chosen),
+        target_state=tallies,
+        refusals=refusals,
+        source_changes=_source_changes(state, {info.key for info in listed}, set(target_listed), planned),
+    )
+    return Survey(source, target, state, report_plan, planned, extras)
+
+
+def _describe(store: ObjectStore, info: ObjectInfo, on_retry: OnRetry | None) -> ObjectInfo | None:
+    if info.described:
+        return info
+    headed = with_retries(f"head {info.key} in {store.location}", lambda: store.head(info.key), on_retry)
+    return headed
+
+
+def _source_hash(source: ObjectStore, state: ObjectsState, info: ObjectInfo) -> str | None:
+    known = info.sha256 or state.known_hash(info)
+    if known or source.place.kind != "file":
+        return known
+    digest = hashlib.sha256()  # a local file is cheap to read: know its SHA-256 before the copy
+    for chunk in source.read(info.key):
+        digest.update(chunk)
+    state.remember_hash(info, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _list_target(target: WritableObjectStore, on_retry: OnRetry | None) -> dict[str, ObjectInfo]:
+    try:
+        listed = with_retries(f"list {target.location}", lambda: list(target.list("")), on_retry)
+    except StoreUnavailable:
+        if target.place.kind == "file" and not Path(target.location).exists():
+            return {}  # a local target folder is created by the copy
+        raise
+    return {info.key: info for info in listed}
+
+
+def _target_state(source: ObjectInfo, sha256: str | None, held: ObjectInfo | None) -> str:
+    if held is None:
+        return "missing"
+    if held.sha256 is None or held.size != source.size:
+        return "replace"
+    described_alike = (held.metadata, held.content_type, held.headers) == (
+        source.metadata,
+        source.content_type,
+        source.headers,
+    )
+    if sha256 is None:
+        return "unknown" if described_alike else "replace"
+    return "skip" if held.sha256 == sha256 and described_alike else "replace"
+
+
+def _source_changes(state: ObjectsState, listed: set[str], in_target: set[str], planned: list[Planned]) -> list[str]:
+    earlier = state.copied()
+    # Reported while the target still holds the copy (an extra now): once it is gone, nothing is left to say.
+    changes = [
+        f"{key}: deleted from the source since an earlier run copied it"
+        for key in sorted(earlier)
+        if key not in listed and key in in_target
+    ]
+    for item in planned:
+        before = earlier.get(item.source.key)
+        if before and item.sha256 and before["sha256"] != item.sha256:
+            changes.append(f"{item.source.key}: changed in the source since an earlier run copied it")
+    return changes
+
+
+def parallel(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+    items = list(items)
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="objects-plan") as pool:
+        return list(pool.map(work, items))

@@ -1,0 +1,316 @@
+"""An S3 bucket (any S3-compatible endpoint) as an object store, through boto3.
+
+One boto3 session and client per store, so the two sides of an S3->S3 copy each use their own endpoint
+and credentials (the plan's `s3` settings: endpoint_url, region, a profile or keys, addressing style
+and the checksum behaviour). botocore's own retries are turned off: the copier's one retry policy
+(tenacity) retries every request, and reports each retry, which botocore's silent ones would not.
+
+Checksums: a single put sends `ChecksumSHA256` and every part of a multipart upload its own (the upload
+is created with ChecksumAlgorithm=SHA256), so the server rejects damaged bytes; the object's full SHA-256
+is also stored as user metadata `migrator-sha256`, which is what a later run compares to skip a copy
+without reading it. A server that rejects the checksum headers (`request_checksum_calculation:
+when_required` in the plan) gets none of them; the metadata key is still stored.
+
+Errors are classified here, at the edge (see `_classify`): 5xx, SlowDown, throttling, timeouts and
+dropped connections are TransientError; a refused connection, bad credentials, a missing bucket or a
+denied access before the store ever answered us are StoreUnavailable; the rest PermanentError. Every
+message names the store and the object.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions as bex
+from botocore.config import Config
+
+from migrator.errors import PermanentError, StoreUnavailable, TransientError
+from migrator.plan.model import S3Settings
+from migrator.stores.objects.base import SHA256_METADATA_KEY, ObjectInfo, PartDone, Place
+
+_CHUNK = 1024 * 1024
+_TRANSIENT_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "RequestTimeout", "InternalError",
+    "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequestsException", "503", "500", "502", "504",
+}  # fmt: skip
+_UNAVAILABLE_CODES = {
+    "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
+    "403", "InvalidBucketName", "AuthorizationHeaderMalformed", "ExpiredToken", "InvalidToken",
+}  # fmt: skip
+_NETWORK_ERRORS = (
+    bex.ConnectionClosedError, bex.ReadTimeoutError, bex.ConnectTimeoutError, bex.ResponseStreamingError,
+    bex.IncompleteReadError, bex.EndpointConnectionError, bex.ConnectionError, bex.HTTPClientError,
+)  # fmt: skip
+# Headers carried over: botocore's parameter names, and the names in ObjectInfo.headers.
+_HEADER_PARAMS = {
+    "CacheControl": "Cache-Control",
+    "ContentEncoding": "Content-Encoding",
+    "ContentDisposition": "Content-Disposition",
+    "ContentLanguage": "Content-Language",
+}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket[/prefix]` -> (bucket, prefix ending in `/`, or "")."""
+    parts = urlsplit(url)
+    prefix = parts.path.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"  # a prefix names a folder: s3://b/models never holds models-eu/...
+    return parts.netloc, prefix
+
+
+class S3Store:
+    def __init__(self, url: str, settings: S3Settings | None):
+        self.bucket, self.prefix = parse_s3_url(url)
+        self.settings = settings or S3Settings()
+        self._answered = False  # has this store answered us once? (then a refused connection is transient)
+        self._lock = threading.Lock()
+        self._send_checksums = self.settings.request_checksum_calculation != "when_required"
+        try:
+            session = boto3.session.Session(
+                profile_name=self.settings.profile,
+                aws_access_key_id=self.settings.access_key_id,
+                aws_secret_access_key=self.settings.secret_access_key,
+                aws_session_token=self.settings.session_token,
+                region_name=self.settings.region,
+            )
+            options: dict[str, Any] = {
+                "s3": {"addressing_style": self.settings.addressing_style},
+                "retries": {"total_max_attempts": 1},
+                "connect_timeout": 10,
+                "read_timeout": 60,
+                "max_pool_connections": 32,
+            }
+            if self.settings.request_checksum_calculation:
+                options["request_checksum_calculation"] = self.settings.request_checksum_calculation
+            if self.settings.response_checksum_validation:
+                options["response_checksum_validation"] = self.settings.response_checksum_validation
+            self.client = session.client("s3", endpoint_url=self.settings.endpoint_url, config=Config(**options))
+        except (bex.ProfileNotFound, bex.NoRegionError, bex.PartialCredentialsError, ValueError) as error:
+            raise StoreUnavailable(f"{self.location}: cannot set up the S3 client: {error}") from error
+
+    @property
+    def location(self) -> str:
+        endpoint = self.settings.endpoint_url or "AWS"
+        return f"s3://{self.bucket}/{self.prefix} ({endpoint})"
+
+    @property
+    def place(self) -> Place:
+        endpoint = self.settings.endpoint_url
+        authority = _normal_endpoint(endpoint) if endpoint else "aws"  # AWS bucket names are global
+        return Place("s3", f"{authority}/{self.bucket}", self.prefix)
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                self._answered = True
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        key=item["Key"][len(self.prefix) :],
+                        size=item["Size"],
+                        etag=item.get("ETag", "").strip('"') or None,
+                        described=False,
+                    )
+        except (bex.BotoCoreError, bex.ClientError) as error:
+            self._classify(error, "list", prefix or "(every key)")
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED")
+        except bex.ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                self._answered = True
+                return None
+            self._classify(error, "head", key)
+        except bex.BotoCoreError as error:
+            self._classify(error, "head", key)
+        self._answered = True
+        metadata = {k.lower(): v for k, v in answer.get("Metadata", {}).items()}
+        ours = metadata.pop(SHA256_METADATA_KEY, None)
+        checksum = answer.get("ChecksumSHA256")
+        composite = checksum if checksum and ("-" in checksum or answer.get("ChecksumType") == "COMPOSITE") else None
+        full = base64.b64decode(checksum).hex() if checksum and not composite else None
+        return ObjectInfo(
+            key=key,
+            size=answer["ContentLength"],
+            metadata=metadata,
+            content_type=answer.get("ContentType"),
+            headers={name: answer[param] for param, name in _HEADER_PARAMS.items() if answer.get(param)},
+            sha256=ours or full,
+            etag=answer.get("ETag", "").strip('"') or None,
+            checksum_sha256=full,
+            composite_sha256=composite,
+        )
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        if end is not None and end <= start:
+            return  # nothing to read (a zero-byte object); an empty Range is not valid HTTP
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if start or end is not None:
+            request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            body = self.client.get_object(**request)["Body"]
+            self._answered = True
+            try:
+                yield from body.iter_chunks(_CHUNK)
+            finally:
+                body.close()
+        except (bex.BotoCoreError, bex.ClientError) as error:
+            self._classify(error, "read", key)
+        except (ConnectionError, TimeoutError) as error:  # urllib3's own, surfacing mid-stream
+            raise TransientError(f"{self.location}: reading {key}: {error}") from error
+
+    def hash_object(self, key: str) -> str | None:
+        return None  # reading the object back is what the stored SHA-256 and the server's checksum avoid
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> None:
+        request = self._described(info, sha256) | {"Body": data}
+        if self._send_checksums:
+            request["ChecksumSHA256"] = _b64(sha256)
+        self._call("put_object", info.key, **request)
+
+    def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
+        request = self._described(info, sha256)
+        if self._send_checksums:
+            request["ChecksumAlgorithm"] = "SHA256"
+        upload_id: str = self._call("create_multipart_upload", info.key, **request)["UploadId"]
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes, sha256: str) -> str:
+        request: dict[str, Any] = {"UploadId": upload_id, "PartNumber": number, "Body": data}
+        if self._send_checksums:
+            request["ChecksumSHA256"] = _b64(sha256)
+        etag: str = self._call("upload_part", key, Bucket=self.bucket, Key=self.prefix + key, **request)["ETag"]
+        return etag.strip('"')
+
+    def list_parts(self, key: str, upload_id: str) -> Sequence[PartDone] | None:
+        parts: list[PartDone] = []
+        try:
+            paginator = self.client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=self.bucket, Key=self.prefix + key, UploadId=upload_id):
+                self._answered = True
+                for part in page.get("Parts", []):
+                    checksum = part.get("ChecksumSHA256")
+                    sha = base64.b64decode(checksum).hex() if checksum else ""
+                    parts.append(PartDone(part["PartNumber"], part["ETag"].strip('"'), part["Size"], sha))
+        except bex.ClientError as error:
+            if _code(error) in ("NoSuchUpload", "404"):
+                return None
+            self._classify(error, "list the parts of", key)
+        except bex.BotoCoreError as error:
+            self._classify(error, "list the parts of", key)
+        return parts
+
+    def complete_upload(
+        self, info: ObjectInfo, upload_id: str, parts: Sequence[PartDone], sha256: str, sha256_in_metadata: bool
+    ) -> None:
+        listed = []
+        for part in parts:
+            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{part.etag}"'}
+            if self._send_checksums:
+                entry["ChecksumSHA256"] = _b64(part.sha256)
+            listed.append(entry)
+        key = self.prefix + info.key
+        self._call(
+            "complete_multipart_upload",
+            info.key,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},
+        )
+        if not sha256_in_metadata:
+            # The SHA-256 was not known when the upload was created, and S3 fixes metadata at creation:
+            # a server-side copy of the object onto itself with REPLACE sets it, without moving the bytes
+            # through us again. (CopyObject takes objects up to 5 GiB.)
+            request = self._described(info, sha256) | {
+                "CopySource": {"Bucket": self.bucket, "Key": key},
+                "MetadataDirective": "REPLACE",
+            }
+            if self._send_checksums:
+                request["ChecksumAlgorithm"] = "SHA256"
+            self._call("copy_object", info.key, **request)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.prefix + key, UploadId=upload_id)
+        except bex.ClientError as error:
+            if _code(error) not in ("NoSuchUpload", "404"):
+                self._classify(error, "abort the upload of", key)
+        except bex.BotoCoreError as error:
+            self._classify(error, "abort the upload of", key)
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", key, Bucket=self.bucket, Key=self.prefix + key)
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _described(self, info: ObjectInfo, sha256: str | None) -> dict[str, Any]:
+        """The request parameters that set an object's metadata, content type and headers explicitly."""
+        metadata = dict(info.metadata)
+        if sha256:
+            metadata[SHA256_METADATA_KEY] = sha256
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + info.key, "Metadata": metadata}
+        if info.content_type:
+            request["ContentType"] = info.content_type
+        for param, name in _HEADER_PARAMS.items():
+            if info.headers.get(name):
+                request[param] = info.headers[name]
+        return request
+
+    def _call(self, operation: str, key: str, **request: Any) -> Any:
+        try:
+            answer = getattr(self.client, operation)(**request)
+        except (bex.BotoCoreError, bex.ClientError) as error:
+            self._classify(error, operation.replace("_", " "), key)
+        self._answered = True
+        return answer
+
+    def _classify(self, error: Exception, doing: str, key: str) -> NoReturn:
+        where = f"{self.location}: {doing} {key}"
+        if isinstance(error, bex.NoCredentialsError | bex.PartialCredentialsError | bex.ProfileNotFound):
+            raise StoreUnavailable(f"{where}: no usable credentials ({error})", "authentication failed") from error
+        if isinstance(error, bex.ClientError):
+            code = _code(error)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            message = error.response.get("Error", {}).get("Message") or code
+            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+                raise TransientError(f"{where}: {code} ({message})") from error
+            if code in _UNAVAILABLE_CODES and not self._answered:
+                hint = "check the bucket name, the endpoint and the credentials"
+                raise StoreUnavailable(f"{where}: {code} ({message}); {hint}", code) from error
+            if code in ("AccessDenied", "403"):
+                raise PermanentError(f"{where}: access denied: the credentials may not do this") from error
+            raise PermanentError(f"{where}: {code} ({message})") from error
+        if isinstance(error, bex.EndpointConnectionError) and not self._answered:
+            raise StoreUnavailable(f"{where}: cannot connect ({error})", "connection refused") from error
+        if isinstance(error, _NETWORK_ERRORS):
+            raise TransientError(f"{where}: {error}") from error
+        raise PermanentError(f"{where}: {error}") from error
+
+
+def _code(error: bex.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _b64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def _normal_endpoint(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "::1"):
+        host = "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{host}:{port}"
