@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import struct
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -64,7 +63,7 @@ def test_another_seed_gives_other_rows(tmp_path: Path) -> None:
 
 def test_generating_again_replaces_the_earlier_demo(tmp_path: Path) -> None:
     generate_demo(tmp_path, users=30)
-    stale = tmp_path / "source" / "objects" / "models" / "stale.bin"
+    stale = tmp_path / "source" / "objects" / "recsys" / "stale.bin"
     stale.write_bytes(b"left over")
 
     paths = generate_demo(tmp_path, users=20)
@@ -193,26 +192,7 @@ def test_timestamps_are_fixed_not_wall_clock(db: sqlite3.Connection) -> None:
     assert first.startswith("2023-") and last.startswith("2023-")
 
 
-def test_objects_carry_residency_metadata_for_every_file(demo: DemoPaths) -> None:
-    metadata = json.loads((demo.objects / ".metadata.json").read_text())
-    files = set(files_below(demo.objects)) - {".metadata.json"}
-
-    assert set(metadata) == files
-    assert {entry["residency"] for entry in metadata.values()} == {"us", "eu", "global"}
-    assert metadata["models/recsys/us/v3/model.safetensors"] == {"residency": "us"}
-    assert metadata["models/recsys/eu/v3/model.safetensors"] == {"residency": "eu"}
-    assert not any(name.endswith(".meta.json") for name in files)
-
-
-def test_model_files_are_valid_safetensors(demo: DemoPaths) -> None:
-    for path in demo.objects.rglob("*.safetensors"):
-        content = path.read_bytes()
-        (header_length,) = struct.unpack("<Q", content[:8])
-        header = json.loads(content[8 : 8 + header_length])
-        start, end = header["weight"]["data_offsets"]
-        assert len(content) == 8 + header_length + end
-        rows, columns = header["weight"]["shape"]
-        assert end - start == rows * columns * 4  # F32
+# The model store under objects/ is checked by tests/test_demo_models.py.
 
 
 def test_flags_are_flagd_definitions(demo: DemoPaths) -> None:
@@ -254,8 +234,9 @@ def test_default_demo_is_small_and_fast(tmp_path: Path) -> None:
     paths = generate_demo(tmp_path)
     elapsed = time.perf_counter() - started
 
-    assert elapsed < 1.0
-    assert sum(len(content) for content in files_below(paths.objects).values()) < 200_000
+    assert elapsed < 2.0
+    # A dozen MB: one shard must be over the 8 MiB multipart threshold (tests/test_demo_models.py).
+    assert sum(len(content) for content in files_below(paths.objects).values()) < 16_000_000
     assert paths.flags.stat().st_size < 20_000
 
 
