@@ -261,10 +261,22 @@ def test_demo_plan_matches_the_generated_database(db: sqlite3.Connection) -> Non
     data = plan["data"]
 
     assert plan["source"]["database"] == "sqlite:///../demo/source/global.db"
-    assert "artifacts" not in plan and "flags" not in plan  # not built yet
+    assert "flags" not in plan  # not built yet
     # Every table is named by the plan or reached through a declared key, so `unlisted: fail` accepts it.
     with_keys = {table for table in TABLES if db.execute(f"PRAGMA foreign_key_list({table})").fetchall()}
     assert set(data["roots"]) | set(data["tables"]) | with_keys == set(TABLES)
     us_users = scalar(db, f"SELECT count(*) FROM users WHERE {data['roots']['users']}")
     assert us_users == scalar(db, "SELECT count(*) FROM users WHERE region_id = 1")
     assert scalar(db, f"SELECT count(*) FROM posts WHERE {data['tables']['posts']['where']}") > 0
+
+
+def test_demo_plan_copies_the_us_cleared_models(demo: DemoPaths) -> None:
+    plan = yaml.safe_load(PLAN.read_text())
+    plan_dir = PLAN.parent
+
+    # Relative paths are relative to plans/: the generator writes demo/source/objects.
+    assert (plan_dir / plan["source"]["objects"]).resolve() == (PLAN.parents[1] / "demo/source/objects").resolve()
+    assert plan["target"]["objects"] == "../demo/us/objects"
+    assert demo.objects.name == "objects"
+    wanted = {entry["metadata"]["residency"] for entry in plan["artifacts"]}
+    assert wanted == {"us", "global"}  # global objects are cleared for every region; eu ones are not
