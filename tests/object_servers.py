@@ -20,7 +20,7 @@ missing `weed` program skips (on a developer's machine, see tests/prerequisites.
 
 What SeaweedFS 4.48 does with digests (checked by tests/test_object_servers.py where marked *):
 
-- PutObject with a wrong `x-amz-checksum-sha256`* or a wrong `Content-MD5`: 400 BadDigest, nothing stored.
+- PutObject with a wrong `x-amz-checksum-sha256`* or a wrong `Content-MD5`*: 400 BadDigest, nothing stored.
   The message always says "The Content-Md5 you specified did not match" whichever digest was wrong, and
   botocore's default (legacy) retry mode sends the PUT again 4 times before raising it.
 - UploadPart with a wrong `ChecksumSHA256`: 400 BadDigest. CompleteMultipartUpload naming a part with a

@@ -13,8 +13,10 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ class SeaweedFS:
     endpoint_url: str
     admin: Credentials
     readonly: Credentials
+    grpc_ports: tuple[int, ...] = ()
 
     @property
     def log_path(self) -> Path:
@@ -67,7 +70,7 @@ class SeaweedFS:
 
     @classmethod
     def start(cls, folder: Path, timeout: float = START_TIMEOUT_SECONDS) -> SeaweedFS:
-        """Start it in `folder` (data, config, log and sockets all live there); wait until S3 stores objects."""
+        """Start it in `folder` (its data, config, log and local sockets); wait until S3 stores objects."""
         weed = shutil.which("weed")
         if weed is None:
             raise FileNotFoundError("weed")
@@ -77,6 +80,7 @@ class SeaweedFS:
         config_path.write_text(json.dumps(_identities_config(admin, readonly)), encoding="utf-8")
         ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
         grpc = {name: free_port() for name in ports}
+        _remove_grpc_sockets(grpc.values())
         arguments = [
             weed, "server",
             f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={folder / 'data'}",
@@ -96,7 +100,7 @@ class SeaweedFS:
         log = (folder / "weed.log").open("wb")
         process = subprocess.Popen(arguments, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        server = cls(folder, process, f"http://{HOST}:{ports['s3']}", admin, readonly)
+        server = cls(folder, process, f"http://{HOST}:{ports['s3']}", admin, readonly, tuple(grpc.values()))
         try:
             server._wait_until_it_stores(timeout)
         except BaseException:
@@ -146,3 +150,13 @@ class SeaweedFS:
                 # Seen hanging in its shutdown with the filer's socket gone: the data is throwaway.
                 self.process.kill()
                 self.process.wait(timeout=10)
+        _remove_grpc_sockets(self.grpc_ports)
+
+
+def _remove_grpc_sockets(ports: Iterable[int]) -> None:
+    # Besides its TCP ports, weed listens on /tmp/seaweedfs-<service>-grpc-<port>.sock (not configurable)
+    # and leaves the file behind when killed. Such a file is stale once its port is free, and a server
+    # given that port later could not listen on it.
+    for port in ports:
+        for stale in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-grpc-{port}.sock"):
+            stale.unlink(missing_ok=True)

@@ -37,6 +37,12 @@ EXAMPLE_ENV = {
     "TARGET_URL": "postgresql+psycopg://migrator@new-db.internal:5432/app",
     "PROD_URL": "postgresql+psycopg://readonly@db.internal:5432/app",
     "STAGING_URL": "postgresql+psycopg://migrator@staging-db.internal:5432/app",
+    "SOURCE_S3_URL": "https://s3.global.example",
+    "SOURCE_S3_KEY_ID": "source-key-id",
+    "SOURCE_S3_SECRET": "source-secret",
+    "TARGET_S3_URL": "https://objects.us.example",
+    "TARGET_S3_KEY_ID": "target-key-id",
+    "TARGET_S3_SECRET": "target-secret",
 }
 
 
@@ -58,6 +64,13 @@ def _rows(database: Path, sql: str) -> set[tuple[object, ...]]:
 def test_example_plan_loads(plan: Path) -> None:
     loaded = load_plan(plan, environ=EXAMPLE_ENV)
     assert loaded.plan.name
+
+
+def test_model_artifacts_howto_shows_its_example_plan() -> None:
+    """The how-to cannot run without two S3 servers; what it shows of the plan is the plan file itself."""
+    example = (EXAMPLES / "model-artifacts.yaml").read_text(encoding="utf-8")
+    body = example[example.index("version: 1") :]
+    assert f"```yaml\n{body}```" in (DOCS / "howto" / "model-artifacts.md").read_text(encoding="utf-8")
 
 
 def test_residency_split_runs_on_the_demo(run_cli, tmp_path: Path) -> None:

@@ -15,6 +15,10 @@ def _sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
 def _error_code(error: pytest.ExceptionInfo[ClientError]) -> str:
     return str(error.value.response["Error"]["Code"])
 
@@ -44,12 +48,15 @@ def test_seaweedfs_readonly_identity_reads_but_cannot_write(seaweedfs: SeaweedEn
     assert _error_code(refused) == "AccessDenied"
 
 
-def test_seaweedfs_rejects_a_wrong_sha256_and_keeps_a_right_one(seaweedfs: SeaweedEndpoint) -> None:
+def test_seaweedfs_rejects_a_wrong_sha256_or_md5_and_keeps_a_right_sha256(seaweedfs: SeaweedEndpoint) -> None:
     bucket = seaweedfs.bucket()
     client = seaweedfs.client(retries={"total_max_attempts": 1})
 
     with pytest.raises(ClientError) as refused:
         client.put_object(Bucket=bucket, Key="bad", Body=b"data", ChecksumSHA256=_sha256_b64(b"other"))
+    assert _error_code(refused) == "BadDigest"
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key="bad-md5", Body=b"data", ContentMD5=_md5_b64(b"other"))
     assert _error_code(refused) == "BadDigest"
     assert "Contents" not in client.list_objects_v2(Bucket=bucket)
 

@@ -5,7 +5,8 @@ stream per artifact and timestamps counted from a fixed base date, never the wal
 same arguments always give the same rows, the same files and the same flags.
 
     ROOT/source/global.db          SQLite database of a small social app, with declared foreign keys
-    ROOT/source/objects/           model files, plus .metadata.json (key -> user metadata)
+    ROOT/source/objects/           the model store (migrator/demo/models.py), its metadata in
+                                   .migrator/objects.jsonl
     ROOT/source/flags.flagd.json   flagd flag definitions
 
 Usage: ``python -m migrator.demo.generate ROOT [--users N] [--seed S]``.
@@ -16,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sqlite3
-import struct
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import closing
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from migrator.demo.models import write_models
 
 Row = tuple[Any, ...]
 
@@ -35,7 +36,6 @@ MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
-METADATA_FILE_NAME = ".metadata.json"
 FLAGD_SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
 
 
@@ -171,7 +171,7 @@ def generate_demo(root: Path, *, users: int = 400, seed: int = 7) -> DemoPaths:
     source.mkdir(parents=True, exist_ok=True)
     write_database(paths.database, build_rows(random.Random(seed), users))
     # Separate streams: changing the model files must not reshuffle the database rows, and vice versa.
-    write_objects(paths.objects, random.Random(f"objects-{seed}"))
+    write_models(paths.objects, seed)
     write_flags(paths.flags)
     return paths
 
@@ -356,97 +356,6 @@ def insert_rows(connection: sqlite3.Connection, table: str, rows: Iterable[Row])
     connection.executemany(f"INSERT INTO {table} VALUES ({placeholders})", rows)
 
 
-# --- model files -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoObject:
-    key: str  # relative path below the objects folder, always with "/"
-    residency: str  # "us" | "eu" | "global": the user metadata that the artifacts selection filters on
-    content: bytes
-
-
-def write_objects(folder: Path, rng: random.Random) -> None:
-    """Write the model files and ``.metadata.json``, removing stale files an earlier run left behind."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    objects = build_objects(rng)
-    for demo_object in objects:
-        path = folder / demo_object.key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(demo_object.content)
-    metadata = {item.key: {"residency": item.residency} for item in sorted(objects, key=lambda o: o.key)}
-    (folder / METADATA_FILE_NAME).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-
-
-def build_objects(rng: random.Random) -> list[DemoObject]:
-    """A model tree with the cases an artifacts selection must get right.
-
-    - recsys us v2/v3: selected for the US split;
-    - recsys eu v3: excluded by the ``**/eu/**`` glob and by its metadata;
-    - recsys shared tokenizer: matches the globs but has ``residency: global``, so only metadata excludes it;
-    - recsys us training log: right folder and metadata, but no ``*.safetensors``/``*.json`` glob matches;
-    - ranker global: outside the ``models/recsys/`` prefix.
-    """
-    objects: list[DemoObject] = []
-    for version in ("v2", "v3"):
-        objects += model_files(rng, "recsys", "us", version, residency="us", shape=(32, 32))
-    objects += model_files(rng, "recsys", "eu", "v3", residency="eu", shape=(32, 32))
-    objects.append(DemoObject("models/recsys/us/v3/train.log", "us", training_log(rng)))
-    objects.append(DemoObject("models/recsys/shared/tokenizer.json", "global", tokenizer_json()))
-    objects += model_files(rng, "ranker", "global", "v1", residency="global", shape=(16, 64))
-    return objects
-
-
-def model_files(
-    rng: random.Random, model: str, region: str, version: str, *, residency: str, shape: tuple[int, int]
-) -> list[DemoObject]:
-    prefix = f"models/{model}/{region}/{version}"
-    config = {
-        "model": model,
-        "region": region,
-        "version": version,
-        "weights": "model.safetensors",
-        "shape": list(shape),
-        "trained_on": timestamp(rng.randrange(365 * DAY))[:10],
-    }
-    return [
-        DemoObject(f"{prefix}/model.safetensors", residency, safetensors_bytes(rng, shape)),
-        DemoObject(f"{prefix}/config.json", residency, json_bytes(config)),
-    ]
-
-
-def safetensors_bytes(rng: random.Random, shape: tuple[int, int]) -> bytes:
-    """A valid safetensors file (u64 header length, JSON header, little-endian F32 data) of seeded weights."""
-    count = shape[0] * shape[1]
-    data = struct.pack(f"<{count}f", *(rng.gauss(0.0, 0.05) for _ in range(count)))
-    header = {
-        "__metadata__": {"format": "pt"},
-        "weight": {"dtype": "F32", "shape": list(shape), "data_offsets": [0, len(data)]},
-    }
-    header_bytes = json.dumps(header, separators=(",", ":")).encode()
-    header_bytes += b" " * (-len(header_bytes) % 8)  # the format recommends an 8-byte aligned data start
-    return struct.pack("<Q", len(header_bytes)) + header_bytes + data
-
-
-def training_log(rng: random.Random) -> bytes:
-    loss = 1.0
-    lines = []
-    for epoch in range(1, 11):
-        loss *= rng.uniform(0.75, 0.95)
-        lines.append(f"epoch={epoch} loss={loss:.4f}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def tokenizer_json() -> bytes:
-    vocabulary = ["<pad>", "<unk>", *sorted(set(WORDS))]
-    return json_bytes({"type": "word", "vocab": {word: index for index, word in enumerate(vocabulary)}})
-
-
-def json_bytes(value: object) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
-
-
 # --- feature flags ---------------------------------------------------------------------------------
 
 
@@ -481,9 +390,10 @@ def flag_definitions() -> dict[str, Any]:
         "recsys.model": {
             "state": "ENABLED",
             "variants": {
-                "us_v3": "models/recsys/us/v3",
-                "eu_v3": "models/recsys/eu/v3",
-                "ranker_only": "models/ranker/global/v1",
+                # Folders of the model store (migrator/demo/models.py).
+                "us_v3": "recsys/ranker/rev-2026-11-15",
+                "eu_v3": "recsys/eu-ranker/rev-2026-11-15",
+                "ranker_only": "shared/embeddings/rev-2026-09-01",
             },
             "defaultVariant": "ranker_only",
             "targeting": {
