@@ -65,7 +65,7 @@ class ObjectsPart:
 
         loaded = ctx.loaded
         plan = loaded.plan
-        target = _shown(plan.target.objects)
+        source, target = _location(loaded, "source"), _location(loaded, "target")
         record = _RunRecord(loaded.state_dir)
         earlier = None if ctx.start_over else record.read()
         if earlier and earlier["status"] == "finished" and earlier["plan_sha256"] == loaded.sha256:
@@ -75,8 +75,8 @@ class ObjectsPart:
         resumed = earlier is not None and earlier["status"] == "running" and earlier["plan_sha256"] == loaded.sha256
         run_id = ctx.run_id or (earlier["run_id"] if earlier is not None and resumed else uuid.uuid4().hex[:16])
         ctx.run_id = run_id
-        ctx.trail.started(run_id, plan.name, loaded.sha256, _shown(plan.source.objects), target, resumed=resumed)
-        ctx.trail.event("objects started", source=_shown(plan.source.objects), target=target)
+        ctx.trail.started(run_id, plan.name, loaded.sha256, source, target, resumed=resumed)
+        ctx.trail.event("objects started", source=source, target=target)
         record.write(run_id, loaded.sha256, "running")
         workers = ctx.workers if ctx.workers > 1 else OBJECT_WORKERS
         copied = copy_objects(plan, loaded.base_dir, loaded.state_dir, workers=workers, events=_Events(ctx))
@@ -123,7 +123,7 @@ class ObjectsPart:
         result.objects = checked.to_dict()
         result.ok = result.ok and checked.ok
         if not result.target:
-            result.target = _shown(loaded.plan.target.objects)
+            result.target = _location(loaded, "target")
             result.reference = "the receipt's manifest" if receipt is not None else "the source's objects"
 
 
@@ -208,6 +208,11 @@ def _manifest_from_receipt(receipt: Path) -> list[dict[str, Any]] | None:
     return manifest
 
 
-def _shown(location: str | None) -> str:
-    """A location as messages show it: object locations hold no secret (the credentials are apart)."""
-    return location or ""
+def _location(loaded: LoadedPlan, side: str) -> str:
+    """A side's object location as messages and the audit trail show it: the folder resolved, or
+    `s3://bucket/prefix` with its endpoint (credentials are never part of it)."""
+    from migrator.stores.objects.open import open_store
+
+    settings = loaded.plan.source if side == "source" else loaded.plan.target
+    assert settings.objects is not None  # the loader demands both sides' objects
+    return open_store(settings.objects, settings.s3, loaded.base_dir).location
