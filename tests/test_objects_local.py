@@ -115,6 +115,8 @@ def test_local_to_local_copies_the_selection_with_metadata_and_skips_it_next_tim
     verification = verify_objects(plan, tmp_path, state)
     assert verification.ok, verification.failures
     assert {c.check for c in verification.checks} == {"present", "size", "sha256", "metadata"}
+    for outcome in (report, result, verification):
+        json.dumps(outcome.to_dict())
     assert verify_objects(plan, tmp_path, state, manifest=result.manifest).ok
 
     again = Recorder()

@@ -13,7 +13,7 @@ import pytest
 
 from migrator.artifacts import copier as copier_module
 from migrator.artifacts import copy_objects, plan_objects, retry, verify_objects
-from migrator.errors import SafetyError, StoreUnavailable
+from migrator.errors import PermanentError, SafetyError, StoreUnavailable
 from tests.object_servers import MotoEndpoint, SeaweedEndpoint
 from tests.objects_cases import Recorder, blob, files_under, make_plan, s3_settings, write_local_object
 from tests.s3_local import Credentials
@@ -260,3 +260,19 @@ def test_bad_credentials_are_unavailable(tmp_path: Path, seaweedfs: SeaweedEndpo
     )
     with pytest.raises(StoreUnavailable, match=bucket):
         plan_objects(plan, tmp_path, tmp_path / "state")
+
+
+def test_folder_markers_are_not_objects_and_non_ascii_metadata_is_named(tmp_path: Path, moto_s3: MotoEndpoint) -> None:
+    bucket = moto_s3.bucket()
+    client = moto_s3.client()
+    client.put_object(Bucket=bucket, Key="models/", Body=b"")  # an S3 console's folder
+    client.put_object(Bucket=bucket, Key="models/a.bin", Body=b"a")
+    settings = s3_settings(moto_s3.endpoint_url, moto_s3.admin)
+    plan = make_plan(f"s3://{bucket}", str(tmp_path / "t"), source_s3=settings)
+    result = copy_objects(plan, tmp_path, tmp_path / "state", workers=1, events=Recorder())
+    assert [line["key"] for line in result.manifest] == ["models/a.bin"]
+
+    write_local_object(tmp_path / "source", "b.bin", b"b", {"owner": "Jürgen"})
+    to_s3 = make_plan("source", f"s3://{bucket}/copy", target_s3=settings)
+    with pytest.raises(PermanentError, match=r"put object b\.bin: .*Non ascii characters"):
+        copy_objects(to_s3, tmp_path, tmp_path / "state", workers=1, events=Recorder())

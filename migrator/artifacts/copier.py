@@ -91,6 +91,11 @@ class ObjectCopier:
         else:
             outcome.sha256 = self._copy_whole(info, sha256)
         if item.sha256 is None:
+            # Nothing told us the SHA-256 to expect: the source's ETag after the copy must be the one
+            # it had before, or the bytes we hashed may be of two versions.
+            after = self._retry(f"head {info.key}", lambda: self.source.head(info.key))
+            if after is None or (after.size, after.etag) != (info.size, info.etag):
+                raise self._changed(info, "its size or ETag changed during the copy")
             self.state.remember_hash(info, outcome.sha256)
         outcome.action = "replaced" if item.target is not None else "copied"
         self.state.record_copied(info.key, info.size, outcome.sha256)

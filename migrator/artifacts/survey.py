@@ -12,6 +12,8 @@ Target states per selected object: `skip` (the target's stored SHA-256, metadata
 headers equal the source's: nothing to do, and nothing to read), `replace` (it differs, or the target
 stores no SHA-256), `missing`, and `unknown` (the source's SHA-256 is known only by reading it: the copy
 reads it and then skips or replaces). `extra`: under the target's root, selected by no entry.
+
+Empty `name/` objects (the folders of S3 consoles) are neither listed nor copied.
 """
 
 from __future__ import annotations
@@ -71,7 +73,11 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
     filters = [EntryFilter(entry) for entry in plan.artifacts or []]
     refusals = [text for text in [overlap_refusal(source, target)] if text]
 
-    listed = with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
+    listed = [
+        info
+        for info in with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
+        if not _folder_marker(info)
+    ]
     # Objects some entry may select by key: their metadata decides (an S3 listing has none: HEAD them).
     candidates = [info for info in listed if any(f.reason_by_key(info.key) is None for f in filters)]
     described = [
@@ -141,6 +147,12 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
     return Survey(source, target, state, report_plan, planned, extras)
 
 
+def _folder_marker(info: ObjectInfo) -> bool:
+    """An empty `name/` object: how S3 consoles show folders. It holds nothing, and no folder can hold it
+    as a file, so it is not an object to copy."""
+    return info.key.endswith("/") and info.size == 0
+
+
 def _describe(store: ObjectStore, info: ObjectInfo, on_retry: OnRetry | None) -> ObjectInfo | None:
     if info.described:
         return info
@@ -166,7 +178,7 @@ def _list_target(target: WritableObjectStore, on_retry: OnRetry | None) -> dict[
         if target.place.kind == "file" and not Path(target.location).exists():
             return {}  # a local target folder is created by the copy
         raise
-    return {info.key: info for info in listed}
+    return {info.key: info for info in listed if not _folder_marker(info)}
 
 
 def _target_state(source: ObjectInfo, sha256: str | None, held: ObjectInfo | None) -> str:

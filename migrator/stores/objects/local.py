@@ -41,7 +41,7 @@ _CHUNK = 1024 * 1024
 class LocalFolderStore:
     def __init__(self, root: Path):
         self.root = root
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # guards the manifest's lazy load and its appends
         self._manifest: dict[str, dict[str, Any]] | None = None
 
     @property
@@ -224,6 +224,10 @@ class LocalFolderStore:
             self._lines()[info.key] = line
 
     def _lines(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self._load_lines()
+
+    def _load_lines(self) -> dict[str, dict[str, Any]]:
         if self._manifest is None:
             manifest: dict[str, dict[str, Any]] = {}
             path = self.root / META_DIR / MANIFEST

@@ -280,6 +280,11 @@ class S3Store:
             answer = getattr(self.client, operation)(**request)
         except (bex.BotoCoreError, bex.ClientError) as error:
             self._classify(error, operation.replace("_", " "), key)
+        except UnicodeEncodeError as error:  # headers are Latin-1 on the wire; S3 takes ASCII metadata only
+            raise PermanentError(
+                f"{self.location}: {operation.replace('_', ' ')} {key}: its user metadata or headers hold "
+                "characters S3 cannot carry (S3 takes ASCII only)"
+            ) from error
         self._answered = True
         return answer
 
