@@ -274,5 +274,5 @@ def test_folder_markers_are_not_objects_and_non_ascii_metadata_is_named(tmp_path
 
     write_local_object(tmp_path / "source", "b.bin", b"b", {"owner": "Jürgen"})
     to_s3 = make_plan("source", f"s3://{bucket}/copy", target_s3=settings)
-    with pytest.raises(PermanentError, match=r"put object b\.bin: .*Non ascii characters"):
+    with pytest.raises(PermanentError, match=r"(?s)put object b\.bin: .*Non ascii characters"):
         copy_objects(to_s3, tmp_path, tmp_path / "state", workers=1, events=Recorder())
