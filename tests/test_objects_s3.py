@@ -14,6 +14,8 @@ import pytest
 from migrator.artifacts import copier as copier_module
 from migrator.artifacts import copy_objects, plan_objects, retry, verify_objects
 from migrator.errors import PermanentError, SafetyError, StoreUnavailable
+from migrator.plan.model import S3Settings
+from migrator.stores.objects.open import open_store
 from tests.object_servers import MotoEndpoint, SeaweedEndpoint
 from tests.objects_cases import Recorder, blob, files_under, make_plan, s3_settings, write_local_object
 from tests.s3_local import Credentials
@@ -276,3 +278,13 @@ def test_folder_markers_are_not_objects_and_non_ascii_metadata_is_named(tmp_path
     to_s3 = make_plan("source", f"s3://{bucket}/copy", target_s3=settings)
     with pytest.raises(PermanentError, match=r"(?s)put object b\.bin: .*Non ascii characters"):
         copy_objects(to_s3, tmp_path, tmp_path / "state", workers=1, events=Recorder())
+
+
+def test_a_read_of_a_version_that_changed_is_refused(moto_s3: MotoEndpoint) -> None:
+    bucket = moto_s3.bucket()
+    moto_s3.client().put_object(Bucket=bucket, Key="k.bin", Body=b"first")
+    store = open_store(f"s3://{bucket}", S3Settings(**s3_settings(moto_s3.endpoint_url, moto_s3.admin)), Path("."))
+    listed = next(iter(store.list()))
+    moto_s3.client().put_object(Bucket=bucket, Key="k.bin", Body=b"second")
+    with pytest.raises(PermanentError, match=r"k\.bin: changed since it was listed"):
+        b"".join(store.read("k.bin", 0, 3, etag=listed.etag))

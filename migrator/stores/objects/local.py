@@ -92,12 +92,16 @@ class LocalFolderStore:
             content_type=(line or {}).get("content_type"),
             headers=dict((line or {}).get("headers") or {}),
             sha256=(line or {}).get("sha256") if fresh else None,
-            etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+            etag=_etag(stat),
         )
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         try:
             with self._path(key).open("rb") as file:
+                if etag is not None and _etag(os.fstat(file.fileno())) != etag:
+                    raise PermanentError(
+                        f"{key} in {self.root} changed since it was listed: run again to copy its new version"
+                    )
                 file.seek(start)
                 left = None if end is None else end - start
                 while left is None or left > 0:
@@ -244,6 +248,11 @@ class LocalFolderStore:
                         continue
             self._manifest = manifest
         return self._manifest
+
+
+def _etag(stat: os.stat_result) -> str:
+    """A file's version, as S3's ETag is an object's: it changes when the file is rewritten."""
+    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
 def _write_synced(path: Path, text: str) -> None:

@@ -157,12 +157,14 @@ class S3Store:
             composite_sha256=composite,
         )
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
             return  # nothing to read (a zero-byte object); an empty Range is not valid HTTP
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
         if start or end is not None:
             request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if etag:
+            request["IfMatch"] = f'"{etag}"'
         try:
             body = self.client.get_object(**request)["Body"]
             self._answered = True
@@ -296,6 +298,10 @@ class S3Store:
             code = _code(error)
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             message = error.response.get("Error", {}).get("Message") or code
+            if code in ("PreconditionFailed", "412"):
+                raise PermanentError(
+                    f"{where}: changed since it was listed (another ETag): run again to copy its new version"
+                ) from error
             if code in _TRANSIENT_CODES or status >= 500 or status == 429:
                 raise TransientError(f"{where}: {code} ({message})") from error
             if code in _UNAVAILABLE_CODES and not self._answered:
