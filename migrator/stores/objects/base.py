@@ -26,9 +26,6 @@ from typing import Protocol
 # local folders: the folder's manifest), so that a later run skips it without reading it.
 SHA256_METADATA_KEY = "migrator-sha256"
 
-# The headers an object carries that a copy must set explicitly (S3 drops them on a managed copy).
-CARRIED_HEADERS = ("Cache-Control", "Content-Encoding", "Content-Disposition", "Content-Language")
-
 
 @dataclass(frozen=True)
 class ObjectInfo:
