@@ -13,7 +13,7 @@ import pytest
 from migrator.artifacts import copier as copier_module
 from migrator.artifacts import copy_objects, plan_objects, verify_objects
 from migrator.artifacts.select import glob_matches, metadata_matches
-from migrator.errors import SafetyError, StoreUnavailable
+from migrator.errors import Interrupted, SafetyError, StoreUnavailable
 from tests.objects_cases import Recorder, blob, files_under, make_plan, write_local_object
 
 SMALL_PARTS = 64 * 1024
@@ -115,6 +115,8 @@ def test_local_to_local_copies_the_selection_with_metadata_and_skips_it_next_tim
     verification = verify_objects(plan, tmp_path, state)
     assert verification.ok, verification.failures
     assert {c.check for c in verification.checks} == {"present", "size", "sha256", "metadata"}
+    for outcome in (report, result, verification):
+        json.dumps(outcome.to_dict())
     assert verify_objects(plan, tmp_path, state, manifest=result.manifest).ok
 
     again = Recorder()
@@ -231,3 +233,31 @@ def test_verify_against_the_manifest_needs_no_source(tmp_path: Path) -> None:
     result = copy_objects(plan, tmp_path, tmp_path / "state", workers=1, events=Recorder())
     shutil.rmtree(tmp_path / "source")
     assert verify_objects(plan, tmp_path, tmp_path / "other-state", manifest=result.manifest).ok
+
+
+class StopAfter(Recorder):
+    """Ctrl-C after `calls` stop checks."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def check_stop(self) -> None:
+        super().check_stop()
+        if self.stops_checked > self.calls:
+            raise Interrupted("interrupted")
+
+
+def test_an_interrupted_copy_continues_where_it_stopped(tmp_path: Path, small_parts: None) -> None:
+    data = blob(10 * SMALL_PARTS, 11)
+    write_local_object(tmp_path / "source", "big.bin", data)
+    for n in range(5):
+        write_local_object(tmp_path / "source", f"small-{n}.bin", f"{n}".encode())
+    plan = make_plan("source", "target")
+    with pytest.raises(Interrupted):
+        copy_objects(plan, tmp_path, tmp_path / "state", workers=1, events=StopAfter(4))
+    result = copy_objects(plan, tmp_path, tmp_path / "state", workers=2, events=Recorder())
+    assert result.objects == 6
+    assert result.resumed and result.resumed[0]["parts_reused"] >= 1
+    assert files_under(tmp_path / "target")["big.bin"] == data
+    assert verify_objects(plan, tmp_path, tmp_path / "state").ok

@@ -18,13 +18,15 @@ the part's upload and its checkpoint) is adopted when the store's SHA-256 of it 
 The full SHA-256 is stored with the copy as user metadata `migrator-sha256`, but S3 fixes metadata when
 the upload is created. When the source's SHA-256 is known beforehand (its own `migrator-sha256`, the
 server's full-object checksum, a local manifest, a local file hashed in the plan pass, or the hash
-cache), it is set then, and the streamed hash must equal it. Only an S3 source that stores no SHA-256
-and was never read before is unknown: rather than read it twice over the network, the upload is
-completed and then copied onto itself server-side with the metadata replaced (S3 store, CopyObject).
+cache), it is set then, and the streamed hash must equal it; a local file is read once ahead to know
+it. Only an S3 source that stores no SHA-256 and was never read before stays unknown: rather than read
+it twice over the network, the upload is completed and then copied onto itself server-side with the
+metadata replaced (S3 store, CopyObject).
 
 A source object whose size, ETag or SHA-256 differs from the one an interrupted upload began with is
 reported as changed, and its upload started over; one that changes while being copied stops the run
-with a message naming it (a rerun copies the new version).
+with a message naming it (a rerun copies the new version): every read asks for the version listed by
+its ETag (S3: If-Match), so a copy never mixes bytes of two versions.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class ObjectCopier:
                 outcome.sha256, outcome.action = sha256, "skipped"
                 return outcome
         if info.size > MULTIPART_THRESHOLD:
+            if sha256 is None and self.source.place.kind == "file":
+                sha256 = self._hash_source(info)  # a local read is cheaper than S3's self-copy for metadata
             outcome.sha256 = self._copy_in_parts(info, sha256, outcome)
         else:
             outcome.sha256 = self._copy_whole(info, sha256)
@@ -220,7 +224,8 @@ class ObjectCopier:
     # --- reading the source --------------------------------------------------------------------------------
 
     def _read(self, info: ObjectInfo, start: int, end: int) -> bytes:
-        data = self._retry(f"read {info.key}", lambda: b"".join(self.source.read(info.key, start, end)))
+        # Every read names the version listed (its ETag): the parts of one copy are of one version.
+        data = self._retry(f"read {info.key}", lambda: b"".join(self.source.read(info.key, start, end, etag=info.etag)))
         if len(data) != end - start:
             raise self._changed(info, f"it is shorter than the {info.size} bytes listed")
         return data

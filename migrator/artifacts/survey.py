@@ -5,13 +5,15 @@ counted as skipped by `prefix`); an S3 listing carries no metadata, so objects t
 tests are HEADed (in a small thread pool) for their metadata, content type, headers and stored
 SHA-256. A source object's SHA-256 comes, in this order, from what the store keeps with it (S3: our
 `migrator-sha256` or the server's full-object checksum; a folder: its manifest), from the hash cache in
-the state folder (same key, size and ETag), or, for a local folder, from reading the file. An S3 source
-with none of those is hashed during the copy, where it is read anyway.
+the state folder (same key, size and ETag), or, for a local folder whose file the target already holds,
+from reading the file. Any other source object is hashed during the copy, where it is read anyway.
 
 Target states per selected object: `skip` (the target's stored SHA-256, metadata, content type and
 headers equal the source's: nothing to do, and nothing to read), `replace` (it differs, or the target
 stores no SHA-256), `missing`, and `unknown` (the source's SHA-256 is known only by reading it: the copy
 reads it and then skips or replaces). `extra`: under the target's root, selected by no entry.
+
+Empty `name/` objects (the folders of S3 consoles) are neither listed nor copied.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from migrator.artifacts.guards import overlap_refusal
 from migrator.artifacts.ledger import ObjectsState
@@ -71,7 +73,11 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
     filters = [EntryFilter(entry) for entry in plan.artifacts or []]
     refusals = [text for text in [overlap_refusal(source, target)] if text]
 
-    listed = with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
+    listed = [
+        info
+        for info in with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
+        if not _folder_marker(info)
+    ]
     # Objects some entry may select by key: their metadata decides (an S3 listing has none: HEAD them).
     candidates = [info for info in listed if any(f.reason_by_key(info.key) is None for f in filters)]
     described = [
@@ -102,9 +108,14 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
         entries.append(report)
 
     chosen = [selected[key] for key in sorted(selected)]
-    hashes = parallel(chosen, lambda info: _source_hash(source, state, info))
-
     target_listed = _list_target(target, on_retry)
+    earlier = state.copied()
+    # A local file's SHA-256 is worth reading ahead only where it decides something now: whether the
+    # target's copy is the same, or whether the file changed since an earlier run. The copy hashes the rest.
+    hashes = parallel(
+        chosen,
+        lambda info: _source_hash(source, state, info, read=info.key in target_listed or info.key in earlier),
+    )
     present = [target_listed[info.key] for info in chosen if info.key in target_listed]
     target_described = {
         info.key: info for info in parallel(present, lambda info: _describe(target, info, on_retry)) if info is not None
@@ -136,9 +147,15 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
         bytes=sum(info.size for info in chosen),
         target_state=tallies,
         refusals=refusals,
-        source_changes=_source_changes(state, {info.key for info in listed}, set(target_listed), planned),
+        source_changes=_source_changes(earlier, {info.key for info in listed}, set(target_listed), planned),
     )
     return Survey(source, target, state, report_plan, planned, extras)
+
+
+def _folder_marker(info: ObjectInfo) -> bool:
+    """An empty `name/` object: how S3 consoles show folders. It holds nothing, and no folder can hold it
+    as a file, so it is not an object to copy."""
+    return info.key.endswith("/") and info.size == 0
 
 
 def _describe(store: ObjectStore, info: ObjectInfo, on_retry: OnRetry | None) -> ObjectInfo | None:
@@ -148,9 +165,9 @@ def _describe(store: ObjectStore, info: ObjectInfo, on_retry: OnRetry | None) ->
     return headed
 
 
-def _source_hash(source: ObjectStore, state: ObjectsState, info: ObjectInfo) -> str | None:
+def _source_hash(source: ObjectStore, state: ObjectsState, info: ObjectInfo, read: bool) -> str | None:
     known = info.sha256 or state.known_hash(info)
-    if known or source.place.kind != "file":
+    if known or not read or source.place.kind != "file":
         return known
     digest = hashlib.sha256()  # a local file is cheap to read: know its SHA-256 before the copy
     for chunk in source.read(info.key):
@@ -166,7 +183,7 @@ def _list_target(target: WritableObjectStore, on_retry: OnRetry | None) -> dict[
         if target.place.kind == "file" and not Path(target.location).exists():
             return {}  # a local target folder is created by the copy
         raise
-    return {info.key: info for info in listed}
+    return {info.key: info for info in listed if not _folder_marker(info)}
 
 
 def _target_state(source: ObjectInfo, sha256: str | None, held: ObjectInfo | None) -> str:
@@ -184,8 +201,9 @@ def _target_state(source: ObjectInfo, sha256: str | None, held: ObjectInfo | Non
     return "skip" if held.sha256 == sha256 and described_alike else "replace"
 
 
-def _source_changes(state: ObjectsState, listed: set[str], in_target: set[str], planned: list[Planned]) -> list[str]:
-    earlier = state.copied()
+def _source_changes(
+    earlier: dict[str, dict[str, Any]], listed: set[str], in_target: set[str], planned: list[Planned]
+) -> list[str]:
     # Reported while the target still holds the copy (an extra now): once it is gone, nothing is left to say.
     changes = [
         f"{key}: deleted from the source since an earlier run copied it"

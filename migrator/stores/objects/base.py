@@ -26,9 +26,6 @@ from typing import Protocol
 # local folders: the folder's manifest), so that a later run skips it without reading it.
 SHA256_METADATA_KEY = "migrator-sha256"
 
-# The headers an object carries that a copy must set explicitly (S3 drops them on a managed copy).
-CARRIED_HEADERS = ("Cache-Control", "Content-Encoding", "Content-Disposition", "Content-Language")
-
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -92,8 +89,10 @@ class ObjectStore(Protocol):
         """The object with its metadata and headers, or None when there is none under that key."""
         ...
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterable[bytes]:
-        """The object's bytes from `start` to `end` (exclusive), in chunks: never the whole object."""
+    def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterable[bytes]:
+        """The object's bytes from `start` to `end` (exclusive), in chunks: never the whole object. With
+        `etag`, only from that version: a PermanentError when the object has changed since (S3: If-Match),
+        so the parts of one copy never come from two versions."""
         ...
 
 

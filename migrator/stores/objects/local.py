@@ -41,7 +41,7 @@ _CHUNK = 1024 * 1024
 class LocalFolderStore:
     def __init__(self, root: Path):
         self.root = root
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # guards the manifest's lazy load and its appends
         self._manifest: dict[str, dict[str, Any]] | None = None
 
     @property
@@ -92,12 +92,16 @@ class LocalFolderStore:
             content_type=(line or {}).get("content_type"),
             headers=dict((line or {}).get("headers") or {}),
             sha256=(line or {}).get("sha256") if fresh else None,
-            etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+            etag=_etag(stat),
         )
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         try:
             with self._path(key).open("rb") as file:
+                if etag is not None and _etag(os.fstat(file.fileno())) != etag:
+                    raise PermanentError(
+                        f"{key} in {self.root} changed since it was listed: run again to copy its new version"
+                    )
                 file.seek(start)
                 left = None if end is None else end - start
                 while left is None or left > 0:
@@ -224,6 +228,10 @@ class LocalFolderStore:
             self._lines()[info.key] = line
 
     def _lines(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return self._load_lines()
+
+    def _load_lines(self) -> dict[str, dict[str, Any]]:
         if self._manifest is None:
             manifest: dict[str, dict[str, Any]] = {}
             path = self.root / META_DIR / MANIFEST
@@ -240,6 +248,11 @@ class LocalFolderStore:
                         continue
             self._manifest = manifest
         return self._manifest
+
+
+def _etag(stat: os.stat_result) -> str:
+    """A file's version, as S3's ETag is an object's: it changes when the file is rewritten."""
+    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
 def _write_synced(path: Path, text: str) -> None:
