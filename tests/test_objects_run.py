@@ -129,6 +129,23 @@ def test_a_plan_of_objects_only_copies_verifies_and_signs_its_manifest(run_cli, 
     assert tampered.returncode == 1 and "manifest was changed" in tampered.stdout
 
 
+def test_a_finished_run_whose_target_was_deleted_copies_again(run_cli, tmp_path: Path) -> None:
+    """The objects' run record is in the state folder, apart from the objects: "finished" is said
+    only when the target still holds them all."""
+    plan = _objects_plan(tmp_path)
+    assert run_cli("run", plan).returncode == 0
+    target = tmp_path / "out" / "models"
+    (target / "models/empty.json").unlink()
+
+    again = run_cli("run", plan, "--format", "json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["status"] == "finished"
+    assert (result["objects"]["copied"], result["objects"]["skipped"]) == (1, 2)
+    assert _target_keys(target) == US_KEYS
+    assert json.loads(run_cli("run", plan, "--format", "json").stdout)["status"] == "already-finished"
+
+
 def test_an_extra_object_in_the_target_is_refused_before_writing(run_cli, tmp_path: Path) -> None:
     plan = _objects_plan(tmp_path)
     stray = tmp_path / "out" / "models" / "someone-elses.bin"

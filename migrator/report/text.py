@@ -143,6 +143,8 @@ def render_run(result: RunResult, console: Console) -> None:
         _render_table_run(result, console)
     if result.objects is not None and "objects" in result.objects:
         _render_objects_run(result.objects, console)
+    elif result.objects is not None:
+        console.print(f"objects: all in place already, from run {result.objects['run']}")
     if result.receipt:
         console.print(f"receipt: {result.receipt}")
     colour, word = ("red", "copied, but NOT verified") if not result.verified_ok else ("green", "copied")

@@ -69,9 +69,11 @@ class ObjectsPart:
         record = _RunRecord(loaded.state_dir)
         earlier = None if ctx.start_over else record.read()
         if earlier and earlier["status"] == "finished" and earlier["plan_sha256"] == loaded.sha256:
-            ctx.run_id = ctx.run_id or earlier["run_id"]
-            result.objects = {"status": "already-finished", "run": earlier["run_id"]}
-            return PartRun("already-finished", ctx.run_id, target)
+            if _still_in_place(loaded):
+                ctx.run_id = ctx.run_id or earlier["run_id"]
+                result.objects = {"status": "already-finished", "run": earlier["run_id"]}
+                return PartRun("already-finished", ctx.run_id, target)
+            earlier = None  # the target lost objects since (deleted, changed): a new run puts them back
         resumed = earlier is not None and earlier["status"] == "running" and earlier["plan_sha256"] == loaded.sha256
         run_id = ctx.run_id or (earlier["run_id"] if earlier is not None and resumed else uuid.uuid4().hex[:16])
         ctx.run_id = run_id
@@ -125,6 +127,24 @@ class ObjectsPart:
         if not result.target:
             result.target = _location(loaded, "target")
             result.reference = "the receipt's manifest" if receipt is not None else "the source's objects"
+
+
+def _still_in_place(loaded: LoadedPlan) -> bool:
+    """Whether the target still holds exactly what a finished run put there. The run record lives in
+    the state folder, not with the objects: a target deleted or changed since must not be answered
+    "finished". The plan pass answers it from listings and the SHA-256s the copies carry, without
+    reading an object."""
+    from migrator.artifacts import plan_objects
+
+    planned = plan_objects(loaded.plan, loaded.base_dir, loaded.state_dir)
+    held = planned.target_state
+    in_place = held.get("skip")
+    return (
+        in_place is not None
+        and in_place.objects == planned.objects
+        and not (held.get("extra") and held["extra"].objects and loaded.plan.target.existing != "merge")
+        and not planned.source_changes
+    )
 
 
 class _Events:

@@ -46,7 +46,8 @@ class LocalFolderStore:
 
     @property
     def location(self) -> str:
-        return str(self.root)
+        # `..` folded, as people write the folder; `place` also resolves symlinks, for the guards.
+        return os.path.normpath(self.root.absolute())
 
     @property
     def place(self) -> Place:
