@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.results import Check, TableDigest, VerifyResult
@@ -216,7 +216,8 @@ def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> Verify
 
 Digests = dict[str, "TableDigest"]
 ChunkEnds = Callable[[], list[tuple[Any, ...] | None]]  # the run's chunk bounds, read from the ledger when needed
-TableChecks = Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]
+# A string: its SQLAlchemy types are imported for the type checker only.
+TableChecks: TypeAlias = "Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]"
 
 
 def _check_target(
