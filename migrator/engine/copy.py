@@ -8,10 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Observer
@@ -24,7 +21,7 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.cancel import canceller
-from migrator.stores.sql.errors import classify
+from migrator.stores.sql.errors import guarded, guarded_iter
 from migrator.stores.sql.pgcopy import (
     chunk_digest,
     copy_in,
@@ -51,7 +48,9 @@ from migrator.stores.sql.typemap_digest import TYPEMAP, canonical_rows, source_c
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 
 @dataclass
@@ -128,13 +127,13 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
                 return count, checksum
 
-            rows_copied, checksum = _guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            rows_copied, checksum = guarded(whole_table, f"copying {name} (one unit: the table has no key)")
             ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
             ctx.observer.rows_copied(name, rows_copied)
             chunk = 1
         else:
             since = time.monotonic()
-            for unit in _guarded_iter(chunks, lambda: f"reading {name} after chunk {chunk}"):  # noqa: B023 (the chunk then)
+            for unit in guarded_iter(chunks, lambda: f"reading {name} after chunk {chunk}"):  # noqa: B023 (the chunk then)
 
                 def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
                     ctx.stop.check_at_once()
@@ -146,7 +145,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                         )
                     return checksum
 
-                checksum = _guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                checksum = guarded(commit_chunk, f"writing chunk {chunk} of {name}")
                 ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=checksum)
                 ctx.observer.rows_copied(name, unit.rows)
                 chunk += 1
@@ -154,7 +153,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 ctx.stop.chunk_committed(time.monotonic() - since)
                 since = time.monotonic()
                 ctx.stop.check()
-            _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+            guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
     return _finished(ctx, name, (rows_copied, chunk, done.chunks), time.monotonic() - started)
 
@@ -224,7 +223,7 @@ def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tu
     stager = own or ctx.stager
     assert stager is not None
     try:
-        staged = _guarded(lambda: stager.take(name), f"selecting the rows of {name}")
+        staged = guarded(lambda: stager.take(name), f"selecting the rows of {name}")
         # The progress bar's total is known once the rows are staged: no count of its own.
         ctx.observer.table_started(name, lambda: done.rows + staged.rows, done.rows)
         mark = ledger_mark(plan.name, ctx.run_id, name, done.chunks)
@@ -239,7 +238,7 @@ def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tu
             units = copy_staged(conn, staged, ctx.target.tables[name], key, plan.data.chunk_rows, mark, _reads(ctx))
             with closing(units):
                 since = time.monotonic()
-                for unit in _guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
+                for unit in guarded_iter(units, lambda: f"writing chunk {chunk} of {name}"):  # noqa: B023 (the chunk then)
                     ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=unit.checksum)
                     ctx.observer.rows_copied(name, unit.rows)
                     chunk += 1
@@ -251,7 +250,7 @@ def _copy_attached(ctx: CopyContext, job: StageJob, done: ledger.Progress) -> tu
     finally:
         if own is not None:
             own.close()
-    _guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+    guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     return rows_copied, chunk, done.chunks
 
 
@@ -411,7 +410,7 @@ def _parsed_chunks(
 def _expected_rows(ctx: CopyContext, name: str) -> int:
     """For the progress bar's ETA: the exact count where it is cheap, the planner's estimate where not."""
     prep, source = ctx.prep, ctx.source
-    return _guarded(
+    return guarded(
         lambda: estimate_rows(source, prep.queries.count(name), prep.queries.rows(name).rows), f"estimating {name}"
     )
 
@@ -431,7 +430,7 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
     chunk = done.chunks
     statement = resume_after(query, done.last_key)
     with closing(stream(ctx.source, statement, plan.data.chunk_rows)) as batches:  # type: ignore[type-var]
-        for batch in _guarded_iter(batches, f"reading {name}"):
+        for batch in guarded_iter(batches, f"reading {name}"):
             rows = [dict(r._mapping) for r in batch]
             updates = [{k: r[k] for k in keys + columns} for r in rows if any(r[c] is not None for c in columns)]
 
@@ -444,10 +443,10 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
                     last_key = tuple(rows[-1][c] for c in keys)
                     ledger.mark_done(conn, plan.name, ctx.run_id, f"fixup:{name}:{chunk}", len(updates), last_key)
 
-            _guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
+            guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
             chunk += 1
             ctx.stop.check()
-    _guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
+    guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
 
 
 def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]
@@ -460,23 +459,3 @@ def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:
 def _mark_complete(ctx: CopyContext, kind: str, name: str) -> None:
     with ctx.target.conn.begin():
         ledger.mark_done(ctx.target.conn, ctx.prep.loaded.plan.name, ctx.run_id, f"{kind}:{name}:0", 0, None)
-
-
-def _guarded(action: Callable[[], T], what: str) -> T:
-    """Run `action`; a driver error becomes our transient or permanent error, naming `what`."""
-    try:
-        return action()
-    except sa.exc.DBAPIError as exc:
-        raise classify(exc, what) from None
-
-
-def _guarded_iter(items: Iterator[T], what: str | Callable[[], str]) -> Iterator[T]:
-    """`what` may be a function, asked when an error comes: the chunk it names is the one under way then."""
-    while True:
-        try:
-            item = next(items)
-        except StopIteration:
-            return
-        except sa.exc.DBAPIError as exc:
-            raise classify(exc, what if isinstance(what, str) else what()) from None
-        yield item

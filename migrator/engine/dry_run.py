@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from migrator.engine import preflight
 from migrator.engine.prepare import Prepared, prepared
 from migrator.engine.results import DanglingCount, PlanResult, TablePlan
 from migrator.engine.target import dropped_columns, native_builder
-from migrator.errors import StoreUnavailable
+from migrator.errors import MigratorError, StoreUnavailable
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.errors import UNKNOWN_DATABASE, classify, translated
+from migrator.stores.sql.errors import UNKNOWN_DATABASE, connection_or_refusal, translated
 from migrator.stores.sql.identity import same_database
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.literal import literal_sql
@@ -20,7 +19,12 @@ from migrator.stores.sql.native_schema import left_out
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.sqlite_kept import evaluated_once
 from migrator.stores.sql.subset_sql import SubsetSQL
+from migrator.stores.sql.target_tables import table_names
+from migrator.stores.sql.verify_sql import count
 from migrator.stores.sql.writer import count_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
@@ -78,7 +82,7 @@ def _table_plan(prep: Prepared, conn: Connection, name: str, counting: SubsetSQL
     result.transforms = {col: r.action for col, r in rule.columns.items() if r.action != "keep"}
     if not prep.classes.copied(name):
         table = prep.source.table(name)
-        result.source_rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+        result.source_rows = count(conn, table)
         result.rows = 0
         return result
     query = prep.queries.rows(name)
@@ -99,19 +103,18 @@ def _target_state(prep: Prepared) -> tuple[str, dict[str, int], list[str]]:
         return "the target database does not exist yet; a run creates it", {}, preflight.refusals(prep)
     engine = connect.open_target(prep.target_url, create=False)
     try:
-        try:
-            conn = engine.connect()
-        except sa.exc.DBAPIError as exc:
+        conn = connection_or_refusal(engine, "connecting to the target")
+        if isinstance(conn, MigratorError):
             # The source is counted all the same; a target that refuses us is what `run` refuses
             # (exit 2), so the dry run ends with it too, after its report.
-            refusal = classify(exc, "connecting to the target")
+            refusal = conn
             hint = ""
             if isinstance(refusal, StoreUnavailable) and refusal.kind == UNKNOWN_DATABASE:
                 hint = "; create the database first (a run creates a SQLite file, not a server's database)"
             return "the target does not answer", {}, [f"{refusal}{hint}"]
         with conn, translated("looking at the target"):
             refused = preflight.refusals_on(prep, conn)
-            present = set(sa.inspect(conn).get_table_names())
+            present = table_names(conn)
             counts = {name: count_rows(conn, name) for name in prep.copied_tables if name in present}
             ours = _ledger_note(prep, conn) if present & set(LEDGER_TABLES) else ""
     finally:

@@ -3,8 +3,8 @@
 Re-running a finished plan must do no work (SPEC §4, §9). The full path of `run` knows this too,
 but only after importing SQLAlchemy, pydantic and sqlglot, checking the plan and opening the target
 through SQLAlchemy: about 0.6 s to read one row of the ledger, a seventh of a whole run at the
-benchmark's scale 1. This asks for the same row with the database's own driver, from nothing but
-the plan file's YAML and bytes.
+benchmark's scale 1. This asks for the same row with the database's own driver
+(stores/sql/quick_ledger.py), from nothing but the plan file's YAML and bytes.
 
 It can answer only "finished" or "don't know". Whatever it does not read simply (a URL with a
 query or unusual characters, a MySQL target, a plan with problems, a signing key to check, a
@@ -27,13 +27,12 @@ from migrator.engine.results import RunResult
 from migrator.engine.state import write_run_record
 from migrator.plan.paths import state_dir
 from migrator.plan.yaml_source import read_yaml
+from migrator.stores.sql.quick_ledger import postgresql_run_row, sqlite_run_row
 from migrator.variables import SIGNING_KEY_VARIABLE  # the full path checks the key first
 
 ALREADY_FINISHED = "this plan already ran to the end against this target: nothing to do"
-_QUESTION = "SELECT run_id, status, plan_sha256 FROM _migrator_runs WHERE plan = {}"
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-]*")  # parts that SQLAlchemy writes back exactly as given
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_.\-/]+")
-_CONNECT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -138,23 +137,7 @@ def _may_be_the_same(a: _Database, b: _Database) -> bool:
 
 def _ledger_row(target: _Database, plan: str) -> tuple[Any, ...] | None:
     if target.backend == "sqlite":
-        return _sqlite_ledger_row(target.database, plan)
-    import psycopg
-
-    options: dict[str, Any] = {"dbname": target.database, "connect_timeout": _CONNECT_SECONDS}
-    for name in ("user", "password", "host", "port"):
-        if getattr(target, name) is not None:
-            options[name] = getattr(target, name)
-    with psycopg.connect(**options) as conn:
-        return conn.execute(_QUESTION.format("%s"), (plan,)).fetchone()
-
-
-def _sqlite_ledger_row(file: str, plan: str) -> tuple[Any, ...] | None:
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
-    try:
-        found: tuple[Any, ...] | None = conn.execute(_QUESTION.format("?"), (plan,)).fetchone()
-    finally:
-        conn.close()
-    return found
+        return sqlite_run_row(target.database, plan)
+    return postgresql_run_row(
+        plan, target.database, user=target.user, password=target.password, host=target.host, port=target.port
+    )

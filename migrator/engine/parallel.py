@@ -13,8 +13,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from migrator.engine.copy import CopyContext, copy_table, staging_ahead
 from migrator.engine.results import TableCopy
@@ -22,6 +21,9 @@ from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def copy_tables(

@@ -8,15 +8,18 @@ use the same messages as the guards they keep for a target that changed in betwe
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from migrator.engine.prepare import Prepared
 from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.identity import same_database, same_server_database
 from migrator.stores.sql.ledger import RunRow
+from migrator.stores.sql.target_tables import table_names
 from migrator.stores.sql.writer import count_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def refuse(prep: Prepared, *, restarting: bool = False, lock_timeout: float = 60.0) -> None:
@@ -59,7 +62,7 @@ def refusals_on(prep: Prepared, conn: Connection, *, restarting: bool = False) -
     run = ledger.current_run(conn, plan.name)
     if run is not None and run.plan_sha256 != prep.loaded.sha256 and not restarting:
         found.append(another_version(run, plan.name))
-    present = set(sa.inspect(conn).get_table_names())
+    present = table_names(conn)
     # `fail` is the only mode in which rows already there stop the run.
     foreign = foreign_rows(prep, conn, present) if plan.target.existing == "fail" else {}
     conn.rollback()

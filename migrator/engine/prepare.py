@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy.engine import URL, Connection, Engine
+from typing import TYPE_CHECKING
 
 from migrator.errors import PlanError, Problem, StoreUnavailable, UsageError
 from migrator.plan.load import LoadedPlan
@@ -21,6 +20,9 @@ from migrator.stores.sql.type_checks import read_as_stored, refused_columns
 from migrator.subset.check import expression_problems, rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
 from migrator.subset.cycles import load_order
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
 
 
 @dataclass

@@ -4,9 +4,7 @@ and `--restart`, which removes what this plan wrote and nothing else."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from migrator.engine.preflight import foreign_rows, table_refusals
 from migrator.engine.prepare import Prepared
@@ -14,7 +12,11 @@ from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.native_schema import NativeBuilder, NativeSchema, builder_for, drop_created, execute_all
 from migrator.stores.sql.target_schema import TargetSchema, cyclic_foreign_key_columns, design
-from migrator.stores.sql.writer import delete_all
+from migrator.stores.sql.target_tables import drop_tables, empty_tables, reflected, reflected_without, table_names
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 AFTER_LOAD_UNIT = "schema:after-load:0"  # the ledger's mark of a native schema's after-load statements
 
@@ -34,7 +36,7 @@ class Target:
 def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     """Look at the target before the first write: which tables exist, and whose rows they hold."""
     plan = prep.loaded.plan
-    present = set(sa.inspect(conn).get_table_names())
+    present = table_names(conn)
     foreign = foreign_rows(prep, conn, present)
     conn.commit()
     refused = table_refusals(prep, present, foreign)  # found by the preflight already, unless it changed since
@@ -55,8 +57,7 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     target = Target(conn, schema, merge=plan.target.existing == "merge", native=native)
     if foreign and plan.target.existing == "truncate":
         with conn.begin():
-            metadata = sa.MetaData()
-            delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in prep.copied_tables if n in foreign])
+            empty_tables(conn, [n for n in prep.copied_tables if n in foreign])
     return target
 
 
@@ -79,7 +80,7 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
     crash, or loading into tables kept by `existing: truncate`), nothing is made."""
     assert target.native is not None
     conn = target.conn
-    present = set(sa.inspect(conn).get_table_names())
+    present = table_names(conn)
     there = [n for n in prep.copied_tables if n in present]
     if len(there) == len(prep.copied_tables):
         return []
@@ -121,17 +122,13 @@ def bind_target_tables(prep: Prepared, target: Target) -> None:
     if target.schema is not None:
         target.tables = {name: target.schema.table(name) for name in prep.copied_tables}
         return
-    metadata = sa.MetaData()
     backend = conn.dialect.name
     with conn.begin():
         if target.native is not None:
             # The writers see every column but the generated ones, which the target computes itself.
-            generated = target.native.generated
-            target.tables = {
-                name: _without(conn, metadata, name, generated.get(name, [])) for name in prep.copied_tables
-            }
+            target.tables = reflected_without(conn, prep.copied_tables, target.native.generated)
         else:
-            target.tables = {name: sa.Table(name, metadata, autoload_with=conn) for name in prep.copied_tables}
+            target.tables = reflected(conn, prep.copied_tables)
             _check_columns(prep, target.tables)
             if backend == "postgresql":
                 target.deferred = cyclic_foreign_key_columns(conn, prep.copied_tables)
@@ -165,15 +162,14 @@ def restart(prep: Prepared, conn: Connection) -> Restarted:
         )
     written = ledger.tables_written(conn, plan.name) | set(run.created_tables)
     conn.commit()
-    present = set(sa.inspect(conn).get_table_names())
+    present = table_names(conn)
     conn.commit()
     done = Restarted(run.run_id)
     with conn.begin():
-        metadata = sa.MetaData()
         created = [n for n in run.created_tables if n in present]
         filled = [n for n in written if n in present and n not in created]
         if filled:
-            delete_all(conn, [sa.Table(n, metadata, autoload_with=conn) for n in sorted(filled)])
+            empty_tables(conn, sorted(filled))
             done.removed.append(f"emptied {', '.join(sorted(filled))}")
         if created:
             if native_builder(prep) is not None:
@@ -181,22 +177,10 @@ def restart(prep: Prepared, conn: Connection) -> Restarted:
                 # types and functions stay, and the next run's before-load skips them.
                 drop_created(conn, created)
             else:
-                tables = [sa.Table(n, metadata, autoload_with=conn) for n in created]
-                metadata.drop_all(conn, tables=tables)
+                drop_tables(conn, created)
             done.removed.append(f"dropped {', '.join(created)}")
         ledger.forget(conn, plan.name)
     return done
-
-
-def _without(conn: Connection, metadata: sa.MetaData, name: str, generated: list[str]) -> sa.Table:
-    columns = [c["name"] for c in sa.inspect(conn).get_columns(name) if c["name"] not in generated]
-    table = sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
-    for column in table.columns:
-        if isinstance(column.type, sa.Enum):
-            # The database holds the list and checks it; SQLAlchemy's copy of it may be wrong
-            # (MariaDB's catalog is utf8mb3: a value with an emoji reads back with a "?").
-            column.type = sa.String()
-    return table
 
 
 def _check_columns(prep: Prepared, tables: dict[str, sa.Table]) -> None:

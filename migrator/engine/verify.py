@@ -20,10 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.results import Check, TableDigest, VerifyResult
@@ -36,6 +33,7 @@ from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
 from migrator.stores.sql.sqlite_attach import with_values
 from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest
+from migrator.stores.sql.target_tables import all_but
 from migrator.stores.sql.typemap_digest import (
     TYPEMAP,
     canonical_rows,
@@ -60,6 +58,10 @@ from migrator.stores.sql.verify_sql import (
 )
 from migrator.verify.compare import Differences, differences
 from migrator.verify.digest import Digest, combine
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL, Connection, Engine
 
 
 def verify_plan(
@@ -214,7 +216,8 @@ def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> Verify
 
 Digests = dict[str, "TableDigest"]
 ChunkEnds = Callable[[], list[tuple[Any, ...] | None]]  # the run's chunk bounds, read from the ledger when needed
-TableChecks = Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]
+# A string: its SQLAlchemy types are imported for the type checker only.
+TableChecks: TypeAlias = "Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]"
 
 
 def _check_target(
@@ -443,7 +446,7 @@ def _foreign_keys(prep: Prepared) -> list[dict[str, Any]]:
     return keys
 
 
-def _integrity_apart(engine: sa.engine.Engine, tables: dict[str, sa.Table], fks: list[dict[str, Any]]) -> list[Check]:
+def _integrity_apart(engine: Engine, tables: dict[str, sa.Table], fks: list[dict[str, Any]]) -> list[Check]:
     with engine.connect() as target:
         checks = _integrity(target, tables, fks)
         target.rollback()
@@ -553,7 +556,7 @@ def verification_manifest(prep: Prepared) -> dict[str, Any]:
 
 def _against_record(
     loaded: LoadedPlan,
-    engine: sa.engine.Engine,
+    engine: Engine,
     recorded: dict[str, TableDigest],
     foreign_keys: list[dict[str, Any]],
     skipped: list[str],
@@ -617,16 +620,14 @@ def _against_record(
     return VerifyResult(loaded.plan.name, target_url, ok, checks, digests, foreign_keys)
 
 
-def _open_existing_target(url: sa.engine.URL) -> sa.engine.Engine:
+def _open_existing_target(url: URL) -> Engine:
     if not connect.target_exists(url):
         raise UsageError(f"the target does not exist: {connect.redact(url)}; run the plan first")
     return connect.open_target(url, create=False)
 
 
 def _target_tables(conn: Connection) -> dict[str, sa.Table]:
-    metadata = sa.MetaData()
-    metadata.reflect(bind=conn, only=lambda name, _meta: name not in LEDGER_TABLES)
-    return dict(metadata.tables)
+    return all_but(conn, LEDGER_TABLES)
 
 
 def _transform(prep: Prepared, name: str, env: dict[str, str]) -> RowTransform | None:

@@ -24,11 +24,13 @@ psycopg reports connection failures without a SQLSTATE.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 
 from migrator.errors import MigratorError, PermanentError, StoreUnavailable, TransientError
 from migrator.redaction import redact_text
@@ -173,6 +175,39 @@ def driver_reason(exc: sa.exc.DBAPIError) -> str:
     """The driver's own words, first line, passwords hidden."""
     text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
     return redact_text(text.splitlines()[0]) if text else type(exc.orig).__name__
+
+
+T = TypeVar("T")
+
+
+def guarded(action: Callable[[], T], what: str) -> T:
+    """Run `action`; a driver error becomes our transient or permanent error, naming `what`."""
+    try:
+        return action()
+    except sa.exc.DBAPIError as exc:
+        raise classify(exc, what) from None
+
+
+def guarded_iter(items: Iterator[T], what: str | Callable[[], str]) -> Iterator[T]:
+    """`items`, each driver error met while taking the next one classified as `guarded` does. `what`
+    may be a function, asked when an error comes: the chunk it names is the one under way then."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except sa.exc.DBAPIError as exc:
+            raise classify(exc, what if isinstance(what, str) else what()) from None
+        yield item
+
+
+def connection_or_refusal(engine: Engine, what: str) -> Connection | MigratorError:
+    """A new connection of `engine`, or, where the driver refuses it, our error for that refusal,
+    for a caller that reports the refusal rather than raising it (the dry run)."""
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:
+        return classify(exc, what)
 
 
 @contextmanager

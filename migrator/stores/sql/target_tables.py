@@ -1,0 +1,60 @@
+"""The tables a target database holds, read as they are: their names, and their SQLAlchemy tables
+reflected for the engine to write into, empty, drop or check. (The schema a run designs for the
+target is target_schema.py's; the source's reflection is reflect.py's.)"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.stores.sql.writer import delete_all
+
+
+def table_names(conn: Connection) -> set[str]:
+    return set(sa.inspect(conn).get_table_names())
+
+
+def reflected(conn: Connection, names: Iterable[str]) -> dict[str, sa.Table]:
+    """The named tables, in one MetaData: a table that another references is reflected once."""
+    metadata = sa.MetaData()
+    return {name: sa.Table(name, metadata, autoload_with=conn) for name in names}
+
+
+def reflected_without(conn: Connection, names: Iterable[str], generated: dict[str, list[str]]) -> dict[str, sa.Table]:
+    """The named tables, in one MetaData, without the columns `generated` lists per table (the ones
+    the target computes itself, which the writers must not name), and with the database's ENUM
+    columns read as plain strings."""
+    metadata = sa.MetaData()
+    return {name: _without(conn, metadata, name, generated.get(name, [])) for name in names}
+
+
+def all_but(conn: Connection, hidden: Collection[str]) -> dict[str, sa.Table]:
+    """Every table of the target but the `hidden` ones (the ledger's), reflected."""
+    metadata = sa.MetaData()
+    metadata.reflect(bind=conn, only=lambda name, _meta: name not in hidden)
+    return dict(metadata.tables)
+
+
+def empty_tables(conn: Connection, names: list[str]) -> None:
+    """Delete every row of the named tables, the last named first (writer.delete_all)."""
+    delete_all(conn, list(reflected(conn, names).values()))
+
+
+def drop_tables(conn: Connection, names: list[str]) -> None:
+    """Drop the named tables, in the order their foreign keys between them allow."""
+    metadata = sa.MetaData()
+    tables = [sa.Table(name, metadata, autoload_with=conn) for name in names]
+    metadata.drop_all(conn, tables=tables)
+
+
+def _without(conn: Connection, metadata: sa.MetaData, name: str, generated: list[str]) -> sa.Table:
+    columns = [c["name"] for c in sa.inspect(conn).get_columns(name) if c["name"] not in generated]
+    table = sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
+    for column in table.columns:
+        if isinstance(column.type, sa.Enum):
+            # The database holds the list and checks it; SQLAlchemy's copy of it may be wrong
+            # (MariaDB's catalog is utf8mb3: a value with an emoji reads back with a "?").
+            column.type = sa.String()
+    return table
