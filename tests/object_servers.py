@@ -70,9 +70,10 @@ class S3Endpoint:
     def client(self, creds: Credentials | None = None, **config: Any) -> Any:
         return s3_client(self.endpoint_url, creds or self.admin, **config)
 
-    def bucket(self, prefix: str = "mt") -> str:
-        """Create an empty bucket with a unique name (lower case, as S3 names must be) and return its name."""
-        name = f"{prefix}-{uuid.uuid4().hex[:16]}"
+    def bucket(self, prefix: str = "mt", name: str | None = None) -> str:
+        """Create an empty bucket with a unique name (lower case, as S3 names must be) and return its name;
+        `name` asks for that very name, for a test that runs a documented plan naming its buckets."""
+        name = name or f"{prefix}-{uuid.uuid4().hex[:16]}"
         self.client().create_bucket(Bucket=name)
         self._buckets.append(name)
         return name
