@@ -80,7 +80,8 @@ def plan_command(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """The dry run: every table's class, reason, selecting SQL, row and dangling counts. Writes nothing."""
+    """The dry run: every table's class, reason, selecting SQL, row and dangling counts;
+    the objects each artifacts selection takes and skips. Writes nothing."""
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
 
@@ -108,7 +109,7 @@ def run(
         typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
     ] = 1,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3).")
+        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3, objects).")
     ] = False,
     count_dangling: Annotated[
         bool,
@@ -121,8 +122,8 @@ def run(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Copy the subset into the target, in checkpointed chunks. Running it again continues an
-    unfinished run; a finished one is a no-op that says so."""
+    """Copy the subset and the selected objects into the target, in checkpointed units.
+    Running it again continues an unfinished run; a finished one is a no-op that says so."""
     from migrator.engine.observer import Silent
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
@@ -170,7 +171,9 @@ def verify(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Prove the target holds exactly the subset: I1 integrity, I2 residency, I3 completeness. Exit 1 if any fails."""
+    """Prove the target holds exactly the subset (I1 integrity, I2 residency, I3
+    completeness) and the selected objects (size, SHA-256, metadata; nothing else).
+    Exit 1 if any check fails."""
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 
