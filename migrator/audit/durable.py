@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 
@@ -38,7 +39,8 @@ def truncate(path: Path, size: int) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never half of it (write aside, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A name of this process and thread: two writers of one file never share a temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()

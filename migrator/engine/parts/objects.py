@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrator.audit.canonical import canonical_bytes, sha256_hex
+from migrator.audit.durable import write_atomically
 from migrator.audit.receipt import MANIFEST_SUFFIX, receipts_dir
 from migrator.clock import utc_now
 from migrator.engine.parts.base import PartRun, RunContext
@@ -188,9 +189,7 @@ class _RunRecord:
     def write(self, run_id: str, plan_sha256: str, status: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"run_id": run_id, "plan_sha256": plan_sha256, "status": status, "at": utc_now()}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        write_atomically(self.path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
 
 
 def _write_manifest(state_dir: Path, run_id: str, manifest: list[dict[str, Any]]) -> tuple[Path, str]:
@@ -199,9 +198,7 @@ def _write_manifest(state_dir: Path, run_id: str, manifest: list[dict[str, Any]]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id}{MANIFEST_SUFFIX}"
     data = canonical_bytes(manifest)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomically(path, data)
     return path, sha256_hex(data)
 
 
