@@ -466,18 +466,7 @@ def _comparable(value: Any, single: bool) -> Any:
 
 # --- the three same-dialect pairs: every value exactly as the source stores it ---------------------
 
-SAME_DIALECT = [
-    "postgresql",
-    pytest.param(
-        "mysql",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="MariaDB to MariaDB stops at zoo.e: SQLAlchemy reflects the ENUM value 'ünï 😀' as 'ünï ?' "
-            "(MariaDB's catalog is utf8mb3) and refuses the real value: LookupError",
-        ),
-    ),
-    "sqlite",
-]
+SAME_DIALECT = ["postgresql", "mysql", "sqlite"]
 
 
 @pytest.mark.parametrize("dialect", SAME_DIALECT)
