@@ -515,6 +515,26 @@ def test_same_dialect_mariadb_verification_names_a_changed_value(
     assert held.returncode == 0, held.stdout + held.stderr
 
 
+def test_same_dialect_mariadb_into_an_existing_schema_is_kept_as_stored(
+    run_cli, tmp_path: Path, pg_url_factory: DatabaseFactory, mariadb_url_factory: DatabaseFactory
+) -> None:  # type: ignore[no-untyped-def]
+    """`schema: existing`: the target's tables made beforehand, by the zoo's own DDL. (The generated
+    column is left to the target by the plan: into an existing schema the run would write it.)"""
+    source_url, target_url = _zoo_pair(tmp_path, pg_url_factory, mariadb_url_factory, "mysql", "mysql")
+    _load("mysql", target_url)
+    for table in TABLES["mysql"]:
+        _execute("mysql", target_url, f"DELETE FROM {table}")
+    rules: dict[str, Any] = {**dict.fromkeys(TABLES["mysql"], "all"), "zoo": {"copy": "all", "columns": {"g": "drop"}}}
+    plan = write_plan(
+        tmp_path, "existing", source_url, target_url, {"tables": rules, "unlisted": "skip", "schema": "existing"}
+    )
+    done = run_cli("run", plan)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for table in TABLES["mysql"]:
+        assert _stored("mysql", target_url, table) == _stored("mysql", source_url, table), table
+    assert run_cli("verify", plan, "--against-source").returncode == 0
+
+
 def _stored(dialect: str, url: str, table: str) -> list[tuple[Any, ...]]:
     """The rows as the database stores them: PostgreSQL's col::text, MariaDB's SELECT *, SQLite's
     typeof and quote of every column."""
