@@ -304,3 +304,55 @@ def test_a_session_with_ansi_quotes_reads_the_same_statements(databases: tuple[s
         engine.dispose()
     assert quoted == plain
     assert "ANSI_QUOTES" in mode  # the session's mode is given back
+
+
+# MariaDB prints these members and defaults through its utf8mb3 catalog, each emoji as '?'.
+BEYOND_THE_BMP = """
+CREATE TABLE beyond (
+    id INT PRIMARY KEY,
+    e ENUM('sad', 'ünï 😀', '?', 'it''s', 'a\\\\b') DEFAULT 'ünï 😀',
+    s SET('a', 'ü😀', 'c?') DEFAULT 'a,ü😀',
+    v VARCHAR(10) DEFAULT '😀?',
+    q VARCHAR(10) DEFAULT '?',
+    l ENUM('x', '?') CHARACTER SET latin1 DEFAULT '?'
+) CHARACTER SET utf8mb4
+"""
+
+
+def test_members_and_defaults_beyond_the_bmp_are_the_ones_the_source_holds(
+    mariadb_url_factory: DatabaseFactory,
+) -> None:
+    """SHOW CREATE TABLE says 'ünï ?': the target holds 'ünï 😀' all the same, in every member's
+    place, and defaults to the source's own texts."""
+    source, target = mariadb_url_factory(), mariadb_url_factory()
+    source_db, target_db = _database(source), _database(target)
+    engine = sa.create_engine(target, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"USE `{source_db}`")
+            conn.exec_driver_sql(BEYOND_THE_BMP)
+            assert "'ünï ?'" in _show_create(conn, source_db, "TABLE", "beyond")  # what the catalog says
+            builder = open_source(make_url(source))
+            try:
+                with snapshot(builder) as reader:
+                    schema = native_schema(reader, ["beyond"], {})
+            finally:
+                builder.dispose()
+            conn.exec_driver_sql(f"USE `{target_db}`")
+            _run(conn, schema.before_load + schema.after_load)
+            assert _show_create(conn, target_db, "TABLE", "beyond") == _show_create(conn, source_db, "TABLE", "beyond")
+            # Every member by its number, and the defaults, written and read by the server on both sides.
+            fill = (
+                "INSERT INTO `{}`.beyond (id, e, s, l)"
+                " VALUES (1, 1, 1, 1), (2, 2, 2, 2), (3, 3, 4, 1), (4, 4, 7, 2), (5, 5, 0, 1)"
+            )
+            read = "SELECT id, HEX(e), HEX(s), HEX(l), HEX(v), HEX(q) FROM `{}`.beyond ORDER BY id"
+            for database in (source_db, target_db):
+                conn.exec_driver_sql(fill.format(database))
+                conn.exec_driver_sql(f"INSERT INTO `{database}`.beyond (id) VALUES (6)")
+            held = conn.exec_driver_sql(read.format(source_db)).all()
+            assert conn.exec_driver_sql(read.format(target_db)).all() == held
+            assert ("ünï 😀".encode().hex().upper(), "a,ü😀".encode().hex().upper()) == held[-1][1:3]
+            assert held[-1][4] == "😀?".encode().hex().upper()
+    finally:
+        engine.dispose()

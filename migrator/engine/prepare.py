@@ -77,6 +77,8 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
                 # as the map says, and values no target column could hold are refused here.
                 read_as_stored(conn, reflected.metadata, target)
                 _refuse_types(loaded, reflected, classes, conn, target)
+            elif target == conn.dialect.name:
+                read_as_stored(conn, reflected.metadata, target)  # within one dialect: as stored, whatever the schema
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
             prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
             _refuse_unreadable(prep)

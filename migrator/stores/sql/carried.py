@@ -37,8 +37,8 @@ class Stored(TypeDecorator):  # type: ignore[type-arg]
     """A source column as the driver hands its value over: the declared type's bind processing
     (for the key ranges the subset queries compare with), no result processing. `read` is what the
     SELECT takes instead of the column: "text" its ::text, "output" its output function's text,
-    "json" (PostgreSQL arrays) its JSON text, "char" (MariaDB) CAST AS CHAR, and "interval" its
-    text turned into ISO 8601 by result_processor."""
+    "json" (PostgreSQL arrays) its JSON text, "char" (MariaDB) CAST AS CHAR, "double" (MariaDB's
+    FLOAT) CAST AS DOUBLE, and "interval" its text turned into ISO 8601 by result_processor."""
 
     impl = sa.types.NullType
     cache_ok = True
@@ -67,6 +67,8 @@ class Stored(TypeDecorator):  # type: ignore[type-arg]
             return sa.cast(sa.func.array_to_json(column), sa.Text)
         if self.read == "char":
             return sa.cast(column, mysql.CHAR)
+        if self.read == "double":
+            return sa.cast(column, mysql.DOUBLE())
         return None
 
     def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Any:
@@ -74,6 +76,8 @@ class Stored(TypeDecorator):  # type: ignore[type-arg]
 
     @property
     def python_type(self) -> type:
+        if self.read == "double":
+            return float
         return str if self.read is not None else self.declared.python_type
 
     def copy(self, **kw: Any) -> Stored:

@@ -51,6 +51,13 @@ def backend(url: URL) -> str:
     return "mysql" if name == "mariadb" else name
 
 
+# A MariaDB TIMESTAMP is stored in UTC and read and written in the session's time zone, the server's
+# by default: two servers in different zones would move every value by the difference, and in a zone
+# with summer time the two instants of the hour repeated in autumn read as one text. In UTC, read and
+# written on both sides, each value is the instant stored.
+_MARIADB_UTC = "SET SESSION time_zone = '+00:00'"
+
+
 def open_source(url: URL) -> Engine:
     """An engine whose every connection is read-only at the session level (SPEC §5): the source is
     often a replica or production itself, so even a bug in our SQL must not be able to write there."""
@@ -72,6 +79,7 @@ def open_source(url: URL) -> Engine:
     def _read_only(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.execute(_MARIADB_UTC)
 
     return engine
 
@@ -105,6 +113,7 @@ def open_target(url: URL, *, create: bool, lock_timeout: float = 60.0, side: str
         def _lock_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             with dbapi_connection.cursor() as cursor:
                 cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {max(1, round(lock_timeout))}")
+                cursor.execute(_MARIADB_UTC)
 
     return engine
 

@@ -2,7 +2,8 @@
 
 Every copied table is created from its `SHOW CREATE TABLE`, verbatim (types, ENUM/SET, unsigned,
 BIT, YEAR, JSON's check, generated columns, defaults, charsets and collations per table and per column,
-CHECK constraints, the primary key, partitioning, comments), with three changes:
+CHECK constraints, the primary key, partitioning, comments), but for the ENUM/SET members and string
+defaults it prints with a '?' for a character it lost (mysql_lost_characters.py), and with three changes:
 
 - secondary indexes (UNIQUE, KEY, FULLTEXT, SPATIAL, prefix) move to `after_load` as
   `ALTER TABLE ... ADD ... IF NOT EXISTS`: loading into a table with only its clustered primary key is
@@ -51,6 +52,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.stores.sql import ddl_tokens as ddl
 from migrator.stores.sql.ddl_tokens import DdlError, Item, Token, TokenType
+from migrator.stores.sql.mysql_lost_characters import with_lost_characters
 from migrator.stores.sql.mysql_objects import recreate_objects
 
 if TYPE_CHECKING:
@@ -147,6 +149,7 @@ class _Table:
 def _parse(source: Connection, name: str, dropped: set[str]) -> _Table:
     sql = str(source.exec_driver_sql(f"SHOW CREATE TABLE {quote(name)}").one()[1])
     try:
+        sql = with_lost_characters(source, name, sql)
         tokens = ddl.tokenize(sql, "mysql")
         if [ddl.word(t) for t in tokens[:2]] != ["create", "table"]:
             raise DdlError(f"it is not a CREATE TABLE: {sql[:60]}")

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeEngine
 
+from migrator.stores.sql import mariadb_stored
 from migrator.stores.sql.carried import Stored
 from migrator.stores.sql.types import mapping, sqlite_name
 
@@ -25,9 +26,13 @@ class Refusal:
 
 def read_as_stored(conn: Connection, metadata: sa.MetaData, target: str) -> None:
     """Across dialects, each source column is read as `Stored`: as the driver hands the value over,
-    or as the source's text of it where the map says so. Within one dialect nothing changes."""
+    or as the source's text of it where the map says so. Within one dialect, MariaDB's columns are
+    read as MariaDB stores them (mariadb_stored.py); PostgreSQL's and SQLite's as they are (their
+    copies take the stored form by their own paths: COPY text, SQLite inside SQLite)."""
     source = conn.dialect.name
     if source == target:
+        if source == "mysql":
+            mariadb_stored.read_as_stored(metadata)
         return
     json_columns = _mariadb_json_columns(conn) if source == "mysql" else set()
     for table in metadata.tables.values():

@@ -158,7 +158,8 @@ def _from_mysql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # typ
     if isinstance(type_, mysql.MEDIUMINT):
         return Mapping(sa.Integer())
     if isinstance(type_, mysql.FLOAT):
-        return Mapping(sa.REAL() if target == "postgresql" else sa.Float())
+        # Read as the double it is: its text has six significant digits (1.5000001 prints 1.5).
+        return Mapping(sa.REAL() if target == "postgresql" else sa.Float(), read="double")
     if isinstance(type_, mysql.DOUBLE | mysql.REAL):
         return Mapping(sa.Double())
     common = _common(type_, target, is_key)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.errors import PermanentError
 from migrator.stores.sql.literal import execute_literal, literal_sql
+from migrator.stores.sql.mariadb_stored import stored_columns
 from migrator.stores.sql.snapshot import plain_batches, stream
 from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest, stored_spelling
 from migrator.verify.digest import MASK, Digest
@@ -74,7 +75,9 @@ def validated_foreign_keys(conn: Connection) -> set[Reference]:
 def python_digest(
     conn: Connection, query: sa.Select, columns: list[str], transform: Callable[[Row], Row] | None
 ) -> Digest:  # type: ignore[type-arg]
-    """Count and order-independent checksum of a query's rows, hashed in Python as they stream by."""
+    """Count and order-independent checksum of a query's rows, hashed in Python as they stream by;
+    MariaDB's as it stores them (mariadb_stored.py), as the copy read them."""
+    query = stored_columns(conn.dialect.name, query)
     if transform is None:
         spelled_by_sqlite = sqlite_digest(conn, query, columns)
         if spelled_by_sqlite is not None:
@@ -139,7 +142,7 @@ def keyed_rows(
     transform: Callable[[Row], Row] | None,  # type: ignore[type-arg]
 ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
     """(key, row values) in the query's key order, for finding which rows differ."""
-    for batch in stream(conn, query, BATCH):
+    for batch in stream(conn, stored_columns(conn.dialect.name, query), BATCH):
         for r in batch:
             mapping = dict(r._mapping)
             yield tuple(mapping[k] for k in key), _values(mapping, columns, transform)

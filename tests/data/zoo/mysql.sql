@@ -78,7 +78,7 @@ INSERT INTO zoo (id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d38, d38_0, f, d
 
 INSERT INTO zoo (id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d38, d38_0, f, dbl, b1, b8, c, vc, tt, tx, mt, lt,
                  bn, vb, tb, bl, mb, lb, e, s, y, da, tm, dt, ts, j) VALUES (
-    5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1.5000000000, 1, 1.5, 0.1, b'1', b'00000101', 'ü 😀', 'emoji 😀😀',
+    5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1.5000000000, 1, 1.5000001, 0.1, b'1', b'00000101', 'ü 😀', 'emoji 😀😀',
     'ünï 😀', 'tab	newline
  back\\slash ''quote''', 'ünï 😀', 'ünï 😀', X'00010203', X'000102', X'00', X'01', X'02', X'03',
     'ünï 😀', 'ü😀', 1999, '2000-02-29', '12:00:00.5', '2000-02-29 12:00:00.5', '2000-02-29 12:00:00.5',
