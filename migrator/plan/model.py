@@ -180,12 +180,14 @@ class S3Settings(_Frozen):
 class SourceSide(_Frozen):
     database: str | None = None
     objects: str | None = None  # s3://bucket[/prefix], file:///path or a plain path
+    flags: str | None = None  # a flag-definition file: a path, or s3://bucket/key (with `s3`)
     s3: S3Settings | None = None
 
 
 class TargetSide(_Frozen):
     database: str | None = None
     objects: str | None = None
+    flags: str | None = None
     s3: S3Settings | None = None
     # Target tables that already hold rows, and target objects the plan did not select (SPEC §5).
     existing: Literal["fail", "truncate", "merge"] = "fail"
@@ -203,6 +205,22 @@ class ArtifactsEntry(_Frozen):
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+class FlagsSection(_Frozen):
+    """Which feature flags move, and how they change for the target (SPEC §7)."""
+
+    include: list[str] = Field(default_factory=list)  # flag-key globs; none: every flag
+    exclude: list[str] = Field(default_factory=list)
+    set: dict[str, dict[str, Any]] = Field(default_factory=dict)  # flag key -> override, deep-merged into it
+    context: dict[str, Any] = Field(default_factory=dict)  # attributes fixed everywhere in the target
+    dead_rules: Literal["drop", "keep", "fail"] = "drop"  # targeting that can never match in the target
+    rename: dict[str, str] = Field(default_factory=dict)  # source key -> target key
+    prefix: str = ""  # put before every copied key
+    # A renamed flag whose targeting uses `fractional` moves users between buckets (the bucket hashes
+    # the key): refused, unless the old key is kept as the bucketing seed in the rewritten rule.
+    bucketing: Literal["refuse", "keep-old-key"] = "refuse"
+    source_format: Literal["auto", "flagd", "unleash"] = "auto"  # auto: told by the document's shape
+
+
 class Plan(_Frozen):
     version: Literal[1]
     name: str
@@ -212,6 +230,7 @@ class Plan(_Frozen):
     state: str | None = None
     data: DataSection = Field(default_factory=DataSection)
     artifacts: list[ArtifactsEntry] | None = Field(default=None, min_length=1)
+    flags: FlagsSection | None = None
 
     @property
     def copies_tables(self) -> bool:
@@ -221,6 +240,10 @@ class Plan(_Frozen):
     @property
     def copies_objects(self) -> bool:
         return self.artifacts is not None
+
+    @property
+    def copies_flags(self) -> bool:
+        return self.flags is not None
 
     @field_validator("name")
     @classmethod
