@@ -1,6 +1,7 @@
 """PostgreSQL to PostgreSQL with `schema: create`: the target's schema is the source's, made from
 pg_dump's own DDL (issue 12, must-have 3). The fixture (tests/data/fidelity/pg_schema.sql) has one
-object of each kind; the plan copies every table but audit_events, so what touches it is left out.
+object of each kind, in public and in a second schema, billing; the plan copies every table but
+audit_events and billing.drafts, so what touches those is left out.
 
 Checked with the test's own SQL and pg_dump, not with migrator's code."""
 
@@ -18,7 +19,8 @@ import pytest
 from tests.plan_files import write_plan
 
 FIXTURE = Path(__file__).parent / "data" / "fidelity" / "pg_schema.sql"
-COPIED = ("authors", "books", "events", "book_log")
+COPIED = ("authors", "books", "events", "book_log", "billing.invoices", "invoices")
+SKIPPED = ("audit_events", "billing.drafts")
 
 # pg_dump entries (type, name) that exist in the source only: the skipped table and its own parts ...
 SKIPPED_TABLE = {
@@ -28,6 +30,8 @@ SKIPPED_TABLE = {
     ("DEFAULT", "audit_events id"),
     ("CONSTRAINT", "audit_events audit_events_pkey"),
     ("FK CONSTRAINT", "audit_events audit_events_author_id_fkey"),
+    ("TABLE", "drafts"),
+    ("FK CONSTRAINT", "drafts drafts_invoice_id_fkey"),
 }
 # ... and what touches it, which the run leaves out and `migrator plan` lists.
 LEFT_OUT = {
@@ -35,12 +39,13 @@ LEFT_OUT = {
     ("VIEW", "audit_authors"),
     ("FUNCTION", "audit_author()"),
     ("TRIGGER", "authors authors_audited"),
+    ("VIEW", "draft_notes"),
 }
 _HEADER = re.compile(r"^-- Name: (?P<name>.*); Type: (?P<type>.*); Schema: (?P<schema>.*); Owner: (?P<owner>.*)$")
 
 
 def _plan(tmp_path: Path, source: str, target: str, name: str = "fidelity") -> Path:
-    tables = {**dict.fromkeys(COPIED, "all"), "audit_events": "skip"}
+    tables = {**dict.fromkeys(COPIED, "all"), **dict.fromkeys(SKIPPED, "skip")}
     return write_plan(tmp_path, name, source, target, {"tables": tables, "schema": "create"})
 
 
@@ -107,6 +112,9 @@ def test_target_schema_is_the_source_schema_but_the_skipped_table(run_cli, pg_ur
     kinds = {t for t, _s, _n in expected}
     assert {"DOMAIN", "TYPE", "COLLATION", "EXTENSION", "SCHEMA", "SEQUENCE", "TABLE ATTACH", "INDEX ATTACH"} <= kinds
     assert {"VIEW", "MATERIALIZED VIEW", "FUNCTION", "TRIGGER", "FK CONSTRAINT", "INDEX", "COMMENT"} <= kinds
+    # The second schema, its table, view, index and comments, beside public's table of the same name.
+    assert {("SCHEMA", "-", "billing"), ("TABLE", "billing", "invoices"), ("TABLE", "public", "invoices")} <= set(found)
+    assert {("VIEW", "billing", "unpaid"), ("INDEX", "billing", "invoices_unpaid")} <= set(found)
     # The run's audit trail says what it left out, as `migrator plan` does.
     events = [json.loads(line) for line in (tmp_path / "state" / "fidelity" / "audit.jsonl").read_text().splitlines()]
     [left_out] = [e["objects"] for e in events if e["event"] == "left out of the schema"]
@@ -124,7 +132,7 @@ def test_rows_values_partitions_and_views_match_the_source(run_cli, pg_url_facto
     assert _query(target, partitions) == [("events_2023", 2), ("events_2024", 2)]
     # book_log is filled by a trigger on books: had it fired during the load, there would be 6 rows.
     assert _query(target, "SELECT count(*) FROM book_log") == [(3,)]
-    for view in ("author_books", "books_per_author"):
+    for view in ("author_books", "books_per_author", "billing.unpaid"):
         sql = f"SELECT v::text FROM {view} v ORDER BY 1"
         assert _query(target, sql) == _query(source, sql) != []
     assert _query(target, "SELECT pages_of(1)") == [(1007,)]
@@ -144,6 +152,9 @@ def test_counters_are_past_the_copied_keys_and_triggers_run_after(run_cli, pg_ur
     assert book is not None and book[0] == 4 and book[1] == 1003 and str(book[2]) == "1500.00"
     assert event == (5,)
     assert log == (4, 4, "added; new")  # the trigger exists now, and its table's counter is past the keys
+    with psycopg.connect(_dsn(target)) as conn:
+        invoice = conn.execute("INSERT INTO billing.invoices (author_id, amount) VALUES (4, 1) RETURNING id").fetchone()
+    assert invoice == (4,)  # another schema's identity, past its copied keys too
 
 
 def test_plan_lists_what_is_left_out(run_cli, pg_url_factory, tmp_path: Path) -> None:
@@ -155,6 +166,7 @@ def test_plan_lists_what_is_left_out(run_cli, pg_url_factory, tmp_path: Path) ->
         "function public.audit_author() names public.audit_events, which is not copied",
         "trigger authors_audited on public.authors runs public.audit_author(), which is left out because it "
         "needs public.audit_events, which is not copied",
+        "view billing.draft_notes reads billing.drafts, which is not copied",
         "view public.audit_authors reads public.recent_audit, which is left out because it needs "
         "public.audit_events, which is not copied",
         "view public.recent_audit reads public.audit_events, which is not copied",
