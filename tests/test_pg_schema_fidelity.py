@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -210,28 +211,75 @@ def test_pg_dump_missing_or_too_old_is_one_clear_error(run_cli, pg_url_factory, 
     assert _query(target, "SELECT count(*) FROM pg_class WHERE relname = 'authors'") == [(0,)]
 
 
-def test_table_inheritance_is_refused_before_anything_is_written(run_cli, pg_url_factory, tmp_path: Path) -> None:
-    source, target = pg_url_factory(), pg_url_factory()
-    with psycopg.connect(_dsn(source), autocommit=True) as conn:
-        conn.execute("CREATE TABLE notes (id integer PRIMARY KEY, body text)")
-        conn.execute("CREATE TABLE book_notes (book integer) INHERITS (notes)")
-        conn.execute("INSERT INTO book_notes VALUES (1, 'x', 7)")
-    plan = {
-        "version": 1,
-        "name": "inherits",
-        "source": {"database": source},
-        "target": {"database": target},
-        "state": str(tmp_path / "state"),
-        "data": {"tables": {"notes": "all", "book_notes": "all"}},
-    }
-    path = tmp_path / "inherits.yaml"
-    path.write_text(json.dumps(plan))
+INHERITANCE = """
+CREATE SCHEMA extra;
+CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL);
+CREATE TABLE book_notes (book integer NOT NULL, PRIMARY KEY (id)) INHERITS (notes);
+CREATE TABLE author_notes (author text) INHERITS (notes);
+CREATE TABLE extra.long_notes (pages integer CHECK (pages > 500)) INHERITS (book_notes);
+INSERT INTO notes (body) VALUES ('plain'), ('plain too');
+INSERT INTO book_notes (body, book) VALUES ('on a book', 7);
+INSERT INTO author_notes (body, author) VALUES ('on an author', 'ursula'), ('no author', NULL);
+INSERT INTO extra.long_notes (body, book, pages) VALUES ('long', 8, 900);
+"""
+HIERARCHY = ("notes", "book_notes", "author_notes", "extra.long_notes")
+
+
+def _inheriting_source(pg_url_factory) -> str:  # type: ignore[no-untyped-def]
+    url = pg_url_factory()
+    with psycopg.connect(_dsn(url), autocommit=True) as conn:
+        conn.execute(INHERITANCE)
+    return url
+
+
+def test_table_inheritance_is_copied_table_by_table(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    """Each table of an INHERITS hierarchy gets its own rows: a parent's rows read with ONLY, so a
+    child's row is written once, into the child."""
+    source, target = _inheriting_source(pg_url_factory), pg_url_factory()
+    plan = write_plan(tmp_path, "inherits", source, target, {"tables": dict.fromkeys(HIERARCHY, "all")})
+    done = run_cli("run", plan, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "finished" and result["verification"]["ok"], result
+    for table in HIERARCHY:
+        sql = f"SELECT tableoid::regclass::text, t::text FROM {table} t ORDER BY 2"
+        assert _query(target, sql) == _query(source, sql), table
+    assert _query(target, "SELECT tableoid::regclass::text, count(*) FROM notes GROUP BY 1 ORDER BY 1") == [
+        ("author_notes", 2),
+        ("book_notes", 1),
+        ("extra.long_notes", 1),
+        ("notes", 2),
+    ]
+    expected = _schema_entries(source)
+    found = {key: sql for key, sql in _schema_entries(target).items() if "_migrator_" not in key[2]}
+    assert found == expected
+    with psycopg.connect(_dsn(target)) as conn:  # the shared sequence is past every table's keys
+        assert conn.execute("INSERT INTO author_notes (body) VALUES ('new') RETURNING id").fetchone() == (7,)
+
+
+def test_an_inheritance_hierarchy_into_sqlite_is_one_table_each(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    source, target = _inheriting_source(pg_url_factory), tmp_path / "target.db"
+    tables = {"notes": "all", "book_notes": "all", "author_notes": "all", "extra.long_notes": "skip"}
+    plan = write_plan(tmp_path, "flat", source, f"sqlite:///{target}", {"tables": tables})
+    done = run_cli("run", plan, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"]
+    with sqlite3.connect(target) as conn:
+        found = {t: conn.execute(f"SELECT id, body FROM {t} ORDER BY id").fetchall() for t in HIERARCHY[:3]}
+    assert found == {t: _query(source, f"SELECT id, body FROM ONLY {t} ORDER BY id") for t in HIERARCHY[:3]}
+    assert [len(rows) for rows in found.values()] == [2, 1, 2]
+
+
+def test_a_child_copied_without_its_parent_is_refused(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    source, target = _inheriting_source(pg_url_factory), pg_url_factory()
+    tables = {"notes": "skip", "book_notes": "all", "author_notes": "skip", "extra.long_notes": "all"}
+    plan = write_plan(tmp_path, "orphan", source, target, {"tables": tables, "schema": "create"})
     for command in ("plan", "run"):
-        done = run_cli(command, path)
+        done = run_cli(command, plan)
         assert done.returncode != 0, command
         said = " ".join(done.stderr.split())
-        assert "table inheritance is not copied yet (book_notes inherits from notes)" in said, said
-    assert _query(target, "SELECT count(*) FROM pg_class WHERE relname = 'notes'") == [(0,)]
+        assert "a table is copied without the table it inherits from (book_notes inherits from notes)" in said, said
+    assert _query(target, "SELECT count(*) FROM pg_class WHERE relname = 'book_notes'") == [(0,)]
 
 
 def test_a_dropped_column_goes_with_what_names_it(run_cli, pg_url_factory, tmp_path: Path) -> None:

@@ -178,9 +178,9 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
 
 
 def _refuse_inheritance(conn: Connection, copied: set[int]) -> None:
-    """Table inheritance (INHERITS, not partitions): a parent's rows, as read, include its children's,
-    so copying both would put the children's rows in the parent as well. Refused until the copy reads
-    such a parent with ONLY."""
+    """Table inheritance (INHERITS, not partitions): each table is copied by itself, a parent read
+    with ONLY (inheritance.py). A child copied without its parent could not be created (its DDL says
+    INHERITS parent): refused, naming both."""
     pairs = [
         f"{row.child} inherits from {row.parent}"
         for row in conn.exec_driver_sql(
@@ -191,12 +191,12 @@ def _refuse_inheritance(conn: Connection, copied: set[int]) -> None:
             WHERE NOT c.relispartition AND c.relkind IN ('r', 'p', 'f')
             """
         )
-        if row.child_oid in copied or row.parent_oid in copied
+        if row.child_oid in copied and row.parent_oid not in copied
     ]
     if pairs:
         raise PermanentError(
-            "table inheritance is not copied yet (" + "; ".join(sorted(pairs)) + "): a parent's rows include its "
-            "children's, so they would arrive twice; skip these tables in the plan, or make them partitions"
+            "a table is copied without the table it inherits from (" + "; ".join(sorted(pairs)) + "), which the "
+            "target needs to create it: copy the parent as well (its own rows only are read), or skip the child"
         )
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.inheritance import mark_parents
+
 # Schemas of the server, never of the application: the catalog, temporary and TOAST namespaces.
 _SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'"
 
@@ -52,10 +54,12 @@ def other_schemas(conn: Connection) -> list[str]:
 
 
 def reflect_all(conn: Connection, metadata: sa.MetaData, hidden: Callable[[str], bool]) -> None:
-    """Every table of every application schema into `metadata`, but those `hidden(plan name)` says."""
+    """Every table of every application schema into `metadata`, but those `hidden(plan name)` says;
+    the parents of inheriting tables marked to be read with ONLY (inheritance.py)."""
     metadata.reflect(bind=conn, only=lambda name, _meta: not hidden(name))
     for schema in other_schemas(conn):
         metadata.reflect(bind=conn, schema=schema, only=_shown(schema, hidden))
+    mark_parents(conn, metadata.tables.values())
 
 
 def _shown(schema: str, hidden: Callable[[str], bool]) -> Callable[[str, sa.MetaData], bool]:
@@ -74,9 +78,11 @@ def table_names(conn: Connection) -> set[str]:
 def table(
     name: str, metadata: sa.MetaData, autoload_with: Connection, include_columns: list[str] | None = None
 ) -> sa.Table:
-    """The named table, reflected into `metadata`."""
+    """The named table, reflected into `metadata` (marked as reflect_all marks them)."""
     schema, bare = split(name)
-    return sa.Table(bare, metadata, schema=schema, autoload_with=autoload_with, include_columns=include_columns)
+    found = sa.Table(bare, metadata, schema=schema, autoload_with=autoload_with, include_columns=include_columns)
+    mark_parents(autoload_with, [found])
+    return found
 
 
 def columns(conn: Connection, name: str) -> list[str]:
