@@ -108,3 +108,24 @@ def test_a_target_without_schemas_refuses_them_before_writing(run_cli, pg_url_fa
             "schemas to put them in" in said
         ), said
     assert not target.exists() or target.stat().st_size == 0
+
+
+def test_into_existing_tables_of_the_same_schemas(run_cli, pg_url_factory, tmp_path: Path) -> None:
+    """`schema: existing`: the target's own billing.invoices is found and loaded, then emptied and
+    loaded again by `existing: truncate`."""
+    source, target = _source(pg_url_factory), pg_url_factory()
+    with psycopg.connect(_dsn(target), autocommit=True) as conn:
+        conn.execute(SOURCE.split("INSERT", 1)[0])
+    data = {"tables": {"invoices": "all", "app.users": "all", "billing.invoices": "all", "billing.payments": "skip"}}
+    plan = write_plan(tmp_path, "existing", source, target, {**data, "schema": "existing"})
+    done = run_cli("run", plan, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verification"]["ok"]
+    sql = "SELECT i::text FROM billing.invoices i ORDER BY 1"
+    assert _query(target, sql) == _query(source, sql) != []
+    plan = write_plan(tmp_path, "again", source, target, {**data, "schema": "existing"})
+    plan.write_text(plan.read_text().replace('"target": {', '"target": {"existing": "truncate", '))
+    again = run_cli("run", plan, "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["verification"]["ok"]
+    assert _query(target, sql) == _query(source, sql)
