@@ -255,6 +255,23 @@ def test_table_inheritance_is_copied_table_by_table(run_cli, pg_url_factory, tmp
     assert found == expected
     with psycopg.connect(_dsn(target)) as conn:  # the shared sequence is past every table's keys
         assert conn.execute("INSERT INTO author_notes (body) VALUES ('new') RETURNING id").fetchone() == (7,)
+    # Emptied for another plan that skips a child, the parent loses its own rows only: the skipped
+    # child keeps its rows (not the plan's to delete), which verification then reports.
+    tables = {**dict.fromkeys(HIERARCHY, "all"), "author_notes": "skip"}
+    again = json.loads(write_plan(tmp_path, "again", source, target, {"tables": tables}).read_text())
+    again["target"]["existing"] = "truncate"
+    path = tmp_path / "again.yaml"
+    path.write_text(json.dumps(again))
+    done = run_cli("run", path, "--format", "json")
+    failed = [c for c in json.loads(done.stdout)["verification"]["checks"] if not c["ok"]]
+    assert [(c["table"], c["detail"]) for c in failed] == [("author_notes", "skip table holds 3 rows in the target")]
+    assert _query(target, "SELECT id, body FROM author_notes ORDER BY id") == [
+        (4, "on an author"),
+        (5, "no author"),
+        (7, "new"),
+    ]
+    sql = "SELECT tableoid::regclass::text, t::text FROM ONLY notes t ORDER BY 2"
+    assert _query(target, sql) == _query(source, sql)
 
 
 def test_an_inheritance_hierarchy_into_sqlite_is_one_table_each(run_cli, pg_url_factory, tmp_path: Path) -> None:

@@ -24,11 +24,12 @@ ONLY = "migrator_only"  # a Table's info key: read it with ONLY in PostgreSQL
 
 @compiles(sa.Table, "postgresql")
 def _from_only(element: sa.Table, compiler: SQLCompiler, **kw: Any) -> str:
-    """A marked table in a FROM list (a SELECT, a join, a subquery) as `ONLY table`. Not as the
-    table an INSERT, UPDATE or DELETE writes (`iscrud`): INSERT has no ONLY, and emptying or
-    changing a parent's rows takes its children's along, which are emptied or changed as well."""
+    """A marked table in a FROM list (a SELECT, a join, a subquery) as `ONLY table`, and so in
+    `DELETE FROM ONLY` and `UPDATE ONLY`: emptying a parent for `existing: truncate` leaves a child's
+    rows alone, those of a child the plan skips included. An INSERT names its table without this
+    hook (and has no ONLY: it writes into the table it names)."""
     text = compiler.visit_table(element, **kw)
-    if element.info.get(ONLY) and kw.get("asfrom") and not kw.get("iscrud"):
+    if element.info.get(ONLY) and kw.get("asfrom"):
         return "ONLY " + text
     return text
 
