@@ -72,6 +72,7 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
             classes = _checked(loaded, reflected, engine)
             target = connect.backend(target_url)
+            _refuse_other_schemas(loaded, reflected, classes, target)
             if loaded.plan.data.schema_ != "existing":
                 # The type map (stores/sql/types.py) designs the target's columns: the source is read
                 # as the map says, and values no target column could hold are refused here.
@@ -130,6 +131,26 @@ def _refuse_types(
                     "(or nullify, {const: VALUE}); see docs/reference/types.md",
                 )
                 for r in refused
+            ]
+        )
+
+
+def _refuse_other_schemas(loaded: LoadedPlan, reflected: ReflectedSource, classes: Classification, target: str) -> None:
+    """A table outside the source's current schema (`billing.invoices`) is copied into the same
+    schema of a PostgreSQL target; MySQL and SQLite have no schemas to put it in, and a table named
+    `billing.invoices` there would be a different table: refused, naming each, before any write."""
+    if target == "postgresql":
+        return
+    elsewhere = [t for t in reflected.schema.tables if "." in t and classes.copied(t)]
+    if elsewhere:
+        raise PlanError(
+            [
+                loaded.problem(
+                    ("data", "tables"),
+                    f"{', '.join(elsewhere)} {'is' if len(elsewhere) == 1 else 'are'} outside the source's current "
+                    f"schema, and a {target} target has no schemas to put {'it' if len(elsewhere) == 1 else 'them'} in",
+                    "skip them in data.tables, or copy into PostgreSQL",
+                )
             ]
         )
 

@@ -79,7 +79,8 @@ class TableRule(_Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-_COLUMN_REF = re.compile(r"^(?P<table>[^.()\s]+)\.(?:(?P<column>[^.()\s,]+)|\((?P<columns>[^()]+)\))$")
+# TABLE.COLUMN, where a table outside the source's current schema is SCHEMA.TABLE (billing.invoices.user_id).
+_COLUMN_REF = re.compile(r"^(?P<table>[^.()\s]+(?:\.[^.()\s]+)?)\.(?:(?P<column>[^.()\s,]+)|\((?P<columns>[^()]+)\))$")
 
 
 class ColumnRef(_Frozen):

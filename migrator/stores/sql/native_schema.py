@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql import mysql_native, pg_native, sqlite_native
+from migrator.stores.sql.qualified import sql_name
 
 
 @dataclass
@@ -86,7 +87,7 @@ def drop_created(conn: Connection, tables: list[str]) -> None:
     """`--restart`: drop the tables a native schema made, with what the source's DDL made on them
     (in PostgreSQL: CASCADE takes the views, triggers, foreign keys and owned sequences along)."""
     preparer = conn.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(t) for t in tables)
+    names = ", ".join(sql_name(conn, t) for t in tables)
     cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
     if conn.dialect.name == "sqlite":
         for table in reversed(tables):  # parents first in `tables`: children go first

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.errors import PermanentError
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.qualified import plan_name
 
 PG_CLASS, PG_PROC, PG_REWRITE, PG_ATTRDEF = 1259, 1255, 2618, 2604
 FIRST_USER_OID = 16384  # below: objects made by initdb, never dumped
@@ -30,7 +31,7 @@ Obj = tuple[int, int, int]  # (catalog, oid, column number or 0)
 class Analysis:
     """What the catalog says about the copied tables and what touches the others."""
 
-    schema: str  # the schema the plan's table names are in (current_schema())
+    schema: str  # the schema whose tables the plan names bare (current_schema()); others are `schema.table`
     copied: set[int]  # pg_class oids: the copied tables and their partitions
     left_out: set[Obj] = field(default_factory=set)  # objects not recreated (the skipped tables included)
     lines: list[str] = field(default_factory=list)  # why, for each object worth telling about
@@ -55,12 +56,13 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
         {"first": FIRST_USER_OID},
     ).all()
     wanted = set(tables)
-    by_name = {(r.nspname, r.relname): r.oid for r in relations}
-    top = {by_name[(schema, t)] for t in wanted if (schema, t) in by_name}
+    by_name = {plan_name(r.nspname, r.relname, schema): r.oid for r in relations}  # as the plan names them
+    top = {by_name[t] for t in wanted if t in by_name}
     copied = {r.oid for r in relations if r.oid in top or (r.relispartition and r.root in top)}
     _refuse_inheritance(conn, copied)
     analysis = Analysis(schema, copied)
-    names = {r.oid: r.relname for r in relations}
+    names = {r.oid: plan_name(r.nspname, r.relname, schema) for r in relations}
+    relnames = {r.oid: r.relname for r in relations}
     skipped = {r.oid for r in relations if r.relkind in ("r", "p", "f") and r.oid not in copied}
     ledger = {r.oid for r in relations if r.relname in LEDGER_TABLES}
 
@@ -104,7 +106,7 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
         leave_out((PG_CLASS, oid, 0), None, "")
     columns: dict[tuple[int, int], str] = {}
     for table, gone in sorted(dropped.items()):
-        oid = by_name.get((schema, table))
+        oid = by_name.get(table)
         if oid is None or not gone:
             continue
         kept_gone = sorted(gone)
@@ -118,7 +120,7 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
             queue.append((PG_CLASS, oid, row.attnum))
 
     # Function bodies are not in pg_depend: a function naming a table left behind stays behind.
-    skipped_names = {names[oid]: oid for oid in skipped if oid not in ledger}
+    skipped_names = {relnames[oid]: oid for oid in skipped if oid not in ledger}
     if skipped_names:
         pattern = re.compile(
             r"\b(" + "|".join(re.escape(n) for n in sorted(skipped_names, key=len, reverse=True)) + r")\b"
@@ -176,9 +178,9 @@ def analyse(conn: Connection, tables: list[str], dropped: dict[str, set[str]]) -
 
 
 def _refuse_inheritance(conn: Connection, copied: set[int]) -> None:
-    """Table inheritance (INHERITS, not partitions): a parent's rows, as read, include its children's,
-    so copying both would put the children's rows in the parent as well. Refused until the copy reads
-    such a parent with ONLY."""
+    """Table inheritance (INHERITS, not partitions): each table is copied by itself, a parent read
+    with ONLY (inheritance.py). A child copied without its parent could not be created (its DDL says
+    INHERITS parent): refused, naming both."""
     pairs = [
         f"{row.child} inherits from {row.parent}"
         for row in conn.exec_driver_sql(
@@ -189,12 +191,12 @@ def _refuse_inheritance(conn: Connection, copied: set[int]) -> None:
             WHERE NOT c.relispartition AND c.relkind IN ('r', 'p', 'f')
             """
         )
-        if row.child_oid in copied or row.parent_oid in copied
+        if row.child_oid in copied and row.parent_oid not in copied
     ]
     if pairs:
         raise PermanentError(
-            "table inheritance is not copied yet (" + "; ".join(sorted(pairs)) + "): a parent's rows include its "
-            "children's, so they would arrive twice; skip these tables in the plan, or make them partitions"
+            "a table is copied without the table it inherits from (" + "; ".join(sorted(pairs)) + "), which the "
+            "target needs to create it: copy the parent as well (its own rows only are read), or skip the child"
         )
 
 
@@ -318,13 +320,13 @@ def _generated(conn: Connection, schema: str, tables: set[str], gone: dict[str, 
     result: dict[str, list[str]] = {}
     for row in conn.exec_driver_sql(
         """
-        SELECT c.relname, a.attname, a.attnum FROM pg_attribute a
+        SELECT n.nspname, c.relname, a.attname, a.attnum FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %(schema)s AND a.attgenerated = 's' AND NOT a.attisdropped AND a.attnum > 0
-        ORDER BY c.relname, a.attnum
-        """,
-        {"schema": schema},
+        WHERE a.attgenerated = 's' AND NOT a.attisdropped AND a.attnum > 0
+        ORDER BY n.nspname, c.relname, a.attnum
+        """
     ):
-        if row.relname in tables and row.attnum not in gone.get(row.relname, set()):
-            result.setdefault(row.relname, []).append(row.attname)
+        name = plan_name(row.nspname, row.relname, schema)
+        if name in tables and row.attnum not in gone.get(name, set()):
+            result.setdefault(name, []).append(row.attname)
     return result

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.errors import PermanentError
 from migrator.stores.sql.pg_dependencies import PG_CLASS, Analysis, Obj, analyse
+from migrator.stores.sql.qualified import plan_name, split
 
 if TYPE_CHECKING:
     from migrator.stores.sql.native_schema import NativeSchema
@@ -104,7 +105,7 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
         views_sql = _restore(pg_restore, archive, views, Path(work) / "views.list")
         after_sql = _restore(pg_restore, archive, after, Path(work) / "after.list")
     drops = [
-        f"ALTER TABLE {_qualified(analysis.schema, table)} DROP COLUMN {_quote(column)} CASCADE"
+        f"ALTER TABLE {_in_schema(analysis.schema, table)} DROP COLUMN {_quote(column)} CASCADE"
         for table, columns in analysis.dropped.items()
         for column in columns
     ]
@@ -117,7 +118,7 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
     # The copy writes the source's values into identity columns; INSERT (the row path: transforms,
     # merge) refuses that for GENERATED ALWAYS, so such columns take BY DEFAULT until the load is done.
     always = [
-        f"ALTER TABLE {_qualified(analysis.schema, table)} ALTER COLUMN {_quote(column)}"
+        f"ALTER TABLE {_in_schema(analysis.schema, table)} ALTER COLUMN {_quote(column)}"
         for table, column in _identity_always(source, analysis.schema, tables, dropped)
     ]
     return NativeSchema(
@@ -138,15 +139,15 @@ def _identity_always(
 ) -> list[tuple[str, str]]:
     rows = conn.exec_driver_sql(
         """
-        SELECT c.relname, a.attname FROM pg_attribute a
+        SELECT n.nspname, c.relname, a.attname FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %(schema)s AND a.attidentity = 'a' AND NOT a.attisdropped AND NOT c.relispartition
-        ORDER BY c.relname, a.attnum
-        """,
-        {"schema": schema},
+        WHERE a.attidentity = 'a' AND NOT a.attisdropped AND NOT c.relispartition
+        ORDER BY n.nspname, c.relname, a.attnum
+        """
     )
     wanted = set(tables)
-    return [(r.relname, r.attname) for r in rows if r.relname in wanted and r.attname not in dropped.get(r.relname, ())]
+    found = [(plan_name(r.nspname, r.relname, schema), r.attname) for r in rows]
+    return [(table, column) for table, column in found if table in wanted and column not in dropped.get(table, ())]
 
 
 @dataclass
@@ -331,6 +332,12 @@ def _quote(name: str) -> str:
 
 def _qualified(schema: str, name: str) -> str:
     return f"{_quote(schema)}.{_quote(name)}"
+
+
+def _in_schema(current: str, name: str) -> str:
+    """A plan's table name as SQL, qualified: pg_restore's SQL runs with an empty search_path."""
+    schema, table = split(name)
+    return _qualified(schema or current, table)
 
 
 def _sequence_values(source: Connection, sequences: list[Entry]) -> list[str]:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from migrator.plan.model import Relation
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.qualified import plan_name, reflect_all
 from migrator.subset.schema import Column, ForeignKey, Schema, Table
 
 
@@ -24,13 +25,14 @@ class ReflectedSource:
 def reflect(connection: Connection, relations: list[Relation] | None = None) -> ReflectedSource:
     metadata = sa.MetaData()
     # A database migrator wrote into may be the source of the next split: its ledger is ours, not data.
+    # Every schema's tables, named as qualified.py says: `billing.invoices` beside `users`.
     hidden = set(LEDGER_TABLES) | _partitions(connection)
-    metadata.reflect(bind=connection, only=lambda name, _meta: name not in hidden)
+    reflect_all(connection, metadata, hidden.__contains__)
     tables: dict[str, Table] = {}
     foreign_keys: list[ForeignKey] = []
-    for sa_table in sorted(metadata.tables.values(), key=lambda t: t.name):
-        tables[sa_table.name] = Table(
-            name=sa_table.name,
+    for key, sa_table in sorted(metadata.tables.items()):
+        tables[key] = Table(
+            name=key,
             columns=tuple(_column(c) for c in sa_table.columns),
             primary_key=tuple(c.name for c in sa_table.primary_key.columns),
             unique_keys=tuple(
@@ -40,13 +42,13 @@ def reflect(connection: Connection, relations: list[Relation] | None = None) -> 
             ),
         )
         for constraint in sa_table.foreign_key_constraints:
-            if constraint.referred_table.name not in metadata.tables:
+            if constraint.referred_table.key not in metadata.tables:
                 continue
             foreign_keys.append(
                 ForeignKey(
-                    child=sa_table.name,
+                    child=key,
                     child_columns=tuple(c.name for c in constraint.columns),
-                    parent=constraint.referred_table.name,
+                    parent=constraint.referred_table.key,
                     parent_columns=tuple(e.column.name for e in constraint.elements),
                 )
             )
@@ -60,11 +62,12 @@ def _partitions(connection: Connection) -> set[str]:
     well, each of its rows would arrive twice)."""
     if connection.dialect.name != "postgresql":
         return set()
+    current = connection.exec_driver_sql("SELECT current_schema()").scalar_one()
     rows = connection.exec_driver_sql(
-        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relispartition AND n.nspname = current_schema()"
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relispartition"
     )
-    return {str(name) for (name,) in rows}
+    return {plan_name(str(schema), str(name), current) for schema, name in rows}
 
 
 def with_relations(schema: Schema, relations: list[Relation]) -> Schema:

@@ -109,8 +109,10 @@ def table_sizes(conn: Connection) -> dict[str, float]:
     free to read; empty elsewhere."""
     if conn.dialect.name != "postgresql":
         return {}
-    query = (
-        "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace"
+    query = (  # named as a plan names them (qualified.py)
+        "SELECT CASE WHEN relnamespace = current_schema()::regnamespace THEN relname "
+        "ELSE (SELECT nspname FROM pg_namespace n WHERE n.oid = relnamespace) || '.' || relname END, reltuples "
+        "FROM pg_class WHERE relkind = 'r'"
     )
     return {str(name): float(rows) for name, rows in conn.exec_driver_sql(query)}
 

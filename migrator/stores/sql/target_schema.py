@@ -14,7 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import ReflectedForeignKeyConstraint
 
+from migrator.stores.sql.qualified import split
 from migrator.stores.sql.types import translate
 from migrator.subset.cycles import cyclic_tables, strongly_connected
 
@@ -246,17 +248,23 @@ def cyclic_foreign_key_columns(conn: Connection, tables: list[str]) -> dict[str,
     of the keys that close a cycle (a table pointing at itself, or tables pointing at each other).
     Loading them as NULL and filling them in once every row is there makes any load order valid."""
     inspector = sa.inspect(conn)
-    keys = {t: inspector.get_foreign_keys(t) for t in tables}
-    parents = {t: {str(fk["referred_table"]) for fk in fks if fk["referred_table"] in keys} for t, fks in keys.items()}
+    keys = {t: inspector.get_foreign_keys(split(t)[1], schema=split(t)[0]) for t in tables}
+    referred = {t: [_referred(fk) for fk in fks] for t, fks in keys.items()}
+    parents = {t: {p for p in referred[t] if p in keys} for t in keys}
     cyclic = cyclic_tables(tables, parents)
     component_of = {t: i for i, c in enumerate(strongly_connected(tables, parents)) for t in c}
     result: dict[str, list[str]] = {}
     for table, fks in keys.items():
-        for fk in fks:
-            parent = str(fk["referred_table"])
+        for fk, parent in zip(fks, referred[table], strict=True):
             if table in cyclic and parent in cyclic and component_of[table] == component_of[parent]:
                 result.setdefault(table, []).extend(str(c) for c in fk["constrained_columns"])
     return result
+
+
+def _referred(fk: ReflectedForeignKeyConstraint) -> str:
+    """The table a reflected foreign key refers to, as a plan names it (qualified.py)."""
+    schema = fk.get("referred_schema")
+    return f"{schema}.{fk['referred_table']}" if schema else str(fk["referred_table"])
 
 
 def _name_of(constraint: sa.Constraint) -> str | None:

@@ -9,17 +9,19 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql import qualified
 from migrator.stores.sql.writer import delete_all
 
 
 def table_names(conn: Connection) -> set[str]:
-    return set(sa.inspect(conn).get_table_names())
+    """The target's tables, named as a plan names them (qualified.py)."""
+    return qualified.table_names(conn)
 
 
 def reflected(conn: Connection, names: Iterable[str]) -> dict[str, sa.Table]:
     """The named tables, in one MetaData: a table that another references is reflected once."""
     metadata = sa.MetaData()
-    return {name: sa.Table(name, metadata, autoload_with=conn) for name in names}
+    return {name: qualified.table(name, metadata, autoload_with=conn) for name in names}
 
 
 def reflected_without(conn: Connection, names: Iterable[str], generated: dict[str, list[str]]) -> dict[str, sa.Table]:
@@ -33,7 +35,7 @@ def reflected_without(conn: Connection, names: Iterable[str], generated: dict[st
 def all_but(conn: Connection, hidden: Collection[str]) -> dict[str, sa.Table]:
     """Every table of the target but the `hidden` ones (the ledger's), reflected."""
     metadata = sa.MetaData()
-    metadata.reflect(bind=conn, only=lambda name, _meta: name not in hidden)
+    qualified.reflect_all(conn, metadata, hidden.__contains__)
     return dict(metadata.tables)
 
 
@@ -45,13 +47,13 @@ def empty_tables(conn: Connection, names: list[str]) -> None:
 def drop_tables(conn: Connection, names: list[str]) -> None:
     """Drop the named tables, in the order their foreign keys between them allow."""
     metadata = sa.MetaData()
-    tables = [sa.Table(name, metadata, autoload_with=conn) for name in names]
+    tables = [qualified.table(name, metadata, autoload_with=conn) for name in names]
     metadata.drop_all(conn, tables=tables)
 
 
 def _without(conn: Connection, metadata: sa.MetaData, name: str, generated: list[str]) -> sa.Table:
-    columns = [c["name"] for c in sa.inspect(conn).get_columns(name) if c["name"] not in generated]
-    table = sa.Table(name, metadata, autoload_with=conn, include_columns=columns)
+    columns = [c for c in qualified.columns(conn, name) if c not in generated]
+    table = qualified.table(name, metadata, autoload_with=conn, include_columns=columns)
     for column in table.columns:
         if isinstance(column.type, sa.Enum):
             # The database holds the list and checks it; SQLAlchemy's copy of it may be wrong

@@ -50,7 +50,10 @@ def orphans(
 Reference = tuple[str, tuple[str, ...], str, tuple[str, ...]]  # child, its columns, parent, the parent's columns
 
 _VALIDATED_FOREIGN_KEYS = """
-SELECT child.relname, parent.relname,
+SELECT CASE WHEN child.relnamespace = current_schema()::regnamespace THEN child.relname
+            ELSE (SELECT nspname FROM pg_namespace WHERE oid = child.relnamespace) || '.' || child.relname END,
+       CASE WHEN parent.relnamespace = current_schema()::regnamespace THEN parent.relname
+            ELSE (SELECT nspname FROM pg_namespace WHERE oid = parent.relnamespace) || '.' || parent.relname END,
        ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, i)
              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum ORDER BY k.i),
        ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, i)
@@ -58,7 +61,7 @@ SELECT child.relname, parent.relname,
 FROM pg_constraint c
 JOIN pg_class child ON child.oid = c.conrelid
 JOIN pg_class parent ON parent.oid = c.confrelid
-WHERE c.contype = 'f' AND c.convalidated AND child.relnamespace = current_schema()::regnamespace
+WHERE c.contype = 'f' AND c.convalidated
 """
 
 

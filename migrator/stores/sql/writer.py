@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from migrator.stores.sql.qualified import split
+
 
 def write_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], *, merge: bool) -> None:
     if not rows:
@@ -99,7 +101,8 @@ def delete_all(conn: Connection, tables: list[sa.Table]) -> None:
 
 
 def count_rows(conn: Connection, name: str) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+    schema, bare = split(name)
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(bare, schema=schema))).scalar_one())
 
 
 def update_rows(

@@ -109,3 +109,29 @@ INSERT INTO public.books (author_id, title, list_price, pages, weight_kg, search
 INSERT INTO public.events (happened, book_id, note) VALUES
     ('2023-03-01', 1, 'reprint'), ('2024-02-02', 2, 'award'), ('2024-06-30', 3, NULL), ('2023-12-31', NULL, 'year end');
 REFRESH MATERIALIZED VIEW public.books_per_author;
+
+-- A second application schema (issue 12, must-have 3: non-public schemas): its tables are named
+-- billing.invoices and billing.drafts in the plan, and reference public's tables and each other.
+CREATE SCHEMA billing;
+COMMENT ON SCHEMA billing IS 'money, kept apart';
+CREATE TABLE billing.invoices (
+    id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    author_id integer NOT NULL REFERENCES public.authors (id),
+    book_id integer REFERENCES public.books (id),
+    amount numeric(10, 2) NOT NULL CONSTRAINT amount_positive CHECK (amount > 0),
+    paid boolean NOT NULL DEFAULT false
+);
+CREATE INDEX invoices_unpaid ON billing.invoices (author_id) WHERE NOT paid;
+COMMENT ON TABLE billing.invoices IS 'what authors are paid';
+-- A table in public with the same name as one in billing: the two stay apart.
+CREATE TABLE public.invoices (id integer PRIMARY KEY, billed integer REFERENCES billing.invoices (id));
+CREATE VIEW billing.unpaid AS SELECT i.id, a.name, i.amount FROM billing.invoices i
+    JOIN public.authors a ON a.id = i.author_id WHERE NOT i.paid;
+-- Skipped by the plan, with a view that reads it.
+CREATE TABLE billing.drafts (invoice_id integer REFERENCES billing.invoices (id), note text);
+CREATE VIEW billing.draft_notes AS SELECT note FROM billing.drafts;
+
+INSERT INTO billing.invoices (author_id, book_id, amount, paid) VALUES
+    (1, 1, 120.50, true), (1, 2, 80.00, false), (2, NULL, 15.10, false);
+INSERT INTO public.invoices VALUES (1, 3), (2, NULL);
+INSERT INTO billing.drafts VALUES (1, 'reminder');
