@@ -57,9 +57,7 @@ def migrate_flags(
         if key not in mapping:
             reports.append(FlagReport(key=key, target_key=None, status="excluded"))
             continue
-        report = FlagReport(
-            key=key, target_key=mapping[key], status="overridden" if key in rules.set else "copied"
-        )
+        report = FlagReport(key=key, target_key=mapping[key], status="overridden" if key in rules.set else "copied")
         flag = copy.deepcopy(source_flag)
         if key in rules.set:
             flag = apply_override(key, flag, rules.set[key])
