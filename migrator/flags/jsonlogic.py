@@ -89,6 +89,8 @@ def _loose_equal(a: Any, b: Any) -> bool:
         raise NotFoldable  # reference equality in JavaScript, value equality in some evaluators
     if type(a) is type(b):
         return bool(a == b)
+    if (a is None or b is None) and (_is_number(a) or _is_number(b)):
+        raise NotFoldable  # `null == 0` is false in JavaScript, true in flagd's Python evaluator
     if a is None or b is None:
         return False
     if _is_number(a) or _is_number(b):  # booleans and strings compare as numbers
