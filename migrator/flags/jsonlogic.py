@@ -342,7 +342,12 @@ def lookup(data: Any, key: Any, default: Any = None) -> Any:
         raise NotFoldable
     if not isinstance(key, str) and (isinstance(data, dict) or key != int(key)):
         raise NotFoldable  # a number names a list index; on an object evaluators disagree
-    for part in text(key).split("."):
+    return walk(data, text(key).split("."), default)
+
+
+def walk(data: Any, parts: list[str], default: Any = None) -> Any:
+    """Follow a `var` path's parts from `data` (see `lookup`)."""
+    for part in parts:
         if isinstance(data, (list, str)):
             if part == "length":
                 return len(data)
