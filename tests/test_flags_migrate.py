@@ -266,3 +266,16 @@ def test_bucketing_that_does_not_read_the_key_renames_freely() -> None:
     outcome = migrate_flags(source, FlagsSection(include=["experiments.*"], prefix="us."), source_name="s.json")
     assert outcome.document["flags"]["us.experiments.colour"] == source["flags"]["experiments.colour"]
     assert _buckets(outcome.document, "us.experiments.colour") == _buckets(source, "experiments.colour")
+
+
+def test_a_bare_flag_key_seed_becomes_a_rule() -> None:
+    source = _source()
+    source["flags"]["experiments.colour"]["targeting"] = {
+        "fractional": [{"var": "$flagd.flagKey"}, ["red", 50], ["blue", 50]]
+    }
+    rules = FlagsSection(include=["experiments.*"], prefix="us.", bucketing="keep-old-key")
+    outcome = migrate_flags(source, rules, source_name="s.json")
+    assert outcome.document["flags"]["us.experiments.colour"]["targeting"]["fractional"][0] == {
+        "cat": ["experiments.colour"]
+    }
+    assert _buckets(outcome.document, "us.experiments.colour") == _buckets(source, "experiments.colour")

@@ -115,7 +115,10 @@ def _rewrite(rule: Any, old_key: str, version: BucketingVersion, flag: str, path
             flag=flag,
             path=where,
         )
-    return {"fractional": [_with_old_key(first, old_key), *args[1:]]}
+    seed = _with_old_key(first, old_key)
+    if not isinstance(seed, dict):
+        seed = {"cat": [seed]}  # flagd's schema wants a rule there, not a literal; cat of a string is itself
+    return {"fractional": [seed, *args[1:]]}
 
 
 def _inline(rule: Any, evaluators: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
