@@ -74,8 +74,13 @@ def test_plan_lists_each_flag_and_writes_nothing(tmp_path: Path) -> None:
     assert result.flags is not None
     statuses = {f["key"]: f["status"] for f in result.flags["flags"]}
     assert statuses == {"feed.region": "overridden", "feed.layout": "copied", "billing.eu_vat": "excluded"}
-    assert result.flags["evaluators"] == ["isEU"]
+    # country is US everywhere in the target: isEU never holds, its rule goes, and the evaluator with it.
+    [region] = [f for f in result.flags["flags"] if f["key"] == "feed.region"]
+    assert [r["path"] for r in region["removed"]] == ["targeting.if[1]"]
+    assert result.flags["rules_removed"] == 1 and result.flags["evaluators"] == []
     assert result.flags["target_state"] == "missing"
+    unfixed = dry_run(load_plan(_plan(tmp_path, flags={"include": ["feed.*"]})))
+    assert unfixed.flags is not None and unfixed.flags["evaluators"] == ["isEU"]
     assert (result.source, result.target_note) == (str(tmp_path / "global.flagd.json"), "flags only")
     assert not (tmp_path / "out").exists() and not (tmp_path / ".migrator").exists()
 
