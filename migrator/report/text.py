@@ -161,9 +161,14 @@ def render_run(result: RunResult, console: Console) -> None:
     if result.flags is not None and "digest" in result.flags and "flags" in result.flags:
         what.append(plural(result.flags["copied"] + result.flags["overridden"], "flag"))
     console.print(
-        f"[{colour}]{word}[/] {' and '.join(what) or 'nothing'} to {escape(result.target)} "
+        f"[{colour}]{word}[/] {_listed(what) or 'nothing'} to {escape(result.target)} "
         f"in {result.seconds:.1f} s (run {result.run_id})"
     )
+
+
+def _listed(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
 
 
 def _render_objects_run(objects: dict[str, Any], console: Console) -> None:
