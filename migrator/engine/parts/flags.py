@@ -60,7 +60,6 @@ class FlagsPart:
 
     def run(self, ctx: RunContext, result: RunResult) -> PartRun:
         loaded = ctx.loaded
-        ctx.observer.step("migrating the feature flags")
         built = build_flags(loaded)
         record = _RunRecord(loaded.state_dir)
         earlier = None if ctx.start_over else record.read()
@@ -73,6 +72,7 @@ class FlagsPart:
         state = _target_state(held, built.digest, earlier or record.read())
         if state == "other" and loaded.plan.target.existing == "fail":
             raise SafetyError(_not_ours(built.target))
+        ctx.observer.step("writing the feature flags")
         resumed = earlier is not None and earlier["status"] == "running" and earlier["plan_sha256"] == loaded.sha256
         run_id = ctx.run_id or (earlier["run_id"] if earlier is not None and resumed else uuid.uuid4().hex[:16])
         ctx.run_id = run_id
