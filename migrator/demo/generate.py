@@ -392,9 +392,7 @@ def flag_definitions() -> dict[str, Any]:
             "variants": {"on": True, "off": False},
             "defaultVariant": "off",
             # Launching in the US first: a quarter of US users, bucketed by user (flagd's `fractional`).
-            "targeting": {
-                "if": [{"==": [{"var": "country"}, "US"]}, {"fractional": [["on", 25], ["off", 75]]}, "off"]
-            },
+            "targeting": {"if": [{"==": [{"var": "country"}, "US"]}, {"fractional": [["on", 25], ["off", 75]]}, "off"]},
         },
         "recsys.model": {
             "state": "ENABLED",
