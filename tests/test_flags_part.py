@@ -263,3 +263,13 @@ def test_the_cli_shows_the_flags_in_plan_run_and_verify(run_cli, tmp_path: Path)
     assert json.loads(ran.stdout)["flags"]["verification"]["ok"] is True
     verified = run_cli("verify", plan)
     assert verified.returncode == 0 and "flags verified" in verified.stdout
+
+
+def test_a_set_for_a_flag_that_is_not_copied_is_a_plan_error_at_its_line(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, flags={"include": ["feed.*"], "set": {"billing.eu_vat": {"state": "DISABLED"}}})
+    with pytest.raises(PlanError) as error:
+        dry_run(load_plan(plan))
+    [problem] = error.value.problems
+    lines = plan.read_text().splitlines()
+    assert lines[problem.line - 1].strip().startswith("billing.eu_vat:") and problem.key == "flags.set.billing.eu_vat"
+    assert "is excluded by include/exclude" in problem.message

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.audit.canonical import canonical_bytes, sha256_hex
 from migrator.engine.flag_files import FlagFile
-from migrator.errors import SafetyError, UsageError
-from migrator.flags import FlagsOutcome, migrate_flags
+from migrator.errors import PlanError, Problem, SafetyError, UsageError
+from migrator.flags import FlagsError, FlagsOutcome, migrate_flags
 from migrator.flags.bucketing import BucketingVersion
 from migrator.flags.unleash import UnleashImport, convert_unleash, looks_like_unleash
 
@@ -127,7 +127,10 @@ def build_flags(loaded: LoadedPlan) -> BuiltFlags:
             raise UsageError(f"{source.shown}: not an Unleash export (no `features` list), but source_format says so")
         imported = convert_unleash(document)
         document = imported.document
-    outcome = migrate_flags(document, rules, source_name=source.shown, bucketing_version=BUCKETING_VERSION)
+    try:
+        outcome = migrate_flags(document, rules, source_name=source.shown, bucketing_version=BUCKETING_VERSION)
+    except FlagsError as error:
+        raise _located(error, loaded) from None
     output = render(outcome.document)
     return BuiltFlags(source, target, source_format, outcome, imported, output, digest_of(outcome.document))
 
@@ -158,3 +161,22 @@ def _uses_fractional(rule: Any, evaluators: dict[str, Any], seen: frozenset[str]
     if len(rule) == 1 and isinstance(ref, str):
         return ref not in seen and _uses_fractional(evaluators.get(ref), evaluators, seen | {ref})
     return "fractional" in rule or any(_uses_fractional(value, evaluators, seen) for value in rule.values())
+
+
+def _located(error: FlagsError, loaded: LoadedPlan) -> FlagsError | PlanError:
+    """A refusal about a key of the plan's `flags` section (a `set`, a `rename`, a `context` entry)
+    is a plan error at that key's line; one about the source's flags stays as the core said it."""
+    rules = loaded.plan.flags
+    path = error.path or ""
+    if rules is None:
+        return error
+    for section in ("set", "rename", "context"):
+        named: dict[str, Any] = getattr(rules, section)
+        # A flag key may hold dots: the flag the error names, else the longest entry the path starts with.
+        candidates = [error.flag] if error.flag else sorted(named, key=len, reverse=True)
+        for name in candidates:
+            if name in named and (path == f"flags.{section}.{name}" or path.startswith(f"flags.{section}.{name}.")):
+                line = loaded.line_of("flags", section, name)
+                message = str(error).removeprefix(f"flags.{section}: ")
+                return PlanError([Problem(str(loaded.file), line, f"flags.{section}.{name}", message)])
+    return error
