@@ -67,7 +67,7 @@ def key_dependent_fractionals(rule: Any, path: tuple[Any, ...] = ()) -> list[tup
         for index, item in enumerate(rule):
             found += key_dependent_fractionals(item, (*path, index))
     elif isinstance(rule, dict) and len(rule) == 1:
-        (operator, value), = rule.items()
+        ((operator, value),) = rule.items()
         if operator == "fractional":
             args = _fractional_args(rule)
             if _is_shorthand(args) or _reads_flag_key(args[0]):
@@ -92,7 +92,7 @@ def _rewrite(rule: Any, old_key: str, version: BucketingVersion, flag: str, path
         return [_rewrite(item, old_key, version, flag, (*path, i)) for i, item in enumerate(rule)]
     if not (isinstance(rule, dict) and len(rule) == 1):
         return rule
-    (operator, value), = rule.items()
+    ((operator, value),) = rule.items()
     if operator != "fractional":
         return {operator: _rewrite(value, old_key, version, flag, (*path, operator))}
     args = [_rewrite(arg, old_key, version, flag, (*path, operator, i)) for i, arg in enumerate(_fractional_args(rule))]

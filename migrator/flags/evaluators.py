@@ -27,12 +27,11 @@ def used_evaluators(rules: dict[str, Any], evaluators: dict[str, Any]) -> list[s
     evaluator, in the source's order. A reference to an evaluator that is not there is refused: flagd
     would leave `{"$ref": ...}` in the rule and fail every evaluation of the flag."""
     needed: set[str] = set()
-    pending = [(f"flags.{key}.targeting", rule) for key, rule in rules.items()]
+    pending = [(key, f"flags.{key}.targeting", rule) for key, rule in rules.items()]
     while pending:
-        owner, rule = pending.pop()
+        flag, owner, rule = pending.pop()
         for name, path in references(rule):
             if name not in evaluators:
-                flag = owner.split(".")[1]
                 where = json_path((owner, *path)) if path else owner
                 raise FlagsError(
                     f"flag {flag!r}: {where} refers to evaluator {name!r}, which the source's $evaluators "
@@ -42,5 +41,5 @@ def used_evaluators(rules: dict[str, Any], evaluators: dict[str, Any]) -> list[s
                 )
             if name not in needed:
                 needed.add(name)
-                pending.append((owner, evaluators[name]))
+                pending.append((flag, f"$evaluators.{name}", evaluators[name]))
     return [name for name in evaluators if name in needed]

@@ -1,7 +1,7 @@
 """migrate_flags: a source flagd document and the plan's `flags` rules -> the target's document and report.
 
-The steps, per selected flag: apply the `set` override, make a rename safe for `fractional` bucketing,
-partially evaluate the targeting with the plan's `context`, then bring along only the `$evaluators` the
+The steps, per selected flag: apply the `set` override, partially evaluate the targeting with the plan's
+`context`, make a rename safe for `fractional` bucketing; then bring along only the `$evaluators` the
 copied flags still use and validate the result against flagd's schema. Pure: no I/O.
 """
 
@@ -57,16 +57,15 @@ def migrate_flags(
         if key not in mapping:
             reports.append(FlagReport(key=key, target_key=None, status="excluded"))
             continue
-        report = FlagReport(
-            key=key, target_key=mapping[key], status="overridden" if key in rules.set else "copied"
-        )
+        report = FlagReport(key=key, target_key=mapping[key], status="overridden" if key in rules.set else "copied")
         flag = copy.deepcopy(source_flag)
         if key in rules.set:
             flag = apply_override(key, flag, rules.set[key])
             report.notes.append(f"override merged: {', '.join(sorted(rules.set[key]))}")
+        flag = settle_targeting(key, flag, evaluators, rules, report)
+        # After simplification: a fractional rule in a branch the target never takes moves nobody.
         if mapping[key] != key:
             flag = keep_bucketing(key, mapping[key], flag, evaluators, rules.bucketing, bucketing_version, report)
-        flag = settle_targeting(key, flag, evaluators, rules, report)
         target_flags[mapping[key]] = flag
         reports.append(report)
 

@@ -14,9 +14,9 @@ OVERRIDABLE = ("state", "defaultVariant", "variants", "metadata", "targeting")
 
 def merge_patch(base: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge key by key, `null` deletes, anything else replaces."""
-    if not isinstance(patch, dict) or not isinstance(base, dict):
+    if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    merged = dict(base)
+    merged = dict(base) if isinstance(base, dict) else {}
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)

@@ -40,10 +40,24 @@ def json_path(parts: Any) -> str:
 
 
 def _describe(error: ValidationError) -> str:
-    # anyOf/oneOf failures say "is not valid under any of the given schemas" about the whole rule; the
-    # deepest sub-error usually names the operator and argument actually at fault.
-    deepest = best_match([error, *error.context]) if error.context else error
-    return f"{json_path(deepest.absolute_path)}: {deepest.message}"
+    return f"{json_path(error.absolute_path)}: {error.message}"
+
+
+def _explain(error: ValidationError) -> ValidationError:
+    """The error to show. An anyOf/oneOf failure ("not valid under any of the given schemas") is said of
+    the whole flag or rule; a problem every alternative reports (a flag's metadata, whatever the type of
+    its variants) is the one to fix, else the sub-error jsonschema rates most relevant."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return error
+    by_branch: dict[Any, set[tuple[tuple[Any, ...], str]]] = defaultdict(set)
+    for sub in error.context:
+        by_branch[sub.relative_schema_path[0]].add((tuple(sub.absolute_path), sub.message))
+    shared = set.intersection(*by_branch.values())
+    for sub in error.context:
+        if (tuple(sub.absolute_path), sub.message) in shared:
+            return _explain(sub)
+    chosen = best_match(error.context)
+    return error if chosen is None else _explain(chosen)
 
 
 def validate_document(document: Any) -> list[str]:
@@ -55,8 +69,9 @@ def validate_document(document: Any) -> list[str]:
         groups[where].append(error)
     problems = []
     for where, errors in sorted(groups.items()):
-        error = best_match(errors)
-        assert error is not None  # the group is never empty
+        chosen = best_match(errors)
+        assert chosen is not None  # the group is never empty
+        error = _explain(chosen)
         if len(where) == 2 and where[0] == "flags":
             problems.append(f"flag {where[1]!r}: {_describe(error)}")
         elif len(where) == 2 and where[0] == "$evaluators":
@@ -74,4 +89,4 @@ def _targeting_validator() -> Draft7Validator:
 
 def validate_targeting(rule: Any) -> list[str]:
     """Schema problems of one targeting rule (targeting.json alone), each with its JSON path."""
-    return [_describe(error) for error in _targeting_validator().iter_errors(rule)]
+    return [_describe(_explain(error)) for error in _targeting_validator().iter_errors(rule)]
