@@ -154,3 +154,50 @@ def test_what_cannot_be_converted_is_left_out_with_the_reason() -> None:
 def test_flagd_documents_are_not_taken_for_unleash() -> None:
     assert not looks_like_unleash({"flags": {}})
     assert looks_like_unleash({"version": 1, "features": []})
+
+
+def test_the_admin_export_of_one_environment_converts_like_the_client_shape() -> None:
+    export = {
+        "features": [
+            {"name": "checkout.new", "type": "release", "project": "shop"},
+            {"name": "checkout.old", "archived": True},
+            {"name": "beta", "project": "shop"},
+        ],
+        "featureStrategies": [
+            {
+                "name": "default",
+                "featureName": "checkout.new",
+                "environment": "production",
+                "constraints": [{"contextName": "country", "operator": "IN", "values": ["US"]}],
+                "segments": [],
+            },
+            {"name": "default", "featureName": "checkout.new", "environment": "production", "disabled": True},
+            {"name": "default", "featureName": "beta", "environment": "production", "segments": [1]},
+        ],
+        "featureEnvironments": [
+            {"featureName": "checkout.new", "environment": "production", "enabled": True, "name": "production"},
+            {"featureName": "beta", "environment": "production", "enabled": True, "name": "production"},
+        ],
+        "segments": [{"id": 1, "name": "insiders"}],  # the admin export names segments, without constraints
+        "tagTypes": [],
+    }
+    converted = convert_unleash(export)
+    assert set(converted.document["flags"]) == {"checkout.new"}
+    flag = converted.document["flags"]["checkout.new"]
+    assert flag["targeting"] == {"if": [{"in": [{"var": "country"}, ["US"]]}, "on", "off"]}
+    assert flag["metadata"] == {"type": "release", "project": "shop"}
+    assert "segment 1's constraints are not in the export" in converted.features["beta"].notes[-1]
+
+
+def test_an_admin_export_of_several_environments_is_refused() -> None:
+    from migrator.errors import UsageError
+
+    export = {
+        "features": [{"name": "a"}],
+        "featureStrategies": [
+            {"name": "default", "featureName": "a", "environment": "production"},
+            {"name": "default", "featureName": "a", "environment": "development"},
+        ],
+    }
+    with pytest.raises(UsageError, match=r"several environments \(development, production\)"):
+        convert_unleash(export)

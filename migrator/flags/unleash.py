@@ -2,7 +2,9 @@
 
 The input is Unleash's client API shape, the one its SDKs read and its client specification tests
 use: `{"version": 1, "features": [{name, enabled, strategies: [{name, parameters, constraints,
-segments, variants}], variants, dependencies}], "segments": [{id, constraints}]}`.
+segments, variants}], variants, dependencies}], "segments": [{id, constraints}]}`; or its admin
+export of one environment (`features`, `featureStrategies`, `featureEnvironments`, `segments`,
+`dependencies`), brought into that shape first (`client_shape`).
 
 Each feature becomes one boolean flag (variants `on`/`off`) whose targeting is the OR of its
 strategies, each the AND of its constraints, its segments' constraints and the strategy's own test.
@@ -35,8 +37,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.errors import UsageError
+
 EXACT, APPROXIMATE, NOT_CONVERTED = "exact", "approximate", "not-converted"
-_RANK = {EXACT: 0, APPROXIMATE: 1, NOT_CONVERTED: 2}
 STANDARD_FIELDS = ("userId", "sessionId", "remoteAddress", "environment", "appName", "currentTime")
 
 _SEMVER_OPS = {"SEMVER_EQ": "=", "SEMVER_GT": ">", "SEMVER_GTE": ">=", "SEMVER_LT": "<", "SEMVER_LTE": "<="}
@@ -102,7 +105,15 @@ def unleash_context(context: dict[str, Any]) -> tuple[str | None, dict[str, Any]
 
 
 def convert_unleash(document: dict[str, Any]) -> UnleashImport:
-    segments = {s.get("id"): s.get("constraints") or [] for s in document.get("segments") or [] if isinstance(s, dict)}
+    if "featureStrategies" in document:
+        document = client_shape(document)
+    # A segment listed without its constraints (the admin export lists only ids and names) cannot be
+    # evaluated: strategies that use it are not converted, rather than converted without it.
+    segments = {
+        s.get("id"): s["constraints"]
+        for s in document.get("segments") or []
+        if isinstance(s, dict) and isinstance(s.get("constraints"), list)
+    }
     flags: dict[str, Any] = {}
     features: dict[str, FeatureConversion] = {}
     for feature in document.get("features") or []:
@@ -160,7 +171,7 @@ class _Feature:
         tests = [self.constraint(c) for c in strategy.get("constraints") or []]
         for segment in strategy.get("segments") or []:
             if segment not in self.segments:
-                raise NotConvertible(f"segment {segment} is not in the export")
+                raise NotConvertible(f"segment {segment}'s constraints are not in the export")
             tests += [self.constraint(c) for c in self.segments[segment]]
         tests.append(self.strategy_test(str(strategy.get("name")), strategy.get("parameters") or {}))
         return _all(tests)
@@ -265,6 +276,51 @@ class _Feature:
         return {op: [{"var": "$flagd.timestamp"}, int(seconds) if seconds.is_integer() else seconds]}
 
 
+def client_shape(export: dict[str, Any]) -> dict[str, Any]:
+    """Unleash's admin export (`features`, `featureStrategies`, `featureEnvironments`, `segments`,
+    `dependencies`; one environment, as Unleash exports it) in the client API's shape, one feature
+    with its strategies. Disabled strategies and archived features are left out, as clients never
+    see them."""
+    environments = {
+        str(item.get("environment"))
+        for key in ("featureStrategies", "featureEnvironments")
+        for item in export.get(key) or []
+        if isinstance(item, dict) and item.get("environment") is not None
+    }
+    if len(environments) > 1:
+        raise UsageError(
+            f"the Unleash export holds several environments ({', '.join(sorted(environments))}): "
+            "export the one environment the target deployment takes its flags from"
+        )
+    strategies: dict[str, list[dict[str, Any]]] = {}
+    for strategy in export.get("featureStrategies") or []:
+        if isinstance(strategy, dict) and not strategy.get("disabled"):
+            strategies.setdefault(str(strategy.get("featureName")), []).append(strategy)
+    settings = {str(e.get("featureName")): e for e in export.get("featureEnvironments") or [] if isinstance(e, dict)}
+    parents = {
+        str(d.get("feature")): d.get("dependencies") or []
+        for d in export.get("dependencies") or []
+        if isinstance(d, dict)
+    }
+    features = []
+    for feature in export.get("features") or []:
+        if not isinstance(feature, dict) or feature.get("archived"):
+            continue
+        name = str(feature.get("name"))
+        setting = settings.get(name, {})
+        ordered = sorted(strategies.get(name, []), key=lambda s: s.get("sortOrder") or 0)
+        features.append(
+            {
+                **{k: feature[k] for k in ("name", "description", "type", "project") if k in feature},
+                "enabled": bool(setting.get("enabled", False)),
+                "strategies": ordered,
+                "variants": setting.get("variants") or [],
+                "dependencies": parents.get(name, []),
+            }
+        )
+    return {"version": 1, "features": features, "segments": export.get("segments") or []}
+
+
 def _percent(value: Any) -> int:
     try:
         return int(float(str(value)))
@@ -294,7 +350,3 @@ def _any(tests: list[Any]) -> Any:
     if not kept:
         return False
     return kept[0] if len(kept) == 1 else {"or": kept}
-
-
-def worst(conversions: list[str]) -> str:
-    return max(conversions, key=_RANK.__getitem__) if conversions else EXACT
