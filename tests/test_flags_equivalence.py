@@ -15,12 +15,24 @@ from migrator.flags import migrate_flags, validate_document
 from migrator.plan.model import FlagsSection
 from tests.flags_oracle import Oracle
 
-FIXED = {"country": "US", "plan": {"level": 3}}
+FIXED = {"country": "US", "plan": {"level": 3}, "regions": ["us-east", "us-west"]}
 EXAMPLES = 250
 
 VARIANTS = {name: f"value-{name}" for name in ("a", "b", "c", "US", "true", "false", "1", "0", "3")}
-ATTRIBUTES = ["country", "plan.level", "plan.name", "age", "email", "version", "tier", "beta", "tags", "absent"]
-SPECIAL = ["$flagd.flagKey", "$flagd.timestamp", "targetingKey", "country.length"]
+ATTRIBUTES = [
+    "country",
+    "plan.level",
+    "plan.name",
+    "regions",
+    "age",
+    "email",
+    "version",
+    "tier",
+    "beta",
+    "tags",
+    "absent",
+]
+SPECIAL = ["$flagd.flagKey", "$flagd.timestamp", "targetingKey", "country.length", "regions.1", "plan"]
 
 strings = st.sampled_from(["US", "DE", "FR", "a", "b", "c", "", "1", "3", "gold", "x@acme.com", "1.2.3", "true"])
 numbers = st.one_of(st.integers(-3, 20), st.sampled_from([0.5, 2.0, 1767225600]))
@@ -65,7 +77,9 @@ def _compound(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
-expressions = st.recursive(st.one_of(literals, variables), _compound, max_leaves=8)
+plain_expressions = st.recursive(st.one_of(literals, variables), _compound, max_leaves=6)
+shared = st.just({"$ref": "shared"})  # the document's one evaluator, itself a generated expression
+expressions = st.recursive(st.one_of(literals, variables, shared), _compound, max_leaves=8)
 variant_names = st.sampled_from([*VARIANTS, "nope"]).map(lambda name: name if name != "nope" else "missing-variant")
 fractional = st.just({"fractional": [["a", 50], ["b", 50]]})
 branches = st.one_of(variant_names, variant_names, fractional, st.none(), expressions)
@@ -101,6 +115,7 @@ def _with_fixed(attributes: dict[str, Any]) -> dict[str, Any]:
     context = {key: value for key, value in attributes.items() if key != "plan_name"}
     context["country"] = FIXED["country"]
     context["plan"] = {"level": FIXED["plan"]["level"]}
+    context["regions"] = list(FIXED["regions"])
     if "plan_name" in attributes:
         context["plan"]["name"] = attributes["plan_name"]
     return context
@@ -109,17 +124,21 @@ def _with_fixed(attributes: dict[str, Any]) -> dict[str, Any]:
 @settings(derandomize=True, max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     targeting=targetings(),
+    evaluator=_compound(plain_expressions),
+    dead_rules=st.sampled_from(["drop", "keep"]),
     default=st.sampled_from(["a", "b", None]),
     requests=st.lists(st.tuples(contexts, st.sampled_from(["user-1", "user-2", None])), min_size=1, max_size=5),
 )
-def test_simplified_flag_resolves_like_the_source(targeting: Any, default: Any, requests: Any) -> None:
+def test_simplified_flag_resolves_like_the_source(
+    targeting: Any, evaluator: Any, dead_rules: Any, default: Any, requests: Any
+) -> None:
     flag: dict[str, Any] = {"state": "ENABLED", "variants": VARIANTS, "targeting": targeting}
     if default is not None:
         flag["defaultVariant"] = default
-    source = {"flags": {"f": flag}}
+    source = {"$evaluators": {"shared": evaluator}, "flags": {"f": flag}}
     assert validate_document(source) == [], "the generator made a rule flagd's schema rejects"
 
-    outcome = migrate_flags(source, FlagsSection(context=FIXED), source_name="generated.json")
+    outcome = migrate_flags(source, FlagsSection(context=FIXED, dead_rules=dead_rules), source_name="generated.json")
 
     result = outcome.document["flags"]["f"]
     event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from migrator.flags.errors import FlagsError
-from migrator.flags.jsonlogic import NotFoldable, lookup
+from migrator.flags.jsonlogic import NotFoldable, lookup, walk
 
 # Set by flagd on every evaluation, whatever the request says: never fixed, never folded.
 RESERVED = ("targetingKey", "$flagd")
@@ -52,10 +52,7 @@ class FixedAttributes:
         parts = tuple(key.split("."))
         for leaf, value in self.leaves.items():
             if parts[: len(leaf)] == leaf:
-                try:
-                    return True, lookup(value, ".".join(parts[len(leaf) :]) or None)
-                except NotFoldable:
-                    return False, None
+                return True, walk(value, list(parts[len(leaf) :]))
         return False, None
 
     def describe(self) -> str:

@@ -89,6 +89,8 @@ def _loose_equal(a: Any, b: Any) -> bool:
         raise NotFoldable  # reference equality in JavaScript, value equality in some evaluators
     if type(a) is type(b):
         return bool(a == b)
+    if (a is None or b is None) and (_is_number(a) or _is_number(b)):
+        raise NotFoldable  # `null == 0` is false in JavaScript, true in flagd's Python evaluator
     if a is None or b is None:
         return False
     if _is_number(a) or _is_number(b):  # booleans and strings compare as numbers
@@ -340,7 +342,12 @@ def lookup(data: Any, key: Any, default: Any = None) -> Any:
         raise NotFoldable
     if not isinstance(key, str) and (isinstance(data, dict) or key != int(key)):
         raise NotFoldable  # a number names a list index; on an object evaluators disagree
-    for part in text(key).split("."):
+    return walk(data, text(key).split("."), default)
+
+
+def walk(data: Any, parts: list[str], default: Any = None) -> Any:
+    """Follow a `var` path's parts from `data` (see `lookup`)."""
+    for part in parts:
         if isinstance(data, (list, str)):
             if part == "length":
                 return len(data)

@@ -87,4 +87,6 @@ def migrate_flags(
         raise FlagsError(
             "the target flag document would not be valid against flagd's schema:\n  " + "\n  ".join(problems)
         )
-    return FlagsOutcome(document=target, flags=reports, warnings=warnings, evaluators=used)
+    return FlagsOutcome(
+        document=target, flags=reports, warnings=warnings, evaluators=used, bucketing_version=bucketing_version
+    )

@@ -41,6 +41,7 @@ class FlagsOutcome:
     flags: list[FlagReport]  # one per source flag, in the source's order
     warnings: list[str]  # source schema problems, bucketing notes
     evaluators: list[str]  # the $evaluators the copied flags use, which came along
+    bucketing_version: str = "cbor"  # how the source's flagd hashes fractional buckets (for the receipt)
 
     @property
     def rules_removed(self) -> int:
@@ -52,5 +53,6 @@ class FlagsOutcome:
             "flags": [report.to_dict() for report in self.flags],
             "warnings": list(self.warnings),
             "evaluators": list(self.evaluators),
+            "bucketing_version": self.bucketing_version,
             "rules_removed": self.rules_removed,
         }

@@ -33,6 +33,9 @@ DeadRules = Literal["drop", "keep", "fail"]
 # unless the whole operation folds, their arguments are written as the source had them.
 _STRICT_ARGUMENTS = {"sem_ver", "starts_with", "ends_with", "missing", "missing_some", "var"}
 
+# Equality that compares lists and objects by reference in JavaScript's JSONLogic.
+_BY_REFERENCE = {"==", "!=", "===", "!=="}
+
 _UNKNOWN = object()
 
 
@@ -56,6 +59,10 @@ def representable(value: Any) -> bool:
     if isinstance(value, dict):
         return len(value) != 1
     return value is None or isinstance(value, (bool, int, str))
+
+
+def _scalar(part: Part) -> bool:
+    return part.known and not isinstance(part.value, (list, dict))
 
 
 def emit(part: Part) -> Any:
@@ -130,6 +137,10 @@ class Simplifier:
                 pass
         if operator in _STRICT_ARGUMENTS:
             return Part(copy.deepcopy(rule))
+        if operator in _BY_REFERENCE:
+            # `{"==": [{"var": "tags"}, {"var": "tags"}]}` compares one list with itself (true in JavaScript);
+            # two list literals are two lists (false): known lists and objects stay the reads they were.
+            return Part(_rebuild(operator, [emit(p) if _scalar(p) else p.rule for p in parts], was_list))
         return Part(_rebuild(operator, [emit(p) for p in parts], was_list))
 
     def _data(self, rule: Any, operator: str, arguments: list[Any], was_list: bool, at: tuple[Any, ...]) -> Part:
