@@ -29,6 +29,8 @@ BUCKETING_VERSION: BucketingVersion = "cbor"
 _BUCKETING_ALGORITHMS = {
     "cbor": "MurmurHash3 x86 32-bit (unsigned) of the bucketing value's canonical CBOR; "
     "the shorthand hashes [flagKey, targetingKey]; bucket = hash x total weight >> 32",
+    "string": "MurmurHash3 x86 32-bit of the bucketing value as a string; the shorthand hashes flagKey + "
+    "targetingKey (flagd before its CBOR change)",
     "unleash": "Unleash normalizedHash: MurmurHash3 x86 32-bit of groupId:stickinessValue, seed 86028157, "
     "mod 100, plus 1",
 }
@@ -65,8 +67,8 @@ class BuiltFlags:
             }
         return {
             "source_format": "flagd",
-            "version": BUCKETING_VERSION,
-            "algorithm": _BUCKETING_ALGORITHMS[BUCKETING_VERSION],
+            "version": self.outcome.bucketing_version,
+            "algorithm": _BUCKETING_ALGORITHMS.get(self.outcome.bucketing_version, ""),
             "marker_in_source": None,
             "note": "flagd's flag definitions carry no bucketing version; this is the one flagd's current "
             "evaluators use (flagd-testbed: fractional-v3)",
