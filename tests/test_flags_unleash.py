@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openfeature.contrib.tools.flagd import core as flagd_core  # the test extra's oracle: flagd's own evaluator
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import OpenFeatureError
 
 from migrator.flags.unleash import (
     APPROXIMATE,
@@ -27,10 +30,6 @@ from migrator.flags.unleash import (
     looks_like_unleash,
     unleash_context,
 )
-
-flagd_core = pytest.importorskip("openfeature.contrib.tools.flagd.core")
-from openfeature.evaluation_context import EvaluationContext  # noqa: E402
-from openfeature.exception import OpenFeatureError  # noqa: E402
 
 SPEC_DIR = Path(__file__).parent / "data" / "unleash-client-specification"
 SPEC_FILES = sorted(SPEC_DIR.glob("[0-9]*.json"))
