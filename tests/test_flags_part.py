@@ -229,7 +229,9 @@ def test_an_unleash_export_is_imported_with_its_conversion_report(tmp_path: Path
     assert planned.flags["import"]["approximate"] == 1
     result = run_plan(loaded)
     assert result.receipt is not None
-    assert json.loads(Path(result.receipt).read_text())["flags"]["bucketing"]["version"] == "unleash-normalized-hash"
+    receipt = json.loads(Path(result.receipt).read_text())["flags"]
+    assert receipt["bucketing"]["version"] == "unleash-normalized-hash"
+    assert receipt["import"] == {"approximate": ["checkout.beta"], "not_converted": []}
 
 
 def test_flags_from_and_to_s3(tmp_path: Path, seaweedfs: SeaweedEndpoint) -> None:

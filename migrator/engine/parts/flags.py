@@ -24,6 +24,7 @@ from migrator.engine.flag_files import FlagFile
 from migrator.engine.parts.base import PartRun, RunContext
 from migrator.errors import SafetyError, UsageError
 from migrator.flags import validate_document
+from migrator.flags.unleash import APPROXIMATE, NOT_CONVERTED
 
 if TYPE_CHECKING:
     from migrator.engine.results import PlanResult, RunResult, VerifyResult
@@ -110,6 +111,11 @@ class FlagsPart:
                 "verified": verified,
             }
         }
+        if built.imported is not None:  # what an auditor must know of a vendor import: what did not come over as it was
+            receipt["flags"]["import"] = {
+                "approximate": built.imported.keys_in(APPROXIMATE),
+                "not_converted": built.imported.keys_in(NOT_CONVERTED),
+            }
         status = "resumed-and-finished" if resumed else "finished"
         if verified is False:
             status = "copied-but-not-verified"
