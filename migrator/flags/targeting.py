@@ -18,13 +18,11 @@ from migrator.plan.model import FlagsSection
 
 
 def _variant_name(value: Any) -> str | None:
-    """The variant flagd looks up for a targeting result (booleans as "true"/"false"), or None when flagd's
-    evaluators do not agree on one (floats print differently across languages)."""
+    """The variant flagd looks up for a targeting result (booleans as "true"/"false"), or None where flagd's
+    schema leaves the meaning open (numbers, lists)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (str, int)):
-        return str(value)
-    return None
+    return value if isinstance(value, str) else None
 
 
 def settle_targeting(
@@ -39,29 +37,40 @@ def settle_targeting(
         return flag
     simplifier = Simplifier(facts, evaluators, rules.dead_rules, key, facts.describe())
     part = simplifier.simplify(targeting)
+    settled = _settled(flag, part.known, part.value, part.rule)
+    if settled is None:
+        # a result flagd's evaluators do not agree on, or that names no variant: the source's targeting,
+        # whole (so nothing is reported removed either)
+        report.notes.append(
+            f"targeting always returns {compact(part.value)} in the target: left as in the source"
+            if part.known
+            else "simplified targeting would not be a rule object: left as in the source"
+        )
+        return flag
     report.removed += simplifier.removed
     report.kept_dead += simplifier.kept_dead
     report.notes += simplifier.notes
-    if part.known or part.rule != targeting:
-        still = {name for name, _ in references(part.rule)} if not part.known else set()
-        for name in sorted({name for name, _ in references(targeting)} - still):
-            report.notes.append(
-                f"no longer refers to evaluator {name!r}: folded to its fixed value, or in a removed rule"
-            )
-    if not part.known:
-        return {**flag, "targeting": part.rule}
-    if part.value is None:
-        report.notes.append("targeting always returns null in the target: removed, the default variant is served")
-        return {field: value for field, value in flag.items() if field != "targeting"}
-    variant = _variant_name(part.value)
-    if variant is not None and variant in (flag.get("variants") or {}):
+    still = {name for name, _ in references(settled.get("targeting"))}
+    for name in sorted({name for name, _ in references(targeting)} - still):
+        report.notes.append(f"no longer refers to evaluator {name!r}: folded to its fixed value, or in a removed rule")
+    if "targeting" not in settled:
         report.notes.append(
-            f"targeting always picks {variant!r} in the target: it becomes the default variant, targeting removed"
+            "targeting always returns null in the target: removed, the default variant is served"
+            if part.value is None
+            else f"targeting always picks {settled['defaultVariant']!r} in the target: it becomes the default "
+            "variant, targeting removed"
         )
-        settled = {field: value for field, value in flag.items() if field != "targeting"}
-        settled["defaultVariant"] = variant
-        return settled
-    report.notes.append(
-        f"targeting always returns {compact(part.value)}, which names no variant: left as in the source"
-    )
-    return flag
+    return settled
+
+
+def _settled(flag: dict[str, Any], known: bool, value: Any, rule: Any) -> dict[str, Any] | None:
+    """The flag with its simplified targeting, or None when the source's must stay."""
+    if not known:
+        return {**flag, "targeting": rule} if isinstance(rule, dict) else None
+    untargeted = {field: item for field, item in flag.items() if field != "targeting"}
+    if value is None:
+        return untargeted
+    variant = _variant_name(value)
+    if variant is None or variant not in (flag.get("variants") or {}):
+        return None
+    return {**untargeted, "defaultVariant": variant}
