@@ -101,6 +101,12 @@ PAGES = {
             tools=("jq",),
         ),
         Page(
+            "howto/flag-promotion.md",
+            {CHECKOUT: "checkout", "/srv": "srv"},
+            "srv",
+            {"docs/examples/flag-promotion.yaml": "srv/plans/flag-promotion.yaml"},
+        ),
+        Page(
             "howto/tenant-extraction.md",
             {CHECKOUT: "checkout"},
             "checkout",

@@ -261,7 +261,9 @@ def test_demo_plan_matches_the_generated_database(db: sqlite3.Connection) -> Non
     data = plan["data"]
 
     assert plan["source"]["database"] == "sqlite:///../demo/source/global.db"
-    assert "flags" not in plan  # not built yet
+    assert (PLAN.parent / plan["source"]["flags"]).resolve() == (
+        PLAN.parents[1] / "demo/source/flags.flagd.json"
+    ).resolve()
     # Every table is named by the plan or reached through a declared key, so `unlisted: fail` accepts it.
     with_keys = {table for table in TABLES if db.execute(f"PRAGMA foreign_key_list({table})").fetchall()}
     assert set(data["roots"]) | set(data["tables"]) | with_keys == set(TABLES)
@@ -280,3 +282,19 @@ def test_demo_plan_copies_the_us_cleared_models(demo: DemoPaths) -> None:
     assert demo.objects.name == "objects"
     wanted = {entry["metadata"]["residency"] for entry in plan["artifacts"]}
     assert wanted == {"us", "global"}  # global objects are cleared for every region; eu ones are not
+
+
+def test_demo_plan_copies_the_us_flags_with_an_override_and_removed_rules(demo: DemoPaths) -> None:
+    from migrator.flags import migrate_flags
+    from migrator.plan.model import FlagsSection
+
+    plan = yaml.safe_load(PLAN.read_text())
+    document = json.loads(demo.flags.read_text())
+    # Several regions, a shared evaluator, a percentage rollout and a rule on `country`, as issue 14 asks.
+    text = json.dumps(document)
+    assert {"isEU"} == set(document["$evaluators"]) and '"fractional"' in text and '"var": "country"' in text
+    outcome = migrate_flags(document, FlagsSection(**plan["flags"]), source_name=str(demo.flags))
+    statuses = {report.key: report.status for report in outcome.flags}
+    assert statuses["feed.region"] == "overridden" and statuses["billing.eu_vat"] == "excluded"
+    assert outcome.rules_removed >= 1
+    assert outcome.document["flags"]["feed.stories"]["targeting"] == {"fractional": [["on", 25], ["off", 75]]}

@@ -26,7 +26,8 @@ app = typer.Typer(
     name="migrator",
     help="Split a verified subset off a live deployment: the database rows that belong to the users in scope "
     "and everything those rows need, copied between SQLite, PostgreSQL and MySQL/MariaDB, and the model "
-    "artifacts cleared for it, between S3-compatible stores and local folders.",
+    "artifacts cleared for it, between S3-compatible stores and local folders, and its feature flags, "
+    "filtered, overridden and simplified for its users.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -81,7 +82,8 @@ def plan_command(
     debug: DebugOpt = False,
 ) -> None:
     """The dry run: every table's class, reason, selecting SQL, row and dangling counts;
-    the objects each artifacts selection takes and skips. Writes nothing."""
+    the objects each artifacts selection takes and skips; each flag copied, overridden or
+    excluded, and every targeting rule removed. Writes nothing."""
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
 
@@ -109,7 +111,7 @@ def run(
         typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
     ] = 1,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3, objects).")
+        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3, objects, flags).")
     ] = False,
     count_dangling: Annotated[
         bool,
@@ -122,7 +124,7 @@ def run(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Copy the subset and the selected objects into the target, in checkpointed units.
+    """Copy the subset, the selected objects and the flags into the target, in checkpointed units.
     Running it again continues an unfinished run; a finished one is a no-op that says so."""
     from migrator.engine.observer import Silent
     from migrator.engine.run import run_plan
@@ -172,8 +174,8 @@ def verify(
     debug: DebugOpt = False,
 ) -> None:
     """Prove the target holds exactly the subset (I1 integrity, I2 residency, I3
-    completeness) and the selected objects (size, SHA-256, metadata; nothing else).
-    Exit 1 if any check fails."""
+    completeness), the selected objects (size, SHA-256, metadata; nothing else) and the
+    flags (the plan's output, valid against flagd's schema). Exit 1 if any check fails."""
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 

@@ -387,6 +387,13 @@ def flag_definitions() -> dict[str, Any]:
             "defaultVariant": "global",
             "targeting": {"if": [{"$ref": "isEU"}, "eu", None]},
         },
+        "feed.stories": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            # Launching in the US first: a quarter of US users, bucketed by user (flagd's `fractional`).
+            "targeting": {"if": [{"==": [{"var": "country"}, "US"]}, {"fractional": [["on", 25], ["off", 75]]}, "off"]},
+        },
         "recsys.model": {
             "state": "ENABLED",
             "variants": {

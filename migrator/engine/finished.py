@@ -66,8 +66,8 @@ def already_finished(plan_file: Path, environ: Mapping[str, str]) -> RunResult |
     data = source.data
     if problems or not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return None
-    if "artifacts" in data:
-        return None  # the target's ledger knows the tables, not the objects: the full path asks each part
+    if "artifacts" in data or "flags" in data:
+        return None  # the target's ledger knows the tables, not the objects or flags: the full path asks each part
     plan_dir = plan_file.resolve().parent
     target = _database(_section(data, "target"), plan_dir, must_exist=True)
     origin = _database(_section(data, "source"), plan_dir)  # never opened: a finished plan needs no source

@@ -37,6 +37,7 @@ class PlanResult:
     # source objects a run would not recreate in the target (a view reading a skipped table, ...)
     left_out: list[str] = field(default_factory=list)
     objects: dict[str, Any] | None = None  # the artifacts part: selected, skipped, what the target holds
+    flags: dict[str, Any] | None = None  # the flags part: per flag copied/excluded/overridden, rules removed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,13 +70,15 @@ class RunResult:
     skipped_tables: list[str] = field(default_factory=list)
     receipt: str | None = None
     objects: dict[str, Any] | None = None  # the artifacts part: copied, skipped, its verification
+    flags: dict[str, Any] | None = None  # the flags part: written or skipped, its digest, its verification
 
     @property
     def verified_ok(self) -> bool:
         """False when any part's verification failed (None: not verified counts as no failure)."""
         tables = self.verification is None or self.verification["ok"]
         objects = self.objects is None or (self.objects.get("verification") or {}).get("ok", True)
-        return bool(tables and objects)
+        flags = self.flags is None or (self.flags.get("verification") or {}).get("ok", True)
+        return bool(tables and objects and flags)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +114,7 @@ class VerifyResult:
     seconds: float = 0.0
     reference: str = ""  # what the target was compared with
     objects: dict[str, Any] | None = None  # the artifacts part's checks
+    flags: dict[str, Any] | None = None  # the flags part's checks: present, content (digest), schema
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +131,7 @@ class VerifyResult:
             seconds=data["seconds"],
             reference=data.get("reference", ""),
             objects=data.get("objects"),
+            flags=data.get("flags"),
         )
 
     @property

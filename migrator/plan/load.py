@@ -20,12 +20,11 @@ from migrator.plan.rules import static_problems
 from migrator.plan.yaml_source import Path_, YamlSource, dotted, read_yaml
 
 # Sections of SPEC §2 that this version does not act on yet. Accepting them silently would let a
-# user believe their models or flags were copied, so they are refused with a clear reason.
+# user believe their repositories were copied, so they are refused with a clear reason.
 _NOT_YET = {
-    ("flags",): "feature-flag copy is not available in this version of migrator",
     ("codebase",): "repository mirroring is not available in this version of migrator",
 }
-_NOT_YET_SIDE_KEYS = {"flags": "feature-flag copy", "codebase": "repository mirroring", "git": "repository mirroring"}
+_NOT_YET_SIDE_KEYS = {"codebase": "repository mirroring", "git": "repository mirroring"}
 
 
 @dataclass(frozen=True)

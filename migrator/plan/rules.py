@@ -42,17 +42,21 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
         sides[side] = section if isinstance(section, dict) else {}
     copies_tables = "data" in raw or any("database" in section for section in sides.values())
     copies_objects = "artifacts" in raw or any("objects" in section for section in sides.values())
-    if not copies_tables and not copies_objects and all(isinstance(raw.get(s), dict) for s in sides):
+    copies_flags = "flags" in raw or any("flags" in section for section in sides.values())
+    if not (copies_tables or copies_objects or copies_flags) and all(isinstance(raw.get(s), dict) for s in sides):
         problems.append(
             problem(
                 (),
                 "the plan copies nothing",
                 "give source.database and target.database (tables), "
-                "or source.objects, target.objects and an artifacts section (objects)",
+                "source.objects, target.objects and an artifacts section (objects), "
+                "or source.flags, target.flags and a flags section (feature flags)",
             )
         )
     if copies_objects:
         problems += _objects_problems(raw, sides, problem)
+    if copies_flags:
+        problems += _flags_problems(raw, sides, problem)
     for side in ("source", "target"):
         section = raw.get(side)
         url = section.get("database") if isinstance(section, dict) else None
@@ -95,6 +99,30 @@ def _objects_problems(raw: dict[str, Any], sides: dict[str, Any], problem: Any) 
                 ("source", "objects") if "objects" in sides["source"] else ("target", "objects"),
                 "objects are named but the plan has no artifacts section to say which to copy",
                 "add `artifacts: [{prefix: ''}]` to copy every object, or remove the objects keys",
+            )
+        )
+    return problems
+
+
+def _flags_problems(raw: dict[str, Any], sides: dict[str, Any], problem: Any) -> list[Problem]:
+    """Flags need a file on both sides and a `flags` section, as objects need `artifacts`: a file
+    named alone would copy every flag of the global deployment, unfiltered, into the isolated one."""
+    problems = []
+    for side, section in sides.items():
+        if "flags" not in section:
+            problems.append(
+                problem((side,), "flags is required", f"set {side}.flags to a flag-definition file or s3://BUCKET/KEY")
+            )
+        elif isinstance(section["flags"], str) and section["flags"].startswith("s3://"):
+            bucket, _, key = section["flags"][5:].partition("/")
+            if not bucket or not key or key.endswith("/"):
+                problems.append(problem((side, "flags"), "names no object", "write it as s3://BUCKET/KEY"))
+    if "flags" not in raw:
+        problems.append(
+            problem(
+                ("source", "flags") if "flags" in sides["source"] else ("target", "flags"),
+                "flag files are named but the plan has no flags section to say which flags to copy",
+                "add `flags: {}` to copy every flag as it is, or remove the flags keys",
             )
         )
     return problems

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from migrator.engine.finished import ALREADY_FINISHED
 from migrator.engine.results import PlanResult, RunResult, VerifyResult
+from migrator.report.flags_text import render_flags_plan, render_flags_run, render_flags_verify
 
 if TYPE_CHECKING:
     from migrator.audit import StateReport
@@ -30,6 +31,8 @@ def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None
         _render_table_plan(result, console, show_sql=show_sql)
     if result.objects is not None:
         render_objects_plan(result.objects, console)
+    if result.flags is not None:
+        render_flags_plan(result.flags, console)
 
 
 def _render_table_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None:
@@ -145,6 +148,8 @@ def render_run(result: RunResult, console: Console) -> None:
         _render_objects_run(result.objects, console)
     elif result.objects is not None:
         console.print(f"objects: all in place already, from run {result.objects['run']}")
+    if result.flags is not None:
+        render_flags_run(result.flags, console)
     if result.receipt:
         console.print(f"receipt: {result.receipt}")
     colour, word = ("red", "copied, but NOT verified") if not result.verified_ok else ("green", "copied")
@@ -153,10 +158,17 @@ def render_run(result: RunResult, console: Console) -> None:
         what.append(f"{sum(t.rows for t in result.tables):,} rows in {len(result.tables)} tables")
     if result.objects is not None and "objects" in result.objects:
         what.append(f"{plural(result.objects['objects'], 'object')} ({_size(result.objects['bytes'])})")
+    if result.flags is not None and "digest" in result.flags and "flags" in result.flags:
+        what.append(plural(result.flags["copied"] + result.flags["overridden"], "flag"))
     console.print(
-        f"[{colour}]{word}[/] {' and '.join(what) or 'nothing'} to {escape(result.target)} "
+        f"[{colour}]{word}[/] {_listed(what) or 'nothing'} to {escape(result.target)} "
         f"in {result.seconds:.1f} s (run {result.run_id})"
     )
+
+
+def _listed(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
 
 
 def _render_objects_run(objects: dict[str, Any], console: Console) -> None:
@@ -214,12 +226,14 @@ def _n(value: int | None) -> str:
 
 
 def render_verify(result: VerifyResult, console: Console) -> None:
-    if result.checks or result.objects is None:
+    if result.checks or (result.objects is None and result.flags is None):
         _render_table_verify(result, console)
+    if not result.checks and result.reference:
+        console.print(f"compared with {escape(result.reference)}")
     if result.objects is not None:
-        if not result.checks and result.reference:
-            console.print(f"compared with {escape(result.reference)}")
         render_objects_verify(result.objects, console)
+    if result.flags is not None:
+        render_flags_verify(result.flags, console)
 
 
 def _render_table_verify(result: VerifyResult, console: Console) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from migrator.engine.parts.flags import FlagsPart
 from migrator.engine.parts.objects import ObjectsPart
 from migrator.engine.parts.tables import TablesPart
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from migrator.engine.parts.base import Part
     from migrator.plan.model import Plan
 
-ALL_PARTS: tuple[Part, ...] = (TablesPart(), ObjectsPart())
+ALL_PARTS: tuple[Part, ...] = (TablesPart(), ObjectsPart(), FlagsPart())
 
 
 def parts_of(plan: Plan) -> list[Part]:
