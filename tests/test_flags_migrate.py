@@ -120,6 +120,13 @@ def test_set_deep_merges_into_the_flag() -> None:
     assert outcome.flags[2].notes == ["override merged: defaultVariant, metadata, variants"]
 
 
+def test_set_adds_metadata_to_a_flag_that_has_none() -> None:
+    """A nested override merged into a field the flag lacks (it once failed: the merge read the
+    flag's missing field instead of the merged one)."""
+    outcome = _migrate(include=["feed.region"], set={"feed.region": {"metadata": {"owner": "us-team"}}})
+    assert outcome.document["flags"]["feed.region"]["metadata"] == {"owner": "us-team"}
+
+
 def test_set_replaces_targeting_and_null_removes() -> None:
     outcome = _migrate(
         include=["feed.*"],

@@ -21,7 +21,7 @@ def merge_patch(base: Any, patch: Any) -> Any:
         if value is None:
             merged.pop(key, None)
         else:
-            merged[key] = merge_patch(base.get(key), value)
+            merged[key] = merge_patch(merged.get(key), value)  # `base` may be no object at all
     return merged
 
 
