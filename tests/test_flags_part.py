@@ -275,3 +275,18 @@ def test_a_set_for_a_flag_that_is_not_copied_is_a_plan_error_at_its_line(tmp_pat
     lines = plan.read_text().splitlines()
     assert lines[problem.line - 1].strip().startswith("billing.eu_vat:") and problem.key == "flags.set.billing.eu_vat"
     assert "is excluded by include/exclude" in problem.message
+
+
+def test_a_ref_to_a_missing_evaluator_is_a_plan_error_at_its_line_in_the_source(tmp_path: Path) -> None:
+    source = json.loads(json.dumps(SOURCE_FLAGS))
+    del source["$evaluators"]
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "global.flagd.json").write_text(json.dumps(source, indent=2))
+    plan = _plan(tmp_path)
+    with pytest.raises(PlanError) as error:
+        dry_run(load_plan(plan))
+    [problem] = error.value.problems
+    lines = (tmp_path / "global.flagd.json").read_text().splitlines()
+    assert problem.file.endswith("global.flagd.json") and '"$ref": "isEU"' in lines[problem.line - 1]
+    assert problem.key == "flags.feed.region.targeting.if[0]" and "evaluator 'isEU'" in problem.message
+    assert not (tmp_path / "out").exists()

@@ -10,6 +10,7 @@ holds the same flags. Verification compares canonical JSON too, for the same rea
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -132,9 +133,17 @@ def build_flags(loaded: LoadedPlan) -> BuiltFlags:
     try:
         outcome = migrate_flags(document, rules, source_name=source.shown, bucketing_version=BUCKETING_VERSION)
     except FlagsError as error:
-        raise _located(error, loaded) from None
+        raise _located(error, loaded, data, source.shown) from None
     output = render(outcome.document)
     return BuiltFlags(source, target, source_format, outcome, imported, output, digest_of(outcome.document))
+
+
+def _line_of_ref(data: bytes, name: str) -> int | None:
+    """The line of the first `"$ref": "NAME"` in the source file's text (None when it is not spelt
+    that way, say with escapes: the message still names the flag and the path)."""
+    text = data.decode("utf-8", errors="replace")
+    found = re.search(r'"\$ref"\s*:\s*' + re.escape(json.dumps(name)), text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
 
 
 def parse_flag_document(data: bytes, shown: str) -> Any:
@@ -165,11 +174,15 @@ def _uses_fractional(rule: Any, evaluators: dict[str, Any], seen: frozenset[str]
     return "fractional" in rule or any(_uses_fractional(value, evaluators, seen) for value in rule.values())
 
 
-def _located(error: FlagsError, loaded: LoadedPlan) -> FlagsError | PlanError:
+def _located(error: FlagsError, loaded: LoadedPlan, data: bytes, shown: str) -> FlagsError | PlanError:
     """A refusal about a key of the plan's `flags` section (a `set`, a `rename`, a `context` entry)
-    is a plan error at that key's line; one about the source's flags stays as the core said it."""
+    is a plan error at that key's line; a `$ref` to an evaluator the source lacks, a plan error at
+    the line of the source file that holds it; others stay as the core said them."""
     rules = loaded.plan.flags
     path = error.path or ""
+    if error.ref is not None:
+        line = _line_of_ref(data, error.ref)
+        return PlanError([Problem(shown, line, path, str(error).removeprefix(f"flag {error.flag!r}: {path} "))])
     if rules is None:
         return error
     for section in ("set", "rename", "context"):

@@ -13,7 +13,8 @@ class FlagsError(MigratorError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, flag: str | None = None, path: str | None = None):
+    def __init__(self, message: str, *, flag: str | None = None, path: str | None = None, ref: str | None = None):
         self.flag = flag
         self.path = path
+        self.ref = ref  # the missing evaluator's name, for a `$ref` that points at nothing
         super().__init__(message)

@@ -38,6 +38,7 @@ def used_evaluators(rules: dict[str, Any], evaluators: dict[str, Any]) -> list[s
                     f"do not define ({', '.join(sorted(evaluators)) or 'none defined'})",
                     flag=flag,
                     path=where,
+                    ref=name,
                 )
             if name not in needed:
                 needed.add(name)
