@@ -22,6 +22,9 @@ class SlowEvents:
     def object_done(self, key: str, size: int, sha256: str, action: str) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
     def retried(self, what: str, error: str) -> None:
         pass
 

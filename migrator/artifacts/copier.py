@@ -40,7 +40,7 @@ from migrator.artifacts.ledger import ObjectsState, UploadRecord
 from migrator.artifacts.retry import OnRetry, with_retries
 from migrator.artifacts.survey import Planned
 from migrator.errors import PermanentError
-from migrator.stores.objects.base import ObjectInfo, ObjectStore, PartDone, WritableObjectStore
+from migrator.stores.objects.base import ObjectInfo, ObjectStore, PartDone, WritableObjectStore, Written
 
 MIB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MIB  # objects above this size go in parts
@@ -57,6 +57,8 @@ class Outcome:
     metadata: dict[str, str]
     source_changes: list[str] = field(default_factory=list)
     resumed: dict[str, Any] | None = None  # {key, parts_reused, parts_sent}
+    written: Written | None = None  # what the target answered the write with (None: skipped)
+    found: ObjectInfo | None = None  # skipped: the target's object, as the plan pass found it
 
 
 class ObjectCopier:
@@ -77,23 +79,26 @@ class ObjectCopier:
     def copy(self, item: Planned) -> Outcome:
         self.check_stop()
         info = item.source
+        if not info.described and info.size > MULTIPART_THRESHOLD:
+            info = self._describe(info)  # its metadata goes into the upload's creation, before any part
         outcome = Outcome(info.key, info.size, item.sha256 or "", "copied", dict(info.metadata))
         if item.state == "skip" and item.sha256:
             self._forget_upload(info.key)  # a kill after completing it, before dropping its record
-            outcome.action = "skipped"
+            outcome.action, outcome.found = "skipped", item.target
             return outcome
         sha256 = item.sha256
         if item.state == "unknown":
             sha256 = self._hash_source(info)
             if item.target is not None and item.target.sha256 == sha256:
-                outcome.sha256, outcome.action = sha256, "skipped"
+                outcome.sha256, outcome.action, outcome.found = sha256, "skipped", item.target
                 return outcome
         if info.size > MULTIPART_THRESHOLD:
             if sha256 is None and self.source.place.kind == "file":
                 sha256 = self._hash_source(info)  # a local read is cheaper than S3's self-copy for metadata
             outcome.sha256 = self._copy_in_parts(info, sha256, outcome)
         else:
-            outcome.sha256 = self._copy_whole(info, sha256)
+            info, outcome.sha256, outcome.written = self._copy_whole(info, sha256)
+            outcome.metadata = dict(info.metadata)
         if item.sha256 is None:
             self.state.remember_hash(info, outcome.sha256)
         outcome.action = "replaced" if item.target is not None else "copied"
@@ -102,13 +107,22 @@ class ObjectCopier:
 
     # --- small objects -------------------------------------------------------------------------------------
 
-    def _copy_whole(self, info: ObjectInfo, sha256: str | None) -> str:
-        data = self._read(info, 0, info.size)
+    def _copy_whole(self, info: ObjectInfo, sha256: str | None) -> tuple[ObjectInfo, str, Written]:
+        """One read, one put. An object the plan pass did not HEAD (`described` False: nothing needed its
+        metadata before the copy) gets it from the read itself: S3's GET answers with the metadata, the
+        headers and the stored SHA-256 a HEAD would, and they are set explicitly on the target."""
+        if info.described:
+            data = self._read(info, 0, info.size)
+        else:
+            info, data = self._get(info)
+            sha256 = sha256 or info.sha256
         computed = hashlib.sha256(data).hexdigest()
         if sha256 and computed != sha256:
             raise self._changed(info, "its bytes no longer have the SHA-256 listed for it")
-        self._retry(f"put {info.key}", lambda: self.target.put(info, data, computed))
-        return computed
+        if info.checksum_sha256 and computed != info.checksum_sha256:
+            raise self._changed(info, "its bytes do not have the SHA-256 the source's server gives for them")
+        written = self._retry(f"put {info.key}", lambda: self.target.put(info, data, computed))
+        return info, computed, written
 
     # --- large objects -------------------------------------------------------------------------------------
 
@@ -179,7 +193,7 @@ class ObjectCopier:
             self._abandon(record)
             raise self._changed(info, "its bytes no longer have the SHA-256 listed for it")
         parts = sorted(record.parts, key=lambda part: part.number)
-        self._retry(
+        outcome.written = self._retry(
             f"complete the upload of {info.key}",
             lambda: self.target.complete_upload(info, record.upload_id, parts, full, record.sha256_in_metadata),
         )
@@ -229,6 +243,21 @@ class ObjectCopier:
         if len(data) != end - start:
             raise self._changed(info, f"it is shorter than the {info.size} bytes listed")
         return data
+
+    def _get(self, listed: ObjectInfo) -> tuple[ObjectInfo, bytes]:
+        info, data = self._retry(f"read {listed.key}", lambda: self.source.get(listed.key, etag=listed.etag))
+        if len(data) != listed.size or info.size != listed.size:
+            raise self._changed(listed, f"it no longer holds the {listed.size} bytes listed")
+        return info, data
+
+    def _describe(self, listed: ObjectInfo) -> ObjectInfo:
+        info = self._retry(f"head {listed.key}", lambda: self.source.head(listed.key))
+        if info is None:
+            gone = f"{listed.key} is no longer in {self.source.location}: it was deleted while being copied"
+            raise PermanentError(gone)
+        if (info.size, info.etag) != (listed.size, listed.etag):
+            raise self._changed(listed, "its size or ETag is no longer the one listed")
+        return info
 
     def _hash_source(self, info: ObjectInfo) -> str:
         digest = hashlib.sha256()

@@ -2,7 +2,8 @@
 
 Each object is one unit (copier.py): several objects move at once (`workers` threads; S3 latency, not
 CPU, is what they hide), the parts of one object in order. `events.object_done` is called from the
-calling thread as objects finish, so an audit trail or a progress bar needs no lock; `check_stop` and
+calling thread as objects finish, so an audit trail or a progress bar needs no lock (then `flush`
+once per group of objects finished together: an audit trail writes their events in one append); `check_stop` and
 `retried` are called from the worker threads (retried under a lock). The first failure stops the pool:
 the other workers stop at their next object or part, leaving what they finished committed (a finished
 object is in the target with its SHA-256, a finished part in the upload's checkpoint).
@@ -39,6 +40,8 @@ class ObjectEvents(Protocol):
     def started(self, objects: int, size: int) -> None: ...  # totals, for the progress bar
 
     def object_done(self, key: str, size: int, sha256: str, action: str) -> None: ...  # copied|skipped|replaced
+
+    def flush(self) -> None: ...  # after a group of object_done calls: write what they were told at once
 
     def retried(self, what: str, error: str) -> None: ...
 
@@ -111,6 +114,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
                 elif not isinstance(error, _PoolStopped):
                     errors.append(error)
                     stopped.set()
+            events.flush()
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]
         raise (interrupted or errors)[0]
@@ -135,4 +139,6 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
         source_changes=source_changes,
         resumed=[outcome.resumed for outcome in outcomes if outcome.resumed is not None],
         retries=retries,
+        written={outcome.key: outcome.written for outcome in outcomes if outcome.written is not None},
+        found={outcome.key: outcome.found for outcome in outcomes if outcome.found is not None},
     )

@@ -26,11 +26,12 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrator.errors import PermanentError, StoreUnavailable
-from migrator.stores.objects.base import ObjectInfo, PartDone, Place
+from migrator.stores.objects.base import ObjectInfo, PartDone, Place, Written
 
 META_DIR = ".migrator"
 MANIFEST = "objects.jsonl"
@@ -38,11 +39,23 @@ PARTIAL = "partial"
 _CHUNK = 1024 * 1024
 
 
+@dataclass
+class _Commit:
+    """An object renamed into place whose manifest line waits for the next group commit."""
+
+    folder: Path
+    line: dict[str, Any]
+    done: bool = False
+    error: BaseException | None = None
+
+
 class LocalFolderStore:
     def __init__(self, root: Path):
         self.root = root
-        self._lock = threading.RLock()  # guards the manifest's lazy load and its appends
+        self._lock = threading.RLock()  # guards the manifest's lazy load, its appends and the commit queue
         self._manifest: dict[str, dict[str, Any]] | None = None
+        self._committing = threading.Lock()  # held by the thread writing a group of manifest lines
+        self._queue: list[_Commit] = []
 
     @property
     def location(self) -> str:
@@ -96,6 +109,12 @@ class LocalFolderStore:
             etag=_etag(stat),
         )
 
+    def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
+        info = self.head(key)
+        if info is None:
+            raise PermanentError(f"{key} is no longer in {self.root}: it was deleted while being copied")
+        return info, b"".join(self.read(key, etag=etag or info.etag))
+
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         try:
             with self._path(key).open("rb") as file:
@@ -125,13 +144,13 @@ class LocalFolderStore:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> None:
+    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
         partial = self._partial_dir() / f"{uuid.uuid4().hex}.data"
         with partial.open("wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        self._commit(partial, info, len(data), sha256)
+        return self._commit(partial, info, len(data), sha256)
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
         upload_id = uuid.uuid4().hex
@@ -169,15 +188,16 @@ class LocalFolderStore:
 
     def complete_upload(
         self, info: ObjectInfo, upload_id: str, parts: Sequence[PartDone], sha256: str, sha256_in_metadata: bool
-    ) -> None:
+    ) -> Written:
         partial = self._partial_dir()
         data = partial / f"{upload_id}.data"
         size = sum(part.size for part in parts)
         with data.open("r+b") as file:
             file.truncate(size)  # a part re-sent shorter after a source change leaves no tail behind
             os.fsync(file.fileno())
-        self._commit(data, info, size, sha256)
+        written = self._commit(data, info, size, sha256)
         self.abort_upload(info.key, upload_id)
+        return written
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         for suffix in (".data", ".json", ".parts.jsonl"):
@@ -209,13 +229,19 @@ class LocalFolderStore:
         header: dict[str, Any] = json.loads(path.read_text())
         return header
 
-    def _commit(self, partial: Path, info: ObjectInfo, size: int, sha256: str) -> None:
+    def _commit(self, partial: Path, info: ObjectInfo, size: int, sha256: str) -> Written:
         """Rename the fsynced file into place, then append its manifest line: the line never names a file
-        that is not there yet."""
+        that is not there yet, and this returns only once the line is on disk.
+
+        Lines are committed in groups: the objects that several threads rename into place while one
+        thread is writing lines wait for it, and the next of them then writes all their lines in one
+        append and one fsync, after one fsync of each folder they were renamed into. Every put still
+        returns only once its own line is durable; a copy of many small objects just stops paying a
+        folder fsync and a manifest fsync for each one."""
         path = self._path(info.key)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, path)
-        _fsync_dir(path.parent)
+        written = Written(_etag(path.stat()))
         line = {
             "key": info.key,
             "size": size,
@@ -224,9 +250,34 @@ class LocalFolderStore:
             "content_type": info.content_type,
             "headers": dict(info.headers),
         }
+        entry = _Commit(path.parent, line)
         with self._lock:
-            _append_synced(self.root / META_DIR / MANIFEST, json.dumps(line, ensure_ascii=False, sort_keys=True))
-            self._lines()[info.key] = line
+            self._queue.append(entry)
+        with self._committing:
+            if not entry.done:
+                self._commit_queued()
+        if entry.error is not None:
+            raise PermanentError(f"cannot record {info.key} in {self.root}: {entry.error}") from entry.error
+        return written
+
+    def _commit_queued(self) -> None:
+        """Called holding `_committing`: fsync the folders of every queued object, then append their lines."""
+        with self._lock:
+            group, self._queue = self._queue, []
+        try:
+            for folder in sorted({entry.folder for entry in group}):
+                _fsync_dir(folder)
+            texts = [json.dumps(entry.line, ensure_ascii=False, sort_keys=True) for entry in group]
+            with self._lock:
+                _append_synced(self.root / META_DIR / MANIFEST, "\n".join(texts))
+                lines = self._lines()
+                for entry in group:
+                    lines[entry.line["key"]] = entry.line
+        except OSError as error:
+            for entry in group:
+                entry.error = error
+        for entry in group:
+            entry.done = True
 
     def _lines(self) -> dict[str, dict[str, Any]]:
         with self._lock:
