@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,10 +101,23 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
     copier = ObjectCopier(found.source, found.target, found.state, check_stop, on_retry)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="objects-copy") as pool:
-        pending: set[Future[Outcome]] = {pool.submit(copier.copy, item) for item in found.selected}
+    workers = max(1, workers)
+    queue = iter(found.selected)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
+        # A few objects queued per worker, not all of them: `wait` walks every pending future on each
+        # call, which with thousands of small objects made the waiting thread the busiest one.
+        pending: set[Future[Outcome]] = set()
+
+        def submit_more() -> None:
+            while len(pending) < 2 * workers and not stopped.is_set():
+                item = next(queue, None)
+                if item is None:
+                    return
+                pending.add(pool.submit(copier.copy, item))
+
+        submit_more()
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 error = future.exception()
                 if error is None:
@@ -115,6 +128,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
                     errors.append(error)
                     stopped.set()
             events.flush()
+            submit_more()
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]
         raise (interrupted or errors)[0]
