@@ -72,20 +72,27 @@ class LocalFolderStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             raise StoreUnavailable(f"objects folder {self.root} does not exist (or is not a folder)")
-        keys: list[str] = []
-        for folder, dirs, files in os.walk(self.root):
-            relative = os.path.relpath(folder, self.root)
-            if relative == ".":
-                dirs[:] = [d for d in dirs if d != META_DIR]
-                relative = ""
-            for name in files:
-                key = f"{relative}/{name}" if relative else name
-                if key.replace(os.sep, "/").startswith(prefix):
-                    keys.append(key.replace(os.sep, "/"))
-        for key in sorted(keys):
-            info = self.head(key)
-            if info is not None:
-                yield info
+        found: list[tuple[str, os.stat_result]] = []
+        folders = [("", str(self.root))]
+        while folders:  # as os.walk (symlinked folders not entered), with one stat per file and no Path per key
+            relative, folder = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue  # an unreadable folder below the root: os.walk passes over it too
+            for entry in entries:
+                key = f"{relative}{entry.name}"
+                if entry.is_dir():
+                    if key != META_DIR and not entry.is_symlink():
+                        folders.append((key + "/", entry.path))
+                elif key.startswith(prefix) and entry.is_file():
+                    try:
+                        found.append((key, entry.stat()))
+                    except FileNotFoundError:
+                        continue  # deleted since the folder was read
+        found.sort()
+        for key, stat in found:
+            yield self._info(key, stat)
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -97,6 +104,9 @@ class LocalFolderStore:
             raise PermanentError(f"cannot read {key} in {self.root}: {error.strerror}") from error
         if not path.is_file():
             return None
+        return self._info(key, stat)
+
+    def _info(self, key: str, stat: os.stat_result) -> ObjectInfo:
         line = self._lines().get(key)
         fresh = line is not None and line.get("size") == stat.st_size
         return ObjectInfo(
