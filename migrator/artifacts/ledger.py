@@ -152,10 +152,17 @@ def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _append(path: Path, line: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as file:
-        # A kill mid-append may have left a line without its newline: `\n` first keeps ours whole.
-        file.write(("\n" + json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+    # A kill mid-append may have left a line without its newline: `\n` first keeps ours whole.
+    data = ("\n" + json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # the first line of a new state folder (not a mkdir per line: two per object)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -56,6 +56,7 @@ class LocalFolderStore:
         self._manifest: dict[str, dict[str, Any]] | None = None
         self._committing = threading.Lock()  # held by the thread writing a group of manifest lines
         self._queue: list[_Commit] = []
+        self._partial_made = False  # .migrator/partial/ exists: not a mkdir per object
 
     @property
     def location(self) -> str:
@@ -226,10 +227,13 @@ class LocalFolderStore:
 
     def _partial_dir(self) -> Path:
         path = self.root / META_DIR / PARTIAL
+        if self._partial_made:
+            return path
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreUnavailable(f"cannot write into objects folder {self.root}: {error.strerror}") from error
+        self._partial_made = True
         return path
 
     def _upload(self, upload_id: str) -> dict[str, Any] | None:
