@@ -127,6 +127,8 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
                 elif not isinstance(error, _PoolStopped):
                     errors.append(error)
                     stopped.set()
+            # The objects' records durable first (a folder's manifest lines), then their audit events.
+            with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
             events.flush()
             submit_more()
     if errors:

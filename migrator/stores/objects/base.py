@@ -116,7 +116,13 @@ class WritableObjectStore(ObjectStore, Protocol):
     object's full SHA-256 (hex), stored with it (S3: x-amz-meta-migrator-sha256; a folder: its manifest)."""
 
     def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
-        """One request for an object small enough to hold (below the multipart threshold)."""
+        """One request for an object small enough to hold (below the multipart threshold). The object is
+        in place when it returns; what the store records beside it may wait for `commit`."""
+        ...
+
+    def commit(self) -> None:
+        """Make durable what the writes so far recorded beside their objects (a folder's manifest lines,
+        written in groups; S3: nothing, each request is)."""
         ...
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
