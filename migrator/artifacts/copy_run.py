@@ -48,6 +48,14 @@ class ObjectEvents(Protocol):
     def check_stop(self) -> None: ...  # raises Interrupted after Ctrl-C; called between objects and parts
 
 
+QUEUED_PER_WORKER = 8  # objects handed to the pool ahead of the workers, so none waits while records are written
+# Finished objects are recorded (a folder's manifest lines fsynced, their audit events appended) in
+# groups: every COMMIT_EVERY objects or COMMIT_SECONDS, and at the end. Until then a kill costs their
+# copying again, nothing else: an object without its record is never trusted.
+COMMIT_EVERY = 256
+COMMIT_SECONDS = 0.25
+
+
 class _PoolStopped(Exception):
     """Another worker failed: this one stops at its next object or part (not an error of its own)."""
 
@@ -104,12 +112,14 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
     workers = max(1, workers)
     queue = iter(found.selected)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
-        # A few objects queued per worker, not all of them: `wait` walks every pending future on each
+        # A bounded queue of objects, not all of them at once: `wait` walks every pending future on each
         # call, which with thousands of small objects made the waiting thread the busiest one.
         pending: set[Future[Outcome]] = set()
+        unrecorded = 0  # objects finished since the last commit
+        recorded_at = time.monotonic()
 
         def submit_more() -> None:
-            while len(pending) < 2 * workers and not stopped.is_set():
+            while len(pending) < QUEUED_PER_WORKER * workers and not stopped.is_set():
                 item = next(queue, None)
                 if item is None:
                     return
@@ -124,13 +134,16 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
                     outcome = future.result()
                     outcomes.append(outcome)
                     events.object_done(outcome.key, outcome.size, outcome.sha256, outcome.action)
+                    unrecorded += 1
                 elif not isinstance(error, _PoolStopped):
                     errors.append(error)
                     stopped.set()
-            # The objects' records durable first (a folder's manifest lines), then their audit events.
-            with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
-            events.flush()
             submit_more()
+            if not pending or unrecorded >= COMMIT_EVERY or time.monotonic() - recorded_at >= COMMIT_SECONDS:
+                # The objects' records made durable (a folder's manifest lines), then their audit events.
+                with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
+                events.flush()
+                unrecorded, recorded_at = 0, time.monotonic()
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]
         raise (interrupted or errors)[0]
@@ -157,4 +170,5 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
         retries=retries,
         written={outcome.key: outcome.written for outcome in outcomes if outcome.written is not None},
         found={outcome.key: outcome.found for outcome in outcomes if outcome.found is not None},
+        target=found.target,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from migrator.stores.objects.base import ObjectInfo, Written
+from migrator.stores.objects.base import ObjectInfo, WritableObjectStore, Written
 
 SAMPLE = 5  # keys shown per tally
 
@@ -73,10 +73,12 @@ class ObjectsCopy:
     # and the target objects the plan pass found equal to the source's (skipped).
     written: dict[str, Written] = field(default_factory=dict)
     found: dict[str, ObjectInfo] = field(default_factory=dict)
+    target: WritableObjectStore | None = None  # the store the copy wrote to (its client made already)
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow, by hand: asdict would deep-copy the manifest (a line per object) and the write answers.
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("written", "found")}
+        hidden = ("written", "found", "target")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
 
 
 @dataclass

@@ -81,7 +81,7 @@ def verify_copy(plan: Plan, base_dir: Path, state_dir: Path, copied: ObjectsCopy
     state = ObjectsState(state_dir)
     if plan.target.objects is None:
         raise PlanError([Problem("plan", None, "target.objects", "is required to verify artifacts")])
-    target = open_store(plan.target.objects, plan.target.s3, base_dir)
+    target = copied.target or open_store(plan.target.objects, plan.target.s3, base_dir)
     listed = {info.key: info for info in with_retries(f"list {target.location}", lambda: list(target.list("")))}
     expected = {line["key"]: line for line in copied.manifest}
 
