@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +60,14 @@ COMMIT_SECONDS = 0.25
 
 class _PoolStopped(Exception):
     """Another worker failed: this one stops at its next object or part (not an error of its own)."""
+
+
+@contextmanager
+def _closing(copier: ObjectCopier) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        copier.close()
 
 
 def _delete(target: WritableObjectStore, key: str, on_retry: OnRetry) -> None:
@@ -111,7 +121,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
     errors: list[BaseException] = []
     workers = max(1, workers)
     queue = iter(found.selected)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
+    with _closing(copier), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
         # A bounded queue of objects, not all of them at once: `wait` walks every pending future on each
         # call, which with thousands of small objects made the waiting thread the busiest one.
         pending: set[Future[Outcome]] = set()
