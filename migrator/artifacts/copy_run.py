@@ -68,6 +68,7 @@ def _closing(copier: ObjectCopier) -> Iterator[None]:
         yield
     finally:
         copier.close()
+        copier.state.flush()  # the hash cache and the report of what was copied, also after a failure
 
 
 def _delete(target: WritableObjectStore, key: str, on_retry: OnRetry) -> None:
@@ -116,6 +117,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
             raise _PoolStopped
         events.check_stop()
 
+    found.state.hold_lines()
     copier = ObjectCopier(found.source, found.target, found.state, check_stop, on_retry)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
@@ -152,6 +154,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
             if not pending or unrecorded >= COMMIT_EVERY or time.monotonic() - recorded_at >= COMMIT_SECONDS:
                 # The objects' records made durable (a folder's manifest lines), then their audit events.
                 with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
+                found.state.flush()
                 events.flush()
                 unrecorded, recorded_at = 0, time.monotonic()
     if errors:
