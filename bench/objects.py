@@ -29,8 +29,10 @@ objects in flight:
   addressing and the keys from a temporary config. Defaults: 10 requests at once, multipart above 8 MiB
   in 8 MiB parts. `--concurrency N`: `max_concurrent_requests = N`.
 - migrator: `python -m migrator run PLAN` on a generated plan (one `artifacts` entry selecting
-  everything), verification on (the default: every object's size and SHA-256 checked in the target
-  after the copy). `--concurrency N`: `--workers N`, when `run` has that option.
+  everything), verification on (the default: the target listed after the copy, every object in it
+  with its size, as the version the copy wrote, whose SHA-256 was checked as it was written).
+  Defaults: 16 objects at once, multipart above 8 MiB in 8 MiB parts, 4 parts of an object at once.
+  `--concurrency N`: `--workers N`, when `run` has that option.
 
 Reported per direction and tool: MB/s (10^6 bytes per second of wall time, the median over
 `--repeat` runs), seconds, peak RSS (the largest), and migrator's MB/s over the faster of rclone and

@@ -104,6 +104,9 @@ class Recorder:
     def object_done(self, key: str, size: int, sha256: str, action: str) -> None:
         self.done.append((key, size, sha256, action))
 
+    def flush(self) -> None:
+        pass
+
     def retried(self, what: str, error: str) -> None:
         self.retries.append((what, error))
 

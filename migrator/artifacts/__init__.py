@@ -5,6 +5,7 @@
     copy_objects   the copy (copy_run.py over copier.py): one unit per object, several at once, large
                    ones in parts that resume after a kill (ledger.py keeps the checkpoints)
     verify_objects the check (verification.py): the target holds exactly the selection, byte for byte
+    verify_copy    the run's own check, against the manifest its copy just built (no second plan pass)
 
 No store library is imported here: migrator/stores/objects/ holds the S3 and local-folder stores behind
 one small Protocol, and everything below reaches them through it. Checkpoints live in the target itself
@@ -18,7 +19,7 @@ from pathlib import Path
 from migrator.artifacts.copy_run import ObjectEvents, copy_objects, manifest_digest
 from migrator.artifacts.results import Check, EntryPlan, ObjectsCopy, ObjectsPlan, ObjectsVerification, Tally
 from migrator.artifacts.survey import survey
-from migrator.artifacts.verification import verify_objects
+from migrator.artifacts.verification import verify_copy, verify_objects
 from migrator.plan.model import Plan
 
 
@@ -38,5 +39,6 @@ __all__ = [
     "copy_objects",
     "manifest_digest",
     "plan_objects",
+    "verify_copy",
     "verify_objects",
 ]

@@ -2,7 +2,8 @@
 
 Each object is one unit (copier.py): several objects move at once (`workers` threads; S3 latency, not
 CPU, is what they hide), the parts of one object in order. `events.object_done` is called from the
-calling thread as objects finish, so an audit trail or a progress bar needs no lock; `check_stop` and
+calling thread as objects finish, so an audit trail or a progress bar needs no lock (then `flush`
+once per group of objects finished together: an audit trail writes their events in one append); `check_stop` and
 `retried` are called from the worker threads (retried under a lock). The first failure stops the pool:
 the other workers stop at their next object or part, leaving what they finished committed (a finished
 object is in the target with its SHA-256, a finished part in the upload's checkpoint).
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,13 +43,32 @@ class ObjectEvents(Protocol):
 
     def object_done(self, key: str, size: int, sha256: str, action: str) -> None: ...  # copied|skipped|replaced
 
+    def flush(self) -> None: ...  # after a group of object_done calls: write what they were told at once
+
     def retried(self, what: str, error: str) -> None: ...
 
     def check_stop(self) -> None: ...  # raises Interrupted after Ctrl-C; called between objects and parts
 
 
+QUEUED_PER_WORKER = 8  # objects handed to the pool ahead of the workers, so none waits while records are written
+# Finished objects are recorded (a folder's manifest lines fsynced, their audit events appended) in
+# groups: every COMMIT_EVERY objects or COMMIT_SECONDS, and at the end. Until then a kill costs their
+# copying again, nothing else: an object without its record is never trusted.
+COMMIT_EVERY = 256
+COMMIT_SECONDS = 0.25
+
+
 class _PoolStopped(Exception):
     """Another worker failed: this one stops at its next object or part (not an error of its own)."""
+
+
+@contextmanager
+def _closing(copier: ObjectCopier) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        copier.close()
+        copier.state.flush()  # the hash cache and the report of what was copied, also after a failure
 
 
 def _delete(target: WritableObjectStore, key: str, on_retry: OnRetry) -> None:
@@ -95,22 +117,46 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
             raise _PoolStopped
         events.check_stop()
 
+    found.state.hold_lines()
     copier = ObjectCopier(found.source, found.target, found.state, check_stop, on_retry)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="objects-copy") as pool:
-        pending: set[Future[Outcome]] = {pool.submit(copier.copy, item) for item in found.selected}
+    workers = max(1, workers)
+    queue = iter(found.selected)
+    with _closing(copier), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
+        # A bounded queue of objects, not all of them at once: `wait` walks every pending future on each
+        # call, which with thousands of small objects made the waiting thread the busiest one.
+        pending: set[Future[Outcome]] = set()
+        unrecorded = 0  # objects finished since the last commit
+        recorded_at = time.monotonic()
+
+        def submit_more() -> None:
+            while len(pending) < QUEUED_PER_WORKER * workers and not stopped.is_set():
+                item = next(queue, None)
+                if item is None:
+                    return
+                pending.add(pool.submit(copier.copy, item))
+
+        submit_more()
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 error = future.exception()
                 if error is None:
                     outcome = future.result()
                     outcomes.append(outcome)
                     events.object_done(outcome.key, outcome.size, outcome.sha256, outcome.action)
+                    unrecorded += 1
                 elif not isinstance(error, _PoolStopped):
                     errors.append(error)
                     stopped.set()
+            submit_more()
+            if not pending or unrecorded >= COMMIT_EVERY or time.monotonic() - recorded_at >= COMMIT_SECONDS:
+                # The objects' records made durable (a folder's manifest lines), then their audit events.
+                with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
+                found.state.flush()
+                events.flush()
+                unrecorded, recorded_at = 0, time.monotonic()
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]
         raise (interrupted or errors)[0]
@@ -135,4 +181,7 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
         source_changes=source_changes,
         resumed=[outcome.resumed for outcome in outcomes if outcome.resumed is not None],
         retries=retries,
+        written={outcome.key: outcome.written for outcome in outcomes if outcome.written is not None},
+        found={outcome.key: outcome.found for outcome in outcomes if outcome.found is not None},
+        target=found.target,
     )

@@ -65,6 +65,7 @@ class ObjectsState:
         self.root = state_dir / "objects"
         self._lock = threading.Lock()
         self._hashes: dict[tuple[str, int, str], str] | None = None
+        self._held: dict[str, list[dict[str, Any]]] | None = None  # lines waiting for `flush` (hold_lines)
 
     # --- multipart uploads under way ---------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class ObjectsState:
             return  # without an ETag a changed object could not be told apart
         line = {"key": info.key, "size": info.size, "etag": info.etag, "sha256": sha256}
         with self._lock:
-            _append(self.root / "hashes.jsonl", line)
+            self._add_line("hashes.jsonl", line)
             if self._hashes is not None:
                 self._hashes[(info.key, info.size, info.etag)] = sha256
 
@@ -136,7 +137,29 @@ class ObjectsState:
 
     def record_copied(self, key: str, size: int, sha256: str) -> None:
         with self._lock:
-            _append(self.root / "copied.jsonl", {"key": key, "size": size, "sha256": sha256})
+            self._add_line("copied.jsonl", {"key": key, "size": size, "sha256": sha256})
+
+    # --- held lines ------------------------------------------------------------------------------------
+
+    def hold_lines(self) -> None:
+        """From now on `hashes.jsonl` and `copied.jsonl` lines wait for `flush`: a copy of thousands of
+        small objects writes them in groups, not two appends per object under one lock. Both files are
+        a cache and a report: a kill loses held lines, never a copy (the target says what is there)."""
+        with self._lock:
+            self._held = {}
+
+    def flush(self) -> None:
+        with self._lock:
+            held, self._held = self._held, ({} if self._held is not None else None)
+        for name, lines in (held or {}).items():
+            _append(self.root / name, lines)
+
+    def _add_line(self, name: str, line: dict[str, Any]) -> None:
+        """Called holding the lock."""
+        if self._held is None:
+            _append(self.root / name, [line])
+        else:
+            self._held.setdefault(name, []).append(line)
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
@@ -151,11 +174,19 @@ def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
             continue  # a line cut short by a kill: only a cache entry or a report line is lost
 
 
-def _append(path: Path, line: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as file:
-        # A kill mid-append may have left a line without its newline: `\n` first keeps ours whole.
-        file.write(("\n" + json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+def _append(path: Path, lines: list[dict[str, Any]]) -> None:
+    # A kill mid-append may have left a line without its newline: `\n` first keeps ours whole.
+    text = "".join(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n" for line in lines)
+    data = ("\n" + text).encode("utf-8")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # the first line of a new state folder (not a mkdir per line: two per object)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
 
 
 def _write_atomically(path: Path, text: str) -> None:

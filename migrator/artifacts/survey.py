@@ -1,9 +1,14 @@
 """The plan pass: which source objects the plan selects, and what the target holds of them already.
 
 Read-only on both sides. The source's whole root is listed (so objects outside every entry's prefix are
-counted as skipped by `prefix`); an S3 listing carries no metadata, so objects that pass an entry's key
-tests are HEADed (in a small thread pool) for their metadata, content type, headers and stored
-SHA-256. A source object's SHA-256 comes, in this order, from what the store keeps with it (S3: our
+counted as skipped by `prefix`); an S3 listing carries no metadata, so an object that passes an entry's
+key tests is HEADed (in a small thread pool) for its metadata, content type, headers and stored SHA-256
+when something needs them before the copy: an entry's `metadata` filter, an object under the same key
+in the target (skip or replace), or an earlier run's copy of it (a changed source is reported). The
+others stay as listed (`described` False), and the copy takes all of that from the GET that reads
+their bytes: a HEAD for every object was half the time of copying many small ones.
+
+A source object's SHA-256 comes, in this order, from what the store keeps with it (S3: our
 `migrator-sha256` or the server's full-object checksum; a folder: its manifest), from the hash cache in
 the state folder (same key, size and ETag), or, for a local folder whose file the target already holds,
 from reading the file. Any other source object is hashed during the copy, where it is read anyway.
@@ -42,7 +47,7 @@ LOOKUP_THREADS = 8  # HEAD requests and local hashing during the plan pass
 
 @dataclass
 class Planned:
-    source: ObjectInfo  # described: metadata, content type and headers known
+    source: ObjectInfo  # as HEADed, or as listed (`described` False) when only the copy needs its metadata
     sha256: str | None  # the source's, when known without reading it (or already read)
     target: ObjectInfo | None
     state: str  # skip | replace | missing | unknown
@@ -78,14 +83,26 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
         for info in with_retries(f"list {source.location}", lambda: list(source.list("")), on_retry)
         if not _folder_marker(info)
     ]
-    # Objects some entry may select by key: their metadata decides (an S3 listing has none: HEAD them).
-    candidates = [info for info in listed if any(f.reason_by_key(info.key) is None for f in filters)]
-    described = [
-        info
-        for info in parallel(candidates, lambda info: _describe(source, info, on_retry))
-        if info is not None  # deleted between the listing and the HEAD
-    ]
-    by_key = {info.key: info for info in described}
+    target_listed = _list_target(target, on_retry)
+    earlier = state.copied()
+    # Objects some entry may select by key. An S3 listing carries no metadata: such an object is HEADed
+    # now only when something needs its metadata before the copy: an entry's `metadata` filter, a target
+    # object under its key (skip or replace: compared by SHA-256 and metadata), or an earlier run's copy
+    # of it (a change in the source is reported). The copy reads the others' metadata from their GET.
+    by_key: dict[str, ObjectInfo] = {}
+    to_describe: list[ObjectInfo] = []
+    for info in listed:
+        keeping = [f for f in filters if f.reason_by_key(info.key) is None]
+        if not keeping:
+            continue
+        needed = info.key in target_listed or info.key in earlier or any(f.needs_metadata for f in keeping)
+        if info.described or not needed:
+            by_key[info.key] = info
+        else:
+            to_describe.append(info)
+    for headed in parallel(to_describe, lambda info: _describe(source, info, on_retry)):
+        if headed is not None:  # None: deleted between the listing and the HEAD
+            by_key[headed.key] = headed
 
     entries: list[EntryPlan] = []
     selected: dict[str, ObjectInfo] = {}
@@ -94,22 +111,21 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
         report = EntryPlan(entry.prefix, list(entry.include), list(entry.exclude), dict(entry.metadata))
         report.skipped = {reason: Tally() for reason in REASONS}
         for info in listed:
-            described_info = by_key.get(info.key)
+            candidate = by_key.get(info.key)
             reason = entry_filter.reason_by_key(info.key)
-            if reason is None and described_info is None:
+            if reason is None and candidate is None:
                 continue  # gone from the source since the listing
-            if reason is None and described_info is not None:
-                reason = entry_filter.reason(info.key, described_info.metadata)
-            if reason is None and described_info is not None:
+            if reason is None and candidate is not None:
+                # An object not HEADed is only here when no entry that keeps it by key tests metadata.
+                reason = entry_filter.reason(info.key, candidate.metadata)
+            if reason is None and candidate is not None:
                 report.selected.add(info.key, info.size)
-                selected[info.key] = described_info
+                selected[info.key] = candidate
             else:
                 report.skipped[reason or "prefix"].add(info.key, info.size)
         entries.append(report)
 
     chosen = [selected[key] for key in sorted(selected)]
-    target_listed = _list_target(target, on_retry)
-    earlier = state.copied()
     # A local file's SHA-256 is worth reading ahead only where it decides something now: whether the
     # target's copy is the same, or whether the file changed since an earlier run. The copy hashes the rest.
     hashes = parallel(

@@ -51,6 +51,14 @@ class RunTrail:
             return
         self.log.append(self.run_id, event, **fields)
 
+    def events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several events written at once (one fsync): the objects part's per-object events."""
+        if not self.run_id:
+            for event, fields in events:
+                self.event(event, **fields)
+            return
+        self.log.append_many(self.run_id, events)
+
     def started(self, run_id: str, plan: str, plan_sha256: str, source: str, target: str, resumed: bool) -> None:
         """The run's first line. `source` and `target` name the first part's stores, passwords hidden;
         the parts after it log their own stores as they start."""

@@ -72,6 +72,15 @@ class PartDone:
     sha256: str  # hex
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a store answered a write with: the new object's version (its ETag, as a later listing shows
+    it) and, where the store computed one over the bytes it now holds, their SHA-256 (hex, whole object)."""
+
+    etag: str | None
+    checksum_sha256: str | None = None
+
+
 class ObjectStore(Protocol):
     @property
     def location(self) -> str:
@@ -89,6 +98,12 @@ class ObjectStore(Protocol):
         """The object with its metadata and headers, or None when there is none under that key."""
         ...
 
+    def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
+        """An object small enough to hold (below the multipart threshold), whole, with its metadata and
+        headers, in one request (S3: the GET answers what a HEAD would). With `etag`, only that version
+        (a PermanentError otherwise, as `read`); a PermanentError when it no longer exists."""
+        ...
+
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterable[bytes]:
         """The object's bytes from `start` to `end` (exclusive), in chunks: never the whole object. With
         `etag`, only from that version: a PermanentError when the object has changed since (S3: If-Match),
@@ -100,8 +115,14 @@ class WritableObjectStore(ObjectStore, Protocol):
     """A copy's target. `info` carries the metadata, content type and headers to set; `sha256` is the
     object's full SHA-256 (hex), stored with it (S3: x-amz-meta-migrator-sha256; a folder: its manifest)."""
 
-    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> None:
-        """One request for an object small enough to hold (below the multipart threshold)."""
+    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
+        """One request for an object small enough to hold (below the multipart threshold). The object is
+        in place when it returns; what the store records beside it may wait for `commit`."""
+        ...
+
+    def commit(self) -> None:
+        """Make durable what the writes so far recorded beside their objects (a folder's manifest lines,
+        written in groups; S3: nothing, each request is)."""
         ...
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
@@ -118,7 +139,7 @@ class WritableObjectStore(ObjectStore, Protocol):
 
     def complete_upload(
         self, info: ObjectInfo, upload_id: str, parts: Sequence[PartDone], sha256: str, sha256_in_metadata: bool
-    ) -> None:
+    ) -> Written:
         """Join the parts. `sha256_in_metadata` False: `create_upload` did not know the SHA-256, and the
         store must now record it with the object (S3: a server-side copy onto itself)."""
         ...

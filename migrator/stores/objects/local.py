@@ -5,17 +5,22 @@ user metadata, content type, headers and our SHA-256) lives in one JSON Lines ma
 `<root>/.migrator/objects.jsonl`, a line per object:
 
     {"key": str, "size": int, "sha256": hex or null, "metadata": {str: str},
-     "content_type": str or null, "headers": {str: str}}
+     "content_type": str or null, "headers": {str: str}, "version": str}
 
 A later line for the same key overrides an earlier one, so writing is an append. `.migrator/` is never
-listed as an object. A folder without the manifest holds objects with no metadata; a line whose size
-differs from the file's is stale (the file was changed behind our back), and its SHA-256 is ignored.
+listed as an object. A folder without the manifest holds objects with no metadata; a line whose
+`version` (the file's mtime and size, as written) or, in lines without one, size differs from the
+file's is stale (the file was changed behind our back, or replaced by a copy whose line a kill kept
+from the disk), and its SHA-256 is ignored.
 
 Writes are atomic: an object is written into `<root>/.migrator/partial/`, fsynced and renamed into
 place, and only then is its manifest line appended, so a kill leaves either the old object or the new
-one with its line. A multipart upload is a partial file whose parts are written at their offsets
-(part N at (N-1) x part size) with a `.parts.jsonl` beside it recording each fsynced part, so an upload
-resumes part by part here exactly as on S3.
+one with its line, or the new one with no line of its own (copied again by the next run). Lines are
+made durable in groups (`commit`), not one fsync per object.
+
+A multipart upload is a partial file whose parts are written at their offsets (part N at (N-1) x part
+size) with a `.parts.jsonl` beside it recording each fsynced part, so an upload resumes part by part
+here exactly as on S3.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from migrator.errors import PermanentError, StoreUnavailable
-from migrator.stores.objects.base import ObjectInfo, PartDone, Place
+from migrator.stores.objects.base import ObjectInfo, PartDone, Place, Written
 
 META_DIR = ".migrator"
 MANIFEST = "objects.jsonl"
@@ -38,11 +44,23 @@ PARTIAL = "partial"
 _CHUNK = 1024 * 1024
 
 
+@dataclass
+class _Commit:
+    """An object renamed into place whose manifest line waits for the next `commit`."""
+
+    folder: Path
+    line: dict[str, Any]
+
+
 class LocalFolderStore:
     def __init__(self, root: Path):
         self.root = root
-        self._lock = threading.RLock()  # guards the manifest's lazy load and its appends
+        self._lock = threading.RLock()  # guards the manifest's lazy load, its appends and the commit queue
         self._manifest: dict[str, dict[str, Any]] | None = None
+        self._committing = threading.Lock()  # held while a group of manifest lines is written
+        self._queue: list[_Commit] = []
+        self._folders: set[Path] = set()  # folders made already: not a mkdir per object
+        self._partial_made = False  # .migrator/partial/ exists: not a mkdir per object
 
     @property
     def location(self) -> str:
@@ -59,20 +77,27 @@ class LocalFolderStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             raise StoreUnavailable(f"objects folder {self.root} does not exist (or is not a folder)")
-        keys: list[str] = []
-        for folder, dirs, files in os.walk(self.root):
-            relative = os.path.relpath(folder, self.root)
-            if relative == ".":
-                dirs[:] = [d for d in dirs if d != META_DIR]
-                relative = ""
-            for name in files:
-                key = f"{relative}/{name}" if relative else name
-                if key.replace(os.sep, "/").startswith(prefix):
-                    keys.append(key.replace(os.sep, "/"))
-        for key in sorted(keys):
-            info = self.head(key)
-            if info is not None:
-                yield info
+        found: list[tuple[str, os.stat_result]] = []
+        folders = [("", str(self.root))]
+        while folders:  # as os.walk (symlinked folders not entered), with one stat per file and no Path per key
+            relative, folder = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue  # an unreadable folder below the root: os.walk passes over it too
+            for entry in entries:
+                key = f"{relative}{entry.name}"
+                if entry.is_dir():
+                    if key != META_DIR and not entry.is_symlink():
+                        folders.append((key + "/", entry.path))
+                elif key.startswith(prefix) and entry.is_file():
+                    try:
+                        found.append((key, entry.stat()))
+                    except FileNotFoundError:
+                        continue  # deleted since the folder was read
+        found.sort()
+        for key, stat in found:
+            yield self._info(key, stat)
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -84,8 +109,12 @@ class LocalFolderStore:
             raise PermanentError(f"cannot read {key} in {self.root}: {error.strerror}") from error
         if not path.is_file():
             return None
+        return self._info(key, stat)
+
+    def _info(self, key: str, stat: os.stat_result) -> ObjectInfo:
         line = self._lines().get(key)
-        fresh = line is not None and line.get("size") == stat.st_size
+        version = _etag(stat)
+        fresh = line is not None and line.get("size") == stat.st_size and line.get("version", version) == version
         return ObjectInfo(
             key=key,
             size=stat.st_size,
@@ -93,8 +122,14 @@ class LocalFolderStore:
             content_type=(line or {}).get("content_type"),
             headers=dict((line or {}).get("headers") or {}),
             sha256=(line or {}).get("sha256") if fresh else None,
-            etag=_etag(stat),
+            etag=version,
         )
+
+    def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
+        info = self.head(key)
+        if info is None:
+            raise PermanentError(f"{key} is no longer in {self.root}: it was deleted while being copied")
+        return info, b"".join(self.read(key, etag=etag or info.etag))
 
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         try:
@@ -125,13 +160,13 @@ class LocalFolderStore:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> None:
+    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
         partial = self._partial_dir() / f"{uuid.uuid4().hex}.data"
         with partial.open("wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        self._commit(partial, info, len(data), sha256)
+        return self._commit(partial, info, len(data), sha256)
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
         upload_id = uuid.uuid4().hex
@@ -169,15 +204,17 @@ class LocalFolderStore:
 
     def complete_upload(
         self, info: ObjectInfo, upload_id: str, parts: Sequence[PartDone], sha256: str, sha256_in_metadata: bool
-    ) -> None:
+    ) -> Written:
         partial = self._partial_dir()
         data = partial / f"{upload_id}.data"
         size = sum(part.size for part in parts)
         with data.open("r+b") as file:
             file.truncate(size)  # a part re-sent shorter after a source change leaves no tail behind
             os.fsync(file.fileno())
-        self._commit(data, info, size, sha256)
+        written = self._commit(data, info, size, sha256)
+        self.commit()  # a large object's line at once: a kill now must not cost its re-sending
         self.abort_upload(info.key, upload_id)
+        return written
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         for suffix in (".data", ".json", ".parts.jsonl"):
@@ -196,10 +233,13 @@ class LocalFolderStore:
 
     def _partial_dir(self) -> Path:
         path = self.root / META_DIR / PARTIAL
+        if self._partial_made:
+            return path
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreUnavailable(f"cannot write into objects folder {self.root}: {error.strerror}") from error
+        self._partial_made = True
         return path
 
     def _upload(self, upload_id: str) -> dict[str, Any] | None:
@@ -209,13 +249,15 @@ class LocalFolderStore:
         header: dict[str, Any] = json.loads(path.read_text())
         return header
 
-    def _commit(self, partial: Path, info: ObjectInfo, size: int, sha256: str) -> None:
-        """Rename the fsynced file into place, then append its manifest line: the line never names a file
-        that is not there yet."""
+    def _commit(self, partial: Path, info: ObjectInfo, size: int, sha256: str) -> Written:
+        """Rename the fsynced file into place and queue its manifest line for the next `commit`: the line
+        is never written before the file is complete and in place."""
         path = self._path(info.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
         os.replace(partial, path)
-        _fsync_dir(path.parent)
+        written = Written(_etag(path.stat()))
         line = {
             "key": info.key,
             "size": size,
@@ -223,10 +265,32 @@ class LocalFolderStore:
             "metadata": dict(info.metadata),
             "content_type": info.content_type,
             "headers": dict(info.headers),
+            "version": written.etag,
         }
         with self._lock:
-            _append_synced(self.root / META_DIR / MANIFEST, json.dumps(line, ensure_ascii=False, sort_keys=True))
-            self._lines()[info.key] = line
+            self._queue.append(_Commit(path.parent, line))
+            self._lines()[info.key] = line  # this process sees it at once; the disk after `commit`
+        return written
+
+    def commit(self) -> None:
+        """Make the queued manifest lines durable: one fsync of each folder the objects were renamed into
+        (their names), then every line in one append and one fsync. The copy calls it after each group
+        of finished objects, from the thread that reports them: the copying threads never wait for
+        each other's fsyncs, and a thousand small objects cost a few dozen manifest fsyncs, not a
+        thousand. A kill before it leaves objects in place without their lines: the next run finds
+        no SHA-256 for them and copies them again, never trusts them."""
+        with self._committing:
+            with self._lock:
+                group, self._queue = self._queue, []
+            if not group:
+                return
+            try:
+                for folder in sorted({entry.folder for entry in group}):
+                    _fsync_dir(folder)
+                texts = [json.dumps(entry.line, ensure_ascii=False, sort_keys=True) for entry in group]
+                _append_synced(self.root / META_DIR / MANIFEST, "\n".join(texts))
+            except OSError as error:
+                raise PermanentError(f"cannot record objects in {self.root}: {error.strerror}") from error
 
     def _lines(self) -> dict[str, dict[str, Any]]:
         with self._lock:

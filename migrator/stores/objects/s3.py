@@ -27,11 +27,13 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bex
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import create_loader
 
 from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.plan.model import S3Settings
-from migrator.stores.objects.base import SHA256_METADATA_KEY, ObjectInfo, PartDone, Place
+from migrator.stores.objects.base import SHA256_METADATA_KEY, ObjectInfo, PartDone, Place, Written
 
 _CHUNK = 1024 * 1024
 _TRANSIENT_CODES = {
@@ -55,6 +57,21 @@ _HEADER_PARAMS = {
 }
 
 
+# botocore's service descriptions (the S3 model is a large JSON file), loaded once per process: every
+# client a run makes (each side, the plan pass, the verification) shares them. Only data: the
+# credentials and settings stay each client's own.
+_LOADER_LOCK = threading.Lock()
+_loader: Any = None
+
+
+def _shared_loader() -> Any:
+    global _loader
+    with _LOADER_LOCK:
+        if _loader is None:
+            _loader = create_loader()
+        return _loader
+
+
 def parse_s3_url(url: str) -> tuple[str, str]:
     """`s3://bucket[/prefix]` -> (bucket, prefix ending in `/`, or "")."""
     parts = urlsplit(url)
@@ -71,16 +88,42 @@ class S3Store:
         self._answered = False  # has this store answered us once? (then a refused connection is transient)
         self._lock = threading.Lock()
         self._send_checksums = self.settings.request_checksum_calculation != "when_required"
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """Made at first use: a store asked only for its location (messages, the audit trail) costs
+        nothing, and a run makes no client it does not call."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
         try:
+            core = botocore.session.Session()
+            core.register_component("data_loader", _shared_loader())
+            # Timestamps (LastModified) stay the text the server sent: nothing here reads them, and
+            # dateutil's parsing of every listed object's took a fifth of listing a thousand objects.
+            core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
             session = boto3.session.Session(
+                botocore_session=core,
                 profile_name=self.settings.profile,
                 aws_access_key_id=self.settings.access_key_id,
                 aws_secret_access_key=self.settings.secret_access_key,
                 aws_session_token=self.settings.session_token,
                 region_name=self.settings.region,
             )
+            s3: dict[str, Any] = {"addressing_style": self.settings.addressing_style}
+            if self._send_checksums:
+                # Every write carries its SHA-256 (x-amz-checksum-sha256, a signed header) and the server
+                # checks the body against it, so SigV4 need not hash each body once more to sign it (it
+                # does on plain http unless told not to; https uploads skip it anyway): a second SHA-256
+                # of every byte sent, a sixth of an upload's CPU time.
+                s3["payload_signing_enabled"] = False
             options: dict[str, Any] = {
-                "s3": {"addressing_style": self.settings.addressing_style},
+                "s3": s3,
                 "retries": {"total_max_attempts": 1},
                 "connect_timeout": 10,
                 "read_timeout": 60,
@@ -90,10 +133,11 @@ class S3Store:
                 options["request_checksum_calculation"] = self.settings.request_checksum_calculation
             if self.settings.response_checksum_validation:
                 options["response_checksum_validation"] = self.settings.response_checksum_validation
-            self.client = session.client("s3", endpoint_url=self.settings.endpoint_url, config=Config(**options))
-            self.client.meta.events.register("before-send.s3.PutObject", _close_after_an_empty_body)
+            client = session.client("s3", endpoint_url=self.settings.endpoint_url, config=Config(**options))
+            client.meta.events.register("before-send.s3.PutObject", _close_after_an_empty_body)
         except (bex.ProfileNotFound, bex.NoRegionError, bex.PartialCredentialsError, ValueError) as error:
             raise StoreUnavailable(f"{self.location}: cannot set up the S3 client: {error}") from error
+        return client
 
     @property
     def location(self) -> str:
@@ -134,28 +178,31 @@ class S3Store:
         except bex.BotoCoreError as error:
             self._classify(error, "head", key)
         self._answered = True
-        metadata = {k.lower(): v for k, v in answer.get("Metadata", {}).items()}
-        ours = metadata.pop(SHA256_METADATA_KEY, None)
-        checksum = answer.get("ChecksumSHA256")
-        etag = answer.get("ETag", "").strip('"')
-        # A multipart object's checksum is of its parts unless the server says FULL_OBJECT: SeaweedFS and
-        # AWS write "BASE64-N", moto the BASE64 alone (N is in the ETag's "-N" then).
-        of_parts = "-" in (checksum or "") or answer.get("ChecksumType") == "COMPOSITE"
-        if checksum and not of_parts and "-" in etag and answer.get("ChecksumType") != "FULL_OBJECT":
-            checksum, of_parts = f"{checksum}-{etag.rsplit('-', 1)[1]}", True
-        composite = checksum if checksum and of_parts else None
-        full = base64.b64decode(checksum).hex() if checksum and not of_parts else None
-        return ObjectInfo(
-            key=key,
-            size=answer["ContentLength"],
-            metadata=metadata,
-            content_type=answer.get("ContentType"),
-            headers={name: answer[param] for param, name in _HEADER_PARAMS.items() if answer.get(param)},
-            sha256=ours or full,
-            etag=etag or None,
-            checksum_sha256=full,
-            composite_sha256=composite,
-        )
+        return _described(key, answer)
+
+    def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
+        if etag:
+            request["IfMatch"] = f'"{etag}"'
+        try:
+            answer = self.client.get_object(**request)
+            self._answered = True
+            body = answer["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+        except bex.ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                raise PermanentError(
+                    f"{self.location}: {key} is no longer there: it was deleted while being copied"
+                ) from error
+            self._classify(error, "read", key)
+        except bex.BotoCoreError as error:
+            self._classify(error, "read", key)
+        except (ConnectionError, TimeoutError) as error:  # urllib3's own, surfacing mid-stream
+            raise TransientError(f"{self.location}: reading {key}: {error}") from error
+        return _described(key, answer), data
 
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
@@ -182,11 +229,14 @@ class S3Store:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> None:
+    def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
         request = self._described(info, sha256) | {"Body": data}
         if self._send_checksums:
             request["ChecksumSHA256"] = _b64(sha256)
-        self._call("put_object", info.key, **request)
+        return _written(self._call("put_object", info.key, **request))
+
+    def commit(self) -> None:
+        return None  # every write was durable when S3 answered it
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
         request = self._described(info, sha256)
@@ -222,7 +272,7 @@ class S3Store:
 
     def complete_upload(
         self, info: ObjectInfo, upload_id: str, parts: Sequence[PartDone], sha256: str, sha256_in_metadata: bool
-    ) -> None:
+    ) -> Written:
         listed = []
         for part in parts:
             entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{part.etag}"'}
@@ -230,7 +280,7 @@ class S3Store:
                 entry["ChecksumSHA256"] = _b64(part.sha256)
             listed.append(entry)
         key = self.prefix + info.key
-        self._call(
+        completed = self._call(
             "complete_multipart_upload",
             info.key,
             Bucket=self.bucket,
@@ -248,7 +298,9 @@ class S3Store:
             }
             if self._send_checksums:
                 request["ChecksumAlgorithm"] = "SHA256"
-            self._call("copy_object", info.key, **request)
+            copied = self._call("copy_object", info.key, **request).get("CopyObjectResult", {})
+            return _written(copied)
+        return _written(completed)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
@@ -323,6 +375,41 @@ def _close_after_an_empty_body(request: Any, **_: Any) -> None:
     after an empty PUT costs one reconnection per zero-byte object and avoids that everywhere."""
     if request.headers.get("Content-Length") in ("0", b"0"):
         request.headers["Connection"] = "close"
+
+
+def _described(key: str, answer: dict[str, Any]) -> ObjectInfo:
+    """An object as a HEAD or a GET answers it: its size, metadata, headers and checksums."""
+    metadata = {k.lower(): v for k, v in answer.get("Metadata", {}).items()}
+    ours = metadata.pop(SHA256_METADATA_KEY, None)
+    checksum = answer.get("ChecksumSHA256")
+    etag = answer.get("ETag", "").strip('"')
+    # A multipart object's checksum is of its parts unless the server says FULL_OBJECT: SeaweedFS and
+    # AWS write "BASE64-N", moto the BASE64 alone (N is in the ETag's "-N" then).
+    of_parts = "-" in (checksum or "") or answer.get("ChecksumType") == "COMPOSITE"
+    if checksum and not of_parts and "-" in etag and answer.get("ChecksumType") != "FULL_OBJECT":
+        checksum, of_parts = f"{checksum}-{etag.rsplit('-', 1)[1]}", True
+    composite = checksum if checksum and of_parts else None
+    full = base64.b64decode(checksum).hex() if checksum and not of_parts else None
+    return ObjectInfo(
+        key=key,
+        size=answer["ContentLength"],
+        metadata=metadata,
+        content_type=answer.get("ContentType"),
+        headers={name: answer[param] for param, name in _HEADER_PARAMS.items() if answer.get(param)},
+        sha256=ours or full,
+        etag=etag or None,
+        checksum_sha256=full,
+        composite_sha256=composite,
+    )
+
+
+def _written(answer: dict[str, Any]) -> Written:
+    """What a write answered: the new object's ETag, and the server's SHA-256 of the bytes it stored when
+    it gives one of the whole object (a composite "BASE64-N" is of the parts: left out)."""
+    etag = str(answer.get("ETag", "")).strip('"') or None
+    checksum = answer.get("ChecksumSHA256")
+    full = base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None
+    return Written(etag, full)
 
 
 def _code(error: bex.ClientError) -> str:
