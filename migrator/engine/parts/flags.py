@@ -17,11 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrator.audit.durable import write_atomically
-from migrator.clock import utc_now
 from migrator.engine.flag_build import BuiltFlags, build_flags, digest_of, flag_files
 from migrator.engine.flag_files import FlagFile
 from migrator.engine.parts.base import PartRun, RunContext
+from migrator.engine.parts.record import PartRecord
 from migrator.errors import SafetyError, UsageError
 from migrator.flags import validate_document
 from migrator.flags.unleash import APPROXIMATE, NOT_CONVERTED
@@ -51,7 +50,7 @@ class FlagsPart:
         built = build_flags(loaded)
         summary = built.summary()
         held = _held_digest(built.target)
-        record = _RunRecord(loaded.state_dir).read()
+        record = PartRecord(loaded.state_dir, "flags").read()
         summary["target_state"] = _target_state(held, built.digest, record)
         if summary["target_state"] == "other" and loaded.plan.target.existing == "fail":
             result.refusals.append(_not_ours(built.target))
@@ -62,7 +61,7 @@ class FlagsPart:
     def run(self, ctx: RunContext, result: RunResult) -> PartRun:
         loaded = ctx.loaded
         built = build_flags(loaded)
-        record = _RunRecord(loaded.state_dir)
+        record = PartRecord(loaded.state_dir, "flags")
         earlier = None if ctx.start_over else record.read()
         held = _held_digest(built.target)
         in_place = held == built.digest
@@ -81,7 +80,7 @@ class FlagsPart:
         ctx.trail.event(
             "flags started", source=built.source.shown, target=built.target.shown, source_format=built.source_format
         )
-        record.write(run_id, loaded.sha256, "running", built.digest)
+        record.write(run_id, loaded.sha256, "running", digest=built.digest)
         ctx.stop.check()
         counts = {"flags": _copied(built), "rules_removed": built.outcome.rules_removed}
         if in_place:
@@ -96,8 +95,8 @@ class FlagsPart:
             failures = [c for c in verification["checks"] if not c["ok"]]
             ctx.trail.event("flags verification", ok=verification["ok"], failures=failures)
         verified = verification["ok"] if verification else None
-        if verified is not False:
-            record.write(run_id, loaded.sha256, "finished", built.digest)  # a failed check: the next run writes again
+        if verified is not False:  # a failed check: the next run writes again
+            record.write(run_id, loaded.sha256, "finished", digest=built.digest)
         summary = built.summary()
         summary.update(action="skipped" if in_place else "written", verification=verification)
         result.flags = summary
@@ -250,23 +249,3 @@ def _digest_from_receipt(receipt: Path) -> str:
     if not isinstance(flags, dict) or not isinstance(flags.get("digest"), str):
         raise UsageError(f"{receipt}: this receipt records no flags (it is from a run without the flags part)")
     return flags["digest"]
-
-
-class _RunRecord:
-    """STATE/flags/run.json: the run the flags belong to, whether it finished, the digest it wrote."""
-
-    def __init__(self, state_dir: Path):
-        self.path = state_dir / "flags" / "run.json"
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        keys = {"run_id", "status", "plan_sha256", "digest"}
-        return record if isinstance(record, dict) and keys <= record.keys() else None
-
-    def write(self, run_id: str, plan_sha256: str, status: str, digest: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"run_id": run_id, "plan_sha256": plan_sha256, "status": status, "digest": digest, "at": utc_now()}
-        write_atomically(self.path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from migrator.audit.canonical import canonical_bytes, sha256_hex
 from migrator.audit.durable import write_atomically
 from migrator.audit.receipt import MANIFEST_SUFFIX, receipts_dir
-from migrator.clock import utc_now
 from migrator.engine.parts.base import PartRun, RunContext
+from migrator.engine.parts.record import PartRecord
 from migrator.errors import SafetyError, UsageError
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ObjectsPart:
         loaded = ctx.loaded
         plan = loaded.plan
         source, target = _location(loaded, "source"), _location(loaded, "target")
-        record = _RunRecord(loaded.state_dir)
+        record = PartRecord(loaded.state_dir, "objects")
         earlier = None if ctx.start_over else record.read()
         if earlier and earlier["status"] == "finished" and earlier["plan_sha256"] == loaded.sha256:
             if _still_in_place(loaded):
@@ -178,25 +178,6 @@ class _Events:
 
     def check_stop(self) -> None:
         self._ctx.stop.check()
-
-
-class _RunRecord:
-    """STATE/objects/run.json: the run the objects belong to, and whether it finished."""
-
-    def __init__(self, state_dir: Path):
-        self.path = state_dir / "objects" / "run.json"
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) and {"run_id", "status", "plan_sha256"} <= record.keys() else None
-
-    def write(self, run_id: str, plan_sha256: str, status: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"run_id": run_id, "plan_sha256": plan_sha256, "status": status, "at": utc_now()}
-        write_atomically(self.path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
 
 
 def _write_manifest(state_dir: Path, run_id: str, manifest: list[dict[str, Any]]) -> tuple[Path, str]:

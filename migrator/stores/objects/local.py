@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from migrator.audit.durable import fsync_directory
 from migrator.errors import PermanentError, StoreUnavailable
 from migrator.stores.objects.base import ObjectInfo, PartDone, Place, Written
 
@@ -286,7 +287,7 @@ class LocalFolderStore:
                 return
             try:
                 for folder in sorted({entry.folder for entry in group}):
-                    _fsync_dir(folder)
+                    fsync_directory(folder)
                 texts = [json.dumps(entry.line, ensure_ascii=False, sort_keys=True) for entry in group]
                 _append_synced(self.root / META_DIR / MANIFEST, "\n".join(texts))
             except OSError as error:
@@ -339,11 +340,3 @@ def _append_synced(path: Path, line: str) -> None:
         file.write((line + "\n").encode("utf-8"))
         file.flush()
         os.fsync(file.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
