@@ -8,6 +8,7 @@ same arguments always give the same rows, the same files and the same flags.
     ROOT/source/objects/           the model store (migrator/demo/models.py), its metadata in
                                    .migrator/objects.jsonl
     ROOT/source/flags.flagd.json   flagd flag definitions
+    ROOT/source/git/monorepo.git   the global monorepo (migrator/demo/monorepo.py), bare
 
 Usage: ``python -m migrator.demo.generate ROOT [--users N] [--seed S]``.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.demo.models import write_models
+from migrator.demo.monorepo import write_monorepo
 
 Row = tuple[Any, ...]
 
@@ -46,6 +48,7 @@ class DemoPaths:
     database: Path
     objects: Path
     flags: Path
+    codebase: Path
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,14 @@ def generate_demo(root: Path, *, users: int = 400, seed: int = 7) -> DemoPaths:
         database=source / "global.db",
         objects=source / "objects",
         flags=source / "flags.flagd.json",
+        codebase=source / "git" / "monorepo.git",
     )
     source.mkdir(parents=True, exist_ok=True)
     write_database(paths.database, build_rows(random.Random(seed), users))
     # Separate streams: changing the model files must not reshuffle the database rows, and vice versa.
     write_models(paths.objects, seed)
     write_flags(paths.flags)
+    write_monorepo(paths.codebase.parent)
     return paths
 
 
@@ -480,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"database: {paths.database}")
     print(f"objects:  {paths.objects}")
     print(f"flags:    {paths.flags}")
+    print(f"codebase: {paths.codebase}")
     return 0
 
 

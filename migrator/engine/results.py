@@ -38,6 +38,7 @@ class PlanResult:
     left_out: list[str] = field(default_factory=list)
     objects: dict[str, Any] | None = None  # the artifacts part: selected, skipped, what the target holds
     flags: dict[str, Any] | None = None  # the flags part: per flag copied/excluded/overridden, rules removed
+    codebase: dict[str, Any] | None = None  # the codebase part: per repository what a sync would push
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +72,7 @@ class RunResult:
     receipt: str | None = None
     objects: dict[str, Any] | None = None  # the artifacts part: copied, skipped, its verification
     flags: dict[str, Any] | None = None  # the flags part: written or skipped, its digest, its verification
+    codebase: dict[str, Any] | None = None  # the codebase part: per repository what was pushed, its verification
 
     @property
     def verified_ok(self) -> bool:
@@ -78,7 +80,8 @@ class RunResult:
         tables = self.verification is None or self.verification["ok"]
         objects = self.objects is None or (self.objects.get("verification") or {}).get("ok", True)
         flags = self.flags is None or (self.flags.get("verification") or {}).get("ok", True)
-        return bool(tables and objects and flags)
+        codebase = self.codebase is None or (self.codebase.get("verification") or {}).get("ok", True)
+        return bool(tables and objects and flags and codebase)
 
     def to_dict(self) -> dict[str, Any]:
         # Only the tables are dataclasses: the parts' summaries are JSON-able dicts already, and with
@@ -119,6 +122,7 @@ class VerifyResult:
     reference: str = ""  # what the target was compared with
     objects: dict[str, Any] | None = None  # the artifacts part's checks
     flags: dict[str, Any] | None = None  # the flags part's checks: present, content (digest), schema
+    codebase: dict[str, Any] | None = None  # the codebase part's checks: tips, images, paths, blobs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +140,7 @@ class VerifyResult:
             reference=data.get("reference", ""),
             objects=data.get("objects"),
             flags=data.get("flags"),
+            codebase=data.get("codebase"),
         )
 
     @property

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from migrator.engine.finished import ALREADY_FINISHED
 from migrator.engine.results import PlanResult, RunResult, VerifyResult
+from migrator.report.codebase_text import render_codebase_plan, render_codebase_run, render_codebase_verify
 from migrator.report.flags_text import render_flags_plan, render_flags_run, render_flags_verify
+from migrator.report.plurals import plural
 
 if TYPE_CHECKING:
     from migrator.audit import StateReport
@@ -33,6 +35,8 @@ def render_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None
         render_objects_plan(result.objects, console)
     if result.flags is not None:
         render_flags_plan(result.flags, console)
+    if result.codebase is not None:
+        render_codebase_plan(result.codebase, console)
 
 
 def _render_table_plan(result: PlanResult, console: Console, *, show_sql: bool) -> None:
@@ -150,6 +154,8 @@ def render_run(result: RunResult, console: Console) -> None:
         console.print(f"objects: all in place already, from run {result.objects['run']}")
     if result.flags is not None:
         render_flags_run(result.flags, console)
+    if result.codebase is not None:
+        render_codebase_run(result.codebase, console)
     if result.receipt:
         console.print(f"receipt: {result.receipt}")
     colour, word = ("red", "copied, but NOT verified") if not result.verified_ok else ("green", "copied")
@@ -160,6 +166,8 @@ def render_run(result: RunResult, console: Console) -> None:
         what.append(f"{plural(result.objects['objects'], 'object')} ({_size(result.objects['bytes'])})")
     if result.flags is not None and "digest" in result.flags and "flags" in result.flags:
         what.append(plural(result.flags["copied"] + result.flags["overridden"], "flag"))
+    if result.codebase is not None and "repositories" in result.codebase:
+        what.append(plural(len(result.codebase["repositories"]), "repository", "repositories"))
     console.print(
         f"[{colour}]{word}[/] {_listed(what) or 'nothing'} to {escape(result.target)} "
         f"in {result.seconds:.1f} s (run {result.run_id})"
@@ -226,7 +234,7 @@ def _n(value: int | None) -> str:
 
 
 def render_verify(result: VerifyResult, console: Console) -> None:
-    if result.checks or (result.objects is None and result.flags is None):
+    if result.checks or (result.objects is None and result.flags is None and result.codebase is None):
         _render_table_verify(result, console)
     if not result.checks and result.reference:
         console.print(f"compared with {escape(result.reference)}")
@@ -234,6 +242,8 @@ def render_verify(result: VerifyResult, console: Console) -> None:
         render_objects_verify(result.objects, console)
     if result.flags is not None:
         render_flags_verify(result.flags, console)
+    if result.codebase is not None:
+        render_codebase_verify(result.codebase, console)
 
 
 def _render_table_verify(result: VerifyResult, console: Console) -> None:
@@ -273,7 +283,3 @@ def render_audit(report: StateReport, console: Console) -> None:
         )
     else:
         console.print(f"[red]the audit trail was changed[/]: {plural(len(report.problems), 'problem')}")
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -1,10 +1,11 @@
-"""Every part a plan may hold, listed explicitly and run in this order: the tables first, so that a
+"""Every part a plan may hold, listed explicitly and run in this order (tables, objects, flags, codebase): the tables first, so that a
 run's id comes from the target database's ledger when there is one."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from migrator.engine.parts.codebase import CodebasePart
 from migrator.engine.parts.flags import FlagsPart
 from migrator.engine.parts.objects import ObjectsPart
 from migrator.engine.parts.tables import TablesPart
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from migrator.engine.parts.base import Part
     from migrator.plan.model import Plan
 
-ALL_PARTS: tuple[Part, ...] = (TablesPart(), ObjectsPart(), FlagsPart())
+ALL_PARTS: tuple[Part, ...] = (TablesPart(), ObjectsPart(), FlagsPart(), CodebasePart())
 
 
 def parts_of(plan: Plan) -> list[Part]:

@@ -1,0 +1,143 @@
+"""Proof of a mirror: the target's history is exactly the rewrite of the source's, and nothing excluded is in it.
+
+Four checks per repository (SPEC §7a):
+- tips: the rewrite is replayed from the source in memory and every target ref's tip is compared by
+  commit id. A commit id covers its tree, parents, author, committer and message, and, through the
+  parents, the whole history: equal tips mean an equal history, down to every byte.
+- images: every commit the target holds is the image of a source commit (a foreign commit pushed to
+  the target, or an unfiltered source commit, is not).
+- paths: on a clone of the target, git's own `git log --name-only` with pathspecs made from the
+  plan's exclusions prints nothing: a second opinion that does not share our path matching.
+- blobs: no blob that ever stood at an excluded source path is reachable in the target, whatever
+  path it stands at there (a copy or rename out of an excluded folder).
+
+`verify --receipt` needs no source: the tips are compared with the receipt's, and the images with
+the commit map exported beside it; the blobs check needs the source and is left to `verify`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from migrator.codebase.rewrite import rewrite
+from migrator.codebase.rules import RepoRules
+from migrator.codebase.secrets import SecretScanner
+from migrator.codebase.sync import VerifiedBase
+from migrator.codebase.wildmatch import git_pathspecs
+from migrator.stores.git.history import changed_paths
+from migrator.stores.git.objects import GitObjects
+from migrator.stores.git.transport import Remote
+
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+
+def check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"check": name, "ok": ok, "detail": detail}
+
+
+def tips_check(expected: Mapping[str, str], held: Mapping[str, str], ignored: Iterable[str] = ()) -> dict[str, Any]:
+    """Every expected ref at its expected id, and no other ref (but those the plan leaves alone)."""
+    skip = set(ignored)
+    wrong = [
+        f"{ref}: target {held[ref][:12]}, expected {oid[:12]}"
+        for ref, oid in sorted(expected.items())
+        if ref in held and held[ref] != oid
+    ]
+    missing = sorted(set(expected) - set(held))
+    extra = sorted(set(held) - set(expected) - skip)
+    problems = wrong + [f"{ref}: missing in the target" for ref in missing]
+    problems += [f"{ref}: in the target, not from the source" for ref in extra]
+    if problems:
+        return check("tips", False, "; ".join(problems[:10]))
+    return check("tips", True, f"{len(expected)} refs at the commit ids the rewrite gives")
+
+
+def images_check(clone: GitObjects, tips: Sequence[str], images: set[str], hide: Sequence[str] = ()) -> dict[str, Any]:
+    """Every commit reachable from the target's tips is the image of a source commit."""
+    held = clone.reachable_commits(list(tips), hide=list(hide))
+    strangers = sorted(set(held) - images)
+    if strangers:
+        shown = ", ".join(c[:12] for c in strangers[:5])
+        return check(
+            "images", False, f"{len(strangers)} commits in the target are not the image of a source commit: {shown}"
+        )
+    return check("images", True, f"{len(held):,} commits, each the image of a source commit")
+
+
+def paths_check(
+    clone: Path, exclude: Sequence[str], include: Sequence[str], tips: Sequence[str], hide: Sequence[str] = ()
+) -> dict[str, Any]:
+    """git log --name-only with git's own pathspecs: no excluded path in the history (and, with an
+    include list, no path outside it)."""
+    if not tips:
+        return check("paths", True, "the target holds no commits")
+    found = changed_paths(clone, list(tips), list(hide), git_pathspecs(exclude)) if exclude else []
+    outside: list[str] = []
+    if include:
+        outside = changed_paths(clone, list(tips), list(hide), [":(top)", *_excluded_specs(git_pathspecs(include))])
+    if found or outside:
+        shown = ", ".join((found + outside)[:5])
+        return check("paths", False, f"excluded paths in the target's history (git log): {shown}")
+    what = "no excluded path" + (" and nothing outside the included paths" if include else "")
+    return check("paths", True, f"git log --all --name-only with the plan's pathspecs: {what}")
+
+
+def blobs_check(
+    clone: GitObjects, tips: Sequence[str], excluded_blobs: set[str], hide: Sequence[str] = ()
+) -> dict[str, Any]:
+    """No blob that ever stood at an excluded source path is reachable in the target."""
+    reachable = clone.reachable_blobs(list(tips), hide=list(hide))
+    leaked = sorted((excluded_blobs - {EMPTY_BLOB}) & reachable)
+    if leaked:
+        shown = ", ".join(b[:12] for b in leaked[:5])
+        return check(
+            "blobs", False, f"{len(leaked)} blobs that stood at excluded source paths are in the target: {shown}"
+        )
+    return check("blobs", True, f"{len(reachable):,} blobs reachable, none ever at an excluded source path")
+
+
+def combine(target: str, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"target": target, "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def _excluded_specs(specs: list[str]) -> list[str]:
+    # Turn `:(glob)x` into `:(glob,exclude)x`: what is left after taking away the included paths.
+    return [
+        ":(glob,exclude)" + spec[len(":(glob)") :] if spec.startswith(":(glob)") else f":(exclude){spec}"
+        for spec in specs
+    ]
+
+
+def verify_repository(
+    objects: GitObjects,
+    source_refs: Mapping[str, str],
+    rules: RepoRules,
+    target: Remote,
+    clone_dir: Path,
+    *,
+    base: VerifiedBase | None = None,
+    leave_alone: Iterable[str] = (),
+) -> dict[str, Any]:
+    """All four checks of one repository. `base`: what an earlier verification of the same rules
+    proved (a run's own check after an incremental sync starts from there, so that a re-sync of a few
+    commits is checked in time proportional to them); None replays the whole history.
+
+    `clone_dir` receives the target's refs (fetched, pruned): with base None it should be new."""
+    previous = base.commit_map if base is not None else None
+    replay = rewrite(objects, source_refs, rules, previous, write=False, scan=SecretScanner(rules.secrets_allow).scan)
+    held = target.list_refs()
+    ours = {ref: oid for ref, oid in held.items() if ref not in set(leave_alone)}
+    checks = [tips_check(replay.refs, ours)]
+    clone = GitObjects.open_or_init(clone_dir)
+    target.fetch_into(clone_dir, ["+refs/*:refs/*"], prune=True)
+    tips = sorted(set(ours.values()))
+    hide = sorted(oid for oid in (base.refs.values() if base is not None else ()) if clone.has(oid))
+    images = {oid for oid in replay.commit_map.images() if oid is not None}
+    checks.append(images_check(clone, tips, images, hide))
+    checks.append(paths_check(clone_dir, rules.paths_exclude, rules.paths_include, tips, hide))
+    checks.append(blobs_check(clone, tips, replay.excluded_blobs, hide))
+    result = combine(target.shown, checks)
+    result["replayed_commits"] = replay.new_commits + replay.pruned_commits
+    return result

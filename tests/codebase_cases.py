@@ -1,0 +1,75 @@
+"""What the codebase part's end-to-end tests share: plans, and questions to git about a repository.
+
+The answers come from the git command line, not from migrator's own code, so that a test checks the
+mirror with a second opinion."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from migrator.demo.monorepo import write_monorepo
+from migrator.codebase.secrets import secret_hash
+
+# The demo plan's codebase section (plans/demo.yaml holds the same rules).
+DEMO_RULES: dict[str, Any] = {
+    "refs": {"include": ["refs/heads/main", "refs/heads/release/*", "refs/tags/v*"]},
+    "paths": {"exclude": ["region/eu/**", "**/*.env"]},
+    "messages": {"scrub": [r"(?i)customer-id:\s*\S+"]},
+    "secrets": {"action": "refuse", "allow": [secret_hash(b"AKIAIOSFODNN7EXAMPLE")]},
+    "repositories": [{"name": "monorepo", "target_name": "monorepo-us"}],
+}
+
+
+def git(*args: str, cwd: Path | None = None, stdin: bytes | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, check=True)
+    return done.stdout.decode("utf-8", errors="replace").strip()
+
+
+def refs_of(repo: Path | str) -> dict[str, str]:
+    """`git ls-remote`: every ref and its id (peeled lines and HEAD left out)."""
+    out = git("ls-remote", str(repo))
+    refs = {}
+    for line in out.splitlines():
+        oid, ref = line.split("\t")
+        if ref != "HEAD" and not ref.endswith("^{}"):
+            refs[ref] = oid
+    return refs
+
+
+def all_paths(repo: Path) -> set[str]:
+    """Every path any commit of any ref of the repository touches (git log --all --name-only)."""
+    out = git("-C", str(repo), "log", "--all", "-m", "--name-only", "--format=")
+    return {line for line in out.splitlines() if line}
+
+
+def all_blob_contents(repo: Path) -> bytes:
+    """The bytes of every blob reachable from any ref, concatenated: to look for a secret anywhere."""
+    listing = git("-C", str(repo), "rev-list", "--objects", "--all")
+    oids = "\n".join(line.split(" ")[0] for line in listing.splitlines()) + "\n"
+    done = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch"], input=oids.encode(), capture_output=True, check=True
+    )
+    return done.stdout
+
+
+def all_messages(repo: Path) -> str:
+    return git("-C", str(repo), "log", "--all", "--format=%B")
+
+
+def demo_plan(folder: Path, *, rules: dict[str, Any] | None = None, **target: Any) -> Path:
+    """A plan mirroring the demo monorepo, written below `folder` (the source made there too)."""
+    write_monorepo(folder / "source" / "git")
+    plan = {
+        "version": 1,
+        "name": "demo-code",
+        "source": {"codebase": "source/git"},
+        "target": {"codebase": "us/git", **target},
+        "codebase": rules if rules is not None else DEMO_RULES,
+    }
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    return path
