@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +112,7 @@ def test_push_creates_refs_then_fetch_and_clone_bring_them_back(target: Target, 
         RefUpdate("refs/heads/old", first, None),
         RefUpdate("refs/tags/v1", tag, None),
     ]
+    assert target.remote.exists()
     target.remote.push_from(local, updates)
 
     expected = {"refs/heads/main": second, "refs/heads/old": first, "refs/tags/v1": tag}
@@ -319,6 +322,25 @@ def test_a_wrong_password_is_an_auth_error_that_never_shows_the_password(git_htt
             remote.fetch_into(tmp_path / "copy.git", ["+refs/*:refs/source/*"])
 
 
+def test_the_user_s_credential_helpers_are_asked_only_when_the_plan_gave_no_credentials(
+    git_http: GitHttp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A helper that answers nothing and records each time git asks it (and tells it to forget a password).
+    asked = tmp_path / "helper-was-asked"
+    config = tmp_path / "user.gitconfig"
+    config.write_text(f'[credential]\n\thelper = "!f() {{ echo $1 >> {asked}; }}; f"\n')
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    url, _path = git_http.new_repository("app.git")
+
+    with pytest.raises(GitAuthFailed):
+        Remote(url, GitAuth(git_http.username, "wrong")).list_refs()
+    assert not asked.exists()  # nor was it told to `erase` what it stores for this host
+
+    with pytest.raises(GitAuthFailed):
+        Remote(url).list_refs()
+    assert asked.read_text().split() == ["get"]
+
+
 def test_credentials_reach_git_only_through_the_environment(git_http: GitHttp, local: Path) -> None:
     url, _path = git_http.new_repository("app.git")
     git_http.watch_argv_for(git_http.password)
@@ -329,6 +351,37 @@ def test_credentials_reach_git_only_through_the_environment(git_http: GitHttp, l
     assert remote.list_refs() == {"refs/heads/main": first}
     assert git_http.requests, "the server saw the requests"
     assert git_http.argv_hits == []  # no process on the machine had the password in its command line
+
+    # The probe itself works: a process that does carry the password in its argv is seen.
+    witness = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", git_http.password])
+    try:
+        remote.list_refs()
+    finally:
+        witness.kill()
+        witness.wait()
+    assert any(git_http.password in argv for argv in git_http.argv_hits)
+
+
+def test_where_a_remote_is_and_how_it_is_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert Remote("repos/app.git").folder == tmp_path / "repos" / "app.git"
+    assert Remote(f"file://{tmp_path}/app.git").folder == tmp_path / "app.git"
+    assert Remote("git@git.example.org:team/app.git").shown == "git@git.example.org:team/app.git"
+    assert Remote("ssh://git@git.example.org:2222/team/app.git").shown == "ssh://git@git.example.org:2222/team/app.git"
+    https = Remote("https://ada:s3cr%40t@git.example.org/team/app.git")
+    assert https.shown == "https://git.example.org/team/app.git" and https.folder is None
+    assert "s3cr" not in repr(https)
+    with pytest.raises(UsageError, match="cannot carry a password"):
+        Remote("ssh://git:pw@git.example.org/app.git")
+    with pytest.raises(UsageError, match="may not start with '-'"):
+        Remote("--upload-pack=touch /tmp/x")
+
+
+def test_a_file_url_target_works_like_its_folder(bare_target: Path, local: Path) -> None:
+    first = commit(local, {"a": b"1\n"}, "first\n")
+    remote = Remote(f"file://{bare_target}")
+    remote.push_from(local, [RefUpdate("refs/heads/main", first, None)])
+    assert Remote(str(bare_target)).list_refs() == {"refs/heads/main": first}
 
 
 def test_a_token_alone_is_sent_as_x_access_token() -> None:
