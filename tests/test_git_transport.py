@@ -179,6 +179,32 @@ def test_a_ref_created_by_someone_else_rejects_a_push_that_expected_none(target:
     assert target.remote.list_refs() == {"refs/heads/main": theirs}
 
 
+def test_a_ref_moved_between_our_look_and_the_update_is_refused_by_the_target(bare_target: Path, local: Path) -> None:
+    # The lease is checked twice: by git against the refs the target advertised, and by the target when it
+    # updates them. A hook that moves main after the advertisement exercises the second check.
+    first = commit(local, {"a": b"1\n"}, "first\n")
+    second = commit(local, {"a": b"2\n"}, "second\n", [first], 1)
+    other = commit(local, {"a": b"other\n"}, "other\n", [first], 2)
+    remote = Remote(str(bare_target))
+    remote.push_from(local, [RefUpdate("refs/heads/main", first, None), RefUpdate("refs/heads/other", other, None)])
+    hook = bare_target / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES "
+        f"git update-ref refs/heads/main {other}\n"
+    )
+    hook.chmod(0o755)
+    with pytest.raises(PushRejected) as caught:
+        remote.push_from(
+            local, [RefUpdate("refs/heads/main", second, first), RefUpdate("refs/heads/new", second, None)]
+        )
+    message = str(caught.value)
+    assert "refs/heads/main: remote rejected: atomic transaction failed" in message
+    assert "refs/heads/new: remote rejected: atomic transaction failed" in message
+    assert f"cannot lock ref 'refs/heads/main': is at {other} but expected {first}" in message
+    assert remote.list_refs() == {"refs/heads/main": other, "refs/heads/other": other}
+
+
 def test_delete_and_a_retried_push_that_had_already_landed(target: Target, local: Path) -> None:
     first = commit(local, {"a": b"1\n"}, "first\n")
     second = commit(local, {"a": b"2\n"}, "second\n", [first], 1)

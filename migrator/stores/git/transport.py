@@ -169,9 +169,12 @@ class Remote:
         if not pending:
             return  # the target already holds exactly what this push wanted
         moved = [u for u in pending if current.get(u.ref) != u.expected]
-        if moved or retried:
-            stale = {u.ref: (u.ref, "stale info") for u in moved or pending}
+        if moved:
+            stale = {u.ref: (u.ref, "stale info") for u in moved}
             raise PushRejected(self.shown, _reasons(stale, updates, current), [])
+        if retried:
+            busy = [(u.ref, "the target's refs kept changing while we pushed; run again") for u in pending]
+            raise PushRejected(self.shown, busy, [])
         # The refs not yet at their new values all hold what we expected (the others already hold their
         # new values): push just those, once.
         self._push(local, pending, retried=True)

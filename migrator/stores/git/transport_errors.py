@@ -109,6 +109,11 @@ def classify_failure(action: str, shown: str, stderr: str, *, answered_before: b
         return GitUnreachable(
             f"{where}: nothing answers there (check the URL and the port): {said}", CONNECTION_REFUSED
         )
+    if "does not support --atomic" in said:
+        return GitCommandFailed(
+            f"{where}: the target's server does not offer atomic pushes, which migrator needs so that a "
+            f"repository's refs move together or not at all (receive.advertiseAtomic): {said}"
+        )
     if _TRANSIENT.search(said):
         return GitTransientError(f"{where}: {said}")
     return GitCommandFailed(f"{where} failed: {said}")
