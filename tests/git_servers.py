@@ -10,7 +10,8 @@ Fixtures (import them into a test module, or register them in tests/conftest.py)
 - `git_http`: `git http-backend` run as CGI for each request by a threaded wsgiref server on 127.0.0.1.
   Yields a `GitHttp`: `base_url` (http://127.0.0.1:PORT), `root`, `username`/`password` (every request
   must carry them: 401 with WWW-Authenticate otherwise), `new_repository(name)`, `fail_next(n, status=500)`
-  (the next n requests get that status instead of an answer), `requests` (method, path, status of each),
+  (the next n requests get that status instead of an answer), `drop_next(n)` (the next n connections
+  are closed before any answer), `requests` (method, path, status of each),
   `chunked_requests` (how many request bodies came chunked) and `watch_argv_for(secret)` (each request
   then looks through every process's command line on the machine for `secret`; `argv_hits` holds what
   it found: a test that credentials never reach argv). Request bodies are streamed to the CGI (chunked
@@ -47,6 +48,7 @@ import pytest
 HTTP_USER = "migrator-test"
 HTTP_PASSWORD = "pa55-Wd.for:tests"
 CHUNK = 64 * 1024
+DROP = 0  # an injected "status" that closes the connection without answering
 START_TIMEOUT = 10.0
 
 
@@ -120,6 +122,10 @@ class GitHttp:
     def fail_next(self, count: int, status: int = 500) -> None:
         self.app.fail_next(count, status)
 
+    def drop_next(self, count: int) -> None:
+        """The next `count` connections are closed before an answer (a reset, to the client)."""
+        self.app.fail_next(count, DROP)
+
     def watch_argv_for(self, secret: str) -> None:
         self.app.argv_secret = secret
 
@@ -154,6 +160,14 @@ class GitHttpApp:
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def take_drop(self) -> bool:
+        with self._lock:
+            if self._failures and self._failures[0] == DROP:
+                self._failures.pop(0)
+                self.requests.append(("?", "?", DROP))
+                return True
+            return False
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
@@ -294,6 +308,14 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def handle(self) -> None:
+        app = self.server.get_app()  # type: ignore[attr-defined]
+        if isinstance(app, GitHttpApp) and app.take_drop():
+            self.raw_requestline = self.rfile.readline(65537)
+            self.connection.shutdown(socket.SHUT_RDWR)  # no status line: the client sees the connection die
+            return
+        super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:  # the app keeps its own request list
         pass
 

@@ -20,13 +20,15 @@ from migrator.stores.git.auth import TOKEN_USERNAME, GitAuth, git_environment
 from migrator.stores.git.transport import RefUpdate, Remote
 from migrator.stores.git.transport_errors import (
     GitAuthFailed,
+    GitCommandFailed,
     GitRepositoryMissing,
     GitTransientError,
     GitUnreachable,
     PushRejected,
+    classify_failure,
 )
 from tests import git_servers
-from tests.git_servers import GitDaemon, GitHttp, init_bare, install_pre_receive_guard
+from tests.git_servers import DROP, GitDaemon, GitHttp, init_bare, install_pre_receive_guard
 
 # The servers' fixtures, until tests/conftest.py registers them for every module.
 bare_target = git_servers.bare_target
@@ -329,6 +331,51 @@ def test_http_server_errors_are_transient_and_the_next_try_works(git_http: GitHt
     remote.push_from(local, [RefUpdate("refs/heads/main", first, None)])
     assert remote.list_refs() == {"refs/heads/main": first}
     assert [status for _m, _p, status in git_http.requests].count(500) == 1
+
+
+def test_a_connection_dropped_by_the_server_is_transient(git_http: GitHttp, local: Path) -> None:
+    url, _path = git_http.new_repository("app.git")
+    remote = Remote(url, GitAuth(git_http.username, git_http.password))
+    first = commit(local, {"a": b"1\n"}, "first\n")
+    remote.list_refs()  # the server has answered once
+    git_http.drop_next(1)
+    with pytest.raises(GitTransientError, match="Empty reply from server"):
+        remote.push_from(local, [RefUpdate("refs/heads/main", first, None)])
+    assert ("?", "?", DROP) in git_http.requests
+    remote.push_from(local, [RefUpdate("refs/heads/main", first, None)])
+    assert remote.list_refs() == {"refs/heads/main": first}
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        # What other servers and networks print, as git relays it (GitHub, GitLab, curl, ssh).
+        (
+            "remote: Repository not found.\nfatal: repository 'https://github.com/o/x.git/' not found",
+            GitRepositoryMissing,
+        ),
+        (
+            "remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://gitlab.com/o/x.git/'",
+            GitAuthFailed,
+        ),
+        (
+            "git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.",
+            GitAuthFailed,
+        ),
+        ("error: RPC failed; curl 56 Recv failure: Connection reset by peer\nfatal: early EOF", GitTransientError),
+        ("fatal: unable to access 'https://h/x.git/': The requested URL returned error: 502", GitTransientError),
+        ("fatal: unable to access 'https://h/x.git/': Operation too slow. Less than 1000 bytes/sec", GitTransientError),
+        (
+            "fatal: unable to access 'https://nowhere.invalid/x/': Could not resolve host: nowhere.invalid",
+            GitUnreachable,
+        ),
+        ("fatal: the receiving end does not support --atomic push", GitCommandFailed),
+        ("fatal: bad object 1234567890123456789012345678901234567890", GitCommandFailed),
+    ],
+)
+def test_git_s_words_are_classified(stderr: str, expected: type[Exception]) -> None:
+    error = classify_failure("fetch", "https://h/x.git", stderr, answered_before=False)
+    assert type(error) is expected
 
 
 def test_a_wrong_password_is_an_auth_error_that_never_shows_the_password(git_http: GitHttp, tmp_path: Path) -> None:

@@ -82,7 +82,8 @@ _REFUSED = re.compile(r"Connection refused|Couldn't connect to server", re.IGNOR
 _TRANSIENT = re.compile(
     r"returned error: 5\d\d\b|\bHTTP 5\d\d\b|RPC failed|early EOF|remote end hung up|Connection reset"
     r"|Connection timed out|Operation timed out|timed out|Operation too slow|transfer closed"
-    r"|unexpected disconnect|Broken pipe|SSL_read|gnutls_handshake|GnuTLS recv error|HTTP/2 stream"
+    r"|unexpected disconnect|Empty reply from server|Recv failure|Send failure"
+    r"|Broken pipe|SSL_read|gnutls_handshake|GnuTLS recv error|HTTP/2 stream"
     r"|index-pack failed|protocol error: bad pack header|Could not read from remote repository",
     re.IGNORECASE,
 )
