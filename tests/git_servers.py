@@ -281,7 +281,10 @@ def _cgi_headers(stdout: Any) -> tuple[str, list[tuple[str, str]]]:
     status = "200 OK"
     headers: list[tuple[str, str]] = []
     while True:
-        line = stdout.readline().decode("latin-1").rstrip("\r\n")
+        raw = stdout.readline()
+        if not raw and not headers:
+            return "502 Bad Gateway", [("Content-Type", "text/plain")]  # the backend died without a word
+        line = raw.decode("latin-1").rstrip("\r\n")
         if not line:
             return status, headers
         name, _, value = line.partition(":")
