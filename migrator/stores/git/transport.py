@@ -23,7 +23,28 @@ from migrator.errors import UsageError
 from migrator.stores.git.auth import GitAuth, git_environment
 from migrator.stores.git.command import Completed, run_git
 from migrator.stores.git.remote_url import locate
-from migrator.stores.git.transport_errors import GitRepositoryMissing, PushRejected, classify_failure
+from migrator.stores.git.transport_errors import (
+    GitAuthFailed,
+    GitCommandFailed,
+    GitRepositoryMissing,
+    GitTransientError,
+    GitUnreachable,
+    PushRejected,
+    classify_failure,
+)
+
+# One import for the sync: the remote, its credentials and every error it raises.
+__all__ = [
+    "GitAuth",
+    "GitAuthFailed",
+    "GitCommandFailed",
+    "GitRepositoryMissing",
+    "GitTransientError",
+    "GitUnreachable",
+    "PushRejected",
+    "RefUpdate",
+    "Remote",
+]
 
 LIST_TIMEOUT = 120.0  # seconds: ls-remote, a single request and answer
 TRANSFER_TIMEOUT = 3600.0  # seconds: fetch, push, clone of a whole repository
