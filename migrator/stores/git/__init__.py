@@ -1,0 +1,1 @@
+"""The git stores: local repositories through libgit2 (objects) and remotes through the git CLI (transport)."""
