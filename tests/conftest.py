@@ -20,6 +20,7 @@ import psycopg
 import pymysql
 import pytest
 
+from tests.git_servers import bare_target, git_daemon, git_http
 from tests.object_servers import moto_s3, moto_server, seaweedfs, seaweedfs_server
 from tests.prerequisites import missing_prerequisite
 
@@ -38,8 +39,9 @@ SERVER_FIXTURES = {"pg_url_factory", "pg_database", "chinook_pg", "mariadb_url_f
 
 DatabaseFactory = Callable[[], str]
 
-# The S3 servers' fixtures (tests/object_servers.py): the tests start those servers themselves.
-__all__ = ["moto_s3", "moto_server", "seaweedfs", "seaweedfs_server"]
+# The S3 servers' fixtures (tests/object_servers.py) and the git servers' (tests/git_servers.py): the
+# tests start those servers themselves.
+__all__ = ["bare_target", "git_daemon", "git_http", "moto_s3", "moto_server", "seaweedfs", "seaweedfs_server"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

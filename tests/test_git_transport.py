@@ -27,13 +27,7 @@ from migrator.stores.git.transport_errors import (
     PushRejected,
     classify_failure,
 )
-from tests import git_servers
 from tests.git_servers import DROP, GitDaemon, GitHttp, init_bare, install_pre_receive_guard
-
-# The servers' fixtures, until tests/conftest.py registers them for every module.
-bare_target = git_servers.bare_target
-git_daemon = git_servers.git_daemon
-git_http = git_servers.git_http
 
 WHEN = 1_700_000_000  # 2023-11-14T22:13:20Z
 EU_GUARD = [":(glob)region/eu", ":(glob)region/eu/**"]

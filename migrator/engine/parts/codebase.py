@@ -99,7 +99,7 @@ class CodebasePart:
             notes.append(f"codebase source {unit.source.shown}: answers, {len(unit.source.list_refs())} refs")
             if unit.target.exists():
                 notes.append(f"codebase target {unit.target.shown}: answers, {len(unit.target.list_refs())} refs")
-            elif unit.target.can_create:
+            elif unit.target.folder is not None:
                 notes.append(f"codebase target {unit.target.shown}: not there yet, a run creates it (bare)")
             else:
                 raise UsageError(
