@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import json
 import uuid
 from pathlib import Path
 
@@ -68,6 +69,11 @@ PLANTED = [
     ("private-key", pem("") + "\n", pem("")),  # PKCS #8
     ("private-key", pem("ENCRYPTED") + "\n", pem("ENCRYPTED")),
     ("private-key", f"{PGP}\n", PGP),
+    (
+        "private-key",  # a service account's JSON: the block with its newlines escaped
+        json.dumps({"type": "service_account", "private_key": pem("") + "\n"}),
+        pem("").replace("\n", "\\n"),
+    ),
     ("github-pat", f"GITHUB_TOKEN=ghp_{ALNUM36}\n", f"ghp_{ALNUM36}"),
     ("github-oauth", f"token: gho_{ALNUM36}\n", f"gho_{ALNUM36}"),
     ("github-app-token", f"Authorization: token ghu_{ALNUM36}\n", f"ghu_{ALNUM36}"),
@@ -80,6 +86,8 @@ PLANTED = [
     ("stripe-access-token", f"stripe.api_key = '{STRIPE}'\n", STRIPE),
     ("stripe-access-token", "const key = 'rk_live_FAKE0123456789abcdef';\n", "rk_live_FAKE0123456789abcdef"),
     ("gcp-api-key", f'<script src="https://maps.googleapis.com/maps/api/js?key={GOOGLE}"></script>', GOOGLE),
+    ("url-password", "DATABASE_URL=postgresql://app:x7Kq2mWv9Lz@db:5432/app\n", "x7Kq2mWv9Lz"),
+    ("url-password", 'redis.from_url("redis://:Zq8xW2vN5bL1mK4j@cache:6379/0")\n', "Zq8xW2vN5bL1mK4j"),
     ("generic-password", 'password = "Tr0ub4dor&3"\n', "Tr0ub4dor&3"),
     ("generic-password", "DB_PASSWORD=8ae31cacf141669ddfb5da\n", "8ae31cacf141669ddfb5da"),
     ("generic-password", "database:\n  PASSWORD: s3cr3t-Pa55\n", "s3cr3t-Pa55"),
@@ -196,7 +204,14 @@ def test_lines_are_one_based_and_exact() -> None:
     ]
 
 
+IAM_POLICY = """{
+  "Effect": "Allow",
+  "Action": ["secretsmanager:GetSecretValue"],
+  "Resource": "arn:aws:secretsmanager:*:*:secret:aws-datasync!*"
+}
+"""
 ORDINARY_CODE = {
+    "policy.json": IAM_POLICY,
     "settings.py": """
 import os
 from functools import lru_cache
@@ -284,7 +299,10 @@ def is_private_key(text: str) -> bool:
 """,
     "README.md": """
 Set the token: export it as `GITHUB_TOKEN` before running. The password: never commit it.
-Run `migrator run --token-file ~/.token`. Commit 3f786850e387550fdab836ed7e6dc881de23001b fixed it,
+Run `migrator run --token-file ~/.token`. Clone https://gitlab.example.com/group/app.git or
+ssh://git@example.com:2222/app.git; in docs, postgresql://user:password@localhost/db or
+socks5h://<username>:<password>@proxy-host; several hosts: https://foo.com:123,foo:bar@bar.com/path.
+Commit 3f786850e387550fdab836ed7e6dc881de23001b fixed it,
 see 3f78685. Request id 123e4567-e89b-12d3-a456-426614174000.
 """,
 }
@@ -292,9 +310,12 @@ see 3f78685. Request id 123e4567-e89b-12d3-a456-426614174000.
 
 def test_no_findings_in_ordinary_code() -> None:
     image = base64.b64encode(hashlib.sha512(b"png").digest() * 40).decode()
-    ORDINARY_CODE["logo.html"] = f'<img alt="logo" src="data:image/png;base64,{image}">\n'
-    ORDINARY_CODE["ids.py"] = f'REQUEST = "{uuid.UUID(int=7)}"\nHEAD = "{hashlib.sha1(b"x").hexdigest()}"\n'
-    for name, text in ORDINARY_CODE.items():
+    corpus = {
+        **ORDINARY_CODE,
+        "logo.html": f'<img alt="logo" src="data:image/png;base64,{image}">\n',
+        "ids.py": f'REQUEST_ID = "{uuid.UUID(int=7)}"\nHEAD = "{hashlib.sha1(b"x").hexdigest()}"\n',
+    }
+    for name, text in corpus.items():
         assert found(text) == [], name
 
 

@@ -197,7 +197,9 @@ def _private_key(match: re.Match[bytes], data: bytes) -> Span | None:
     """The whole block, header to footer: a key is a secret as a whole. A header without a footer
     (a truncated key) covers the key-like lines that follow it."""
     start, header_end = match.span()
-    footer = _KEY_END.search(data, header_end, header_end + _KEY_MAX_BODY)
+    # The footer comes before the next header: so many headers cost no more than one.
+    next_header = data.find(b"-----BEGIN", header_end, header_end + _KEY_MAX_BODY)
+    footer = _KEY_END.search(data, header_end, header_end + _KEY_MAX_BODY if next_header < 0 else next_header)
     if footer is not None:
         end, body = footer.end(), data[header_end : footer.start()]
     else:
@@ -263,16 +265,24 @@ def _generic(match: re.Match[bytes], data: bytes) -> Span | None:
     if b"public" in data[key_start:word_start].lower():
         return None  # publicKeyToken, public_key: what may be known
     before_key = data[key_start - 1 : key_start]
-    if match.group("sep") == b">" and before_key != b"<":
+    if match.group("sep") == b">" and (before_key != b"<" or not data.startswith(b"</", match.end())):
         return None  # ">" only as XML's <password>...</password>
     group = next(name for name in ("dq", "sq", "bq", "bare") if match.group(name) is not None)
     start, end = match.span(group)
+    if group == "bare" and match.group("sep") == b":" and start == match.end("sep"):
+        return None  # YAML puts a space after a key's colon; "arn:aws:...:secret:name" is not a key
     if group == "bare" and before_key in (b"?", b"&"):
         ampersand = data.find(b"&", start, end)  # a URL's query: the next parameter ends the value
         end = end if ampersand < 0 else ampersand
     if not _plausible_value(data[start:end], bare=group == "bare"):
         return None
     return ("generic-password" if word.startswith(b"pass") else "generic-api-key"), start, end
+
+
+def _url_password(match: re.Match[bytes], data: bytes) -> Span | None:
+    """scheme://user:PASSWORD@host, the password judged like a generic value."""
+    start, end = match.span("url_v")
+    return ("url-password", start, end) if _plausible_value(data[start:end], bare=False) else None
 
 
 def _generic_rule(word: bytes) -> _Rule:
@@ -304,6 +314,7 @@ _TEXT_RULES = (
         for prefix in (b"sk_live_", b"rk_live_")
     ),
     _Rule(re.compile(rb"AIza[A-Za-z0-9_-]{35}"), _token("gcp-api-key", 4, edge=b"_-", closed=True)),
+    _Rule(re.compile(rb"://[^:/@\s\"'`<>]{0,100}:(?P<url_v>[^:@\s\"'`<>/]{1,200})@"), _url_password),
     *(_generic_rule(word) for word in _GENERIC_WORDS),
 )
 # Binary blobs: private keys only (see the module's docstring).
@@ -323,6 +334,7 @@ RULE_IDS = (
     "slack-webhook-url",
     "stripe-access-token",
     "gcp-api-key",
+    "url-password",
     "generic-password",
     "generic-api-key",
 )
