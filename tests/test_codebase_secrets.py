@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from migrator.codebase.findings import SecretMatch
 from migrator.codebase.secrets import (
@@ -96,6 +98,10 @@ PLANTED = [
     ("generic-password", "    smtp_pass: 'x7Kq2mWv9Lz'\n", "x7Kq2mWv9Lz"),
     ("generic-password", "db_password: str = 'n0t-So-Secure!'\n", "n0t-So-Secure!"),
     ("generic-password", "url = 'https://svc/login?user=bob&password=9f8e7d6c5b&lang=en'\n", "9f8e7d6c5b"),
+    ("generic-password", "spring.datasource.password=x7Kq2mWv9Lz\n", "x7Kq2mWv9Lz"),
+    ("generic-password", 'conn = "Server=db;User Id=app;Password=x7Kq2mWv9Lz;"\n', "x7Kq2mWv9Lz"),
+    ("generic-password", '\tcfg := Config{User: "app", Password: "x7Kq2mWv9Lz"}\n', "x7Kq2mWv9Lz"),
+    ("generic-password", "Rotate the db creds\n\nold password: x7Kq2mWv9Lz\n", "x7Kq2mWv9Lz"),  # a commit message
     ("generic-api-key", 'api_key: "9f8e7d6c5b4a3210fedc"\n', "9f8e7d6c5b4a3210fedc"),
     ("generic-api-key", "clientSecret := `Zq8xW2vN5bL1mK4j`\n", "Zq8xW2vN5bL1mK4j"),
     ("generic-api-key", "AUTH_TOKEN=3b1f0c9e-77d2-4c1a-9a51-c0ffee5ca1ab\n", "3b1f0c9e-77d2-4c1a-9a51-c0ffee5ca1ab"),
@@ -336,15 +342,20 @@ def test_a_truncated_private_key_is_still_a_secret() -> None:
     assert found(f"{block}\n\nnext: line\n") == [("private-key", block.encode())]
 
 
+LFS_CONTENT = b"weights " * 4096
+# What `git lfs pointer --file` writes for LFS_CONTENT: the spec's three keys, the content's SHA-256 and size.
 LFS_POINTER = (
     b"version https://git-lfs.github.com/spec/v1\n"
-    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
-    b"size 12345\n"
+    + b"oid sha256:"
+    + hashlib.sha256(LFS_CONTENT).hexdigest().encode()
+    + b"\n"
+    + f"size {len(LFS_CONTENT)}\n".encode()
 )
 
 
 def test_lfs_pointers_as_the_spec_defines_them() -> None:
     assert is_lfs_pointer(LFS_POINTER)
+    assert not is_lfs_pointer(LFS_CONTENT)
     extended = LFS_POINTER.replace(b"oid", b"ext-0-foo sha256:" + b"0" * 64 + b"\noid")
     assert is_lfs_pointer(extended)  # other keys, in order, are allowed
     assert is_lfs_pointer(LFS_POINTER.replace(b"git-lfs.github.com", b"hawser.github.com"))  # the pre-release alias
@@ -354,11 +365,11 @@ def test_lfs_pointers_as_the_spec_defines_them() -> None:
         LFS_POINTER.replace(b"spec/v1", b"spec/v2"),
         b"oid sha256:" + b"0" * 64 + b"\nversion https://git-lfs.github.com/spec/v1\nsize 1\n",  # version first
         b"version https://git-lfs.github.com/spec/v1\nsize 1\noid sha256:" + b"0" * 64 + b"\n",  # keys sorted
-        LFS_POINTER.replace(b"size 12345", b"size -1"),
-        LFS_POINTER.replace(b"size 12345", b"size 12k"),
-        LFS_POINTER.replace(b"sha256:4d7a", b"sha256:4d7"),
+        LFS_POINTER.replace(b"size 32768", b"size -1"),
+        LFS_POINTER.replace(b"size 32768", b"size 32k"),
+        LFS_POINTER.replace(b"sha256:", b"sha256:0"),  # 65 hex digits
         LFS_POINTER.replace(b"sha256:", b"md5:"),
-        LFS_POINTER.replace(b"size 12345\n", b""),
+        LFS_POINTER.replace(b"size 32768\n", b""),
         LFS_POINTER.replace(b"oid ", b"oid  "),
         LFS_POINTER + b"x" * 1024 + b" y\n",  # git-lfs reads at most 1024 bytes as a pointer
         b"",
@@ -375,3 +386,29 @@ def test_gitleaks_fixtures_give_gitleaks_findings() -> None:
     assert [(m.rule, m.line, m.sha256) for m in go] == [("aws-access-key-id", 20, secret_hash(b"AKIALALEMEL33243OLIA"))]
     key = (GITLEAKS / "id_ed25519").read_bytes()
     assert found(key) == [("private-key", key.rstrip(b"\n"))]
+
+
+FRAGMENTS = [text for _, text, _ in PLANTED] + [*ORDINARY_CODE.values(), "\n", "\r\n", "x = 1\n"]
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=12), st.frozensets(st.sampled_from(PLANTED), max_size=3))
+def test_any_mix_gives_sorted_disjoint_matches_with_their_lines_and_hashes(
+    parts: list[str], allowed: frozenset[tuple[str, str, str]]
+) -> None:
+    data = "".join(parts).encode()
+    allow = frozenset(secret_hash(secret.encode()) for _, _, secret in allowed)
+    matches = SecretScanner(allow).scan(data)
+    assert all(left.end <= right.start for left, right in itertools.pairwise(matches))
+    for match in matches:
+        assert match.line == data.count(b"\n", 0, match.start) + 1
+        assert match.sha256 == secret_hash(data[match.start : match.end])
+        assert match.sha256 not in allow
+    planted = {secret.encode() for _, text, secret in PLANTED if text in parts}
+    hidden = {secret for secret in planted if secret_hash(secret) in allow}
+    assert {data[m.start : m.end] for m in matches} >= planted - hidden - _covered_by_others(planted)
+
+
+def _covered_by_others(planted: set[bytes]) -> set[bytes]:
+    """Planted secrets that stand inside another planted secret (found as part of the larger one)."""
+    return {small for small in planted for large in planted if small != large and small in large}

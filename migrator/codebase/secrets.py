@@ -226,6 +226,7 @@ _WORD_IN_VALUE = re.compile(rb"password|passwd|secret|token|apikey|accesskey")
 _IDENTIFIER_PATH = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SNAKE_CASE_NAME = re.compile(rb"[a-z]+(?:_[a-z]+)+")
 _TEMPLATE = re.compile(rb"\$\{|\{\{|#\{|%\(|^\$[A-Za-z_(]|^%[A-Za-z_]+%$|\{[A-Za-z_][\w.]*\}")
+_MAX_KEY_PREFIX = 64  # how far back a key's start is looked for (MYSQL_ROOT_PASSWORD, spring.datasource.password)
 _KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
@@ -259,8 +260,8 @@ def _generic(match: re.Match[bytes], data: bytes) -> Span | None:
     before, first = data[word_start - 1 : word_start], data[word_start : word_start + 1]
     if word == b"pass" and before.isalpha() and not (before.islower() and first.isupper()):
         return None  # `pass` must start a part of the key (DB_PASS, dbPass), not end a word (bypass)
-    key_start = word_start
-    while key_start > 0 and data[key_start - 1] in _KEY_CHARS:
+    key_start, key_limit = word_start, max(0, word_start - _MAX_KEY_PREFIX)
+    while key_start > key_limit and data[key_start - 1] in _KEY_CHARS:
         key_start -= 1
     if b"public" in data[key_start:word_start].lower():
         return None  # publicKeyToken, public_key: what may be known
