@@ -191,11 +191,10 @@ def _rules_problems(rules: dict[str, Any], at: Path_, problem: ProblemAt) -> lis
             for which in ("include", "exclude"):
                 for i, pattern in _strings(selection.get(which)):
                     problems += _found(check(pattern), (*at, key, which, i), problem)
-            if selection.get("include") == []:
-                what = "ref" if key == "refs" else "path"
-                problems.append(
-                    problem((*at, key, "include"), f"keeps no {what}", f"remove it to keep every {what} not excluded")
-                )
+            if key == "refs" and selection.get("include") == []:
+                # (An empty paths.include is "no include list": every path that is not excluded.)
+                hint = "remove it to mirror refs/heads/* and refs/tags/*"
+                problems.append(problem((*at, key, "include"), "selects no ref", hint))
     replace = rules.get("replace")
     for n, entry in enumerate(replace if isinstance(replace, list) else []):
         if isinstance(entry, dict):
@@ -303,9 +302,9 @@ def _repositories_problems(repositories: Any, problem: ProblemAt) -> list[Proble
         else:
             continue
         name, target_name = entry.get("name"), entry.get("target_name")
-        safe_name = isinstance(name, str) and _name_problem(name, name_at, problem, problems)
+        safe_name = isinstance(name, str) and _name_problem(name, "source", name_at, problem, problems)
         if isinstance(target_name, str):
-            _name_problem(target_name, (*at, "target_name"), problem, problems)
+            _name_problem(target_name, "target", (*at, "target_name"), problem, problems)
         if not isinstance(name, str):
             continue
         if name in names:
@@ -328,16 +327,17 @@ def _repositories_problems(repositories: Any, problem: ProblemAt) -> list[Proble
     return problems
 
 
-def _name_problem(name: str, at: Path_, problem: ProblemAt, problems: list[Problem]) -> bool:
+def _name_problem(name: str, side: str, at: Path_, problem: ProblemAt, problems: list[Problem]) -> bool:
     """A repository's name is a path under its side's codebase: relative, without '..', without
     characters a URL or a file system would read otherwise. Appends the problem; True when it is safe."""
     segments = name.split("/")
+    under = f"it is a path under {side}.codebase"
     if not name:
-        found: tuple[str, str | None] = ("is empty", "name the repository as it is under the side's codebase")
+        found: tuple[str, str | None] = ("is empty", under)
     elif name.startswith("/"):
-        found = ("must be relative to the side's codebase, not an absolute path", f"write {name.lstrip('/')!r}")
+        found = ("must be a relative path, not an absolute one", under)
     elif ".." in segments:
-        found = ("must not climb out of the side's codebase with '..'", None)
+        found = (f"must not climb out of {side}.codebase with '..'", under)
     elif any(segment in ("", ".") or not _SEGMENT.match(segment) for segment in segments):
         found = (
             f"must be path segments of letters, digits, '.', '_' and '-', separated by '/', got {name!r}",
