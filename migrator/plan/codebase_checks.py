@@ -167,7 +167,8 @@ def _literal_credentials(sides: dict[str, dict[str, Any]], source: YamlSource, p
     written = read_yaml(Path(source.file), _EveryVariable())[0].data
     problems = []
     for side, key in given:
-        if not _VARIABLE_ONLY.match(written[side]["git"][key]):
+        as_written = _at(written, (side, "git", key))
+        if not (isinstance(as_written, str) and _VARIABLE_ONLY.match(as_written)):
             name = f"{'SRC' if side == 'source' else 'DST'}_GIT_{key.upper()}"
             problems.append(
                 problem(
@@ -177,6 +178,14 @@ def _literal_credentials(sides: dict[str, dict[str, Any]], source: YamlSource, p
                 )
             )
     return problems
+
+
+def _at(data: Any, path: Path_) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
 
 
 # --- the rules ---------------------------------------------------------------------------------------
