@@ -19,13 +19,6 @@ from migrator.plan.paths import state_dir
 from migrator.plan.rules import static_problems
 from migrator.plan.yaml_source import Path_, YamlSource, dotted, read_yaml
 
-# Sections of SPEC §2 that this version does not act on yet. Accepting them silently would let a
-# user believe their repositories were copied, so they are refused with a clear reason.
-_NOT_YET = {
-    ("codebase",): "repository mirroring is not available in this version of migrator",
-}
-_NOT_YET_SIDE_KEYS = {"codebase": "repository mirroring", "git": "repository mirroring"}
-
 
 @dataclass(frozen=True)
 class LoadedPlan:
@@ -61,50 +54,17 @@ def load_plan(path: str | Path, environ: Mapping[str, str] | None = None) -> Loa
         message = f"the plan must be a mapping of keys to values, got {_kind(source.data)}"
         hint = "start from plans/demo.yaml or docs/examples/"
         raise PlanError([Problem(str(file), source.line_of(()), "", message, hint)])
-    problems += _not_yet_problems(source)
-    data = _without_not_yet(source.data)
     plan: Plan | None = None
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(source.data)
     except ValidationError as exc:
         problems += _without_consequences([_problem_from_pydantic(error, source) for error in exc.errors()])
-    problems += static_problems(data, source)
+    problems += static_problems(source.data, source)
     if problems:
         raise PlanError(_sorted_unique(problems))
     assert plan is not None
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     return LoadedPlan(plan, file.resolve(), digest, source)
-
-
-def _not_yet_problems(source: YamlSource) -> list[Problem]:
-    problems = []
-    for (key,), reason in _NOT_YET.items():
-        if key in source.data:
-            problems.append(Problem(source.file, source.line_of((key,)), key, reason, "remove this section"))
-    for side in ("source", "target"):
-        section = source.data.get(side)
-        if isinstance(section, dict):
-            for key, what in _NOT_YET_SIDE_KEYS.items():
-                if key in section:
-                    path = (side, key)
-                    problems.append(
-                        Problem(
-                            source.file,
-                            source.line_of(path),
-                            dotted(path),
-                            f"{what} is not available in this version of migrator",
-                            "remove this key",
-                        )
-                    )
-    return problems
-
-
-def _without_not_yet(data: dict[str, Any]) -> dict[str, Any]:
-    cleaned = {k: v for k, v in data.items() if (k,) not in _NOT_YET}
-    for side in ("source", "target"):
-        if isinstance(cleaned.get(side), dict):
-            cleaned[side] = {k: v for k, v in cleaned[side].items() if k not in _NOT_YET_SIDE_KEYS}
-    return cleaned
 
 
 def _problem_from_pydantic(error: Any, source: YamlSource) -> Problem:
@@ -121,6 +81,9 @@ def _problem_from_pydantic(error: Any, source: YamlSource) -> Problem:
         return _choice_problem(source, loc, _literal_choices(error["ctx"]["expected"]), error.get("input"))
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return Problem(source.file, line, key, f"must be a whole number, got {_yaml_text(error.get('input'))}")
+    if kind == "too_short":
+        least = error["ctx"]["min_length"]
+        return Problem(source.file, line, key, f"must have at least {least} {'entry' if least == 1 else 'entries'}")
     if kind in ("model_type", "dict_type"):
         hint = f"write it as {key}: {{database: URL}}" if loc in (("source",), ("target",)) else None
         return Problem(source.file, line, key, f"must be a mapping, got {_kind(error.get('input'))}", hint)

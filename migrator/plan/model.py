@@ -13,6 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from migrator.plan.codebase_model import CodebaseSection, GitSettings
+
 Dangling = Literal["drop", "nullify", "fail"]
 ColumnAction = Literal["keep", "hash", "mask", "nullify", "drop", "const"]
 ColumnActionName = Literal["keep", "hash", "mask", "nullify", "drop"]
@@ -183,6 +185,8 @@ class SourceSide(_Frozen):
     objects: str | None = None  # s3://bucket[/prefix], file:///path or a plain path
     flags: str | None = None  # a flag-definition file: a path, or s3://bucket/key (with `s3`)
     s3: S3Settings | None = None
+    codebase: str | None = None  # git repositories: a base URL, or a folder of repositories
+    git: GitSettings | None = None
 
 
 class TargetSide(_Frozen):
@@ -190,6 +194,8 @@ class TargetSide(_Frozen):
     objects: str | None = None
     flags: str | None = None
     s3: S3Settings | None = None
+    codebase: str | None = None
+    git: GitSettings | None = None
     # Target tables that already hold rows, and target objects the plan did not select (SPEC §5).
     existing: Literal["fail", "truncate", "merge"] = "fail"
 
@@ -232,6 +238,7 @@ class Plan(_Frozen):
     data: DataSection = Field(default_factory=DataSection)
     artifacts: list[ArtifactsEntry] | None = Field(default=None, min_length=1)
     flags: FlagsSection | None = None
+    codebase: CodebaseSection | None = None
 
     @property
     def copies_tables(self) -> bool:
@@ -245,6 +252,11 @@ class Plan(_Frozen):
     @property
     def copies_flags(self) -> bool:
         return self.flags is not None
+
+    @property
+    def copies_codebase(self) -> bool:
+        """Git repositories are in the plan with a `codebase` section (the loader demands both sides' locations)."""
+        return self.codebase is not None
 
     @field_validator("name")
     @classmethod

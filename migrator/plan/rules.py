@@ -1,4 +1,5 @@
-"""Checks of a plan that need no database: conflicting rules and unsafe SQL fragments."""
+"""Checks of a plan that need no database: conflicting rules and unsafe SQL fragments (the codebase's
+own in codebase_checks.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from migrator.errors import Problem
+from migrator.plan.codebase_checks import codebase_problems, git_without_codebase
 from migrator.plan.model import Relation, TableRule, _table_rule
 from migrator.plan.yaml_source import Path_, YamlSource, dotted
 
@@ -43,20 +45,27 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
     copies_tables = "data" in raw or any("database" in section for section in sides.values())
     copies_objects = "artifacts" in raw or any("objects" in section for section in sides.values())
     copies_flags = "flags" in raw or any("flags" in section for section in sides.values())
-    if not (copies_tables or copies_objects or copies_flags) and all(isinstance(raw.get(s), dict) for s in sides):
+    copies_codebase = "codebase" in raw or any("codebase" in section for section in sides.values())
+    copies_something = copies_tables or copies_objects or copies_flags or copies_codebase
+    if not copies_something and all(isinstance(raw.get(s), dict) for s in sides):
         problems.append(
             problem(
                 (),
                 "the plan copies nothing",
                 "give source.database and target.database (tables), "
                 "source.objects, target.objects and an artifacts section (objects), "
-                "or source.flags, target.flags and a flags section (feature flags)",
+                "source.flags, target.flags and a flags section (feature flags), "
+                "or source.codebase, target.codebase and a codebase section (git repositories)",
             )
         )
     if copies_objects:
         problems += _objects_problems(raw, sides, problem)
     if copies_flags:
         problems += _flags_problems(raw, sides, problem)
+    if copies_codebase:
+        problems += codebase_problems(raw, sides, source)
+    else:
+        problems += git_without_codebase(sides, problem)
     for side in ("source", "target"):
         section = raw.get(side)
         url = section.get("database") if isinstance(section, dict) else None
