@@ -74,8 +74,6 @@ class TablesPart:
     ) -> None:
         from migrator.engine.verify import verify_tables
 
-        tables = verify_tables(
-            loaded, environ=environ, receipt=receipt, workers=workers, against_source=against_source
-        )
+        tables = verify_tables(loaded, environ=environ, receipt=receipt, workers=workers, against_source=against_source)
         result.target, result.ok, result.reference = tables.target, result.ok and tables.ok, tables.reference
         result.checks, result.tables, result.foreign_keys = tables.checks, tables.tables, tables.foreign_keys

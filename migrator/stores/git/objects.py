@@ -1,0 +1,198 @@
+"""A local bare repository's objects through libgit2 (pygit2): raw reads and writes, walks, refs.
+
+The rewrite works on raw object bytes and 20-byte binary ids (what tree entries hold): no per-object
+Python wrapper, no hex conversion on the hot path. Hex strings appear only where ids leave the rewrite
+(maps, refs, results). `MemorySink` computes the same ids as `RepositorySink` without writing anything,
+for the dry run and verify's replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import SortMode
+
+# git's own object type numbers (as in pack files and libgit2).
+COMMIT = 1
+TREE = 2
+BLOB = 3
+TAG = 4
+TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
+
+EMPTY_TREE = bytes.fromhex("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+EMPTY_BLOB = bytes.fromhex("e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
+GITLINK_MODE = b"160000"
+TREE_MODE = b"40000"
+
+
+def object_id(kind: int, data: bytes) -> bytes:
+    """git's id of an object: SHA-1 of "<type> <size>\\0" and the bytes."""
+    return hashlib.sha1(b"%s %d\x00" % (TYPE_NAMES[kind], len(data)) + data).digest()
+
+
+def tree_entries(data: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """A raw tree's entries as (mode, name, 20-byte id), in the tree's (git's) order."""
+    entries = []
+    pos = 0
+    end = len(data)
+    find = data.find
+    while pos < end:
+        space = find(b" ", pos)
+        nul = find(b"\x00", space)
+        entries.append((data[pos:space], data[space + 1 : nul], data[nul + 1 : nul + 21]))
+        pos = nul + 21
+    return entries
+
+
+def tree_bytes(entries: Iterable[tuple[bytes, bytes, bytes]]) -> bytes:
+    return b"".join(b"%s %s\x00%s" % entry for entry in entries)
+
+
+def commit_headers(data: bytes) -> tuple[bytes, list[bytes]]:
+    """(tree id, parent ids) from a raw commit, binary."""
+    head = data.split(b"\n\n", 1)[0]
+    tree = b""
+    parents = []
+    for line in head.split(b"\n"):
+        if line.startswith(b"tree "):
+            tree = bytes.fromhex(line[5:].decode())
+        elif line.startswith(b"parent "):
+            parents.append(bytes.fromhex(line[7:].decode()))
+        elif not line.startswith((b"tree", b"parent")):
+            break  # tree and parents come first
+    return tree, parents
+
+
+class GitObjects:
+    """A local bare repository, read and written through libgit2."""
+
+    def __init__(self, repository: pygit2.Repository):
+        self.repository = repository
+        self.path = Path(repository.path)
+        self._odb = repository.odb
+
+    @classmethod
+    def open_or_init(cls, path: Path | str) -> GitObjects:
+        path = Path(path)
+        if (path / "HEAD").exists() or (path / ".git").exists():
+            return cls(pygit2.Repository(str(path)))
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(pygit2.init_repository(str(path), bare=True))
+
+    # Objects -------------------------------------------------------------------------------------
+
+    def read(self, oid: bytes) -> tuple[int, bytes]:
+        """(type, raw bytes) of an object; KeyError if absent."""
+        kind, data = self._odb.read(pygit2.Oid(raw=oid))
+        return int(kind), data
+
+    def read_header(self, oid: bytes) -> tuple[int, int]:
+        """(type, size) without inflating the object where the store allows."""
+        kind, size = self._odb.read_header(pygit2.Oid(raw=oid))
+        return int(kind), size
+
+    def exists(self, oid: bytes) -> bool:
+        return self._odb.exists(pygit2.Oid(raw=oid))
+
+    def write(self, kind: int, data: bytes) -> bytes:
+        return self._odb.write(kind, data).raw
+
+    def peel_to_commit(self, oid: bytes) -> tuple[bytes | None, list[bytes]]:
+        """Follow tags to what they finally name: (commit id or None, the tag ids passed through)."""
+        tags: list[bytes] = []
+        while True:
+            kind, data = self.read(oid)
+            if kind == COMMIT:
+                return oid, tags
+            if kind != TAG:
+                return None, tags
+            tags.append(oid)
+            oid = bytes.fromhex(data[7:47].decode())  # "object <hex>" is the first line
+
+    # Walks ---------------------------------------------------------------------------------------
+
+    def walk(self, tips: Iterable[bytes], hide: Iterable[bytes] = ()) -> Iterator[bytes]:
+        """Commits reachable from `tips` and not from `hide`, parents before children."""
+        walker = self.repository.walk(None, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+        pushed = False
+        for tip in tips:
+            walker.push(pygit2.Oid(raw=tip))
+            pushed = True
+        if not pushed:
+            return
+        for hidden in hide:
+            if self.exists(hidden):
+                walker.hide(pygit2.Oid(raw=hidden))
+        for commit in walker:
+            yield commit.id.raw
+
+    def is_ancestor(self, ancestor: bytes, descendant: bytes) -> bool:
+        """Is `ancestor` reachable from `descendant` (or equal to it)?"""
+        if ancestor == descendant:
+            return True
+        return bool(self.repository.descendant_of(pygit2.Oid(raw=descendant), pygit2.Oid(raw=ancestor)))
+
+    def reachable_commits(self, tips: Iterable[str]) -> set[str]:
+        """Every commit reachable from the tips (hex; tags are peeled; non-commit tips add nothing)."""
+        commits = {self.peel_to_commit(bytes.fromhex(tip))[0] for tip in tips}
+        return {commit.hex() for commit in self.walk(c for c in commits if c is not None)}
+
+    def reachable_blobs(self, tips: Iterable[str]) -> set[str]:
+        """Every blob reachable from the tips' histories (hex), submodule commits left out."""
+        blobs: set[bytes] = set()
+        seen_trees: set[bytes] = set()
+        for commit in self.reachable_commits(tips):
+            tree, _ = commit_headers(self.read(bytes.fromhex(commit))[1])
+            self._collect_blobs(tree, seen_trees, blobs)
+        return {blob.hex() for blob in blobs}
+
+    def _collect_blobs(self, tree: bytes, seen: set[bytes], blobs: set[bytes]) -> None:
+        stack = [tree]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for mode, _name, oid in tree_entries(self.read(current)[1]):
+                if mode == TREE_MODE:
+                    stack.append(oid)
+                elif mode != GITLINK_MODE:
+                    blobs.add(oid)
+
+    # Refs ----------------------------------------------------------------------------------------
+
+    def refs(self) -> dict[str, str]:
+        """Every ref (full name -> the id it holds, hex); symbolic refs left out."""
+        out = {}
+        for name in self.repository.references:
+            reference = self.repository.references[name]
+            if reference.type == pygit2.enums.ReferenceType.DIRECT:
+                out[name] = str(reference.target)
+        return out
+
+    def set_ref(self, name: str, oid: str) -> None:
+        self.repository.references.create(name, pygit2.Oid(hex=oid), force=True)
+
+    def delete_ref(self, name: str) -> None:
+        if name in self.repository.references:
+            self.repository.references.delete(name)
+
+
+class RepositorySink:
+    """Writes objects into the repository; returns their ids."""
+
+    def __init__(self, objects: GitObjects):
+        self._objects = objects
+
+    def write(self, kind: int, data: bytes) -> bytes:
+        return self._objects.write(kind, data)
+
+
+class MemorySink:
+    """Only hashes objects: the ids a RepositorySink would return, nothing written."""
+
+    def write(self, kind: int, data: bytes) -> bytes:
+        return object_id(kind, data)
