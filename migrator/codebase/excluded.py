@@ -13,7 +13,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from migrator.codebase.wildmatch import PathMatcher
-from migrator.stores.git.objects import GITLINK_MODE, TREE_MODE, commit_headers, tree_entries
+from migrator.stores.git.objects import (
+    GITLINK_MODE,
+    TREE_MODE,
+    commit_headers,
+    raw_tree_entries,
+    split_entry,
+    tree_entries,
+)
 
 if TYPE_CHECKING:
     from migrator.stores.git.objects import GitObjects
@@ -26,6 +33,7 @@ class ExcludedContent:
         self.blobs: dict[bytes, str] = {}  # blob -> the first excluded path it was seen at
         self._seen: set[tuple[bytes, str]] = set()
         self._seen_excluded: set[bytes] = set()
+        self._entries: dict[str, set[bytes]] = {}  # path -> raw entries already visited there
         self._dirs: dict[str, tuple[bool, bool]] = {}  # path -> (excluded itself, may match below)
 
     def add_commits(self, raw_commits: Iterable[bytes]) -> None:
@@ -40,7 +48,14 @@ class ExcludedContent:
         if key in self._seen:
             return
         self._seen.add(key)
-        for mode, name, oid in tree_entries(self.objects.read(tree)[1]):
+        # Only entries not met at this path before can add anything (most are the same bytes).
+        seen = self._entries.get(prefix)
+        if seen is None:
+            seen = self._entries[prefix] = set()
+        fresh = [entry for entry in raw_tree_entries(self.objects.read(tree)[1]) if entry not in seen]
+        seen.update(fresh)
+        for entry in fresh:
+            mode, name, oid = split_entry(entry)
             path = prefix + name.decode("utf-8", "surrogateescape")
             if mode == TREE_MODE:
                 excluded, below = self._dir(path)

@@ -32,7 +32,7 @@ from migrator.stores.git.objects import (
     TAG,
     GitObjects,
     MemorySink,
-    RepositorySink,
+    PackSink,
     commit_headers,
 )
 
@@ -95,7 +95,7 @@ class _Rewriter:
         if previous is not None and previous.rules_digest != self.digest:
             raise RulesChanged(rules.name, previous.rules_digest, self.digest)
         self.previous = previous or CommitMap(rules_digest=self.digest)
-        self.sink = RepositorySink(objects) if write else MemorySink()
+        self.sink: PackSink | MemorySink = PackSink(objects) if write else MemorySink()
         self.scan = scan
         self.redact = redact
         self.scrubber = MessageScrubber(rules.message_scrub)
@@ -139,6 +139,7 @@ class _Rewriter:
                 dropped.append(ref)
             else:
                 refs[ref] = image.hex()
+        self.sink.close()  # the new objects become visible only now, whole
         return self._result(selected, tips, refs, dropped, excluded)
 
     def _check_source_rewrites(self, tips: dict[str, bytes]) -> None:

@@ -5,8 +5,8 @@ key is (tree id, path). Unchanged subtrees keep their id without being written; 
 exclude is dropped unread. Blobs are kept by reference unless a replacement or a redaction changes
 them (memoized by blob and the replacements that apply). What the dry run and the refusals need to
 know — excluded paths, content from excluded paths, submodules, LFS pointers, large blobs, secrets —
-is noted the first time a (tree, path) is filtered, with the source commit being rewritten then: the
-commit that introduced it.
+is noted the first time an entry (path, mode, id) is met, with the source commit being rewritten then:
+the commit that introduced it.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from migrator.codebase.findings import Finding, SecretMatch
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.wildmatch import PathMatcher, PathRules
-from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GITLINK_MODE, TREE, TREE_MODE, tree_bytes, tree_entries
+from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GITLINK_MODE, TREE, TREE_MODE, raw_tree_entries, split_entry
 
 if TYPE_CHECKING:
-    from migrator.stores.git.objects import GitObjects, MemorySink, RepositorySink
+    from migrator.stores.git.objects import GitObjects, MemorySink, PackSink
 
 Scanner = Callable[[bytes], list[SecretMatch]]
 Redactor = Callable[[bytes, Sequence[SecretMatch]], bytes]
@@ -66,7 +66,7 @@ class TreeFilter:
     def __init__(
         self,
         objects: GitObjects,
-        sink: RepositorySink | MemorySink,
+        sink: PackSink | MemorySink,
         rules: RepoRules,
         excluded_blobs: dict[bytes, str],
         pushed_before: set[bytes],
@@ -88,12 +88,12 @@ class TreeFilter:
         self.commit = ""  # the source commit being rewritten (hex), for what is observed
         self.recording = True  # off while re-deriving trees an earlier sync already rewrote
         self._trees: dict[tuple[bytes, str], bytes | None] = {}
+        self._entries: dict[str, dict[bytes, bytes]] = {}  # path -> raw entry -> its image
         self._blobs: dict[tuple[bytes, tuple[int, ...]], bytes | None] = {}
         self._dirs: dict[str, int] = {}
         self._files: dict[str, bool] = {}
         self._applying: dict[str, tuple[int, ...]] = {}
         self._empty_tree: bytes | None = None
-        self._sighted: set[tuple[str, bytes]] = set()
 
     def root(self, tree: bytes) -> bytes:
         """The image of a commit's root tree (the empty tree if nothing is kept)."""
@@ -105,72 +105,68 @@ class TreeFilter:
         return image
 
     def filter(self, tree: bytes, prefix: str) -> bytes | None:
+        """The image of the tree standing at `prefix` ("" or "dir/"), None if nothing in it is kept."""
         key = (tree, prefix)
         try:
             return self._trees[key]
         except KeyError:
             pass
-        entries = tree_entries(self.objects.read(tree)[1])
-        kept = []
-        changed = False
-        for entry in entries:
-            image = self._entry(entry, prefix)
-            if image is None:
-                changed = True
-            elif image is entry:
-                kept.append(entry)
-            else:
-                kept.append(image)
-                changed = True
-        if not kept:
+        data = self.objects.read(tree)[1]
+        entries = raw_tree_entries(data)
+        # Each raw entry's image at this path, memoized: between two versions of a tree most entries
+        # are the same bytes, so the common case is one dict lookup per entry, done in C by map().
+        cache = self._entries.get(prefix)
+        if cache is None:
+            cache = self._entries[prefix] = {}
+        images = list(map(cache.get, entries))
+        if None in images:
+            for index, image in enumerate(images):
+                if image is None:
+                    images[index] = cache[entries[index]] = self._entry(entries[index], prefix)
+        filtered = b"".join(images)  # type: ignore[arg-type]
+        if not filtered:
             result = None
-        elif not changed:
+        elif filtered == data:
             result = tree  # unchanged: the same id, already in the repository
         else:
-            result = self.sink.write(TREE, tree_bytes(kept))
+            result = self.sink.write(TREE, filtered)
         self._trees[key] = result
         return result
 
-    def _entry(self, entry: tuple[bytes, bytes, bytes], prefix: str) -> tuple[bytes, bytes, bytes] | None:
-        mode, name, oid = entry
+    def _entry(self, raw: bytes, prefix: str) -> bytes:
+        """A raw entry's image (b"" when it is dropped)."""
+        mode, name, oid = split_entry(raw)
         path = prefix + name.decode("utf-8", "surrogateescape")
         if mode == TREE_MODE:
             decision = self._dir_decision(path)
             if decision != _DESCEND:
                 self._note_excluded(path + "/")
-                return None
+                return b""
             image = self.filter(oid, path + "/")
-            if image is None:
-                return None
-            return entry if image == oid else (mode, name, image)
+        else:
+            image = self._file(mode, oid, path)
+        if image is None:
+            return b""
+        return raw if image == oid else raw[:-20] + image
+
+    def _file(self, mode: bytes, oid: bytes, path: str) -> bytes | None:
         if not self._keeps_file(path):
             self._note_excluded(path)
             return None
         if mode == GITLINK_MODE:
-            if self.recording and self._first_sight(path, oid):
+            if self.recording:
                 self.observed.submodules.append((path, self.commit))
-            return None if self.rules.submodules == "drop" else entry
+            return None if self.rules.submodules == "drop" else oid
         if path == ".gitmodules" and self.rules.submodules == "drop":
             return None
         if oid in self.excluded_blobs and oid != EMPTY_BLOB:
-            if self.recording and self._first_sight(path, oid):
+            if self.recording:
                 self.observed.from_excluded.append((path, self.commit, self.excluded_blobs[oid]))
             return None
         if mode == SYMLINK_MODE:
-            self.observed.kept_blobs.add(oid)
-            return entry  # a link's target is a path, not content to filter
-        image = self._blob(oid, path)
-        if image is None:
-            return None
-        return entry if image == oid else (mode, name, image)
-
-    def _first_sight(self, path: str, oid: bytes) -> bool:
-        """Is this the first time this content is seen at this path? (Noted once, not in every commit.)"""
-        key = (path, oid)
-        if key in self._sighted:
-            return False
-        self._sighted.add(key)
-        return True
+            self._kept(oid, oid)
+            return oid  # a link's target is a path, not content to filter
+        return self._blob(oid, path)
 
     def _note_excluded(self, path: str) -> None:
         if self.recording:
