@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -351,10 +351,46 @@ def test_content_already_pushed_that_moves_to_an_excluded_path_refuses(tmp_path:
 
 def test_the_result_lists_what_the_dry_run_shows(tmp_path: Path) -> None:
     s = monorepo(tmp_path / "s")
-    before = tmp_path / "before"
-    shutil.copytree(s.path, before)
     result = run(s, write=False, scan=scan)
     assert result.excluded_paths == {"region/eu/", "config/app.env"}
     assert not result.findings  # the planted key is in an excluded file: it never crosses
     assert len(result.new_commits) + len(result.pruned_commits) == len(result.commit_map.commits)
     assert result.source_tips == {k: v for k, v in s.refs.items() if k != "HEAD"}
+
+
+def test_written_objects_are_a_valid_pack(tmp_path: Path) -> None:
+    s = merges(tmp_path / "s")
+    result = run(s)
+    for ref, target in result.refs.items():
+        pygit2.Repository(str(s.path)).references.create(f"refs/mirror/{ref[5:]}", target)
+    checked = subprocess.run(
+        ["git", "-C", str(s.path), "fsck", "--strict", "--no-dangling"], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert list((s.path / "objects" / "pack").glob("pack-*.idx"))
+
+
+def test_replacements_apply_at_their_paths_only(tmp_path: Path) -> None:
+    s = monorepo(tmp_path / "s")
+    result = run(s)
+    main = files(repo(s), result.refs["refs/heads/main"])
+    assert b"return 'ok'" in main["app/server.py"][1]
+    assert main["region/us/deploy.yaml"][1] == b"region: us\n"
+
+
+def test_findings_are_not_listed_again_by_a_later_sync(tmp_path: Path) -> None:
+    s = special_content(tmp_path / "s")
+    first = run(s, scan=scan)
+    assert len(first.findings) == 2
+    added = add_commits(s.path, "main", 2)
+    s.refs = {**s.refs, "refs/heads/main": added[-1]}
+    second = run(s, first.commit_map, scan=scan)
+    assert not second.findings and set(second.new_commits) == set(added)
+
+
+def test_commit_map_keeps_any_path(tmp_path: Path) -> None:
+    odd = "dir/back\\slash\nnewline \udce9.txt"  # a newline and a non-UTF-8 byte, as git allows
+    commit_map = CommitMap("d" * 64, {"a" * 40: None, "b" * 40: "c" * 40}, {"refs/heads/x": "b" * 40}, {"e" * 40: odd})
+    commit_map.pushed_blobs.add("f" * 40)
+    commit_map.save(tmp_path / "map")
+    assert CommitMap.load(tmp_path / "map") == commit_map

@@ -18,6 +18,7 @@ Text format, one record a line:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class CommitMap:
         lines = [HEADER, b"rules " + self.rules_digest.encode()]
         lines += sorted(f"tip {commit} {ref}".encode() for ref, commit in self.tips.items())
         lines += sorted(f"commit {src} {dst or '-'}".encode() for src, dst in self.commits.items())
-        lines += sorted(f"excluded-blob {b} {path}".encode() for b, path in self.excluded_blobs.items())
+        lines += sorted(b"excluded-blob %s %s" % (b.encode(), _path_bytes(p)) for b, p in self.excluded_blobs.items())
         lines += sorted(f"pushed-blob {b}".encode() for b in self.pushed_blobs)
         return b"\n".join(lines) + b"\n"
 
@@ -59,7 +60,7 @@ class CommitMap:
 
     @classmethod
     def parse(cls, data: bytes, where: str = "commit map") -> CommitMap:
-        lines = data.decode("utf-8").split("\n")
+        lines = data.decode("utf-8", "surrogateescape").split("\n")
         if lines[0] != HEADER.decode() or not lines[1].startswith("rules "):
             raise ValueError(f"{where}: not a migrator commit map")
         result = cls(rules_digest=lines[1][len("rules ") :])
@@ -75,7 +76,7 @@ class CommitMap:
                 result.commits[src] = None if dst == "-" else dst
             elif kind == "excluded-blob":
                 blob, _, path = rest.partition(" ")
-                result.excluded_blobs[blob] = path
+                result.excluded_blobs[blob] = _path_text(path)
             elif kind == "pushed-blob":
                 result.pushed_blobs.add(rest)
             else:
@@ -85,3 +86,12 @@ class CommitMap:
     def targets(self) -> set[str]:
         """Every target commit that is the image of some source commit."""
         return {target for target in self.commits.values() if target is not None}
+
+
+def _path_bytes(path: str) -> bytes:
+    """A path on one line: its bytes as git has them (non-UTF-8 names kept), backslash and newline escaped."""
+    return path.encode("utf-8", "surrogateescape").replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+
+
+def _path_text(text: str) -> str:
+    return re.sub(r"\\(\\|n)", lambda m: "\n" if m.group(1) == "n" else "\\", text)

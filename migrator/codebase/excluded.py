@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from migrator.codebase.wildmatch import PathMatcher
 from migrator.stores.git.objects import (
     GITLINK_MODE,
-    TREE_MODE,
+    TREE_MODES,
     commit_headers,
     raw_tree_entries,
     split_entry,
@@ -57,7 +57,7 @@ class ExcludedContent:
         for entry in fresh:
             mode, name, oid = split_entry(entry)
             path = prefix + name.decode("utf-8", "surrogateescape")
-            if mode == TREE_MODE:
+            if mode in TREE_MODES:
                 excluded, below = self._dir(path)
                 if excluded:
                     self._everything(oid, path + "/")
@@ -81,7 +81,7 @@ class ExcludedContent:
             return
         self._seen_excluded.add(tree)
         for mode, name, oid in tree_entries(self.objects.read(tree)[1]):
-            if mode == TREE_MODE:
+            if mode in TREE_MODES:
                 self._everything(oid, prefix + name.decode("utf-8", "surrogateescape") + "/")
             elif mode != GITLINK_MODE:
                 self.blobs.setdefault(oid, prefix + name.decode("utf-8", "surrogateescape"))

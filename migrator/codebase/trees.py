@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from migrator.codebase.findings import Finding, SecretMatch
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.wildmatch import PathMatcher, PathRules
-from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GITLINK_MODE, TREE, TREE_MODE, raw_tree_entries, split_entry
+from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GITLINK_MODE, TREE, TREE_MODES, raw_tree_entries, split_entry
 
 if TYPE_CHECKING:
     from migrator.stores.git.objects import GitObjects, MemorySink, PackSink
@@ -137,7 +137,7 @@ class TreeFilter:
         """A raw entry's image (b"" when it is dropped)."""
         mode, name, oid = split_entry(raw)
         path = prefix + name.decode("utf-8", "surrogateescape")
-        if mode == TREE_MODE:
+        if mode in TREE_MODES:
             decision = self._dir_decision(path)
             if decision != _DESCEND:
                 self._note_excluded(path + "/")

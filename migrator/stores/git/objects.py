@@ -30,6 +30,7 @@ EMPTY_TREE = bytes.fromhex("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 EMPTY_BLOB = bytes.fromhex("e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")
 GITLINK_MODE = b"160000"
 TREE_MODE = b"40000"
+TREE_MODES = (TREE_MODE, b"040000")  # some old tools wrote the leading zero; git reads both
 
 
 def object_id(kind: int, data: bytes) -> bytes:
@@ -176,7 +177,7 @@ class GitObjects:
                 continue
             seen.add(current)
             for mode, _name, oid in tree_entries(self.read(current)[1]):
-                if mode == TREE_MODE:
+                if mode in TREE_MODES:
                     stack.append(oid)
                 elif mode != GITLINK_MODE:
                     blobs.add(oid)
