@@ -1,7 +1,9 @@
-"""Differential test: on every scenario, git-filter-repo's final trees equal migrator's.
+"""Differential test: on every scenario, git-filter-repo's histories and final trees equal migrator's.
 
-git-filter-repo (a test dependency) rewrites a fresh clone with the same path exclusions and content
-replacements; each ref migrator rewrites must end on the same tree. Where the semantics legitimately
+git-filter-repo (a test dependency) rewrites a fresh clone with the same path exclusions, content
+replacements and message scrubbing; for each ref migrator rewrites, the commits reachable from it must
+have the same trees, numbers of parents and messages (so the same commits were pruned and the same
+merges reduced). Where the semantics legitimately
 differ the difference is asserted to be exactly that: content that also stood at an excluded path
 (`from_excluded`) is dropped by migrator and kept by git-filter-repo; a tag of a tree is dropped by
 migrator (there is no commit to map) and kept by git-filter-repo.
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from migrator.codebase.rewrite import rewrite
-from migrator.codebase.rules import RepoRules
+from migrator.codebase.rules import SCRUBBED, RepoRules
 from migrator.stores.git.objects import GitObjects
 from tests.git_histories import SCENARIOS
 from tests.prerequisites import missing_prerequisite
@@ -43,11 +45,27 @@ def filter_repo_arguments(rules: RepoRules, workdir: Path) -> list[str]:
         # git-filter-repo replaces in every file: the scenarios only have matches at the paths they name.
         expressions.write_text("".join(f"regex:{r.pattern}==>{r.replacement}\n" for r in rules.replacements))
         arguments += ["--replace-text", str(expressions)]
+    if rules.message_scrub:
+        messages = workdir / "messages.txt"
+        messages.write_text("".join(f"regex:{pattern}==>{SCRUBBED}\n" for pattern in rules.message_scrub))
+        arguments += ["--replace-message", str(messages)]
     return arguments
 
 
 def git(*arguments: str, cwd: Path) -> str:
     return subprocess.run(["git", *arguments], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def history(repository: Path, tip: str) -> list[tuple[str, int, str]]:
+    """(tree, number of parents, message) of every commit reachable from `tip`, sorted."""
+    log = git("log", "-z", "--format=%T %p%x01%B", tip, cwd=repository)
+    out = []
+    for record in log.split("\0"):
+        if record:
+            ids, message = record.split("\x01", 1)
+            tree, *parents = ids.split()
+            out.append((tree, len(parents), message))
+    return sorted(out)
 
 
 def files(repository: Path, commit: str) -> set[tuple[str, str]]:
@@ -82,6 +100,10 @@ def test_final_trees_equal_git_filter_repo(tmp_path: Path, name: str) -> None:
     assert result.refs
     differed = False
     for ref, target in result.refs.items():
+        if not result.from_excluded:
+            # The whole history matches: which commits were pruned, merges reduced, messages scrubbed.
+            assert history(s.path, target) == history(clone, theirs_refs[ref]), ref
+            continue
         ours = files(s.path, target + "^{commit}")
         theirs = files(clone, theirs_refs[ref] + "^{commit}")
         if ours != theirs:
