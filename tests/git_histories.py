@@ -391,3 +391,55 @@ def extend_linear(path: Path, commits: int, start: int, seed: int = 11) -> None:
         name = b"src/pkg%d/new%d.txt" % (chooser.randint(0, 28), index)
         lines.append(b"M 100644 inline %s\ndata 2\nx\n\n" % name)
     subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(lines), check=True)
+
+
+def random_history(path: Path, seed: int, commits: int = 80) -> Scenario:
+    """A seeded random history: branches forking and merging (some octopus), commits touching kept
+    and excluded paths or nothing, deletions. Every file revision has unique content, so nothing kept
+    ever stood at an excluded path and git-filter-repo must produce the very same history."""
+    chooser = random.Random(seed)
+    h = History(path)
+    folders = ["app", "app/lib", "docs", "region/eu", "region/eu/sub", "region/us", "config"]
+    h.commit("main", {"README.md": b"seed %d\n" % seed}, b"root\n")
+    branches = ["main"]
+    for index in range(commits):
+        roll = chooser.random()
+        if roll < 0.12 and len(branches) < 5:
+            name = f"b{index}"
+            h.commit(name, {}, b"fork %d\n" % index, parents=[h.refs()[f"refs/heads/{chooser.choice(branches)}"]])
+            branches.append(name)
+            continue
+        branch = chooser.choice(branches)
+        tip = h.refs()[f"refs/heads/{branch}"]
+        if roll < 0.25 and len(branches) > 1:
+            others = [b for b in branches if b != branch]
+            sides = [
+                h.refs()[f"refs/heads/{b}"] for b in chooser.sample(others, min(len(others), chooser.choice([1, 1, 2])))
+            ]
+            sides = [side for side in dict.fromkeys(sides) if side != tip]
+            if sides:
+                changes: dict[str, Entry | bytes | None] = {}
+                for side in sides:
+                    for file, entry in h.states[side].items():
+                        if h.states[tip].get(file) != entry and not any(
+                            f.startswith(file + "/") or file.startswith(f + "/") for f in h.states[tip]
+                        ):
+                            changes[file] = entry
+                h.commit(branch, changes, b"merge %d\n" % index, parents=[tip, *sides])
+                continue
+        changes = {}
+        if roll > 0.95:
+            pass  # an empty commit
+        else:
+            for _ in range(chooser.randint(1, 3)):
+                existing = sorted(h.states[tip])
+                if existing and chooser.random() < 0.15:
+                    changes[chooser.choice(existing)] = None
+                else:
+                    folder = chooser.choice(folders)
+                    suffix = chooser.choice([".py", ".txt", ".env"])
+                    file = f"{folder}/f{chooser.randint(0, 6)}{suffix}"
+                    changes[file] = b"%s at %d on %s\n" % (file.encode(), index, branch.encode())
+        h.commit(branch, changes, b"change %d\n" % index)
+    h.lightweight_tag("last", h.refs()["refs/heads/main"])
+    return h.scenario(rules(paths_exclude=("region/eu/", "*.env")))

@@ -20,7 +20,7 @@ import pytest
 from migrator.codebase.rewrite import rewrite
 from migrator.codebase.rules import SCRUBBED, RepoRules
 from migrator.stores.git.objects import GitObjects
-from tests.git_histories import SCENARIOS
+from tests.git_histories import SCENARIOS, random_history
 from tests.prerequisites import missing_prerequisite
 
 
@@ -121,3 +121,25 @@ def test_final_trees_equal_git_filter_repo(tmp_path: Path, name: str) -> None:
         if ref in theirs_refs:
             kind = git("cat-file", "-t", theirs_refs[ref] + "^{}", cwd=clone).strip()
             assert kind != "commit" or git("ls-tree", theirs_refs[ref] + "^{commit}", cwd=clone) == "", ref
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_histories_equal_git_filter_repo(tmp_path: Path, seed: int) -> None:
+    if shutil.which("git-filter-repo") is None:
+        missing_prerequisite("git-filter-repo is not installed", "pip install git-filter-repo")
+    s = random_history(tmp_path / "source", seed)
+    clone = tmp_path / "filtered"
+    subprocess.run(["git", "clone", "-q", "--bare", "--no-local", str(s.path), str(clone)], check=True)
+    subprocess.run(
+        ["git", "filter-repo", "--force", "--quiet", *filter_repo_arguments(s.rules, tmp_path)],
+        cwd=clone,
+        check=True,
+        capture_output=True,
+    )
+    result = rewrite(GitObjects.open_or_init(s.path), s.refs, s.rules, None)
+    assert not result.from_excluded
+    listing = git("for-each-ref", "--format=%(refname) %(objectname)", cwd=clone)
+    theirs_refs = dict(line.split(" ", 1) for line in listing.splitlines())
+    assert set(result.refs) | set(result.dropped_refs) == set(s.refs)
+    for ref, target in result.refs.items():
+        assert history(s.path, target) == history(clone, theirs_refs[ref]), ref

@@ -10,7 +10,7 @@ Text format, one record a line:
     migrator commit map 1
     rules <digest>
     tip <source commit hex> <ref>
-    commit <source hex> <target hex | ->
+    commit <source hex> <target hex | -> [pruned]   (pruned: the image is an ancestor's, or none)
     excluded-blob <source blob hex> <a path where it stood>
     pushed-blob <source blob hex>
 """
@@ -34,11 +34,15 @@ class CommitMap:
     tips: dict[str, str] = field(default_factory=dict)  # selected ref -> source commit it stood at
     excluded_blobs: dict[str, str] = field(default_factory=dict)  # blob -> an excluded path it stood at
     pushed_blobs: set[str] = field(default_factory=set)  # source blobs kept at some kept path
+    pruned: set[str] = field(default_factory=set)  # source commits without an image of their own
 
     def export_text(self) -> bytes:
         lines = [HEADER, b"rules " + self.rules_digest.encode()]
         lines += sorted(f"tip {commit} {ref}".encode() for ref, commit in self.tips.items())
-        lines += sorted(f"commit {src} {dst or '-'}".encode() for src, dst in self.commits.items())
+        lines += sorted(
+            f"commit {src} {dst or '-'}{' pruned' if src in self.pruned else ''}".encode()
+            for src, dst in self.commits.items()
+        )
         lines += sorted(b"excluded-blob %s %s" % (b.encode(), _path_bytes(p)) for b, p in self.excluded_blobs.items())
         lines += sorted(f"pushed-blob {b}".encode() for b in self.pushed_blobs)
         return b"\n".join(lines) + b"\n"
@@ -72,8 +76,10 @@ class CommitMap:
                 commit, _, ref = rest.partition(" ")
                 result.tips[ref] = commit
             elif kind == "commit":
-                src, _, dst = rest.partition(" ")
+                src, dst, *flags = rest.split(" ")
                 result.commits[src] = None if dst == "-" else dst
+                if flags == ["pruned"]:
+                    result.pruned.add(src)
             elif kind == "excluded-blob":
                 blob, _, path = rest.partition(" ")
                 result.excluded_blobs[blob] = _path_text(path)

@@ -7,10 +7,11 @@ its map, so a target id is a pure function of the source commit and the rules (R
 which includes the engine version) — a later run extends the old target history instead of
 re-creating it, and verify can replay the rewrite in memory (`write=False`) and compare by hash.
 
-Pruning follows git-filter-repo: a commit that becomes empty through filtering takes its parent's
-image (a root that becomes empty has none); a commit empty in the source is kept. A merge loses
-parents without an image, duplicates, and parents that filtering made ancestors of another parent
-(a side that only touched excluded paths collapses); left with one parent and its tree, it is pruned.
+Pruning follows git-filter-repo exactly (the differential test compares whole histories): a commit
+that becomes empty through filtering takes its parent's image (a root that becomes empty has none); a
+commit empty in the source is kept unless its parent was pruned. A merge loses parents without an
+image and, among parents whose source was pruned, duplicates and ancestors of another parent (a side
+that only touched excluded paths collapses); left with one parent and its tree, it is pruned.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class _Rewriter:
         self.findings: list[Finding] = []
         self.new_commits: dict[str, str] = {}
         self.pruned: list[str] = []
+        self.pruned_sources: set[bytes] = {bytes.fromhex(c) for c in self.previous.pruned}
         self._sources_of: dict[bytes, bytes] | None = None  # earlier images -> a source commit
 
     # The run ---------------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ class _Rewriter:
             tips={ref: commit.hex() for ref, commit in tips.items()},
             excluded_blobs={blob.hex(): path for blob, path in excluded.items()},
             pushed_blobs=self.previous.pushed_blobs | {blob.hex() for blob in observed.kept_blobs},
+            pruned=self.previous.pruned | set(self.pruned),
         )
         return Rewrite(
             refs=refs,
@@ -213,20 +216,14 @@ class _Rewriter:
         self.source_trees[commit] = source_tree
         self.trees.commit = commit.hex()
         tree = self.trees.root(source_tree)
-        parents = self._mapped_parents(source_parents)
-
-        if len(source_parents) <= 1:
-            already_empty = source_tree == (self._source_tree(source_parents[0]) if source_parents else EMPTY_TREE)
-            became_empty = tree == (self._image_tree(parents[0]) if parents else EMPTY_TREE)
-            prune = became_empty and not already_empty
-        else:
-            prune = (len(parents) == 1 and tree == self._image_tree(parents[0])) or (not parents and tree == EMPTY_TREE)
-        if prune:
-            self.images[commit] = parents[0] if parents else None
+        parents, new_first = self._mapped_parents(source_parents)
+        if self._prunable(tree, source_tree, source_parents, parents, new_first):
+            self.images[commit] = new_first or (parents[0] if parents else None)
+            self.pruned_sources.add(commit)
             self.pruned.append(commit.hex())
             return
 
-        _lines, message = split_object(data)
+        _, message = split_object(data)
         if message is not None:
             message = self._message(message, "(commit message)", commit)
         rebuilt = rebuild_commit(data, tree, parents, message)
@@ -236,6 +233,29 @@ class _Rewriter:
         self.image_parents[image] = parents
         self.generation[image] = 1 + max((self.generation.get(p, 0) for p in parents), default=0)
         self.new_commits[commit.hex()] = image.hex()
+
+    def _prunable(
+        self,
+        tree: bytes,
+        source_tree: bytes,
+        source_parents: list[bytes],
+        parents: list[bytes],
+        new_first: bytes | None,
+    ) -> bool:
+        """git-filter-repo's rule: a commit is pruned when filtering made it empty; one that was empty
+        in the source is kept unless a parent of it was pruned; a merge that still has two parents is
+        kept, one whose other parents turned out redundant is pruned if it changes nothing."""
+        if len(parents) >= 2 and new_first is None:
+            return False
+        if len(parents) < 2:
+            first_source_tree = self._source_tree(source_parents[0]) if source_parents else EMPTY_TREE
+            if source_tree == first_source_tree:  # empty in the source
+                parents_pruned = len(parents) < len(source_parents) or (
+                    len(source_parents) == 1 and source_parents[0] in self.pruned_sources
+                )
+                return parents_pruned
+        base = new_first or (parents[0] if parents else None)
+        return tree == (self._image_tree(base) if base is not None else EMPTY_TREE)
 
     def _message(self, message: bytes, where: str, source: bytes) -> bytes:
         message = self.scrubber.scrub(message)
@@ -247,9 +267,13 @@ class _Rewriter:
             message = self.redact(message, matches)
         return message
 
-    def _mapped_parents(self, source_parents: list[bytes]) -> list[bytes]:
-        mapped: list[bytes] = []
-        sources: list[bytes] = []
+    def _mapped_parents(self, source_parents: list[bytes]) -> tuple[list[bytes], bytes | None]:
+        """(parents, new first parent) as git-filter-repo trims them: parents without an image go; of
+        the parents whose source was pruned (their image is an ancestor's), duplicates and those that
+        are ancestors of another parent go, unless they already were in the source (a --no-ff merge).
+        A merge that this would leave with one parent keeps its parents and names that one as the new
+        first parent: it is pruned if it changes nothing against it."""
+        kept: list[tuple[bytes, bytes]] = []  # (image, source parent)
         for parent in source_parents:
             if parent not in self.images:
                 raise HistoryRefused(
@@ -257,21 +281,35 @@ class _Rewriter:
                     f"walked nor mapped (a shallow or incomplete fetch?)"
                 )
             image = self.images[parent]
-            if image is not None and image not in mapped:
-                mapped.append(image)
-                sources.append(parent)
-        if len(mapped) < 2:
-            return mapped
+            if image is not None:
+                kept.append((image, parent))
+        every = [image for image, _ in kept]
+        if len(kept) < 2:
+            return every, None
+        seen: set[bytes] = set()
+        unique = []
+        for image, parent in kept:
+            if parent in self.pruned_sources and image in seen:
+                continue
+            seen.add(image)
+            unique.append((image, parent))
+        if len(unique) < 2:
+            return _distinct(every), unique[0][0]
         redundant = set()
-        for i, candidate in enumerate(mapped):
-            for j, other in enumerate(mapped):
-                if i == j or j in redundant or not self._image_is_ancestor(candidate, other):
+        for i, (image, parent) in enumerate(unique):
+            if parent not in self.pruned_sources:
+                continue
+            for j, (other, other_parent) in enumerate(unique):
+                if i == j or not self._image_is_ancestor(image, other):
                     continue
-                # Filtering made it redundant, unless it already was in the source (a --no-ff merge).
-                if not self.objects.is_ancestor(sources[i], sources[j]):
-                    redundant.add(i)
-                    break
-        return [image for i, image in enumerate(mapped) if i not in redundant]
+                if self.objects.is_ancestor(parent, other_parent):
+                    continue  # already so in the source: a --no-ff merge stays one
+                redundant.add(i)
+                break
+        remaining = [image for i, (image, _) in enumerate(unique) if i not in redundant]
+        if len(remaining) < 2:
+            return _distinct(every), remaining[0]
+        return remaining, None
 
     def _image_is_ancestor(self, ancestor: bytes, descendant: bytes) -> bool:
         """Ancestry among images: this run's from its own graph (nothing need be written), earlier
@@ -332,3 +370,8 @@ class _Rewriter:
             rebuilt = rebuild_tag(data, image, message)
             image = tag if rebuilt == data else self.sink.write(TAG, rebuilt)
         return image
+
+
+def _distinct(images: list[bytes]) -> list[bytes]:
+    """The parents in order, each once (a commit cannot name one parent twice)."""
+    return list(dict.fromkeys(images))
