@@ -393,6 +393,24 @@ def extend_linear(path: Path, commits: int, start: int, seed: int = 11) -> None:
     subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(lines), check=True)
 
 
+def _three_way(h: History, tip: str, sides: list[str]) -> dict[str, Entry | bytes | None]:
+    """A merge's changes to `tip`: what each side changed since its merge base with the tip (deletions
+    too); where both changed a file the tip's version wins (`-X ours`). Not an evil merge, which
+    git-filter-repo documents it cannot always re-apply onto a new first parent."""
+    ours = h.states[tip]
+    changes: dict[str, Entry | bytes | None] = {}
+    for side in sides:
+        base = h.states[str(h.repo.merge_base(tip, side))]
+        theirs = h.states[side]
+        for file in set(base) | set(theirs):
+            if theirs.get(file) == base.get(file) or ours.get(file) != base.get(file):
+                continue
+            if any(f.startswith(file + "/") or file.startswith(f + "/") for f in ours if f != file):
+                continue
+            changes[file] = theirs.get(file)
+    return changes
+
+
 def random_history(path: Path, seed: int, commits: int = 80) -> Scenario:
     """A seeded random history: branches forking and merging (some octopus), commits touching kept
     and excluded paths or nothing, deletions. Every file revision has unique content, so nothing kept
@@ -418,13 +436,7 @@ def random_history(path: Path, seed: int, commits: int = 80) -> Scenario:
             ]
             sides = [side for side in dict.fromkeys(sides) if side != tip]
             if sides:
-                changes: dict[str, Entry | bytes | None] = {}
-                for side in sides:
-                    for file, entry in h.states[side].items():
-                        if h.states[tip].get(file) != entry and not any(
-                            f.startswith(file + "/") or file.startswith(f + "/") for f in h.states[tip]
-                        ):
-                            changes[file] = entry
+                changes = _three_way(h, tip, sides)
                 h.commit(branch, changes, b"merge %d\n" % index, parents=[tip, *sides])
                 continue
         changes = {}

@@ -26,6 +26,7 @@ from tests.git_histories import (
     encodings_and_modes,
     merges,
     monorepo,
+    random_history,
     renames,
     special_content,
     tags,
@@ -394,3 +395,20 @@ def test_commit_map_keeps_any_path(tmp_path: Path) -> None:
     commit_map.pushed_blobs.add("f" * 40)
     commit_map.save(tmp_path / "map")
     assert CommitMap.load(tmp_path / "map") == commit_map
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_histories_incremental_equals_full(tmp_path: Path, seed: int) -> None:
+    """Rewriting the first half of a random history and then the rest gives the very ids of one full
+    rewrite (the generator is sequential, so the shorter history is a prefix of the longer one)."""
+    half = random_history(tmp_path / "half", seed, commits=40)
+    whole = random_history(tmp_path / "whole", seed, commits=80)
+    objects = GitObjects.open_or_init(whole.path)
+    first = rewrite(objects, half.refs, whole.rules, None)
+    dry = rewrite(objects, whole.refs, whole.rules, first.commit_map, write=False)
+    second = rewrite(objects, whole.refs, whole.rules, first.commit_map)
+    full = run(random_history(tmp_path / "fresh", seed, commits=80))
+    assert second.refs == full.refs == dry.refs
+    assert second.commit_map.commits == full.commit_map.commits
+    assert second.commit_map.pruned == full.commit_map.pruned
+    assert not set(second.new_commits) & set(first.new_commits)
