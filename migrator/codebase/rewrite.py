@@ -23,6 +23,7 @@ from migrator.codebase.commit_map import CommitMap
 from migrator.codebase.commits import MessageScrubber, rebuild_commit, rebuild_tag, split_object, strip_tag_signature
 from migrator.codebase.excluded import ExcludedContent
 from migrator.codebase.findings import Finding, SecretMatch
+from migrator.codebase.image_graph import ImageGraph
 from migrator.codebase.refusals import ExcludedContentPushed, HistoryRefused, RulesChanged, SourceRewritten
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.trees import Redactor, TreeFilter, redact_matches
@@ -32,10 +33,9 @@ from migrator.stores.git.objects import (
     EMPTY_TREE,
     TAG,
     GitObjects,
-    MemorySink,
-    PackSink,
     commit_headers,
 )
+from migrator.stores.git.packs import MemorySink, PackSink
 
 __all__ = ["ExcludedContentPushed", "HistoryRefused", "Rewrite", "RulesChanged", "SourceRewritten", "rewrite"]
 
@@ -106,9 +106,7 @@ class _Rewriter:
         }
         self.source_trees: dict[bytes, bytes] = {}
         self.image_trees: dict[bytes, bytes] = {}
-        # This run's images' parents and generation numbers: ancestry without reading the target back.
-        self.image_parents: dict[bytes, list[bytes]] = {}
-        self.generation: dict[bytes, int] = {}
+        self.graph = ImageGraph(objects)
         self.findings: list[Finding] = []
         self.new_commits: dict[str, str] = {}
         self.pruned: list[str] = []
@@ -230,8 +228,7 @@ class _Rewriter:
         image = commit if rebuilt == data else self.sink.write(COMMIT, rebuilt)
         self.images[commit] = image
         self.image_trees[image] = tree
-        self.image_parents[image] = parents
-        self.generation[image] = 1 + max((self.generation.get(p, 0) for p in parents), default=0)
+        self.graph.add(image, parents)
         self.new_commits[commit.hex()] = image.hex()
 
     def _prunable(
@@ -300,7 +297,7 @@ class _Rewriter:
             if parent not in self.pruned_sources:
                 continue
             for j, (other, other_parent) in enumerate(unique):
-                if i == j or not self._image_is_ancestor(image, other):
+                if i == j or not self.graph.is_ancestor(image, other):
                     continue
                 if self.objects.is_ancestor(parent, other_parent):
                     continue  # already so in the source: a --no-ff merge stays one
@@ -310,27 +307,6 @@ class _Rewriter:
         if len(remaining) < 2:
             return _distinct(every), remaining[0]
         return remaining, None
-
-    def _image_is_ancestor(self, ancestor: bytes, descendant: bytes) -> bool:
-        """Ancestry among images: this run's from its own graph (nothing need be written), earlier
-        images from the repository."""
-        floor = self.generation.get(ancestor)
-        stack = [descendant]
-        seen: set[bytes] = set()
-        while stack:
-            node = stack.pop()
-            if node == ancestor:
-                return True
-            if node in seen:
-                continue
-            seen.add(node)
-            parents = self.image_parents.get(node)
-            if parents is not None:
-                if floor is None or self.generation[node] > floor:
-                    stack.extend(parents)
-            elif floor is None and self.objects.is_ancestor(ancestor, node):
-                return True  # both from earlier runs: the repository holds them
-        return False
 
     def _source_tree(self, commit: bytes) -> bytes:
         tree = self.source_trees.get(commit)

@@ -22,7 +22,8 @@ from migrator.codebase.wildmatch import PathMatcher, PathRules
 from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GITLINK_MODE, TREE, TREE_MODES, raw_tree_entries, split_entry
 
 if TYPE_CHECKING:
-    from migrator.stores.git.objects import GitObjects, MemorySink, PackSink
+    from migrator.stores.git.objects import GitObjects
+    from migrator.stores.git.packs import MemorySink, PackSink
 
 Scanner = Callable[[bytes], list[SecretMatch]]
 Redactor = Callable[[bytes, Sequence[SecretMatch]], bytes]
