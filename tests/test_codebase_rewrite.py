@@ -15,7 +15,8 @@ import pytest
 from migrator.codebase.commit_map import CommitMap
 from migrator.codebase.findings import SecretMatch
 from migrator.codebase.rewrite import ExcludedContentPushed, Rewrite, RulesChanged, SourceRewritten, rewrite
-from migrator.stores.git.objects import EMPTY_BLOB, GitObjects
+from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GitObjects
+from migrator.stores.git.packs import MemorySink, PackSink
 from tests.git_histories import (
     ALLOWED_SECRET,
     PLANTED_SECRET,
@@ -412,3 +413,22 @@ def test_random_histories_incremental_equals_full(tmp_path: Path, seed: int) -> 
     assert second.commit_map.commits == full.commit_map.commits
     assert second.commit_map.pruned == full.commit_map.pruned
     assert not set(second.new_commits) & set(first.new_commits)
+
+
+def test_refs_are_selected_by_the_rules(tmp_path: Path) -> None:
+    s = merges(tmp_path / "s")
+    s.rules = replace(s.rules, refs_include=("refs/heads/**",), refs_exclude=("refs/heads/octo-*", "refs/heads/eu-*"))
+    result = run(s)
+    assert set(result.refs) == {"refs/heads/main", "refs/heads/feature", "refs/heads/noff"}
+    assert set(result.commit_map.tips) == set(result.refs)
+
+
+def test_pack_sink_flushes_whole_packs(tmp_path: Path) -> None:
+    objects = GitObjects.open_or_init(tmp_path / "r.git")
+    sink = PackSink(objects, flush_bytes=1000)
+    ids = [sink.write(BLOB, b"blob number %d\n" % i * 20) for i in range(50)]
+    sink.close()
+    assert len(list((tmp_path / "r.git" / "objects" / "pack").glob("pack-*.idx"))) > 1
+    reopened = GitObjects.open_or_init(tmp_path / "r.git")
+    assert [reopened.read(oid) for oid in ids] == [(BLOB, b"blob number %d\n" % i * 20) for i in range(50)]
+    assert ids[0] == MemorySink().write(BLOB, b"blob number 0\n" * 20)
