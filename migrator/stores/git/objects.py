@@ -160,23 +160,22 @@ class GitObjects:
         """Every blob reachable from the tips' histories (hex), submodule commits left out."""
         blobs: set[bytes] = set()
         seen_trees: set[bytes] = set()
-        for commit in self.reachable_commits(tips):
-            tree, _ = commit_headers(self.read(bytes.fromhex(commit))[1])
-            self._collect_blobs(tree, seen_trees, blobs)
-        return {blob.hex() for blob in blobs}
-
-    def _collect_blobs(self, tree: bytes, seen: set[bytes], blobs: set[bytes]) -> None:
-        stack = [tree]
+        seen_entries: set[bytes] = set()  # raw entries: most recur unchanged in tree after tree
+        stack = [commit_headers(self.read(bytes.fromhex(c))[1])[0] for c in self.reachable_commits(tips)]
         while stack:
-            current = stack.pop()
-            if current in seen:
+            tree = stack.pop()
+            if tree in seen_trees:
                 continue
-            seen.add(current)
-            for mode, _name, oid in tree_entries(self.read(current)[1]):
+            seen_trees.add(tree)
+            fresh = [entry for entry in raw_tree_entries(self.read(tree)[1]) if entry not in seen_entries]
+            seen_entries.update(fresh)
+            for entry in fresh:
+                mode, _, oid = split_entry(entry)
                 if mode in TREE_MODES:
                     stack.append(oid)
                 elif mode != GITLINK_MODE:
                     blobs.add(oid)
+        return {blob.hex() for blob in blobs}
 
     # Refs ----------------------------------------------------------------------------------------
 
