@@ -15,6 +15,7 @@ import pytest
 from migrator.codebase.commit_map import CommitMap
 from migrator.codebase.findings import SecretMatch
 from migrator.codebase.rewrite import ExcludedContentPushed, Rewrite, RulesChanged, SourceRewritten, rewrite
+from migrator.errors import PermanentError
 from migrator.stores.git.objects import BLOB, EMPTY_BLOB, GitObjects
 from migrator.stores.git.packs import MemorySink, PackSink
 from tests.git_histories import (
@@ -429,3 +430,10 @@ def test_pack_sink_flushes_whole_packs(tmp_path: Path) -> None:
     reopened = GitObjects.open_or_init(tmp_path / "r.git")
     assert [reopened.read(oid) for oid in ids] == [(BLOB, b"blob number %d\n" % i * 20) for i in range(50)]
     assert ids[0] == MemorySink().write(BLOB, b"blob number 0\n" * 20)
+
+
+def test_a_source_object_not_fetched_is_a_clear_error(tmp_path: Path) -> None:
+    s = monorepo(tmp_path / "s")
+    s.refs = {**s.refs, "refs/heads/missing": "01" * 20}
+    with pytest.raises(PermanentError, match="not fetched completely"):
+        run(s)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from migrator.errors import PermanentError
+from migrator.stores.git.objects import MissingObject
+
 if TYPE_CHECKING:
     from migrator.stores.git.objects import GitObjects
 
@@ -40,7 +43,16 @@ class ImageGraph:
             if parents is not None:
                 if floor is None or self.generation[node] > floor:
                     stack.extend(parents)
-            elif floor is None and self.objects.is_ancestor(ancestor, node):
+            elif floor is None and self._earlier_is_ancestor(ancestor, node):
                 return True  # both from earlier runs: the repository holds them
             # An earlier run's image cannot reach one made in this run.
         return False
+
+    def _earlier_is_ancestor(self, ancestor: bytes, descendant: bytes) -> bool:
+        try:
+            return self.objects.is_ancestor(ancestor, descendant)
+        except MissingObject as missing:
+            raise PermanentError(
+                f"{missing}: it is a target commit of an earlier sync, needed to place this sync's merges; "
+                f"keep the local repository between syncs, or fetch the target's refs into it first"
+            ) from None

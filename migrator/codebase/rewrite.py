@@ -28,11 +28,13 @@ from migrator.codebase.refusals import ExcludedContentPushed, HistoryRefused, Ru
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.trees import Redactor, TreeFilter, redact_matches
 from migrator.codebase.wildmatch import PathMatcher, ref_matches
+from migrator.errors import PermanentError
 from migrator.stores.git.objects import (
     COMMIT,
     EMPTY_TREE,
     TAG,
     GitObjects,
+    MissingObject,
     commit_headers,
 )
 from migrator.stores.git.packs import MemorySink, PackSink
@@ -75,8 +77,15 @@ def rewrite(
     scan: Callable[[bytes], list[SecretMatch]] | None = None,
     redact: Redactor | None = None,
 ) -> Rewrite:
-    """Rewrite the selected refs of `source_refs` (already fetched into `objects`) under `rules`."""
-    return _Rewriter(objects, rules, previous, write=write, scan=scan, redact=redact or redact_matches).run(source_refs)
+    """Rewrite the selected refs of `source_refs` (already fetched into `objects`) under `rules`.
+
+    With a `previous` map, the earlier syncs' target commits must be in `objects` too when new merges
+    need their ancestry (the sync keeps its local repository, or fetches the target's refs into it)."""
+    rewriter = _Rewriter(objects, rules, previous, write=write, scan=scan, redact=redact or redact_matches)
+    try:
+        return rewriter.run(source_refs)
+    except MissingObject as missing:
+        raise PermanentError(f"{rules.name}: {missing}: the source was not fetched completely") from None
 
 
 class _Rewriter:

@@ -29,6 +29,17 @@ TREE_MODE = b"40000"
 TREE_MODES = (TREE_MODE, b"040000")  # some old tools wrote the leading zero; git reads both
 
 
+class MissingObject(KeyError):
+    """An object the repository does not hold (an incomplete fetch, a target not fetched)."""
+
+    def __init__(self, oid: bytes):
+        self.oid = oid.hex()
+        super().__init__(self.oid)
+
+    def __str__(self) -> str:
+        return f"object {self.oid} is not in the local repository"
+
+
 def object_id(kind: int, data: bytes) -> bytes:
     """git's id of an object: SHA-1 of "<type> <size>\\0" and the bytes."""
     return hashlib.sha1(b"%s %d\x00" % (TYPE_NAMES[kind], len(data)) + data).digest()
@@ -101,13 +112,19 @@ class GitObjects:
     # Objects -------------------------------------------------------------------------------------
 
     def read(self, oid: bytes) -> tuple[int, bytes]:
-        """(type, raw bytes) of an object; KeyError if absent."""
-        kind, data = self._odb.read(pygit2.Oid(raw=oid))
+        """(type, raw bytes) of an object; MissingObject if absent."""
+        try:
+            kind, data = self._odb.read(pygit2.Oid(raw=oid))
+        except KeyError:
+            raise MissingObject(oid) from None
         return int(kind), data
 
     def read_header(self, oid: bytes) -> tuple[int, int]:
         """(type, size) without inflating the object where the store allows."""
-        kind, size = self._odb.read_header(pygit2.Oid(raw=oid))
+        try:
+            kind, size = self._odb.read_header(pygit2.Oid(raw=oid))
+        except KeyError:
+            raise MissingObject(oid) from None
         return int(kind), size
 
     def exists(self, oid: bytes) -> bool:
@@ -149,6 +166,9 @@ class GitObjects:
         """Is `ancestor` reachable from `descendant` (or equal to it)?"""
         if ancestor == descendant:
             return True
+        for oid in (ancestor, descendant):
+            if not self.exists(oid):
+                raise MissingObject(oid)
         return bool(self.repository.descendant_of(pygit2.Oid(raw=descendant), pygit2.Oid(raw=ancestor)))
 
     def reachable_commits(self, tips: Iterable[str]) -> set[str]:
