@@ -211,14 +211,17 @@ def test_secrets_shorthand_is_the_action(tmp_path: Path) -> None:
     [
         (("codebase:\n", 'codebase:\n  paths: {exclude: ["eu/**"]}\n'), True),
         (("codebase:\n", 'codebase:\n  paths: {include: ["src/**"]}\n'), True),
-        (("codebase:\n", 'codebase:\n  refs: {exclude: ["refs/heads/wip/*"]}\n'), True),
+        (("codebase:\n", 'codebase:\n  refs: {exclude: ["refs/heads/wip/*"]}\n'), False),
         (("codebase:\n", "codebase:\n  messages: {scrub: ['ACME-\\d+']}\n"), True),
         (("codebase:\n", 'codebase:\n  replace: [{paths: ["*.cfg"], pattern: "eu", with: "us"}]\n'), True),
-        (("codebase:\n", "codebase:\n  max_blob_size: 1MiB\n"), True),
+        (("codebase:\n", "codebase:\n  max_blob_size: 1MiB\n"), False),
+        (("codebase:\n", "codebase:\n  max_blob_size: 1MiB\n  large_blobs: drop\n"), True),
         (("codebase:\n", "codebase:\n  submodules: drop\n"), True),
         (("codebase:\n", "codebase:\n  secrets: redact\n"), True),
-        (("codebase:\n", f'codebase:\n  secrets: {{allow: ["{HASH_A}"]}}\n'), True),
-        # What to do on a force-push, and the names, do not change the target history.
+        (("codebase:\n", f'codebase:\n  secrets: {{action: redact, allow: ["{HASH_A}"]}}\n'), True),
+        # Which refs are mirrored, what only refuses (an allowlist under `refuse`, a size limit under
+        # `large_blobs: fail`), what to do on a force-push, and the names do not change the commits.
+        (("codebase:\n", f'codebase:\n  secrets: {{allow: ["{HASH_A}"]}}\n'), False),
         (("codebase:\n", "codebase:\n  on_source_rewrite: follow\n"), False),
         (("- {name: app}", "- {name: app, target_name: app-us}"), False),
     ],

@@ -46,13 +46,21 @@ class RepoRules:
     secrets_allow: frozenset[str] = field(default_factory=frozenset)  # "sha256:<hex>" of allowed secrets
 
     def digest(self) -> str:
-        """SHA-256 of everything that shapes the target history, with the engine's version. The
-        names and on_source_rewrite (what to do, not what to produce) are left out."""
-        shaping = asdict(self)
-        for key in ("name", "target_name", "on_source_rewrite"):
-            del shaping[key]
-        shaping["secrets_allow"] = sorted(self.secrets_allow)
-        shaping["engine"] = ENGINE_VERSION
+        """SHA-256 of everything that shapes the target commits, with the engine's version. Settings
+        that only decide whether to refuse (an allowlist under `secrets: refuse`, a size limit under
+        `large_blobs: fail`, `lfs`, `on_source_rewrite`) and which refs are mirrored leave it alone:
+        changing them never makes an earlier sync's commits wrong, so no new baseline is needed."""
+        shaping = {
+            "engine": ENGINE_VERSION,
+            "paths_exclude": list(self.paths_exclude),
+            "paths_include": list(self.paths_include),
+            "replacements": [asdict(r) for r in self.replacements],
+            "message_scrub": list(self.message_scrub),
+            "submodules": "drop" if self.submodules == "drop" else "keep",
+            "max_blob_size": self.max_blob_size if self.large_blobs == "drop" else None,
+            "secrets": self.secrets,
+            "secrets_allow": sorted(self.secrets_allow) if self.secrets == "redact" else [],
+        }
         return sha256_hex(canonical_bytes(shaping))
 
 
