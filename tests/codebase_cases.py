@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from migrator.demo.monorepo import write_monorepo
 from migrator.codebase.secrets import secret_hash
+from migrator.demo.monorepo import write_monorepo
 
 # The demo plan's codebase section (plans/demo.yaml holds the same rules).
 DEMO_RULES: dict[str, Any] = {

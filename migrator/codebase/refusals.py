@@ -11,8 +11,9 @@ class HistoryRefused(SafetyError):
 
 
 NEW_BASELINE = (
-    "to start a new baseline, mirror into a new (empty) target repository, or delete the target's "
-    "refs and the saved commit map, then run again"
+    "to start a new baseline, run `migrator run PLAN --restart` (the history is rewritten from scratch "
+    "and the refs this plan pushed are replaced, each under a lease), or mirror into a new, empty "
+    "target repository"
 )
 
 

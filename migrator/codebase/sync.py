@@ -17,6 +17,7 @@ since the rewrite is deterministic, arrives at the same target commits:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,7 @@ class UnitOutcome:
     updated_refs: list[str]
     commit_map: CommitMap
     verification: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per step: fetch, rewrite, push, verify
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ class UnitOutcome:
             "rules_digest": self.rules_digest,
             "map_sha256": self.map_sha256,
             "verification": self.verification,
+            "seconds": self.seconds,
         }
 
 
@@ -155,7 +158,7 @@ class VerifiedBase:
 
 class VerifyUnit(Protocol):
     def __call__(
-        self, objects: GitObjects, source_refs: Mapping[str, str], outcome: UnitOutcome, base: VerifiedBase
+        self, objects: GitObjects, source_refs: Mapping[str, str], rewritten: Rewrite, base: VerifiedBase
     ) -> dict[str, Any]: ...
 
 
@@ -177,8 +180,12 @@ def fetch_source(source: Remote, files: UnitFiles) -> tuple[GitObjects, dict[str
     """The source's branches and tags in the unit's repository; the refs under their source names."""
     objects = GitObjects.open_or_init(files.work)
     source.fetch_into(files.work, FETCH_REFSPECS, prune=True)
-    fetched = objects.refs(SOURCE_NAMESPACE)
-    return objects, {"refs/" + name[len(SOURCE_NAMESPACE) :]: oid for name, oid in fetched.items()}
+    fetched = objects.refs()
+    return objects, {
+        "refs/" + name[len(SOURCE_NAMESPACE) :]: oid
+        for name, oid in fetched.items()
+        if name.startswith(SOURCE_NAMESPACE)
+    }
 
 
 def refusals(rewritten: Rewrite, rules: RepoRules) -> list[str]:
@@ -279,8 +286,10 @@ def sync_repository(
     # What the last verification proved, if it was of these rules: this run's checks start from there.
     base = VerifiedBase(None, {})
 
+    clock = _StepClock()
     events.starting(rules.name, "fetch")
     objects, source_refs = fetch_source(source, files)
+    clock.lap("fetch")
     verified_before = mark.step == "verified" and mark.rules_digest == digest
     mark.rules_digest = digest
     mark.source_refs = dict(source_refs)
@@ -299,12 +308,13 @@ def sync_repository(
     mark.map_sha256 = rewritten.commit_map.digest()
     mark.refs = dict(rewritten.refs)
     mark.write(files.mark, "rewritten")
+    clock.lap("rewrite")
     events.done(
         rules.name,
         "rewritten",
         {
-            "new_commits": rewritten.new_commits,
-            "pruned_commits": rewritten.pruned_commits,
+            "new_commits": len(rewritten.new_commits),
+            "pruned_commits": len(rewritten.pruned_commits),
             "commit_map_sha256": mark.map_sha256,
             "rules_digest": digest,
         },
@@ -319,6 +329,7 @@ def sync_repository(
     target.push_from(files.work, updates)
     mark.pushed = dict(rewritten.refs)
     mark.write(files.mark, "pushed")
+    clock.lap("push")
     events.done(
         rules.name,
         "pushed",
@@ -338,16 +349,31 @@ def sync_repository(
         map_sha256=mark.map_sha256,
         refs={ref: {"source": source_refs.get(ref, ""), "target": oid} for ref, oid in sorted(rewritten.refs.items())},
         deleted_refs=[u.ref for u in updates if u.new is None],
-        new_commits=rewritten.new_commits,
-        pruned_commits=rewritten.pruned_commits,
+        new_commits=len(rewritten.new_commits),
+        pruned_commits=len(rewritten.pruned_commits),
         updated_refs=[u.ref for u in updates if u.new is not None],
         commit_map=rewritten.commit_map,
+        seconds=clock.laps,
     )
     if verify is not None:
         events.starting(rules.name, "verify")
-        outcome.verification = verify(objects, source_refs, outcome, base)
+        outcome.verification = verify(objects, source_refs, rewritten, base)
+        clock.lap("verify")
         if outcome.verification["ok"]:
             mark.verified = dict(rewritten.refs)
             mark.write(files.mark, "verified")
         events.done(rules.name, "verified", {"ok": outcome.verification["ok"]})
     return outcome
+
+
+class _StepClock:
+    """Seconds per step, for the run's result (the benchmark reads them) and the curious."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.laps[step] = round(now - self._last, 3)
+        self._last = now

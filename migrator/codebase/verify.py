@@ -18,13 +18,15 @@ the commit map exported beside it; the blobs check needs the source and is left 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.codebase.rewrite import rewrite
+from migrator.codebase.commit_map import CommitMap
+from migrator.codebase.rewrite import Rewrite, rewrite
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.secrets import SecretScanner
-from migrator.codebase.sync import VerifiedBase
 from migrator.codebase.wildmatch import git_pathspecs
 from migrator.stores.git.history import changed_paths
 from migrator.stores.git.objects import GitObjects
@@ -56,7 +58,7 @@ def tips_check(expected: Mapping[str, str], held: Mapping[str, str], ignored: It
 
 def images_check(clone: GitObjects, tips: Sequence[str], images: set[str], hide: Sequence[str] = ()) -> dict[str, Any]:
     """Every commit reachable from the target's tips is the image of a source commit."""
-    held = clone.reachable_commits(list(tips), hide=list(hide))
+    held = clone.reachable_commits(tips, hide)
     strangers = sorted(set(held) - images)
     if strangers:
         shown = ", ".join(c[:12] for c in strangers[:5])
@@ -88,7 +90,7 @@ def blobs_check(
     clone: GitObjects, tips: Sequence[str], excluded_blobs: set[str], hide: Sequence[str] = ()
 ) -> dict[str, Any]:
     """No blob that ever stood at an excluded source path is reachable in the target."""
-    reachable = clone.reachable_blobs(list(tips), hide=list(hide))
+    reachable = clone.reachable_blobs(tips, hide)
     leaked = sorted((excluded_blobs - {EMPTY_BLOB}) & reachable)
     if leaked:
         shown = ", ".join(b[:12] for b in leaked[:5])
@@ -110,34 +112,61 @@ def _excluded_specs(specs: list[str]) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Expected:
+    """What the target must hold: each ref's id, the commits that are images of source commits, and
+    the blobs that ever stood at an excluded source path."""
+
+    refs: dict[str, str]
+    images: set[str]
+    excluded_blobs: set[str]
+    replayed: int  # source commits rewritten to find it (0: taken from the sync's own rewrite)
+
+
+def replayed(objects: GitObjects, source_refs: Mapping[str, str], rules: RepoRules, base: CommitMap | None) -> Expected:
+    """The rewrite of the source made again in memory (nothing written), from `base` when given."""
+    replay = rewrite(objects, source_refs, rules, base, write=False, scan=SecretScanner(rules.secrets_allow).scan)
+    return Expected(
+        dict(replay.refs), replay.commit_map.targets(), set(replay.commit_map.excluded_blobs), len(replay.new_commits)
+    )
+
+
+def made_by(rewritten: Rewrite) -> Expected:
+    """What the sync's own rewrite says the target must hold."""
+    commit_map = rewritten.commit_map
+    return Expected(dict(rewritten.refs), commit_map.targets(), set(commit_map.excluded_blobs), 0)
+
+
 def verify_repository(
-    objects: GitObjects,
-    source_refs: Mapping[str, str],
+    expected: Expected,
     rules: RepoRules,
     target: Remote,
-    clone_dir: Path,
+    local: Path,
     *,
-    base: VerifiedBase | None = None,
+    namespace: str = "refs/",
+    hide: Iterable[str] = (),
     leave_alone: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """All four checks of one repository. `base`: what an earlier verification of the same rules
-    proved (a run's own check after an incremental sync starts from there, so that a re-sync of a few
-    commits is checked in time proportional to them); None replays the whole history.
+    """The four checks of one repository against what it must hold.
 
-    `clone_dir` receives the target's refs (fetched, pruned): with base None it should be new."""
-    previous = base.commit_map if base is not None else None
-    replay = rewrite(objects, source_refs, rules, previous, write=False, scan=SecretScanner(rules.secrets_allow).scan)
-    held = target.list_refs()
-    ours = {ref: oid for ref, oid in held.items() if ref not in set(leave_alone)}
-    checks = [tips_check(replay.refs, ours)]
-    clone = GitObjects.open_or_init(clone_dir)
-    target.fetch_into(clone_dir, ["+refs/*:refs/*"], prune=True)
-    tips = sorted(set(ours.values()))
-    hide = sorted(oid for oid in (base.refs.values() if base is not None else ()) if clone.has(oid))
-    images = {oid for oid in replay.commit_map.images() if oid is not None}
-    checks.append(images_check(clone, tips, images, hide))
-    checks.append(paths_check(clone_dir, rules.paths_exclude, rules.paths_include, tips, hide))
-    checks.append(blobs_check(clone, tips, replay.excluded_blobs, hide))
+    The target's refs are fetched into the local repository `local`, under `namespace`: a new, empty
+    repository for a clone that shares nothing with the source, or the sync's own repository, which
+    holds every object the target should (the fetch then transfers only what is foreign). Either way
+    the checks walk the history the target's own tips name: an object's id is the hash of its content,
+    so a tip that is the expected id brings the expected history, whichever repository holds it.
+    `hide`: target commits an earlier verification proved, whose histories are not walked again."""
+    skip = set(leave_alone)
+    held = {ref: oid for ref, oid in target.list_refs().items() if ref not in skip}
+    checks = [tips_check(expected.refs, held)]
+    repository = GitObjects.open_or_init(local)
+    target.fetch_into(local, [f"+refs/*:{namespace}*"], prune=True)
+    tips = sorted(set(held.values()))
+    hidden = sorted(oid for oid in hide if repository.exists(bytes.fromhex(oid)))
+    with ThreadPoolExecutor(max_workers=1) as background:  # git log runs beside the walks below
+        paths = background.submit(paths_check, local, rules.paths_exclude, rules.paths_include, tips, hidden)
+        checks.append(images_check(repository, tips, expected.images, hidden))
+        checks.append(blobs_check(repository, tips, expected.excluded_blobs, hidden))
+        checks.insert(2, paths.result())
     result = combine(target.shown, checks)
-    result["replayed_commits"] = replay.new_commits + replay.pruned_commits
+    result["replayed_commits"] = expected.replayed
     return result

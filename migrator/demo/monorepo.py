@@ -141,7 +141,12 @@ def write_monorepo(folder: Path) -> Path:
 
 def _commit(commit: Commit, mark: int, parent: int | None) -> bytes:
     when = f"{BASE_TIME + commit.day * DAY} +0000"
-    lines = [f"commit {commit.ref}", f"mark :{mark}", f"author {commit.author} {when}", f"committer {commit.author} {when}"]
+    lines = [
+        f"commit {commit.ref}",
+        f"mark :{mark}",
+        f"author {commit.author} {when}",
+        f"committer {commit.author} {when}",
+    ]
     head = "\n".join(lines).encode() + b"\n" + _data(commit.message)
     if parent is not None:
         head += f"from :{parent}\n".encode()

@@ -27,7 +27,7 @@ from migrator.audit.receipt import receipts_dir
 from migrator.codebase.commit_map import CommitMap
 from migrator.codebase.locations import repository_location
 from migrator.codebase.resolve import rules_for
-from migrator.codebase.rewrite import rewrite
+from migrator.codebase.rewrite import Rewrite, rewrite
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.secrets import SecretScanner
 from migrator.codebase.sync import (
@@ -36,11 +36,20 @@ from migrator.codebase.sync import (
     UnitFiles,
     UnitOutcome,
     VerifiedBase,
+    VerifyUnit,
     fetch_source,
     refusals,
     sync_repository,
 )
-from migrator.codebase.verify import combine, images_check, paths_check, tips_check, verify_repository
+from migrator.codebase.verify import (
+    combine,
+    images_check,
+    made_by,
+    paths_check,
+    replayed,
+    tips_check,
+    verify_repository,
+)
 from migrator.engine.parts.base import PartRun, RunContext
 from migrator.engine.parts.record import PartRecord
 from migrator.errors import SafetyError, UsageError
@@ -53,6 +62,7 @@ if TYPE_CHECKING:
     from migrator.plan.model import GitSettings, Plan
 
 MAP_SUFFIX = ".map"
+TARGET_NAMESPACE = "refs/migrator/target/"  # the target's refs, as the run's verification fetched them
 MIRRORED = ("refs/heads/", "refs/tags/")  # the namespaces sync.FETCH_REFSPECS fetches
 
 
@@ -212,9 +222,8 @@ class CodebasePart:
                 if recorded is None:
                     objects, source_refs = fetch_source(unit.source, unit.files)
                     leave = _left_alone(unit, loaded.plan.target.existing)
-                    checked = verify_repository(
-                        objects, source_refs, unit.rules, unit.target, Path(scratch), leave_alone=leave
-                    )
+                    expected = replayed(objects, source_refs, unit.rules, None)
+                    checked = verify_repository(expected, unit.rules, unit.target, Path(scratch), leave_alone=leave)
                 else:
                     checked = _verify_against_receipt(unit, recorded, receipt, Path(scratch))  # type: ignore[arg-type]
             checked["name"] = unit.rules.name
@@ -246,8 +255,8 @@ def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]
     held = unit.target.list_refs() if unit.target.exists() else {}
     mark = Mark.read(unit.files.mark)
     summary.update(
-        new_commits=replay.new_commits,
-        pruned_commits=replay.pruned_commits,
+        new_commits=len(replay.new_commits),
+        pruned_commits=len(replay.pruned_commits),
         refs={ref: oid for ref, oid in sorted(replay.refs.items())},
         refs_to_update=sorted(ref for ref, oid in replay.refs.items() if held.get(ref) != oid),
         refs_to_delete=sorted(ref for ref in mark.pushed if ref not in replay.refs and ref in held),
@@ -273,19 +282,21 @@ def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]
     return summary, refused
 
 
-def _run_verification(unit: Unit, existing: str):  # type: ignore[no-untyped-def]
-    """The check a run makes after pushing one repository: from what the last verification proved."""
+def _run_verification(unit: Unit, existing: str) -> VerifyUnit:
+    """The check a run makes after pushing one repository: the target against the rewrite just made,
+    on the sync's own repository (the target's refs fetched beside the source's), from what the last
+    verification proved. `migrator verify` is the one that replays the rewrite, on a fresh clone."""
 
     def verify(
-        objects: GitObjects, source_refs: Mapping[str, str], outcome: UnitOutcome, base: VerifiedBase
+        objects: GitObjects, source_refs: Mapping[str, str], rewritten: Rewrite, base: VerifiedBase
     ) -> dict[str, Any]:
         return verify_repository(
-            objects,
-            source_refs,
+            made_by(rewritten),
             unit.rules,
             unit.target,
-            unit.files.folder / "target.git",
-            base=base,
+            unit.files.work,
+            namespace=TARGET_NAMESPACE,
+            hide=base.refs.values(),
             leave_alone=_left_alone(unit, existing),
         )
 
@@ -344,7 +355,10 @@ def _verify_against_receipt(unit: Unit, recorded: dict[str, Any], receipt: Path,
         data = map_path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{map_path}: the receipt's commit map cannot be read ({exc.strerror})") from None
-    commit_map = CommitMap.from_text(data)
+    try:
+        commit_map = CommitMap.parse(data, str(map_path))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if commit_map.digest() != entry.get("commit_map_sha256"):
         raise UsageError(f"{map_path}: the commit map does not match the SHA-256 its receipt records: it was changed")
     expected = {ref: tips["target"] for ref, tips in entry.get("refs", {}).items()}
@@ -353,7 +367,7 @@ def _verify_against_receipt(unit: Unit, recorded: dict[str, Any], receipt: Path,
     clone = GitObjects.open_or_init(scratch)
     unit.target.fetch_into(scratch, ["+refs/*:refs/*"], prune=True)
     tips = sorted(set(held.values()))
-    images = {oid for oid in commit_map.images() if oid is not None}
+    images = commit_map.targets()
     checks.append(images_check(clone, tips, images))
     checks.append(paths_check(scratch, unit.rules.paths_exclude, unit.rules.paths_include, tips))
     return combine(unit.target.shown, checks)

@@ -1,5 +1,5 @@
-"""Every part a plan may hold, listed explicitly and run in this order (tables, objects, flags, codebase): the tables first, so that a
-run's id comes from the target database's ledger when there is one."""
+"""Every part a plan may hold, listed explicitly and run in this order (tables, objects, flags,
+codebase): the tables first, so that a run's id comes from the target database's ledger when there is one."""
 
 from __future__ import annotations
 

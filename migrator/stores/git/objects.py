@@ -171,17 +171,21 @@ class GitObjects:
                 raise MissingObject(oid)
         return bool(self.repository.descendant_of(pygit2.Oid(raw=descendant), pygit2.Oid(raw=ancestor)))
 
-    def reachable_commits(self, tips: Iterable[str]) -> set[str]:
-        """Every commit reachable from the tips (hex; tags are peeled; non-commit tips add nothing)."""
+    def reachable_commits(self, tips: Iterable[str], hide: Iterable[str] = ()) -> set[str]:
+        """Every commit reachable from the tips and not from `hide` (hex; tags are peeled; non-commit
+        tips add nothing)."""
         commits = {self.peel_to_commit(bytes.fromhex(tip))[0] for tip in tips}
-        return {commit.hex() for commit in self.walk(c for c in commits if c is not None)}
+        hidden = {self.peel_to_commit(bytes.fromhex(oid))[0] for oid in hide}
+        walked = self.walk((c for c in commits if c is not None), (h for h in hidden if h is not None))
+        return {commit.hex() for commit in walked}
 
-    def reachable_blobs(self, tips: Iterable[str]) -> set[str]:
-        """Every blob reachable from the tips' histories (hex), submodule commits left out."""
+    def reachable_blobs(self, tips: Iterable[str], hide: Iterable[str] = ()) -> set[str]:
+        """Every blob in the trees of the commits reachable from the tips and not from `hide` (hex),
+        submodule commits left out."""
         blobs: set[bytes] = set()
         seen_trees: set[bytes] = set()
         seen_entries: set[bytes] = set()  # raw entries: most recur unchanged in tree after tree
-        stack = [commit_headers(self.read(bytes.fromhex(c))[1])[0] for c in self.reachable_commits(tips)]
+        stack = [commit_headers(self.read(bytes.fromhex(c))[1])[0] for c in self.reachable_commits(tips, hide)]
         while stack:
             tree = stack.pop()
             if tree in seen_trees:
