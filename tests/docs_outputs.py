@@ -107,6 +107,12 @@ PAGES = {
             {"docs/examples/flag-promotion.yaml": "srv/plans/flag-promotion.yaml"},
         ),
         Page(
+            "howto/codebase-mirroring.md",
+            {CHECKOUT: "checkout", "/srv": "srv"},
+            "srv",
+            {"docs/examples/codebase-mirror.yaml": "srv/plans/codebase-mirror.yaml"},
+        ),
+        Page(
             "howto/tenant-extraction.md",
             {CHECKOUT: "checkout"},
             "checkout",

@@ -26,8 +26,9 @@ app = typer.Typer(
     name="migrator",
     help="Split a verified subset off a live deployment: the database rows that belong to the users in scope "
     "and everything those rows need, copied between SQLite, PostgreSQL and MySQL/MariaDB, and the model "
-    "artifacts cleared for it, between S3-compatible stores and local folders, and its feature flags, "
-    "filtered, overridden and simplified for its users.",
+    "artifacts cleared for it, between S3-compatible stores and local folders, its feature flags, "
+    "filtered, overridden and simplified for its users, and its git repositories, mirrored without the "
+    "paths that must not cross.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -83,7 +84,8 @@ def plan_command(
 ) -> None:
     """The dry run: every table's class, reason, selecting SQL, row and dangling counts;
     the objects each artifacts selection takes and skips; each flag copied, overridden or
-    excluded, and every targeting rule removed. Writes nothing."""
+    excluded, and every targeting rule removed; per repository the commits to rewrite, the refs
+    to push, the paths kept out and any secret found. Writes nothing to the target."""
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
 
@@ -111,7 +113,10 @@ def run(
         typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
     ] = 1,
     no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the verification that ends every run (I1-I3, objects, flags).")
+        bool,
+        typer.Option(
+            "--no-verify", help="Skip the verification that ends every run (I1-I3, objects, flags, repositories)."
+        ),
     ] = False,
     count_dangling: Annotated[
         bool,
@@ -124,8 +129,9 @@ def run(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Copy the subset, the selected objects and the flags into the target, in checkpointed units.
-    Running it again continues an unfinished run; a finished one is a no-op that says so."""
+    """Copy the subset, the selected objects and the flags into the target and mirror the
+    repositories, in checkpointed units. Running it again continues an unfinished run, or syncs
+    the repositories' new commits; a finished one with nothing new is a no-op that says so."""
     from migrator.engine.observer import Silent
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
@@ -174,8 +180,10 @@ def verify(
     debug: DebugOpt = False,
 ) -> None:
     """Prove the target holds exactly the subset (I1 integrity, I2 residency, I3
-    completeness), the selected objects (size, SHA-256, metadata; nothing else) and the
-    flags (the plan's output, valid against flagd's schema). Exit 1 if any check fails."""
+    completeness), the selected objects (size, SHA-256, metadata; nothing else), the
+    flags (the plan's output, valid against flagd's schema) and the repositories (every ref
+    at the commit the rewrite gives, no excluded path in their history). Exit 1 if any check
+    fails."""
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 

@@ -266,6 +266,16 @@ def plan_updates(
     return updates
 
 
+def _default_branch(refs: Mapping[str, str]) -> str | None:
+    """The branch a new target repository's HEAD names, so that a clone of it checks something out:
+    main or master when mirrored, else the first branch."""
+    branches = sorted(ref for ref in refs if ref.startswith("refs/heads/"))
+    for usual in ("refs/heads/main", "refs/heads/master"):
+        if usual in branches:
+            return usual
+    return branches[0] if branches else None
+
+
 def _some(refs: list[str]) -> str:
     return ", ".join(refs[:5]) + (f" and {len(refs) - 5} more" if len(refs) > 5 else "")
 
@@ -323,7 +333,7 @@ def sync_repository(
 
     events.starting(rules.name, "push")
     if not target.exists():
-        target.create_bare()
+        target.create_bare(head=_default_branch(rewritten.refs))
     held = target.list_refs()
     updates = plan_updates(rewritten.refs, held, mark.pushed, existing, target.shown)
     target.push_from(files.work, updates)

@@ -31,6 +31,7 @@ from migrator.codebase.wildmatch import git_pathspecs
 from migrator.stores.git.history import changed_paths
 from migrator.stores.git.objects import GitObjects
 from migrator.stores.git.transport import Remote
+from migrator.words import plural
 
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
@@ -62,10 +63,9 @@ def images_check(clone: GitObjects, tips: Sequence[str], images: set[str], hide:
     strangers = sorted(set(held) - images)
     if strangers:
         shown = ", ".join(c[:12] for c in strangers[:5])
-        return check(
-            "images", False, f"{len(strangers)} commits in the target are not the image of a source commit: {shown}"
-        )
-    return check("images", True, f"{len(held):,} commits, each the image of a source commit")
+        strange = plural(len(strangers), "commit")
+        return check("images", False, f"{strange} in the target not the image of a source commit: {shown}")
+    return check("images", True, f"{plural(len(held), 'commit')}, each the image of a source commit")
 
 
 def paths_check(
@@ -97,7 +97,7 @@ def blobs_check(
         return check(
             "blobs", False, f"{len(leaked)} blobs that stood at excluded source paths are in the target: {shown}"
         )
-    return check("blobs", True, f"{len(reachable):,} blobs reachable, none ever at an excluded source path")
+    return check("blobs", True, f"{plural(len(reachable), 'blob')} reachable, none ever at an excluded source path")
 
 
 def combine(target: str, checks: list[dict[str, Any]]) -> dict[str, Any]:

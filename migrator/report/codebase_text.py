@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from migrator.report.plurals import plural
+from migrator.words import plural
 
 
 def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:

@@ -12,7 +12,7 @@ from migrator.engine.finished import ALREADY_FINISHED
 from migrator.engine.results import PlanResult, RunResult, VerifyResult
 from migrator.report.codebase_text import render_codebase_plan, render_codebase_run, render_codebase_verify
 from migrator.report.flags_text import render_flags_plan, render_flags_run, render_flags_verify
-from migrator.report.plurals import plural
+from migrator.words import plural
 
 if TYPE_CHECKING:
     from migrator.audit import StateReport

@@ -26,7 +26,7 @@ from migrator.audit.durable import write_atomically
 from migrator.audit.receipt import receipts_dir
 from migrator.codebase.commit_map import CommitMap
 from migrator.codebase.locations import repository_location
-from migrator.codebase.resolve import rules_for
+from migrator.codebase.resolve import rules_for, side_location
 from migrator.codebase.rewrite import Rewrite, rewrite
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.secrets import SecretScanner
@@ -126,8 +126,8 @@ class CodebasePart:
             result.refusals += refused
         result.codebase = {"repositories": repositories}
         if not result.source:  # a plan of repositories only: its codebases head the dry run
-            result.source = str(loaded.plan.source.codebase)
-            result.target, result.target_note = str(loaded.plan.target.codebase), "codebase only"
+            result.source = side_location(str(loaded.plan.source.codebase), loaded.base_dir)
+            result.target, result.target_note = _shown_target(loaded), "codebase only"
 
     def run(self, ctx: RunContext, result: RunResult) -> PartRun:
         loaded = ctx.loaded
@@ -374,7 +374,9 @@ def _verify_against_receipt(unit: Unit, recorded: dict[str, Any], receipt: Path,
 
 
 def _shown_target(loaded: LoadedPlan) -> str:
-    return str(loaded.plan.target.codebase)
+    """The target's codebase as messages show it: a folder resolved, a URL as written (the loader
+    refuses a URL that holds a password)."""
+    return side_location(str(loaded.plan.target.codebase), loaded.base_dir)
 
 
 class _Events(UnitEvents):
