@@ -95,3 +95,22 @@ def test_the_dry_run_lists_what_a_sync_would_do_and_pushes_nothing(tmp_path: Pat
     assert repo["pruned_commits"] >= 2  # the two commits that only touched region/eu
     assert repo["secrets"] == [] and not result.refusals
     assert not target_of(tmp_path).exists()
+
+
+def test_a_dry_run_after_a_sync_counts_only_the_new_commits_and_leaves_the_state_alone(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    source = tmp_path / "source" / "git" / "monorepo.git"
+    work = tmp_path / "work"
+    git("clone", "-q", str(source), str(work))
+    (work / "app" / "rank.py").write_text("def rank(posts):\n    return sorted(posts)\n")
+    git("-C", str(work), "add", "app/rank.py")
+    git("-C", str(work), "-c", "user.name=C", "-c", "user.email=c@example.com", "commit", "-q", "-m", "Rank")
+    git("-C", str(work), "push", "-q", "origin", "main")
+    state = tmp_path / ".migrator"
+    before = sorted((p, p.stat().st_mtime_ns) for p in state.rglob("*") if p.is_file())
+    result = dry_run(loaded)
+    assert result.codebase is not None
+    [repo] = result.codebase["repositories"]
+    assert (repo["new_commits"], repo["refs_to_update"]) == (1, ["refs/heads/main"])
+    assert sorted((p, p.stat().st_mtime_ns) for p in state.rglob("*") if p.is_file()) == before

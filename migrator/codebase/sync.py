@@ -176,10 +176,11 @@ class UnitEvents:
         pass
 
 
-def fetch_source(source: Remote, files: UnitFiles) -> tuple[GitObjects, dict[str, str]]:
-    """The source's branches and tags in the unit's repository; the refs under their source names."""
-    objects = GitObjects.open_or_init(files.work)
-    source.fetch_into(files.work, FETCH_REFSPECS, prune=True)
+def fetch_source(source: Remote, work: Path, objects: GitObjects | None = None) -> tuple[GitObjects, dict[str, str]]:
+    """The source's branches and tags in the repository `work` (the unit's own, or a scratch one
+    given as `objects`); the refs under their source names."""
+    objects = objects or GitObjects.open_or_init(work)
+    source.fetch_into(work, FETCH_REFSPECS, prune=True)
     fetched = objects.refs()
     return objects, {
         "refs/" + name[len(SOURCE_NAMESPACE) :]: oid
@@ -298,7 +299,7 @@ def sync_repository(
 
     clock = _StepClock()
     events.starting(rules.name, "fetch")
-    objects, source_refs = fetch_source(source, files)
+    objects, source_refs = fetch_source(source, files.work)
     clock.lap("fetch")
     verified_before = mark.step == "verified" and mark.rules_digest == digest
     mark.rules_digest = digest

@@ -220,10 +220,11 @@ class CodebasePart:
         for unit in units_of(loaded):
             with tempfile.TemporaryDirectory(prefix="migrator-verify-") as scratch:
                 if recorded is None:
-                    objects, source_refs = fetch_source(unit.source, unit.files)
+                    objects, source_refs = _fetch_aside(unit, Path(scratch) / "source.git")
                     leave = _left_alone(unit, loaded.plan.target.existing)
                     expected = replayed(objects, source_refs, unit.rules, None)
-                    checked = verify_repository(expected, unit.rules, unit.target, Path(scratch), leave_alone=leave)
+                    clone = Path(scratch) / "target.git"
+                    checked = verify_repository(expected, unit.rules, unit.target, clone, leave_alone=leave)
                 else:
                     checked = _verify_against_receipt(unit, recorded, receipt, Path(scratch))  # type: ignore[arg-type]
             checked["name"] = unit.rules.name
@@ -239,10 +240,23 @@ class CodebasePart:
 
 
 def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]:
-    """What a sync of this repository would do, computed in memory: nothing is pushed. The source is
-    fetched into the state folder's copy (what the run fetches first anyway)."""
+    """What a sync of this repository would do, computed in memory: nothing is pushed, nothing is
+    written to the state folder."""
+    with tempfile.TemporaryDirectory(prefix="migrator-plan-") as scratch:
+        return _dry_run_fetched(unit, existing, *_fetch_aside(unit, Path(scratch)))
+
+
+def _fetch_aside(unit: Unit, scratch: Path) -> tuple[GitObjects, dict[str, str]]:
+    """The source fetched into a scratch repository that borrows the unit's objects: the state
+    folder is left as it was (the dry run and `verify` write nothing), and an earlier sync's
+    target commits, which an incremental rewrite reads, are at hand."""
+    return fetch_source(unit.source, scratch, GitObjects.scratch_beside(scratch, unit.files.work))
+
+
+def _dry_run_fetched(
+    unit: Unit, existing: str, objects: GitObjects, source_refs: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
     rules = unit.rules
-    objects, source_refs = fetch_source(unit.source, unit.files)
     previous = CommitMap.load(unit.files.commit_map)
     summary: dict[str, Any] = {"name": rules.name, "source": unit.source.shown, "target": unit.target.shown}
     try:

@@ -109,6 +109,20 @@ class GitObjects:
         path.mkdir(parents=True, exist_ok=True)
         return cls(pygit2.init_repository(str(path), bare=True))
 
+    @classmethod
+    def scratch_beside(cls, path: Path | str, lender: Path | str) -> GitObjects:
+        """A new bare repository at `path` that reads the objects of the repository `lender` as its
+        own (git's alternates): a fetch into it transfers only what the lender lacks, and nothing is
+        ever written into the lender. For work that must leave the lender as it was (a dry run)."""
+        scratch = cls.open_or_init(path)
+        lender_objects = Path(lender) / "objects"
+        if lender_objects.is_dir():
+            alternates = Path(path) / "objects" / "info" / "alternates"
+            alternates.parent.mkdir(parents=True, exist_ok=True)
+            alternates.write_text(str(lender_objects.resolve()) + "\n", encoding="utf-8")
+            scratch = cls(pygit2.Repository(str(path)))  # opened again, to read the lender's objects
+        return scratch
+
     # Objects -------------------------------------------------------------------------------------
 
     def read(self, oid: bytes) -> tuple[int, bytes]:
