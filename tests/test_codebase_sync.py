@@ -1,0 +1,447 @@
+"""The codebase part's syncs end to end: the demo monorepo mirrored into a folder of bare repositories,
+then the source moved on (new commits, a force-push, a deleted branch), the rules changed, the target
+found holding other refs or changed underneath, tampered with, or the run killed between two steps.
+
+Every run goes through run_plan / verify_plan / dry_run, or `python -m migrator` where a real kill is
+needed; the target is checked with the git command line (tests/codebase_cases.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from migrator.audit.verify import verify_state
+from migrator.codebase.refusals import RulesChanged
+from migrator.codebase.sync import Mark, UnitFiles
+from migrator.engine.dry_run import dry_run
+from migrator.engine.run import run_plan
+from migrator.engine.verify import verify_plan
+from migrator.errors import SafetyError
+from migrator.plan.load import LoadedPlan, load_plan
+from tests.codebase_cases import (
+    DEMO_RULES,
+    all_paths,
+    commit_onto,
+    demo_plan,
+    git,
+    is_ancestor,
+    refs_of,
+)
+from tests.codebase_killable import KILLED
+from tests.git_histories import add_commits
+
+ROOT = Path(__file__).resolve().parent.parent
+MIRRORED = ["refs/heads/main", "refs/heads/release/1.0", "refs/tags/v1.0"]
+
+
+def source_of(folder: Path) -> Path:
+    return folder / "source" / "git" / "monorepo.git"
+
+
+def target_of(folder: Path) -> Path:
+    return folder / "us" / "git" / "monorepo-us.git"
+
+
+def the_repository(result: Any) -> dict[str, Any]:
+    [repository] = result.codebase["repositories"]
+    return repository  # type: ignore[no-any-return]
+
+
+def with_rules(plan: Path, **changes: Any) -> LoadedPlan:
+    """The plan file with its codebase section changed (the source left as it is), loaded again."""
+    body = yaml.safe_load(plan.read_text(encoding="utf-8"))
+    body["codebase"] = {**body["codebase"], **changes}
+    plan.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    return load_plan(plan)
+
+
+def with_target(plan: Path, **changes: Any) -> LoadedPlan:
+    body = yaml.safe_load(plan.read_text(encoding="utf-8"))
+    body["target"] = {**body["target"], **changes}
+    plan.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    return load_plan(plan)
+
+
+def mirrored_afresh(folder: Path, *, rules: dict[str, Any] | None = None, moved_on: bool = False) -> dict[str, str]:
+    """The refs an uninterrupted first sync of the demo monorepo gives, into a target of its own
+    (`moved_on`: after the commits `move_on` adds)."""
+    loaded = load_plan(demo_plan(folder, rules=rules))
+    if moved_on:
+        move_on(source_of(folder))
+    assert run_plan(loaded).verified_ok
+    return refs_of(target_of(folder))
+
+
+def move_on(source: Path) -> None:
+    """The source moves on: three commits on main, two on the release branch."""
+    add_commits(source, "main", 3, prefix="app/new")
+    add_commits(source, "release/1.0", 2, prefix="app/fix")
+
+
+# 1. Incremental syncs ------------------------------------------------------------------------------
+
+
+def test_a_sync_rewrites_only_the_new_commits_and_extends_the_target_history(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    first = run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    move_on(source_of(tmp_path))
+
+    second = run_plan(loaded)
+    assert second.status == "finished" and second.verified_ok, second.codebase
+    repository = the_repository(second)
+    assert repository["new_commits"] == 5  # three on main, two on the release branch: nothing else
+    assert repository["updated_refs"] == ["refs/heads/main", "refs/heads/release/1.0"]
+    assert repository["deleted_refs"] == []
+    after = refs_of(target_of(tmp_path))
+    assert after["refs/tags/v1.0"] == before["refs/tags/v1.0"]
+    for ref in ("refs/heads/main", "refs/heads/release/1.0"):
+        assert after[ref] != before[ref] and is_ancestor(target_of(tmp_path), before[ref], after[ref])
+    assert git("-C", str(target_of(tmp_path)), "rev-list", "--count", f"{before['refs/heads/main']}..main") == "3"
+    # A sync after a change of the source, not of the plan: a run of its own, with a receipt of its own.
+    assert second.run_id != first.run_id and second.receipt not in (None, first.receipt)
+    assert Path(second.receipt or "").exists()
+    checked = verify_plan(loaded)
+    assert checked.ok, checked.codebase
+    # The same ids as a first sync of the moved-on source into a target of its own.
+    assert after == mirrored_afresh(tmp_path / "afresh", moved_on=True)
+
+
+def test_a_sync_with_nothing_new_pushes_nothing_and_says_already_finished(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    add_commits(source_of(tmp_path), "main", 2)
+    second = run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    mtimes = {p: p.stat().st_mtime_ns for p in (target_of(tmp_path) / "refs").rglob("*") if p.is_file()}
+
+    third = run_plan(loaded)
+    assert third.status == "already-finished" and third.run_id == second.run_id
+    assert third.receipt is None  # no new run, no new receipt
+    assert refs_of(target_of(tmp_path)) == before
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (target_of(tmp_path) / "refs").rglob("*") if p.is_file()}
+
+
+def test_a_source_change_outside_the_mirrored_refs_syncs_without_pushing(tmp_path: Path) -> None:
+    """The EU branch is not mirrored: a new commit there makes a sync (the source moved), which
+    rewrites nothing and updates no ref."""
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    add_commits(source_of(tmp_path), "eu/cookie-banner", 1, prefix="region/eu/more")
+
+    again = run_plan(loaded)
+    assert again.status == "finished" and again.verified_ok, again.codebase
+    repository = the_repository(again)
+    assert repository["new_commits"] == 0 and repository["updated_refs"] == [] and repository["deleted_refs"] == []
+    assert refs_of(target_of(tmp_path)) == before
+
+
+# 2. A source force-push ----------------------------------------------------------------------------
+
+
+def force_push_main(source: Path) -> None:
+    """main rewritten in the source: three commits dropped, two others in their place."""
+    git("-C", str(source), "update-ref", "refs/heads/main", "refs/heads/main~3")
+    add_commits(source, "main", 2, prefix="app/rewritten")
+
+
+def test_a_force_pushed_source_refuses_the_sync_unless_the_rules_say_follow(tmp_path: Path) -> None:
+    plan = demo_plan(tmp_path)
+    loaded = load_plan(plan)
+    run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    force_push_main(source_of(tmp_path))
+
+    with pytest.raises(SafetyError) as refused:
+        run_plan(loaded)
+    message = str(refused.value)
+    assert "refs/heads/main" in message and "on_source_rewrite: follow" in message
+    assert refs_of(target_of(tmp_path)) == before
+
+    followed = run_plan(with_rules(plan, on_source_rewrite="follow"))
+    assert followed.verified_ok, followed.codebase
+    assert the_repository(followed)["new_commits"] == 2
+    after = refs_of(target_of(tmp_path))
+    assert not is_ancestor(target_of(tmp_path), before["refs/heads/main"], after["refs/heads/main"])
+    assert after["refs/heads/release/1.0"] == before["refs/heads/release/1.0"]
+    checked = verify_plan(load_plan(plan))
+    assert checked.ok, checked.codebase
+    # The new history is the one a first sync of the force-pushed source gives.
+    fresh = tmp_path / "afresh"
+    fresh_loaded = load_plan(demo_plan(fresh))
+    force_push_main(source_of(fresh))
+    run_plan(fresh_loaded)
+    assert after == refs_of(target_of(fresh))
+
+
+# 3. A deleted source branch ------------------------------------------------------------------------
+
+
+def test_a_branch_deleted_in_the_source_is_deleted_in_the_target(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    git("-C", str(source_of(tmp_path)), "update-ref", "-d", "refs/heads/release/1.0")
+
+    planned = the_repository(dry_run(loaded))
+    assert planned["refs_to_delete"] == ["refs/heads/release/1.0"] and planned["refs_to_update"] == []
+
+    again = run_plan(loaded)
+    assert again.verified_ok, again.codebase
+    assert the_repository(again)["deleted_refs"] == ["refs/heads/release/1.0"]
+    after = refs_of(target_of(tmp_path))
+    assert after == {ref: oid for ref, oid in before.items() if ref != "refs/heads/release/1.0"}
+    assert verify_plan(loaded).ok
+    assert Mark.read(UnitFiles.of(loaded.state_dir, "monorepo").mark).pushed == after
+
+
+# 4. A change of the rules --------------------------------------------------------------------------
+
+
+def test_changed_rules_refuse_a_sync_and_restart_makes_a_new_baseline(tmp_path: Path) -> None:
+    plan = demo_plan(tmp_path)
+    run_plan(load_plan(plan))
+    before = refs_of(target_of(tmp_path))
+    exclude = [*DEMO_RULES["paths"]["exclude"], "tests/**"]
+    changed = with_rules(plan, paths={"exclude": exclude})
+
+    with pytest.raises(RulesChanged) as refused:
+        run_plan(changed)
+    assert "migrator run PLAN --restart" in str(refused.value)
+    assert refs_of(target_of(tmp_path)) == before
+
+    restarted = run_plan(changed, start_over=True)
+    assert restarted.verified_ok, restarted.codebase
+    after = refs_of(target_of(tmp_path))
+    assert after["refs/heads/main"] != before["refs/heads/main"]
+    assert sorted(after) == MIRRORED
+    assert not [p for p in all_paths(target_of(tmp_path)) if p.startswith("tests/")]
+    assert not is_ancestor(target_of(tmp_path), before["refs/heads/main"], after["refs/heads/main"])
+    checked = verify_plan(changed)
+    assert checked.ok, checked.codebase
+    # The new baseline is exactly a first sync under the new rules.
+    assert after == mirrored_afresh(tmp_path / "afresh", rules={**DEMO_RULES, "paths": {"exclude": exclude}})
+    # And the next sync extends it as usual.
+    add_commits(source_of(tmp_path), "main", 1)
+    assert run_plan(changed).verified_ok
+
+
+# 5. A target holding refs this plan did not push ---------------------------------------------------
+
+
+def foreign_target(folder: Path, *, main_too: bool = False) -> dict[str, str]:
+    """The target repository made beforehand by someone else, holding a branch of its own (and a main)."""
+    target = target_of(folder)
+    target.parent.mkdir(parents=True)
+    git("init", "--bare", "-q", str(target))
+    commit_onto(target, "refs/heads/legacy", {"LEGACY.md": "the old home of the code\n"}, "legacy\n", parent="")
+    if main_too:
+        commit_onto(target, "refs/heads/main", {"OLD.md": "an older main\n"}, "old main\n", parent="")
+    return refs_of(target)
+
+
+def test_existing_fail_refuses_a_target_holding_other_refs(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    held = foreign_target(tmp_path)
+    assert any("refs/heads/legacy" in r for r in dry_run(loaded).refusals)
+    with pytest.raises(SafetyError) as refused:
+        run_plan(loaded)
+    message = str(refused.value)
+    assert "refs/heads/legacy" in message and "target.existing: truncate" in message and "merge" in message
+    assert refs_of(target_of(tmp_path)) == held
+
+
+def test_existing_merge_mirrors_beside_the_refs_it_did_not_push(tmp_path: Path) -> None:
+    plan = demo_plan(tmp_path, existing="merge")
+    loaded = load_plan(plan)
+    held = foreign_target(tmp_path)
+    result = run_plan(loaded)
+    assert result.verified_ok, result.codebase
+    after = refs_of(target_of(tmp_path))
+    assert sorted(after) == sorted([*MIRRORED, "refs/heads/legacy"])
+    assert after["refs/heads/legacy"] == held["refs/heads/legacy"]
+    checked = verify_plan(loaded)
+    assert checked.ok, checked.codebase
+    # A later sync leaves it alone too.
+    add_commits(source_of(tmp_path), "main", 1)
+    assert run_plan(loaded).verified_ok
+    assert refs_of(target_of(tmp_path))["refs/heads/legacy"] == held["refs/heads/legacy"]
+
+
+def test_existing_merge_refuses_to_overwrite_a_ref_it_did_not_push(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path, existing="merge"))
+    held = foreign_target(tmp_path, main_too=True)
+    with pytest.raises(SafetyError, match="refs/heads/main, which this plan did not push"):
+        run_plan(loaded)
+    assert refs_of(target_of(tmp_path)) == held
+
+
+def test_existing_truncate_replaces_and_deletes_the_refs_it_did_not_push(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path, existing="truncate"))
+    foreign_target(tmp_path, main_too=True)
+    result = run_plan(loaded)
+    assert result.verified_ok, result.codebase
+    repository = the_repository(result)
+    assert "refs/heads/legacy" in repository["deleted_refs"]
+    assert refs_of(target_of(tmp_path)) == mirrored_afresh(tmp_path / "afresh")
+    assert verify_plan(loaded).ok
+
+
+# 6. A target changed underneath --------------------------------------------------------------------
+
+
+def test_a_target_changed_between_syncs_refuses_the_next_one(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    hotfix = commit_onto(target_of(tmp_path), "refs/heads/main", {"app/hotfix.py": "FIX = 1\n"}, "hotfix\n")
+    held = refs_of(target_of(tmp_path))
+    add_commits(source_of(tmp_path), "main", 2)
+
+    with pytest.raises(SafetyError) as refused:
+        run_plan(loaded)
+    message = str(refused.value)
+    assert "changed since the last sync" in message and "refs/heads/main" in message
+    assert refs_of(target_of(tmp_path)) == held and held["refs/heads/main"] == hotfix
+
+
+# 7. Tampering with the target, caught by verify ----------------------------------------------------
+
+
+def failed_checks(verification: dict[str, Any]) -> dict[str, str]:
+    [repository] = verification["repositories"]
+    return {c["check"]: c["detail"] for c in repository["checks"] if not c["ok"]}
+
+
+@pytest.fixture
+def mirrored(tmp_path: Path) -> tuple[LoadedPlan, Path]:
+    """The demo monorepo mirrored once; the loaded plan and the receipt of that run."""
+    loaded = load_plan(demo_plan(tmp_path))
+    result = run_plan(loaded)
+    assert result.verified_ok
+    return loaded, Path(result.receipt or "")
+
+
+def test_verify_catches_a_foreign_commit_on_a_mirrored_branch(
+    tmp_path: Path, mirrored: tuple[LoadedPlan, Path]
+) -> None:
+    loaded, receipt = mirrored
+    foreign = commit_onto(target_of(tmp_path), "refs/heads/main", {"app/backdoor.py": "OPEN = True\n"}, "fix\n")
+    checked = verify_plan(loaded)
+    assert not checked.ok
+    failed = failed_checks(checked.codebase or {})
+    assert set(failed) == {"tips", "images"}
+    assert f"refs/heads/main: target {foreign[:12]}" in failed["tips"]
+    assert "1 commits" in failed["images"] and foreign[:12] in failed["images"]
+
+    by_receipt = verify_plan(loaded, receipt=receipt)
+    assert not by_receipt.ok
+    failed = failed_checks(by_receipt.codebase or {})
+    assert set(failed) == {"tips", "images"} and foreign[:12] in failed["images"]
+
+
+def test_verify_catches_an_unfiltered_source_commit(tmp_path: Path, mirrored: tuple[LoadedPlan, Path]) -> None:
+    loaded, _ = mirrored
+    git("-C", str(source_of(tmp_path)), "push", "-q", str(target_of(tmp_path)), "main:refs/heads/leak")
+    checked = verify_plan(loaded)
+    assert not checked.ok
+    failed = failed_checks(checked.codebase or {})
+    assert set(failed) == {"tips", "images", "paths", "blobs"}
+    assert "refs/heads/leak: in the target, not from the source" in failed["tips"]
+    source_main = refs_of(source_of(tmp_path))["refs/heads/main"]
+    assert source_main[:12] in failed["images"]
+    assert "region/eu/" in failed["paths"] and "config/global.env" in failed["paths"]
+    assert "stood at excluded source paths" in failed["blobs"]
+
+
+def test_verify_catches_an_excluded_path_pushed_directly(tmp_path: Path, mirrored: tuple[LoadedPlan, Path]) -> None:
+    loaded, receipt = mirrored
+    commit_onto(target_of(tmp_path), "refs/heads/main", {"region/eu/x": "eu only\n"}, "add x\n")
+    checked = verify_plan(loaded)
+    assert not checked.ok
+    failed = failed_checks(checked.codebase or {})
+    assert set(failed) == {"tips", "images", "paths"}  # a new blob: never at an excluded source path
+    assert "region/eu/x" in failed["paths"]
+
+    by_receipt = verify_plan(loaded, receipt=receipt)
+    failed = failed_checks(by_receipt.codebase or {})
+    assert not by_receipt.ok and "region/eu/x" in failed["paths"]
+
+
+# 8. A run killed between two steps -----------------------------------------------------------------
+
+
+def killed_after(step: str, plan: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.codebase_killable", step, "run", str(plan), "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+    )
+    assert done.returncode == KILLED, done.stderr.decode()
+
+
+@pytest.mark.parametrize("resync", [False, True], ids=["first-sync", "re-sync"])
+@pytest.mark.parametrize("step", ["fetched", "rewritten", "pushed"])
+def test_a_run_killed_after_a_step_converges_to_the_same_target(tmp_path: Path, step: str, resync: bool) -> None:
+    plan = demo_plan(tmp_path / "killed")
+    loaded = load_plan(plan)
+    if resync:
+        run_plan(loaded)
+        move_on(source_of(tmp_path / "killed"))
+    killed_after(step, plan)
+    assert Mark.read(UnitFiles.of(loaded.state_dir, "monorepo").mark).step == step
+
+    again = run_plan(loaded)
+    assert again.status == "resumed-and-finished" and again.verified_ok, again.codebase
+    assert refs_of(target_of(tmp_path / "killed")) == mirrored_afresh(tmp_path / "whole", moved_on=resync)
+    checked = verify_plan(loaded)
+    assert checked.ok, checked.codebase
+
+
+# 9. The receipt, the commit map and the audit trail over several syncs -----------------------------
+
+
+def test_receipts_maps_and_the_audit_trail_over_several_syncs(tmp_path: Path) -> None:
+    loaded = load_plan(demo_plan(tmp_path))
+    receipts = [Path(run_plan(loaded).receipt or "")]
+    for prefix in ("app/one", "app/two"):
+        add_commits(source_of(tmp_path), "main", 2, prefix=prefix)
+        receipts.append(Path(run_plan(loaded).receipt or ""))
+    assert len(set(receipts)) == 3
+
+    source, target = refs_of(source_of(tmp_path)), refs_of(target_of(tmp_path))
+    digest = the_repository(dry_run(loaded))["rules_digest"]
+    body = json.loads(receipts[-1].read_text())
+    entry = body["codebase"]["repositories"]["monorepo"]
+    assert entry["rules_digest"] == digest and entry["verified"] is True
+    assert entry["refs"] == {ref: {"source": source[ref], "target": target[ref]} for ref in MIRRORED}
+    # The map beside the receipt: named by its SHA-256, holding an image for every target commit.
+    map_file = receipts[-1].parent / entry["commit_map"]
+    text = map_file.read_bytes()
+    assert hashlib.sha256(text).hexdigest() == entry["commit_map_sha256"]
+    assert f"rules {digest}".encode() in text
+    images = {line.split()[2] for line in text.decode().splitlines() if line.startswith("commit ")}
+    in_target = git("-C", str(target_of(tmp_path)), "rev-list", "--all").split()
+    assert in_target and set(in_target) <= images
+    # Each sync's receipt holds its own tips: the first one's main is an ancestor of the last one's.
+    first = json.loads(receipts[0].read_text())["codebase"]["repositories"]["monorepo"]
+    first_main = first["refs"]["refs/heads/main"]["target"]
+    assert first_main != target["refs/heads/main"]
+    assert is_ancestor(target_of(tmp_path), first_main, target["refs/heads/main"])
+    # The last receipt proves the target without the source; an older one no longer matches it.
+    assert verify_plan(loaded, receipt=receipts[-1]).ok
+    stale = verify_plan(loaded, receipt=receipts[0])
+    assert not stale.ok and "refs/heads/main" in failed_checks(stale.codebase or {})["tips"]
+    report = verify_state(loaded.state_dir)
+    assert report.ok, report.problems
+    assert len(report.receipts) == 3
