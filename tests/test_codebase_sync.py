@@ -148,6 +148,26 @@ def test_a_source_change_outside_the_mirrored_refs_syncs_without_pushing(tmp_pat
     assert refs_of(target_of(tmp_path)) == before
 
 
+def test_a_secret_in_new_commits_refuses_the_sync_until_it_is_withdrawn(tmp_path: Path) -> None:
+    """Nothing of a refused sync is kept (no commit map, nothing pushed): once the commit is taken
+    back out of the source, the next sync is an ordinary one, not a source rewrite."""
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    before = refs_of(target_of(tmp_path))
+    source = source_of(tmp_path)
+    commit_onto(source, "refs/heads/main", {"app/settings.py": 'AWS = "AKIAJ3OTHERPRODKEY7Q"\n'}, "settings\n")
+
+    with pytest.raises(SafetyError) as refused:
+        run_plan(loaded)
+    assert "app/settings.py" in str(refused.value) and "AKIAJ3OTHERPRODKEY7Q" not in str(refused.value)
+    assert refs_of(target_of(tmp_path)) == before
+
+    git("-C", str(source), "update-ref", "refs/heads/main", "refs/heads/main~1")
+    again = run_plan(loaded)
+    assert again.verified_ok and the_repository(again)["updated_refs"] == []
+    assert refs_of(target_of(tmp_path)) == before
+
+
 # 2. A source force-push ----------------------------------------------------------------------------
 
 
@@ -621,3 +641,9 @@ def test_receipts_maps_and_the_audit_trail_over_several_syncs(tmp_path: Path) ->
     report = verify_state(loaded.state_dir)
     assert report.ok, report.problems
     assert len(report.receipts) == 3
+    # The audit trail has each sync's steps: what was rewritten, and the map it made.
+    events = [json.loads(line) for line in (loaded.state_dir / "audit.jsonl").read_text().splitlines()]
+    rewritten = [e for e in events if e["event"] == "repository rewritten"]
+    assert [e["new_commits"] for e in rewritten] == [6, 2, 2]
+    assert rewritten[-1]["commit_map_sha256"] == entry["commit_map_sha256"]
+    assert [e["event"] for e in events].count("repository verified") == 3
