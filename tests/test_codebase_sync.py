@@ -125,6 +125,7 @@ def test_a_sync_with_nothing_new_pushes_nothing_and_says_already_finished(tmp_pa
     second = run_plan(loaded)
     before = refs_of(target_of(tmp_path))
     mtimes = {p: p.stat().st_mtime_ns for p in (target_of(tmp_path) / "refs").rglob("*") if p.is_file()}
+    assert len(mtimes) == len(before)  # every ref a file of its own, to see that none is written again
 
     third = run_plan(loaded)
     assert third.status == "already-finished" and third.run_id == second.run_id
@@ -583,17 +584,22 @@ def test_a_restart_killed_after_a_step_is_finished_by_a_plain_run(tmp_path: Path
     assert refs_of(target_of(tmp_path / "killed")) == mirrored_afresh(tmp_path / "whole", rules=rules)
 
 
-def test_a_push_that_landed_before_its_mark_was_written_converges(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resync", [False, True], ids=["first-sync", "re-sync"])
+def test_a_push_that_landed_before_its_mark_was_written_converges(tmp_path: Path, resync: bool) -> None:
     """Killed after the server took the push but before the mark said so: the next run finds the
-    target's refs at their new ids, pushes nothing more and does not call it a change underneath."""
+    target's refs at their new ids, pushes nothing more, and calls them neither foreign refs nor a
+    change underneath."""
     plan = demo_plan(tmp_path / "killed")
     loaded = load_plan(plan)
-    run_plan(loaded)
-    move_on(source_of(tmp_path / "killed"))
+    if resync:
+        run_plan(loaded)
+        move_on(source_of(tmp_path / "killed"))
     killed_after("rewritten", plan)
     files = UnitFiles.of(loaded.state_dir, "monorepo")
     mark = Mark.read(files.mark)
     target = target_of(tmp_path / "killed")
+    if not target.exists():
+        init_bare(target)
     # What the killed run's push would have sent: the rewritten refs, from the sync's own repository.
     git("-C", str(files.work), "push", "-q", str(target), *[f"{oid}:{ref}" for ref, oid in mark.refs.items()])
     assert refs_of(target) == mark.refs
@@ -601,7 +607,7 @@ def test_a_push_that_landed_before_its_mark_was_written_converges(tmp_path: Path
     again = run_plan(loaded)
     assert again.verified_ok, again.codebase
     assert the_repository(again)["updated_refs"] == []
-    assert refs_of(target) == mirrored_afresh(tmp_path / "whole", moved_on=True)
+    assert refs_of(target) == mirrored_afresh(tmp_path / "whole", moved_on=resync)
 
 
 # 9. The receipt, the commit map and the audit trail over several syncs -----------------------------
