@@ -22,6 +22,7 @@ from migrator.audit.verify import verify_state
 from migrator.codebase.refusals import ExcludedContentPushed, RulesChanged
 from migrator.codebase.sync import Mark, UnitFiles
 from migrator.engine.dry_run import dry_run
+from migrator.engine.parts import codebase
 from migrator.engine.run import run_plan
 from migrator.engine.verify import verify_plan
 from migrator.errors import SafetyError
@@ -535,6 +536,32 @@ def test_the_blobs_check_names_an_excluded_blob_a_ref_points_at(
     blob = leak_excluded_blob(tmp_path)
     failed = failed_checks(verify_plan(loaded).codebase or {})
     assert "blobs" in failed and blob[:12] in failed["blobs"]
+
+
+def test_the_runs_own_verification_catches_a_change_made_right_after_its_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone pushes an excluded path onto the mirror's main between the sync's push and its check:
+    the run's verification (against the rewrite it just made, from what it last proved) says so."""
+    loaded = load_plan(demo_plan(tmp_path))
+    run_plan(loaded)
+    move_on(source_of(tmp_path))
+    done = codebase._Events.done
+
+    def tamper_after_push(self: codebase._Events, repository: str, step: str, facts: Any) -> None:
+        done(self, repository, step, facts)
+        if step == "pushed":
+            commit_onto(target_of(tmp_path), "refs/heads/main", {"region/eu/x": "eu only\n"}, "add x\n")
+
+    monkeypatch.setattr(codebase._Events, "done", tamper_after_push)
+    result = run_plan(loaded)
+    assert result.status == "copied-but-not-verified" and not result.verified_ok
+    failed = failed_checks({"repositories": [the_repository(result)["verification"]]})
+    assert set(failed) == {"tips", "images", "paths"} and "region/eu/x" in failed["paths"]
+    assert Mark.read(UnitFiles.of(loaded.state_dir, "monorepo").mark).step == "pushed"
+    monkeypatch.undo()
+    with pytest.raises(SafetyError, match="changed since the last sync"):  # and the next sync will not cover it up
+        run_plan(loaded)
 
 
 # 8. A run killed between two steps -----------------------------------------------------------------
