@@ -73,3 +73,44 @@ def demo_plan(folder: Path, *, rules: dict[str, Any] | None = None, **target: An
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
     return path
+
+
+# Changes made behind the run's back, for the sync tests: each through the git command line, with
+# fixed dates so that the commits it makes are the same on every machine.
+import os  # noqa: E402  (appended with these helpers)
+
+FIXED_DATE = "1700000000 +0000"
+FIXED_ENV = {
+    "GIT_AUTHOR_NAME": "Mallory",
+    "GIT_AUTHOR_EMAIL": "mallory@example.com",
+    "GIT_AUTHOR_DATE": FIXED_DATE,
+    "GIT_COMMITTER_NAME": "Mallory",
+    "GIT_COMMITTER_EMAIL": "mallory@example.com",
+    "GIT_COMMITTER_DATE": FIXED_DATE,
+}
+
+
+def commit_onto(repo: Path, ref: str, files: dict[str, str], message: str, *, parent: str | None = None) -> str:
+    """A commit with `files` added to the tree of `parent` (default: `ref`; "": a root commit of those
+    files alone), set as `ref` in the bare repository `repo` (as a push there would); its id."""
+    env = {**os.environ, **FIXED_ENV, "GIT_INDEX_FILE": str(repo / "migrator-test-index")}
+
+    def run(*args: str, stdin: bytes | None = None) -> str:
+        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, env=env, capture_output=True, check=True)
+        return done.stdout.decode().strip()
+
+    base = run("rev-parse", f"{ref if parent is None else parent}^{{commit}}") if parent != "" else None
+    run("read-tree", *([base] if base else ["--empty"]))
+    for path, content in files.items():
+        blob = run("hash-object", "-w", "--stdin", stdin=content.encode())
+        run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    tree = run("write-tree")
+    (repo / "migrator-test-index").unlink()
+    commit = run("commit-tree", tree, *(["-p", base] if base else []), stdin=message.encode())
+    run("update-ref", ref, commit)
+    return commit
+
+
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    done = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer], capture_output=True)
+    return done.returncode == 0
