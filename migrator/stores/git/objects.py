@@ -159,6 +159,15 @@ class GitObjects:
             tags.append(oid)
             oid = bytes.fromhex(data[7:47].decode())  # "object <hex>" is the first line
 
+    def _peeled(self, oid: bytes) -> tuple[int, bytes] | None:
+        """What a chain of tags finally names, with its kind; None for a missing object."""
+        while self.exists(oid):
+            kind, data = self.read(oid)
+            if kind != TAG:
+                return kind, oid
+            oid = bytes.fromhex(data[7:47].decode())
+        return None
+
     # Walks ---------------------------------------------------------------------------------------
 
     def walk(self, tips: Iterable[bytes], hide: Iterable[bytes] = ()) -> Iterator[bytes]:
@@ -195,11 +204,19 @@ class GitObjects:
 
     def reachable_blobs(self, tips: Iterable[str], hide: Iterable[str] = ()) -> set[str]:
         """Every blob in the trees of the commits reachable from the tips and not from `hide` (hex),
-        submodule commits left out."""
+        submodule commits left out; and a blob or tree a tip names itself (a ref, or a tag, may
+        point at one directly)."""
+        tips = list(tips)
         blobs: set[bytes] = set()
         seen_trees: set[bytes] = set()
         seen_entries: set[bytes] = set()  # raw entries: most recur unchanged in tree after tree
         stack = [commit_headers(self.read(bytes.fromhex(c))[1])[0] for c in self.reachable_commits(tips, hide)]
+        for tip in tips:
+            named = self._peeled(bytes.fromhex(tip))
+            if named is not None and named[0] == BLOB:
+                blobs.add(named[1])
+            elif named is not None and named[0] == TREE:
+                stack.append(named[1])
         while stack:
             tree = stack.pop()
             if tree in seen_trees:
