@@ -73,3 +73,17 @@ def demo_plan(folder: Path, *, rules: dict[str, Any] | None = None, **target: An
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
     return path
+
+
+def write_plan(folder: Path, source: dict[str, Any], target: dict[str, Any], rules: dict[str, Any]) -> Path:
+    """A codebase-only plan in `folder`: `source` and `target` are the plan's sides as written (a
+    `codebase` base and optionally `git` credentials)."""
+    plan = {"version": 1, "name": "code-mirror", "source": source, "target": target, "codebase": rules}
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def files_holding(folder: Path, needle: bytes) -> list[Path]:
+    """Every file below `folder` whose bytes hold `needle` (a password must be in none of them)."""
+    return [path for path in sorted(folder.rglob("*")) if path.is_file() and needle in path.read_bytes()]
