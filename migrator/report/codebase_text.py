@@ -18,9 +18,11 @@ def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:
         if "refused" in repo:
             console.print(f"  [red]refused[/]: {escape(repo['refused'])}")
             continue
+        # new_commits counts the commits that get an image; the pruned ones are besides them.
+        source_commits = repo["new_commits"] + repo["pruned_commits"]
         console.print(
-            f"  {plural(repo['new_commits'], 'new commit')} to rewrite, {repo['pruned_commits']:,} of them pruned "
-            "(empty once filtered)"
+            f"  {plural(source_commits, 'new source commit')}: {repo['new_commits']:,} to rewrite, "
+            f"{repo['pruned_commits']:,} pruned (empty once filtered)"
         )
         console.print(f"  refs to update: {escape(', '.join(repo['refs_to_update'])) or 'none'}")
         if repo["refs_to_delete"]:
@@ -54,9 +56,11 @@ def render_codebase_run(codebase: dict[str, Any], console: Console) -> None:
         return
     for repo in codebase["repositories"]:
         refs = len(repo["updated_refs"]) + len(repo["deleted_refs"])
+        source_commits = repo["new_commits"] + repo["pruned_commits"]
         console.print(
-            f"repository {escape(repo['name'])}: {plural(repo['new_commits'], 'new commit')} rewritten "
-            f"({repo['pruned_commits']:,} pruned), {plural(refs, 'ref')} pushed to {escape(repo['target'])}"
+            f"repository {escape(repo['name'])}: {plural(source_commits, 'new source commit')} "
+            f"({repo['new_commits']:,} rewritten, {repo['pruned_commits']:,} pruned), "
+            f"{plural(refs, 'ref')} pushed to {escape(repo['target'])}"
         )
         if repo.get("verification") is not None:
             _render_checks(repo["name"], repo["verification"], console)
