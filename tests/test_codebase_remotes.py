@@ -25,6 +25,7 @@ from tests.codebase_cases import (
     DEMO_RULES,
     all_blob_contents,
     all_paths,
+    commit_files,
     demo_plan,
     files_holding,
     git,
@@ -36,6 +37,7 @@ from tests.git_histories import ALLOWED_SECRET, PLANTED_SECRET, special_content
 from tests.git_servers import GitDaemon, GitHttp, init_bare, install_pre_receive_guard
 
 PASSWORD_VARIABLE = "MIGRATOR_TEST_GIT_PASSWORD"
+LATER = 1_700_000_000  # the source's new commits, after the demo's history
 DEMO_REFS = ["refs/heads/main", "refs/heads/release/1.0", "refs/tags/v1.0"]
 
 
@@ -169,8 +171,82 @@ def test_a_wrong_password_is_a_clear_error_and_nothing_is_pushed(
     assert wrong not in said and git_http.password not in said
     assert refs_of(served) == {}
     assert 401 in {status for _m, _p, status in git_http.requests}
+    for command in (["validate", plan, "--connect"], ["verify", plan]):
+        checked = run_cli(*command, env={PASSWORD_VARIABLE: wrong})
+        assert checked.returncode == 2, checked.stdout + checked.stderr
+        assert "did not accept the credentials" in checked.stderr and wrong not in checked.stdout + checked.stderr
+        said += checked.stdout + checked.stderr
     state = load_plan(plan, environ={PASSWORD_VARIABLE: wrong}).state_dir
     assert_nowhere(wrong, state, said)
+
+
+def test_incremental_syncs_over_http_push_only_what_is_new(tmp_path: Path, git_http: GitHttp) -> None:
+    _url, served = git_http.new_repository("monorepo-us")
+    environ = {PASSWORD_VARIABLE: git_http.password}
+    loaded = load_plan(demo_plan(tmp_path, **http_side(git_http)), environ=environ)
+    first = run_plan(loaded, environ=environ)
+    assert first.verified_ok, first.codebase
+    old_main = refs_of(served)["refs/heads/main"]
+    pushes = len(receive_packs(git_http))
+    # Nothing new: no push at all.
+    again = run_plan(loaded, environ=environ)
+    assert again.status == "already-finished" and len(receive_packs(git_http)) == pushes
+    # Three app commits and two EU-only ones on main: three new images, two pruned, one push.
+    source = tmp_path / "source" / "git" / "monorepo.git"
+    for step, path in enumerate(["app/a.py", "region/eu/b.py", "app/c.py", "region/eu/d.py", "app/e.py"]):
+        commit_files(source, "main", {path: f"# {path}\n"}, f"add {path}", LATER + step * 60)
+    later = run_plan(loaded, environ=environ)
+    assert later.verified_ok, later.codebase
+    assert later.codebase is not None
+    [repo] = later.codebase["repositories"]
+    assert (repo["new_commits"], repo["pruned_commits"], repo["updated_refs"]) == (3, 2, ["refs/heads/main"])
+    assert len(receive_packs(git_http)) == pushes + 1
+    new_main = refs_of(served)["refs/heads/main"]
+    assert new_main != old_main
+    git("-C", str(served), "merge-base", "--is-ancestor", old_main, new_main)  # raises if not an ancestor
+    assert not [p for p in all_paths(served) if p.startswith("region/eu/")]
+
+
+def receive_packs(server: GitHttp) -> list[tuple[str, str, int]]:
+    """The pushes the server answered (git's POST to git-receive-pack)."""
+    return [r for r in server.requests if r[0] == "POST" and r[1].endswith("/git-receive-pack")]
+
+
+def test_tampering_with_a_daemon_target_is_caught_and_not_overwritten(
+    tmp_path: Path, git_daemon: GitDaemon, run_cli: CliRunner
+) -> None:
+    url, served = git_daemon.new_repository("monorepo-us")
+    loaded = load_plan(demo_plan(tmp_path, codebase=git_daemon.base_url))
+    assert run_plan(loaded).verified_ok
+    # Someone pushes an EU file straight into the mirror.
+    work = tmp_path / "someone"
+    git("clone", "--quiet", "--branch", "main", url, str(work))
+    (work / "region" / "eu").mkdir(parents=True)
+    (work / "region" / "eu" / "leak.csv").write_text("eu,1\n")
+    git("-C", str(work), "add", "-A")
+    git("-C", str(work), "-c", "user.name=X", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "leak")
+    git("-C", str(work), "push", "--quiet", "origin", "HEAD:refs/heads/main")
+    tampered = refs_of(served)
+    checked = verify_plan(loaded)
+    assert not checked.ok
+    failed = {c["check"] for c in checked.codebase["repositories"][0]["checks"] if not c["ok"]}
+    assert {"tips", "images", "paths"} <= failed, checked.codebase
+    verified = run_cli("verify", tmp_path / "plan.yaml")
+    assert verified.returncode != 0 and "FAIL" in verified.stdout and "region/eu/leak.csv" in verified.stdout
+    # The next sync refuses to overwrite what it did not push.
+    commit_files(tmp_path / "source" / "git" / "monorepo.git", "main", {"app/x.py": "x\n"}, "x", LATER)
+    with pytest.raises(SafetyError, match="changed since the last sync"):
+        run_plan(loaded)
+    assert refs_of(served) == tampered
+
+
+def test_validate_connect_names_a_server_repository_that_is_missing(
+    tmp_path: Path, git_daemon: GitDaemon, run_cli: CliRunner
+) -> None:
+    plan = demo_plan(tmp_path, codebase=git_daemon.base_url)
+    done = run_cli("validate", plan, "--connect")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{git_daemon.base_url}/monorepo-us" in done.stderr and "create it on the server" in done.stderr
 
 
 # --- the target's own guard
