@@ -218,6 +218,9 @@ def test_tampering_with_a_daemon_target_is_caught_and_not_overwritten(
     url, served = git_daemon.new_repository("monorepo-us")
     loaded = load_plan(demo_plan(tmp_path, codebase=git_daemon.base_url))
     assert run_plan(loaded).verified_ok
+    in_place = run_cli("plan", tmp_path / "plan.yaml")
+    assert in_place.returncode == 0, in_place.stdout + in_place.stderr
+    assert "no new source commit since the last sync" in in_place.stdout and "refs to update: none" in in_place.stdout
     # Someone pushes an EU file straight into the mirror.
     work = tmp_path / "someone"
     git("clone", "--quiet", "--branch", "main", url, str(work))
@@ -233,7 +236,9 @@ def test_tampering_with_a_daemon_target_is_caught_and_not_overwritten(
     assert {"tips", "images", "paths"} <= failed, checked.codebase
     verified = run_cli("verify", tmp_path / "plan.yaml")
     assert verified.returncode != 0 and "FAIL" in verified.stdout and "region/eu/leak.csv" in verified.stdout
-    # The next sync refuses to overwrite what it did not push.
+    # The next sync refuses to overwrite what it did not push, and its dry run says so.
+    planned = run_cli("plan", tmp_path / "plan.yaml")
+    assert planned.returncode == 2 and "changed since the last sync: refs/heads/main" in planned.stderr
     commit_files(tmp_path / "source" / "git" / "monorepo.git", "main", {"app/x.py": "x\n"}, "x", LATER)
     with pytest.raises(SafetyError, match="changed since the last sync"):
         run_plan(loaded)

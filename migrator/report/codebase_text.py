@@ -20,10 +20,13 @@ def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:
             continue
         # new_commits counts the commits that get an image; the pruned ones are besides them.
         source_commits = repo["new_commits"] + repo["pruned_commits"]
-        console.print(
-            f"  {plural(source_commits, 'new source commit')}: {repo['new_commits']:,} to rewrite, "
-            f"{repo['pruned_commits']:,} pruned (empty once filtered)"
-        )
+        if source_commits:
+            console.print(
+                f"  {plural(source_commits, 'new source commit')}: {repo['new_commits']:,} to rewrite, "
+                f"{repo['pruned_commits']:,} pruned (empty once filtered)"
+            )
+        else:
+            console.print("  no new source commit since the last sync")
         console.print(f"  refs to update: {escape(', '.join(repo['refs_to_update'])) or 'none'}")
         if repo["refs_to_delete"]:
             console.print(f"  refs to delete (gone from the source): {escape(', '.join(repo['refs_to_delete']))}")

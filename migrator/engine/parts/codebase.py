@@ -31,6 +31,7 @@ from migrator.codebase.rewrite import Rewrite, rewrite
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.secrets import SecretScanner
 from migrator.codebase.sync import (
+    Existing,
     Mark,
     UnitEvents,
     UnitFiles,
@@ -38,6 +39,7 @@ from migrator.codebase.sync import (
     VerifiedBase,
     VerifyUnit,
     fetch_source,
+    plan_updates,
     refusals,
     sync_repository,
 )
@@ -238,7 +240,7 @@ class CodebasePart:
             )
 
 
-def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]:
+def _dry_run_unit(unit: Unit, existing: Existing) -> tuple[dict[str, Any], list[str]]:
     """What a sync of this repository would do, computed in memory: nothing is pushed. The source is
     fetched into the state folder's copy (what the run fetches first anyway)."""
     rules = unit.rules
@@ -273,12 +275,12 @@ def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]
         rules_digest=rules.digest(),
     )
     refused = refusals(replay, rules)
-    foreign = sorted(ref for ref in held if ref not in mark.pushed and held[ref] != replay.refs.get(ref))
-    if foreign and existing == "fail":
-        refused.append(
-            f"target repository {unit.target.shown} already holds refs this plan did not push "
-            f"({', '.join(foreign[:5])}); set target.existing: truncate or merge, or name an empty repository"
-        )
+    try:
+        # The push's own leases and checks, so that the dry run refuses what the run would: refs the
+        # plan did not push, and refs someone moved since the last sync.
+        plan_updates(replay.refs, held, mark.pushed, existing, unit.target.shown)
+    except SafetyError as exc:
+        refused.append(str(exc))
     return summary, refused
 
 
