@@ -18,7 +18,7 @@ from migrator.demo.monorepo import PLANTED_KEY, PLANTED_PASSWORD, write_monorepo
 from migrator.engine.dry_run import dry_run
 from migrator.engine.run import run_plan
 from migrator.engine.verify import verify_plan
-from migrator.errors import SafetyError
+from migrator.errors import PlanError, SafetyError
 from migrator.plan.load import load_plan
 from migrator.stores.git.transport import PushRejected
 from tests.codebase_cases import (
@@ -130,14 +130,18 @@ def test_injected_500s_are_retried_and_the_mirror_is_the_undisturbed_one(tmp_pat
     environ = {PASSWORD_VARIABLE: git_http.password}
     loaded = load_plan(plan, environ=environ)
     git_http.fail_next(2)
+    git_http.drop_next(1)  # then a connection closed before any answer
     result = run_plan(loaded, environ=environ)
     assert result.verified_ok, result.codebase
     assert refs_of(served) == expected
     assert [status for _m, _p, status in git_http.requests].count(500) == 2
-    assert len(result.retries) == 2 and all("500" in retry for retry in result.retries)
+    assert len(result.retries) == 3 and all("500" in retry for retry in result.retries[:2])
     events = [json.loads(line) for line in (loaded.state_dir / "audit.jsonl").read_text().splitlines()]
     retries = [e for e in events if e.get("event") == "retry"]
-    assert [e["attempt"] for e in retries] == [1, 2]
+    assert [e["attempt"] for e in retries] == [1, 2, 3]
+    assert "500" in retries[0]["error"] and git_http.base_url in retries[2]["error"]
+    receipt = json.loads(Path(result.receipt or "").read_text())
+    assert len(receipt["retries"]) == 3
     assert_nowhere(git_http.password, loaded.state_dir, json.dumps(result.to_dict()))
 
 
@@ -252,6 +256,15 @@ def test_validate_connect_names_a_server_repository_that_is_missing(
     done = run_cli("validate", plan, "--connect")
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{git_daemon.base_url}/monorepo-us" in done.stderr and "create it on the server" in done.stderr
+
+
+def test_a_password_in_the_url_is_refused_without_being_printed(tmp_path: Path, git_http: GitHttp) -> None:
+    with_password = git_http.base_url.replace("http://", f"http://{git_http.username}:${{{PASSWORD_VARIABLE}}}@")
+    plan = demo_plan(tmp_path, codebase=with_password)
+    with pytest.raises(PlanError) as refused:
+        load_plan(plan, environ={PASSWORD_VARIABLE: git_http.password})
+    assert "target.codebase: holds a password" in str(refused.value)
+    assert git_http.password not in str(refused.value)
 
 
 # --- the target's own guard
