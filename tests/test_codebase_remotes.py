@@ -300,6 +300,21 @@ def test_the_right_rules_pass_the_pre_receive_guard(tmp_path: Path) -> None:
     assert sorted(refs_of(served)) == DEMO_REFS
 
 
+def test_rules_fixed_after_a_rejected_push_sync_without_a_restart(tmp_path: Path) -> None:
+    """Nothing was pushed under the mistaken rules, so no target commit depends on their commit map."""
+    served = guarded_target(tmp_path)
+    mistaken = {**DEMO_RULES, "paths": {"exclude": ["**/*.env"]}}
+    with pytest.raises(PushRejected):
+        run_plan(load_plan(demo_plan(tmp_path, rules=mistaken)))
+    fixed = load_plan(demo_plan(tmp_path))
+    planned = dry_run(fixed)
+    assert not planned.refusals and planned.codebase is not None
+    assert planned.codebase["repositories"][0]["new_commits"] == 6
+    result = run_plan(fixed)
+    assert result.verified_ok, result.codebase
+    assert refs_of(served) == expected_target_refs(tmp_path)
+
+
 # --- the command line
 
 

@@ -141,6 +141,9 @@ class CodebasePart:
                 unit.files.commit_map.unlink(missing_ok=True)
                 # What we pushed stays ours: the new baseline replaces those refs, each under a lease.
                 Mark(pushed=Mark.read(unit.files.mark).pushed).write(unit.files.mark, "restarted")
+        for unit in units:
+            if _unpushed_map_of_other_rules(unit):
+                unit.files.commit_map.unlink()
         same_plan = earlier is not None and earlier["plan_sha256"] == loaded.sha256
         if same_plan and earlier is not None and earlier["status"] == "finished" and _all_in_place(units):
             ctx.run_id = ctx.run_id or earlier["run_id"]
@@ -245,7 +248,7 @@ def _dry_run_unit(unit: Unit, existing: Existing) -> tuple[dict[str, Any], list[
     fetched into the state folder's copy (what the run fetches first anyway)."""
     rules = unit.rules
     objects, source_refs = fetch_source(unit.source, unit.files)
-    previous = CommitMap.load(unit.files.commit_map)
+    previous = None if _unpushed_map_of_other_rules(unit) else CommitMap.load(unit.files.commit_map)
     summary: dict[str, Any] = {"name": rules.name, "source": unit.source.shown, "target": unit.target.shown}
     try:
         replay = rewrite(
@@ -282,6 +285,17 @@ def _dry_run_unit(unit: Unit, existing: Existing) -> tuple[dict[str, Any], list[
     except SafetyError as exc:
         refused.append(str(exc))
     return summary, refused
+
+
+def _unpushed_map_of_other_rules(unit: Unit) -> bool:
+    """A commit map left by a sync of other rules that never pushed (its push rejected, say by the
+    target's hook, and the rules then fixed): no target commit depends on it, so the next sync starts
+    from the source rather than refusing the rules change. Had a push landed unrecorded (a kill before
+    the mark), the target's refs are then ones this plan did not push, and the push refuses them."""
+    if Mark.read(unit.files.mark).pushed:
+        return False
+    previous = CommitMap.load(unit.files.commit_map)
+    return previous is not None and previous.rules_digest != unit.rules.digest()
 
 
 def _run_verification(unit: Unit, existing: str) -> VerifyUnit:
