@@ -315,6 +315,22 @@ def test_rules_fixed_after_a_rejected_push_sync_without_a_restart(tmp_path: Path
     assert refs_of(served) == expected_target_refs(tmp_path)
 
 
+def test_a_push_that_landed_unrecorded_is_not_replaced_under_new_rules(tmp_path: Path) -> None:
+    """The other side of dropping an unpushed map: a kill after the push but before the mark leaves
+    the mark saying nothing was pushed; new rules then find refs this plan did not push, and refuse."""
+    first = load_plan(demo_plan(tmp_path))
+    assert run_plan(first).verified_ok
+    served = tmp_path / "us" / "git" / "monorepo-us.git"
+    before = refs_of(served)
+    mark_file = first.state_dir / "codebase" / "monorepo" / "unit.json"
+    mark = json.loads(mark_file.read_text())
+    mark_file.write_text(json.dumps({**mark, "step": "rewritten", "pushed": {}, "verified": {}}))
+    other = {**DEMO_RULES, "paths": {"exclude": ["region/**", "**/*.env"]}}
+    with pytest.raises(SafetyError, match="already holds refs this plan did not push"):
+        run_plan(load_plan(demo_plan(tmp_path, rules=other)))
+    assert refs_of(served) == before
+
+
 # --- the command line
 
 
