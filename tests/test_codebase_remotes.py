@@ -6,6 +6,7 @@ holding a submodule, an LFS pointer, a large blob and secrets."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,18 @@ def test_incremental_syncs_over_http_push_only_what_is_new(tmp_path: Path, git_h
     assert not [p for p in all_paths(served) if p.startswith("region/eu/")]
 
 
+def test_a_push_over_a_mebibyte_goes_chunked_and_verifies(tmp_path: Path, git_http: GitHttp) -> None:
+    _url, served = git_http.new_repository("monorepo-us")
+    environ = {PASSWORD_VARIABLE: git_http.password}
+    loaded = load_plan(demo_plan(tmp_path, **http_side(git_http)), environ=environ)
+    noise = random.Random(7).randbytes(1_500_000).hex()  # 3 MB that compress to about half: over 1 MiB
+    commit_files(tmp_path / "source" / "git" / "monorepo.git", "main", {"app/weights.txt": noise}, "weights", LATER)
+    result = run_plan(loaded, environ=environ)
+    assert result.verified_ok, result.codebase
+    assert git_http.chunked_requests >= 1
+    assert git("-C", str(served), "cat-file", "-s", "main:app/weights.txt") == str(len(noise))
+
+
 def receive_packs(server: GitHttp) -> list[tuple[str, str, int]]:
     """The pushes the server answered (git's POST to git-receive-pack)."""
     return [r for r in server.requests if r[0] == "POST" and r[1].endswith("/git-receive-pack")]
@@ -399,7 +412,10 @@ def test_a_secret_in_the_history_the_cli_plans_and_refuses_naming_path_commit_an
     said = planned.stdout + planned.stderr
     assert "secret" in said and "config/global.env" in said and commit in said and "sha256:" in said
     as_json = run_cli("plan", plan, "--format", "json")
-    [repo] = json.loads(as_json.stdout)["codebase"]["repositories"]
+    assert as_json.returncode == 2
+    planned_json = json.loads(as_json.stdout)
+    assert len(planned_json["refusals"]) == 2 and all("config/global.env" in r for r in planned_json["refusals"])
+    [repo] = planned_json["codebase"]["repositories"]
     findings = repo["secrets"]
     assert findings and {f["path"] for f in findings} == {"config/global.env"}
     assert {f["sha256"] for f in findings} >= {secret_hash(PLANTED_PASSWORD.encode())}
