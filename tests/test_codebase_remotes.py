@@ -17,6 +17,7 @@ from migrator.codebase.secrets import secret_hash
 from migrator.codebase.wildmatch import git_pathspecs
 from migrator.demo.monorepo import PLANTED_KEY, PLANTED_PASSWORD, write_monorepo
 from migrator.engine.dry_run import dry_run
+from migrator.engine.observer import Silent
 from migrator.engine.run import run_plan
 from migrator.engine.verify import verify_plan
 from migrator.errors import PlanError, SafetyError
@@ -144,6 +145,34 @@ def test_injected_500s_are_retried_and_the_mirror_is_the_undisturbed_one(tmp_pat
     receipt = json.loads(Path(result.receipt or "").read_text())
     assert len(receipt["retries"]) == 3
     assert_nowhere(git_http.password, loaded.state_dir, json.dumps(result.to_dict()))
+
+
+class FailAtStep(Silent):
+    """Makes the http target fail the first request of a step, the first time the step starts."""
+
+    def __init__(self, server: GitHttp, step: str, count: int = 1):
+        self.server, self.target_step, self.count = server, step, count
+
+    def step(self, message: str) -> None:
+        if message == self.target_step and self.count:
+            self.server.fail_next(self.count)
+            self.count = 0
+
+
+@pytest.mark.parametrize("step", ["monorepo: push", "monorepo: verify"])
+def test_a_500_at_the_push_or_the_verification_is_retried_to_the_same_mirror(
+    tmp_path: Path, git_http: GitHttp, step: str
+) -> None:
+    expected = expected_target_refs(tmp_path)
+    _url, served = git_http.new_repository("monorepo-us")
+    environ = {PASSWORD_VARIABLE: git_http.password}
+    loaded = load_plan(demo_plan(tmp_path, **http_side(git_http)), environ=environ)
+    result = run_plan(loaded, environ=environ, observer=FailAtStep(git_http, step))
+    assert result.verified_ok, result.codebase
+    assert len(result.retries) == 1 and "500" in result.retries[0]
+    assert refs_of(served) == expected
+    assert len(receive_packs(git_http)) == 1  # pushed once, also when the verification was retried
+    assert verify_plan(loaded).ok
 
 
 @pytest.mark.xfail(
