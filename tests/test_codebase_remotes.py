@@ -253,6 +253,24 @@ def test_a_push_over_a_mebibyte_goes_chunked_and_verifies(tmp_path: Path, git_ht
     assert git("-C", str(served), "cat-file", "-s", "main:app/weights.txt") == str(len(noise))
 
 
+def test_content_that_also_stood_at_an_excluded_path_is_kept_out_and_planned_so(
+    tmp_path: Path, run_cli: CliRunner
+) -> None:
+    plan = demo_plan(tmp_path)
+    source = tmp_path / "source" / "git" / "monorepo.git"
+    copied = commit_files(source, "main", {"app/eu_copy.py": "EU = True\n"}, "a copy", LATER)
+    commit_files(source, "main", {"region/eu/flag.py": "EU = True\n"}, "the EU flag", LATER + 60)
+    planned = run_cli("plan", plan)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert (
+        f"kept out: app/eu_copy.py in {copied[:12]}, its content also stood at region/eu/flag.py (an excluded path)"
+        in planned.stdout
+    )
+    result = run_plan(load_plan(plan))
+    assert result.verified_ok, result.codebase
+    assert "app/eu_copy.py" not in all_paths(tmp_path / "us" / "git" / "monorepo-us.git")
+
+
 def receive_packs(server: GitHttp) -> list[tuple[str, str, int]]:
     """The pushes the server answered (git's POST to git-receive-pack)."""
     return [r for r in server.requests if r[0] == "POST" and r[1].endswith("/git-receive-pack")]

@@ -38,8 +38,10 @@ def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:
             console.print(f"  paths excluded: {escape(', '.join(excluded[:10]))}{more}")
         for item in repo["from_excluded"]:
             console.print(
-                f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]} once stood at "
-                f"{escape(item['excluded_path'])} (an excluded path)"
+                # The same bytes stood at an excluded path (a move, a copy, or identical content):
+                # they stay out of the kept path too.
+                f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]}, its content also "
+                f"stood at {escape(item['excluded_path'])} (an excluded path)"
             )
         for key, words in (("submodules", "submodule"), ("lfs_pointers", "Git LFS pointer")):
             for item in repo[key]:
