@@ -5,6 +5,7 @@ mirror with a second opinion."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,6 @@ def demo_plan(folder: Path, *, rules: dict[str, Any] | None = None, **target: An
 
 # Changes made behind the run's back, for the sync tests: each through the git command line, with
 # fixed dates so that the commits it makes are the same on every machine.
-import os  # noqa: E402  (appended with these helpers)
-
 FIXED_DATE = "1700000000 +0000"
 FIXED_ENV = {
     "GIT_AUTHOR_NAME": "Mallory",
@@ -114,3 +113,47 @@ def commit_onto(repo: Path, ref: str, files: dict[str, str], message: str, *, pa
 def is_ancestor(repo: Path, older: str, newer: str) -> bool:
     done = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer], capture_output=True)
     return done.returncode == 0
+
+
+def write_plan(folder: Path, source: dict[str, Any], target: dict[str, Any], rules: dict[str, Any]) -> Path:
+    """A codebase-only plan in `folder`: `source` and `target` are the plan's sides as written (a
+    `codebase` base and optionally `git` credentials)."""
+    plan = {"version": 1, "name": "code-mirror", "source": source, "target": target, "codebase": rules}
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def files_holding(folder: Path, needle: bytes) -> list[Path]:
+    """Every file below `folder` whose bytes hold `needle` (a password must be in none of them)."""
+    return [path for path in sorted(folder.rglob("*")) if path.is_file() and needle in path.read_bytes()]
+
+
+def commit_files(repo: Path, branch: str, files: dict[str, str], message: str, when: int) -> str:
+    """One commit on `branch` of the bare repository `repo` writing `files` (path -> text) over its tip's
+    tree, authored and committed at `when` (seconds since the epoch) by a fixed person."""
+    env = {"GIT_DIR": str(repo), "GIT_INDEX_FILE": str(repo / "migrator-test-index")}
+    dated = {
+        **env,
+        "GIT_AUTHOR_NAME": "Dora Dev",
+        "GIT_AUTHOR_EMAIL": "dora@example.com",
+        "GIT_COMMITTER_NAME": "Dora Dev",
+        "GIT_COMMITTER_EMAIL": "dora@example.com",
+        "GIT_AUTHOR_DATE": f"{when} +0000",
+        "GIT_COMMITTER_DATE": f"{when} +0000",
+    }
+
+    def run(*args: str, stdin: bytes | None = None, extra: dict[str, str] = env) -> str:
+        done = subprocess.run(["git", *args], input=stdin, capture_output=True, check=True, env={**os.environ, **extra})
+        return done.stdout.decode().strip()
+
+    tip = run("rev-parse", f"refs/heads/{branch}")
+    run("read-tree", tip)
+    for path, text in files.items():
+        blob = run("hash-object", "-w", "--stdin", stdin=text.encode())
+        run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+    tree = run("write-tree")
+    (repo / "migrator-test-index").unlink()
+    commit = run("commit-tree", tree, "-p", tip, "-m", message, extra=dated)
+    run("update-ref", f"refs/heads/{branch}", commit, tip)
+    return commit

@@ -18,10 +18,15 @@ def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:
         if "refused" in repo:
             console.print(f"  [red]refused[/]: {escape(repo['refused'])}")
             continue
-        console.print(
-            f"  {plural(repo['new_commits'], 'new commit')} to rewrite, {repo['pruned_commits']:,} of them pruned "
-            "(empty once filtered)"
-        )
+        # new_commits counts the commits that get an image; the pruned ones are besides them.
+        source_commits = repo["new_commits"] + repo["pruned_commits"]
+        if source_commits:
+            console.print(
+                f"  {plural(source_commits, 'new source commit')}: {repo['new_commits']:,} to rewrite, "
+                f"{repo['pruned_commits']:,} pruned (empty once filtered)"
+            )
+        else:
+            console.print("  no new source commit since the last sync")
         console.print(f"  refs to update: {escape(', '.join(repo['refs_to_update'])) or 'none'}")
         if repo["refs_to_delete"]:
             console.print(f"  refs to delete (gone from the source): {escape(', '.join(repo['refs_to_delete']))}")
@@ -33,8 +38,10 @@ def render_codebase_plan(codebase: dict[str, Any], console: Console) -> None:
             console.print(f"  paths excluded: {escape(', '.join(excluded[:10]))}{more}")
         for item in repo["from_excluded"]:
             console.print(
-                f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]} once stood at "
-                f"{escape(item['excluded_path'])} (an excluded path)"
+                # The same bytes stood at an excluded path (a move, a copy, or identical content):
+                # they stay out of the kept path too.
+                f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]}, its content also "
+                f"stood at {escape(item['excluded_path'])} (an excluded path)"
             )
         for key, words in (("submodules", "submodule"), ("lfs_pointers", "Git LFS pointer")):
             for item in repo[key]:
@@ -54,9 +61,11 @@ def render_codebase_run(codebase: dict[str, Any], console: Console) -> None:
         return
     for repo in codebase["repositories"]:
         refs = len(repo["updated_refs"]) + len(repo["deleted_refs"])
+        source_commits = repo["new_commits"] + repo["pruned_commits"]
         console.print(
-            f"repository {escape(repo['name'])}: {plural(repo['new_commits'], 'new commit')} rewritten "
-            f"({repo['pruned_commits']:,} pruned), {plural(refs, 'ref')} pushed to {escape(repo['target'])}"
+            f"repository {escape(repo['name'])}: {plural(source_commits, 'new source commit')} "
+            f"({repo['new_commits']:,} rewritten, {repo['pruned_commits']:,} pruned), "
+            f"{plural(refs, 'ref')} pushed to {escape(repo['target'])}"
         )
         if repo.get("verification") is not None:
             _render_checks(repo["name"], repo["verification"], console)

@@ -31,6 +31,7 @@ from migrator.codebase.rewrite import Rewrite, rewrite
 from migrator.codebase.rules import RepoRules
 from migrator.codebase.secrets import SecretScanner
 from migrator.codebase.sync import (
+    Existing,
     Mark,
     UnitEvents,
     UnitFiles,
@@ -38,6 +39,7 @@ from migrator.codebase.sync import (
     VerifiedBase,
     VerifyUnit,
     fetch_source,
+    plan_updates,
     refusals,
     sync_repository,
 )
@@ -139,6 +141,9 @@ class CodebasePart:
                 unit.files.commit_map.unlink(missing_ok=True)
                 # What we pushed stays ours: the new baseline replaces those refs, each under a lease.
                 Mark(pushed=Mark.read(unit.files.mark).pushed).write(unit.files.mark, "restarted")
+        for unit in units:
+            if _unpushed_map_of_other_rules(unit):
+                unit.files.commit_map.unlink()
         same_plan = earlier is not None and earlier["plan_sha256"] == loaded.sha256
         if same_plan and earlier is not None and earlier["status"] == "finished" and _all_in_place(units):
             ctx.run_id = ctx.run_id or earlier["run_id"]
@@ -239,7 +244,7 @@ class CodebasePart:
             )
 
 
-def _dry_run_unit(unit: Unit, existing: str) -> tuple[dict[str, Any], list[str]]:
+def _dry_run_unit(unit: Unit, existing: Existing) -> tuple[dict[str, Any], list[str]]:
     """What a sync of this repository would do, computed in memory: nothing is pushed, nothing is
     written to the state folder."""
     with tempfile.TemporaryDirectory(prefix="migrator-plan-") as scratch:
@@ -254,10 +259,10 @@ def _fetch_aside(unit: Unit, scratch: Path) -> tuple[GitObjects, dict[str, str]]
 
 
 def _dry_run_fetched(
-    unit: Unit, existing: str, objects: GitObjects, source_refs: dict[str, str]
+    unit: Unit, existing: Existing, objects: GitObjects, source_refs: dict[str, str]
 ) -> tuple[dict[str, Any], list[str]]:
     rules = unit.rules
-    previous = CommitMap.load(unit.files.commit_map)
+    previous = None if _unpushed_map_of_other_rules(unit) else CommitMap.load(unit.files.commit_map)
     summary: dict[str, Any] = {"name": rules.name, "source": unit.source.shown, "target": unit.target.shown}
     try:
         replay = rewrite(
@@ -287,13 +292,24 @@ def _dry_run_fetched(
         rules_digest=rules.digest(),
     )
     refused = refusals(replay, rules)
-    foreign = sorted(ref for ref in held if ref not in mark.pushed and held[ref] != replay.refs.get(ref))
-    if foreign and existing == "fail":
-        refused.append(
-            f"target repository {unit.target.shown} already holds refs this plan did not push "
-            f"({', '.join(foreign[:5])}); set target.existing: truncate or merge, or name an empty repository"
-        )
+    try:
+        # The push's own leases and checks, so that the dry run refuses what the run would: refs the
+        # plan did not push, and refs someone moved since the last sync.
+        plan_updates(replay.refs, held, mark.pushed, existing, unit.target.shown)
+    except SafetyError as exc:
+        refused.append(str(exc))
     return summary, refused
+
+
+def _unpushed_map_of_other_rules(unit: Unit) -> bool:
+    """A commit map left by a sync of other rules that never pushed (its push rejected, say by the
+    target's hook, and the rules then fixed): no target commit depends on it, so the next sync starts
+    from the source rather than refusing the rules change. Had a push landed unrecorded (a kill before
+    the mark), the target's refs are then ones this plan did not push, and the push refuses them."""
+    if Mark.read(unit.files.mark).pushed:
+        return False
+    previous = CommitMap.load(unit.files.commit_map)
+    return previous is not None and previous.rules_digest != unit.rules.digest()
 
 
 def _run_verification(unit: Unit, existing: str) -> VerifyUnit:
