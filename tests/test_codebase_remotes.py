@@ -175,11 +175,6 @@ def test_a_500_at_the_push_or_the_verification_is_retried_to_the_same_mirror(
     assert verify_plan(loaded).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync.py counts new_commits in the attempt that pushes: an attempt after a transient failure "
-    "finds the rewrite already in the commit map and reports 0 new commits, though this run pushed them all",
-)
 def test_a_run_retried_after_its_rewrite_still_reports_the_commits_it_pushed(tmp_path: Path, git_http: GitHttp) -> None:
     git_http.new_repository("monorepo-us")
     environ = {PASSWORD_VARIABLE: git_http.password}

@@ -347,11 +347,6 @@ def test_existing_merge_mirrors_beside_the_refs_it_did_not_push(tmp_path: Path) 
     assert refs_of(target_of(tmp_path))["refs/heads/legacy"] == held["refs/heads/legacy"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/parts/codebase.py _all_in_place compares every target ref with the mark's pushed refs, "
-    "so with existing: merge the refs left alone make every run a new sync (new run id, new receipt)",
-)
 def test_existing_merge_a_sync_with_nothing_new_is_already_finished(tmp_path: Path) -> None:
     loaded = load_plan(demo_plan(tmp_path, existing="merge"))
     foreign_target(tmp_path)
@@ -360,11 +355,6 @@ def test_existing_merge_a_sync_with_nothing_new_is_already_finished(tmp_path: Pa
     assert again.status == "already-finished" and again.run_id == first.run_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/parts/codebase.py _verify_against_receipt checks every target ref, including those "
-    "existing: merge leaves alone: the foreign branch fails the tips and images checks",
-)
 def test_existing_merge_verify_by_receipt_leaves_the_other_refs_alone(tmp_path: Path) -> None:
     loaded = load_plan(demo_plan(tmp_path, existing="merge"))
     foreign_target(tmp_path)
@@ -429,11 +419,6 @@ def test_a_target_with_a_pre_receive_guard_takes_every_sync_and_refuses_a_leak(t
     assert refs_of(target) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/parts/codebase.py _dry_run_unit checks only refs this plan never pushed: it does not "
-    "predict the refusal of a target changed underneath (sync.plan_updates would tell it)",
-)
 def test_the_dry_run_says_a_target_changed_underneath_would_be_refused(tmp_path: Path) -> None:
     loaded = load_plan(demo_plan(tmp_path))
     run_plan(loaded)

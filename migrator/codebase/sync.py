@@ -76,6 +76,11 @@ class Mark:
     refs: dict[str, str] = field(default_factory=dict)  # target ref -> id the rewrite gives it
     pushed: dict[str, str] = field(default_factory=dict)  # target ref -> id the target holds from us
     verified: dict[str, str] = field(default_factory=dict)  # target refs as the last verification found them
+    # The commits the run `counted_run` rewrote so far: an attempt after a retry or a kill finds them in
+    # the commit map already, and must still report them as this run's.
+    counted_run: str = ""
+    counted_new: int = 0
+    counted_pruned: int = 0
 
     @classmethod
     def read(cls, path: Path) -> Mark:
@@ -93,6 +98,9 @@ class Mark:
             refs=dict(data.get("refs") or {}),
             pushed=dict(data.get("pushed") or {}),
             verified=dict(data.get("verified") or {}),
+            counted_run=str(data.get("counted_run", "")),
+            counted_new=int(data.get("counted_new") or 0),
+            counted_pruned=int(data.get("counted_pruned") or 0),
         )
 
     def write(self, path: Path, step: str) -> None:
@@ -106,6 +114,9 @@ class Mark:
             "refs": self.refs,
             "pushed": self.pushed,
             "verified": self.verified,
+            "counted_run": self.counted_run,
+            "counted_new": self.counted_new,
+            "counted_pruned": self.counted_pruned,
             "at": utc_now(),
         }
         write_atomically(path, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -290,6 +301,7 @@ def sync_repository(
     existing: Existing,
     events: UnitEvents,
     verify: VerifyUnit | None,
+    run_id: str = "",
 ) -> UnitOutcome:
     """Bring one target repository up to date with its source, under the rules; see the module's doc."""
     mark = Mark.read(files.mark)
@@ -318,14 +330,18 @@ def sync_repository(
     rewritten.commit_map.save(files.commit_map)
     mark.map_sha256 = rewritten.commit_map.digest()
     mark.refs = dict(rewritten.refs)
+    if mark.counted_run != run_id or not run_id:
+        mark.counted_run, mark.counted_new, mark.counted_pruned = run_id, 0, 0
+    mark.counted_new += len(rewritten.new_commits)
+    mark.counted_pruned += len(rewritten.pruned_commits)
     mark.write(files.mark, "rewritten")
     clock.lap("rewrite")
     events.done(
         rules.name,
         "rewritten",
         {
-            "new_commits": len(rewritten.new_commits),
-            "pruned_commits": len(rewritten.pruned_commits),
+            "new_commits": mark.counted_new,
+            "pruned_commits": mark.counted_pruned,
             "commit_map_sha256": mark.map_sha256,
             "rules_digest": digest,
         },
@@ -360,8 +376,8 @@ def sync_repository(
         map_sha256=mark.map_sha256,
         refs={ref: {"source": source_refs.get(ref, ""), "target": oid} for ref, oid in sorted(rewritten.refs.items())},
         deleted_refs=[u.ref for u in updates if u.new is None],
-        new_commits=len(rewritten.new_commits),
-        pruned_commits=len(rewritten.pruned_commits),
+        new_commits=mark.counted_new,
+        pruned_commits=mark.counted_pruned,
         updated_refs=[u.ref for u in updates if u.new is not None],
         commit_map=rewritten.commit_map,
         seconds=clock.laps,

@@ -145,7 +145,12 @@ class CodebasePart:
             if _unpushed_map_of_other_rules(unit):
                 unit.files.commit_map.unlink()
         same_plan = earlier is not None and earlier["plan_sha256"] == loaded.sha256
-        if same_plan and earlier is not None and earlier["status"] == "finished" and _all_in_place(units):
+        if (
+            same_plan
+            and earlier is not None
+            and earlier["status"] == "finished"
+            and _all_in_place(units, loaded.plan.target.existing)
+        ):
             ctx.run_id = ctx.run_id or earlier["run_id"]
             result.codebase = {"status": "already-finished", "run": earlier["run_id"]}
             return PartRun("already-finished", ctx.run_id, _shown_target(loaded))
@@ -170,6 +175,7 @@ class CodebasePart:
                     existing=loaded.plan.target.existing,
                     events=events,
                     verify=verify,
+                    run_id=run_id,
                 )
             )
             ctx.stop.check()
@@ -231,7 +237,9 @@ class CodebasePart:
                     clone = Path(scratch) / "target.git"
                     checked = verify_repository(expected, unit.rules, unit.target, clone, leave_alone=leave)
                 else:
-                    checked = _verify_against_receipt(unit, recorded, receipt, Path(scratch))  # type: ignore[arg-type]
+                    assert receipt is not None  # recorded comes from it
+                    existing = loaded.plan.target.existing
+                    checked = _verify_against_receipt(unit, recorded, receipt, Path(scratch), existing)
             checked["name"] = unit.rules.name
             repositories.append(checked)
         ok = all(r["ok"] for r in repositories)
@@ -341,14 +349,18 @@ def _left_alone(unit: Unit, existing: str) -> list[str]:
     return [ref for ref in unit.target.list_refs() if ref not in pushed]
 
 
-def _all_in_place(units: list[Unit]) -> bool:
-    """Nothing to do: every source as the last verified sync fetched it and every target as it left it."""
+def _all_in_place(units: list[Unit], existing: Existing) -> bool:
+    """Nothing to do: every source as the last verified sync fetched it and every target as it left
+    it (with `existing: merge`, the refs it leaves alone may be anything)."""
     for unit in units:
         mark = Mark.read(unit.files.mark)
         if mark.step != "verified" or mark.rules_digest != unit.rules.digest():
             return False
         source = {ref: oid for ref, oid in unit.source.list_refs().items() if ref.startswith(MIRRORED)}
-        if source != mark.source_refs or unit.target.list_refs() != mark.pushed:
+        held = unit.target.list_refs()
+        if existing == "merge":
+            held = {ref: oid for ref, oid in held.items() if ref in mark.pushed}
+        if source != mark.source_refs or held != mark.pushed:
             return False
     return True
 
@@ -374,9 +386,12 @@ def _receipt_repositories(receipt: Path) -> dict[str, Any]:
     return codebase["repositories"]
 
 
-def _verify_against_receipt(unit: Unit, recorded: dict[str, Any], receipt: Path, scratch: Path) -> dict[str, Any]:
+def _verify_against_receipt(
+    unit: Unit, recorded: dict[str, Any], receipt: Path, scratch: Path, existing: Existing
+) -> dict[str, Any]:
     """Without the source: the target's tips are the receipt's, its commits are in the exported map,
-    and git finds no excluded path in its history."""
+    and git finds no excluded path in its history. With `existing: merge`, refs the receipt does not
+    name are not the plan's business."""
     entry = recorded.get(unit.rules.name)
     if not isinstance(entry, dict):
         raise UsageError(f"{receipt}: records no repository {unit.rules.name}")
@@ -393,6 +408,8 @@ def _verify_against_receipt(unit: Unit, recorded: dict[str, Any], receipt: Path,
         raise UsageError(f"{map_path}: the commit map does not match the SHA-256 its receipt records: it was changed")
     expected = {ref: tips["target"] for ref, tips in entry.get("refs", {}).items()}
     held = unit.target.list_refs()
+    if existing == "merge":
+        held = {ref: oid for ref, oid in held.items() if ref in expected}
     checks = [tips_check(expected, held)]
     clone = GitObjects.open_or_init(scratch)
     unit.target.fetch_into(scratch, ["+refs/*:refs/*"], prune=True)
