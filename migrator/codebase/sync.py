@@ -140,6 +140,8 @@ class UnitOutcome:
     commit_map: CommitMap
     verification: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # per step: fetch, rewrite, push, verify
+    # Kept paths left out because their content also stood at an excluded path: (path, commit, there).
+    kept_out: list[tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -156,6 +158,7 @@ class UnitOutcome:
             "map_sha256": self.map_sha256,
             "verification": self.verification,
             "seconds": self.seconds,
+            "kept_out": [{"path": p, "commit": c, "excluded_path": e} for p, c, e in self.kept_out],
         }
 
 
@@ -381,6 +384,7 @@ def sync_repository(
         updated_refs=[u.ref for u in updates if u.new is not None],
         commit_map=rewritten.commit_map,
         seconds=clock.laps,
+        kept_out=list(rewritten.from_excluded),
     )
     if verify is not None:
         events.starting(rules.name, "verify")

@@ -40,7 +40,9 @@ def check(name: str, ok: bool, detail: str) -> dict[str, Any]:
     return {"check": name, "ok": ok, "detail": detail}
 
 
-def tips_check(expected: Mapping[str, str], held: Mapping[str, str], ignored: Iterable[str] = ()) -> dict[str, Any]:
+def tips_check(
+    expected: Mapping[str, str], held: Mapping[str, str], ignored: Iterable[str] = (), source: str = "the rewrite gives"
+) -> dict[str, Any]:
     """Every expected ref at its expected id, and no other ref (but those the plan leaves alone)."""
     skip = set(ignored)
     wrong = [
@@ -54,7 +56,7 @@ def tips_check(expected: Mapping[str, str], held: Mapping[str, str], ignored: It
     problems += [f"{ref}: in the target, not from the source" for ref in extra]
     if problems:
         return check("tips", False, "; ".join(problems[:10]))
-    return check("tips", True, f"{len(expected)} refs at the commit ids the rewrite gives")
+    return check("tips", True, f"{plural(len(expected), 'ref')} at the commit ids {source}")
 
 
 def images_check(clone: GitObjects, tips: Sequence[str], images: set[str], hide: Sequence[str] = ()) -> dict[str, Any]:

@@ -67,6 +67,11 @@ def render_codebase_run(codebase: dict[str, Any], console: Console) -> None:
             f"({repo['new_commits']:,} rewritten, {repo['pruned_commits']:,} pruned), "
             f"{plural(refs, 'ref')} pushed to {escape(repo['target'])}"
         )
+        for item in repo.get("kept_out", []):
+            console.print(
+                f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]}: its content also stood at "
+                f"{escape(item['excluded_path'])} (an excluded path)"
+            )
         if repo.get("verification") is not None:
             _render_checks(repo["name"], repo["verification"], console)
 

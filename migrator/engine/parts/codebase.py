@@ -410,7 +410,7 @@ def _verify_against_receipt(
     held = unit.target.list_refs()
     if existing == "merge":
         held = {ref: oid for ref, oid in held.items() if ref in expected}
-    checks = [tips_check(expected, held)]
+    checks = [tips_check(expected, held, source="the receipt records")]
     clone = GitObjects.open_or_init(scratch)
     unit.target.fetch_into(scratch, ["+refs/*:refs/*"], prune=True)
     tips = sorted(set(held.values()))
