@@ -353,7 +353,10 @@ def sync_repository(
 
     events.starting(rules.name, "push")
     if not target.exists():
+        # A folder target that is gone (deleted, or never made) holds nothing of ours any more:
+        # it is made again and every ref pushed, as to a first sync.
         target.create_bare(head=_default_branch(rewritten.refs))
+        mark.pushed, base = {}, VerifiedBase(None, {})  # and its verification starts from nothing
     held = target.list_refs()
     updates = plan_updates(rewritten.refs, held, mark.pushed, existing, target.shown)
     target.push_from(files.work, updates)

@@ -279,14 +279,15 @@ def _dry_run_fetched(
     except SafetyError as exc:
         summary["refused"] = str(exc)
         return summary, [str(exc)]
-    held = unit.target.list_refs() if unit.target.exists() else {}
-    mark = Mark.read(unit.files.mark)
+    there = unit.target.exists()
+    held = unit.target.list_refs() if there else {}
+    pushed = Mark.read(unit.files.mark).pushed if there else {}  # a folder target that is gone: made anew
     summary.update(
         new_commits=len(replay.new_commits),
         pruned_commits=len(replay.pruned_commits),
         refs={ref: oid for ref, oid in sorted(replay.refs.items())},
         refs_to_update=sorted(ref for ref, oid in replay.refs.items() if held.get(ref) != oid),
-        refs_to_delete=sorted(ref for ref in mark.pushed if ref not in replay.refs and ref in held),
+        refs_to_delete=sorted(ref for ref in pushed if ref not in replay.refs and ref in held),
         dropped_refs=sorted(replay.dropped_refs),
         excluded_paths=sorted(replay.excluded_paths),
         from_excluded=[{"path": p, "commit": c, "excluded_path": e} for p, c, e in replay.from_excluded],
@@ -303,7 +304,7 @@ def _dry_run_fetched(
     try:
         # The push's own leases and checks, so that the dry run refuses what the run would: refs the
         # plan did not push, and refs someone moved since the last sync.
-        plan_updates(replay.refs, held, mark.pushed, existing, unit.target.shown)
+        plan_updates(replay.refs, held, pushed, existing, unit.target.shown)
     except SafetyError as exc:
         refused.append(str(exc))
     return summary, refused
@@ -346,7 +347,7 @@ def _left_alone(unit: Unit, existing: str) -> list[str]:
     if existing != "merge":
         return []
     pushed = Mark.read(unit.files.mark).pushed
-    return [ref for ref in unit.target.list_refs() if ref not in pushed]
+    return [ref for ref in unit.target.list_refs() if ref not in pushed] if unit.target.exists() else []
 
 
 def _all_in_place(units: list[Unit], existing: Existing) -> bool:
@@ -355,6 +356,8 @@ def _all_in_place(units: list[Unit], existing: Existing) -> bool:
     for unit in units:
         mark = Mark.read(unit.files.mark)
         if mark.step != "verified" or mark.rules_digest != unit.rules.digest():
+            return False
+        if not unit.target.exists():
             return False
         source = {ref: oid for ref, oid in unit.source.list_refs().items() if ref.startswith(MIRRORED)}
         held = unit.target.list_refs()
