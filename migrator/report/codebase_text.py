@@ -62,11 +62,14 @@ def render_codebase_run(codebase: dict[str, Any], console: Console) -> None:
     for repo in codebase["repositories"]:
         refs = len(repo["updated_refs"]) + len(repo["deleted_refs"])
         source_commits = repo["new_commits"] + repo["pruned_commits"]
-        console.print(
-            f"repository {escape(repo['name'])}: {plural(source_commits, 'new source commit')} "
-            f"({repo['new_commits']:,} rewritten, {repo['pruned_commits']:,} pruned), "
-            f"{plural(refs, 'ref')} pushed to {escape(repo['target'])}"
+        rewritten = (
+            f"{plural(source_commits, 'new source commit')} ({repo['new_commits']:,} rewritten, "
+            f"{repo['pruned_commits']:,} pruned)"
+            if source_commits
+            else "no new source commit"
         )
+        pushed = f"{plural(refs, 'ref')} pushed to" if refs else "nothing to push to"
+        console.print(f"repository {escape(repo['name'])}: {rewritten}, {pushed} {escape(repo['target'])}")
         for item in repo.get("kept_out", []):
             console.print(
                 f"  [yellow]kept out[/]: {escape(item['path'])} in {item['commit'][:12]}: its content also stood at "
