@@ -7,12 +7,12 @@ replay (`MemorySink`) name exactly the commits a sync writes (`PackSink`).
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrator.audit.durable import write_atomically
 from migrator.stores.git.objects import object_id
 
 if TYPE_CHECKING:
@@ -123,10 +123,6 @@ def write_pack(directory: Path, objects: dict[bytes, tuple[int, bytes]]) -> Path
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"tmp_{path.name}")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.chmod(0o444)
-    tmp.replace(path)
+    """Whole or not at all (a reader never sees half a pack), then read-only, as git leaves its packs."""
+    write_atomically(path, data)
+    path.chmod(0o444)
