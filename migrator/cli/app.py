@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shlex
 import sys
@@ -15,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from migrator.cli.output import console, print_json, print_run
+from migrator.cli.output import console, print_error, print_json, print_output, print_run
 from migrator.errors import Interrupted, MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
 
@@ -65,7 +64,7 @@ def validate(
         loaded = load_plan(plan)
         notes = check_connections(loaded) if connect else []
         if format is Format.json:
-            print_json({"valid": True, "plan": loaded.plan.name, "checked": notes})
+            print_output("validate", {"valid": True, "plan": loaded.plan.name, "checked": notes})
         else:
             console().print(f"[green]valid[/]: {plan} (plan {loaded.plan.name})")
             for note in notes:
@@ -92,7 +91,7 @@ def plan_command(
     with _errors(format, debug, plan):
         result = dry_run(load_plan(plan), workers=workers)
         if format is Format.json:
-            print_json(result.to_dict())
+            print_output("plan", result.to_dict())
         else:
             from migrator.report.text import render_plan
 
@@ -190,7 +189,7 @@ def verify(
     with _errors(format, debug, plan):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:
-            print_json(result.to_dict())
+            print_output("verify", result.to_dict())
         else:
             from migrator.report.text import render_verify
 
@@ -237,7 +236,7 @@ def audit_verify(
     with _errors(format, debug):
         report = verify_state(state, public_key, require_signature=require_signature)
         if format is Format.json:
-            print_json(report.to_dict())
+            print_output("audit-verify", report.to_dict())
         else:
             from migrator.report.text import render_audit
 
@@ -264,7 +263,7 @@ def audit_keygen(
         secret.write_bytes(private)
         (folder / "public-key.pem").write_bytes(public)
         if format is Format.json:
-            print_json({"signing_key": str(secret), "public_key": str(folder / "public-key.pem")})
+            print_output("audit-keygen", {"signing_key": str(secret), "public_key": str(folder / "public-key.pem")})
         else:
             console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
 
@@ -301,10 +300,14 @@ class _errors:
             self._report(value)
             raise typer.Exit(value.exit_code)
         log = _write_error_log(_traceback_text(value), self.plan)
-        console(stderr=True).print(
-            f"[red]error[/]: unexpected {type(value).__name__}; details in {log} "
+        message = (
+            f"unexpected {type(value).__name__}; details in {log} "
             "(please report it with that file; passwords in URLs are hidden, check it for other secrets)"
         )
+        if self.format is Format.json:
+            print_error({"error": "UnexpectedError", "message": message, "log": str(log)})
+        else:
+            console(stderr=True).print(f"[red]error[/]: {message}")
         raise typer.Exit(1)
 
     def _interrupted(self, error: BaseException) -> None:
@@ -313,7 +316,7 @@ class _errors:
         text = str(error) if isinstance(error, Interrupted) else "interrupted: committed work is kept"
         hint = f"run `{self.resume}` to continue" if self.resume else "run the command again to continue"
         if self.format is Format.json:
-            print(json.dumps({"error": "Interrupted", "message": f"{text}; {hint}"}, indent=2), file=sys.stderr)
+            print_error({"error": "Interrupted", "message": f"{text}; {hint}"})
         else:
             console(stderr=True).print(f"[yellow]{escape(text)}[/]; {escape(hint)}")
 
@@ -325,7 +328,7 @@ class _errors:
             payload: dict[str, object] = {"error": type(error).__name__, "message": str(error)}
             if problems:
                 payload["problems"] = [p.__dict__ for p in problems]
-            print(json.dumps(payload, indent=2), file=sys.stderr)
+            print_error(payload)
             return
         if problems:
             for problem in problems:
