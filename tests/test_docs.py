@@ -405,6 +405,7 @@ def test_every_command_takes_format_json_and_prints_json(run_cli, tmp_path: Path
         assert isinstance(json.loads(done.stdout), dict), f"migrator {words} --format json printed {done.stdout!r}"
     keys = json.loads(run_cli("audit", "keygen", tmp_path / "more-keys", "--format", "json").stdout)
     assert keys == {
+        "format": "migrator.audit-keygen/1",
         "signing_key": str(tmp_path / "more-keys" / "signing-key.pem"),
         "public_key": str(tmp_path / "more-keys" / "public-key.pem"),
     }
