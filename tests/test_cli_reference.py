@@ -124,16 +124,16 @@ def _literal_exits() -> set[int]:
     `sys.exit(N)`, and the `return N` of cli/entry.py's own paths."""
     codes: set[int] = set()
     for path in sorted((REPO / "migrator" / "cli").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-                name = ast.unparse(node.func)
-                if name in ("typer.Exit", "SystemExit", "sys.exit", "os._exit") and isinstance(node.args[0].value, int):
-                    codes.add(node.args[0].value)
-            if path.name == "entry.py" and isinstance(node, ast.Return) and isinstance(node.value, ast.Constant):
-                if isinstance(node.value.value, int) and not isinstance(node.value.value, bool):
-                    codes.add(node.value.value)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            exiting = isinstance(node, ast.Call) and ast.unparse(node.func) in _EXITS and node.args
+            returning = path.name == "entry.py" and isinstance(node, ast.Return)
+            value = node.args[0] if exiting else node.value if returning else None
+            if isinstance(value, ast.Constant) and type(value.value) is int:
+                codes.add(value.value)
     return codes
+
+
+_EXITS = ("typer.Exit", "SystemExit", "sys.exit", "os._exit")
 
 
 def test_the_documented_exit_codes_are_those_the_cli_returns() -> None:
