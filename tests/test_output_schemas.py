@@ -324,9 +324,14 @@ def test_each_commands_json_section_links_its_schema() -> None:
     assert "](outputs/error.schema.json)" in errors
 
 
-def test_the_reference_shows_format_in_its_json_examples() -> None:
-    """The JSON blocks of the reference are trimmed copies of real output: they show `format` as the
-    CLI prints it, first."""
+def test_the_json_examples_of_the_reference_match_their_schemas() -> None:
+    """The reference's JSON blocks are real outputs, trimmed (fewer tables, fewer checks): each shows
+    `format` first, as the CLI prints it, and is still a valid document of its output."""
     reference = COMMANDS_REFERENCE.read_text(encoding="utf-8")
-    shown = re.findall(r'^```json\n\{\n  "format": "([^"]+)"', reference, flags=re.MULTILINE)
-    assert set(shown) == {format_of(name) for name in ("plan", "run", "verify", "error")}, shown
+    examples = re.findall(r'^```json\n(\{\n  "format": "migrator\.([a-z-]+)/\d+".*?)^```$', reference, re.M | re.S)
+    assert {name for _, name in examples} == {"plan", "run", "verify", "error"}
+    for text, name in examples:
+        document = json.loads(text)
+        assert document[FORMAT_KEY] == format_of(name)
+        errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in _validator(name).iter_errors(document)]
+        assert not errors, f"a `{name}` example of docs/reference/commands.md does not match its schema: {errors}"
