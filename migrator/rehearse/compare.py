@@ -71,13 +71,9 @@ def compare(resumed: TargetDigest, uninterrupted: TargetDigest) -> list[Differen
             )
         else:
             same = a["rows"] == b["rows"] and a["checksum"] == b["checksum"]
-            detail = (
-                f"{a['rows']} rows, checksum {a['checksum']}"
-                if same
-                else (
-                    f"resumed {a['rows']} rows, checksum {a['checksum']}; uninterrupted {b['rows']} rows, checksum {b['checksum']}"
-                )
-            )
+            detail = f"{a['rows']} rows, checksum {a['checksum']}"
+            if not same:
+                detail = f"resumed: {detail}; uninterrupted: {b['rows']} rows, checksum {b['checksum']}"
             found.append(Difference("tables", name, same, detail))
     if resumed.objects or uninterrupted.objects:
         found.append(_objects(resumed.objects, uninterrupted.objects))

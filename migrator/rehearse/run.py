@@ -8,7 +8,7 @@ import copy
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class Options:
     sample: int | None = None
     seed: int = 0
     interrupt: bool = False
-    overrides: Overrides = Overrides()
+    overrides: Overrides = field(default_factory=Overrides)
     keep: Path | None = None  # keep the throwaway folder here
 
 
@@ -93,7 +93,7 @@ def _run(loaded: LoadedPlan, original: LoadedPlan, result: Rehearsal) -> RunResu
     """The run, unverified (the rehearsal verifies after it); a failing run is a failed check."""
     try:
         with in_the_users_plan(original):
-            return run_plan(loaded, verify=False)
+            ran = run_plan(loaded, verify=False)
     except RunError as error:
         detail = str(error)
         if isinstance(error, DanglingRowsError):
@@ -101,6 +101,7 @@ def _run(loaded: LoadedPlan, original: LoadedPlan, result: Rehearsal) -> RunResu
             detail += f" (plan line to change: {original.source.file}:{line} data.dangling)"
         result.checks.append(Check("run", "run", False, detail))
         return None
+    return ran
 
 
 def _interrupted(
@@ -128,12 +129,13 @@ def _interrupted(
         stopped = interrupt_and_resume(main.plan_file, main.loaded.state_dir, units, options.seed)
     result.interrupt = stopped.to_dict()
     result.interrupt["reference"] = {"digest": target_digest(reference.loaded, verified)}
-    done = stopped.killed and stopped.resumed_exit == 0
+    # Part-way: killed by the signal with units left to do, then finished by the resumed run.
+    done = stopped.killed and stopped.killed_at < stopped.units and stopped.resumed_exit == 0
     detail = (
         f"killed with SIGKILL after unit {stopped.killed_at} of {stopped.units} (K={stopped.kill_after}), "
         f"resumed: {stopped.resumed_status}"
         if done
-        else stopped.message
+        else stopped.message or f"the kill landed after unit {stopped.killed_at} of {stopped.units}: not part-way"
     )
     result.checks.append(Check("interrupt/killed-and-resumed", "interrupt", done, detail))
     return ran

@@ -5,7 +5,7 @@ The choice: a single integer key is ordered by a seeded multiplicative hash comp
 never overflows a PostgreSQL `integer` or needs a cast), A and S drawn from the seed, ties broken by
 the key itself. `%` truncates the same way in SQLite, PostgreSQL and MariaDB, so one seed picks the
 same rows on each. Any other key (text, composite) is ordered by the key and the seed skips
-`seed × N` rows: deterministic for a dialect, but text collations differ between dialects.
+`seed * N` rows: deterministic for a dialect, but text collations differ between dialects.
 
 The sample is a subquery wrapped in a derived table, because MariaDB refuses `LIMIT` directly inside
 `IN (...)`. The table's own `where` joins the condition inside, so that N rows really are kept.

@@ -13,7 +13,7 @@ import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -88,7 +88,8 @@ def write_plan(folder: Path, data: dict[str, Any], original: LoadedPlan) -> Work
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     with in_the_users_plan(original):
-        return Workspace(folder, file, load_plan(file))
+        loaded = load_plan(file)
+    return Workspace(folder, file, loaded)
 
 
 class in_the_users_plan:
@@ -100,7 +101,7 @@ class in_the_users_plan:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: object, value: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: object, value: BaseException | None, tb: object) -> Literal[False]:
         if isinstance(value, PlanError) and any(p.file != str(self.original.source.file) for p in value.problems):
             raise PlanError([relocated(p, self.original) for p in value.problems]) from value
         return False

@@ -73,7 +73,7 @@ def render_markdown(rehearsal: Rehearsal, baseline: Rehearsal | None = None) -> 
 
 
 def _n(value: object) -> str:
-    return "–" if value is None else str(value)
+    return "-" if value is None else str(value)
 
 
 def _cell(text: str) -> str:
