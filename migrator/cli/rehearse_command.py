@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from migrator.cli.app import DebugOpt, Format, FormatOpt, PlanArg, _errors
 from migrator.cli.output import console, print_json
+
+if TYPE_CHECKING:
+    from migrator.rehearse.result import Rehearsal
 
 
 def register(app: typer.Typer) -> None:
@@ -62,11 +65,10 @@ def register(app: typer.Typer) -> None:
         """Run the whole plan against throwaway targets (a SQLite database, folders, a flags file, bare
         repositories), optionally sampled and interrupted, then verify it. Exit 0 if every check
         holds, 1 if one fails, 2 if the plan is invalid (also against the source's schema)."""
-        from migrator.rehearse.result import read_report
+        from migrator.errors import MigratorError, UsageError
+        from migrator.rehearse.result import read_report, stopped_before_running
         from migrator.rehearse.run import Options, rehearse
         from migrator.rehearse.workspace import Overrides
-        from migrator.report.junit import render_junit
-        from migrator.report.rehearsal_markdown import render_markdown
 
         with _errors(format, debug, None):
             previous = None
@@ -74,15 +76,16 @@ def register(app: typer.Typer) -> None:
                 try:
                     previous = read_report(baseline.read_text(encoding="utf-8"))
                 except (OSError, ValueError) as error:
-                    from migrator.errors import UsageError
-
                     raise UsageError(f"--baseline {baseline}: {error}") from error
             overrides = Overrides(target_database, target_objects, target_flags, target_codebase)
-            result = rehearse(plan, Options(sample, seed, interrupt, overrides, keep))
-            if report is not None:
-                report.write_text(render_markdown(result, previous), encoding="utf-8")
-            if junit is not None:
-                junit.write_text(render_junit(result), encoding="utf-8")
+            try:
+                result = rehearse(plan, Options(sample, seed, interrupt, overrides, keep))
+            except MigratorError as error:  # the reports still say why, then the error boundary does
+                if report is not None or junit is not None:
+                    stopped = stopped_before_running(str(plan), sample, seed, str(error))
+                    _write_reports(stopped, previous, report, junit)
+                raise
+            _write_reports(result, previous, report, junit)
             if format is Format.json:
                 print_json(result.to_dict())
             else:
@@ -91,3 +94,13 @@ def register(app: typer.Typer) -> None:
                 render_text(result, previous, console())
             if not result.ok:
                 raise typer.Exit(1)
+
+
+def _write_reports(result: Rehearsal, baseline: Rehearsal | None, report: Path | None, junit: Path | None) -> None:
+    from migrator.report.junit import render_junit
+    from migrator.report.rehearsal_markdown import render_markdown
+
+    if report is not None:
+        report.write_text(render_markdown(result, baseline), encoding="utf-8")
+    if junit is not None:
+        junit.write_text(render_junit(result), encoding="utf-8")

@@ -112,3 +112,10 @@ def differences(current: Rehearsal, baseline: Rehearsal) -> list[str]:
             lines.append(f"check {check.name}: {'ok' if was else 'FAIL'} -> {'ok' if check.ok else 'FAIL'}")
     lines += [f"check {name}: gone" for name in old_checks]
     return lines
+
+
+def stopped_before_running(plan_file: str, sample: int | None, seed: int, message: str) -> Rehearsal:
+    """The result of a rehearsal that could not start (an invalid plan, a plan the source's schema
+    no longer fits, a refused target): one failed check, so that the reports still say why."""
+    name = plan_file.rsplit("/", 1)[-1]
+    return Rehearsal(name, plan_file, False, sample, seed, checks=[Check("plan", "plan", False, message)])
