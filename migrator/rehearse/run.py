@@ -14,6 +14,7 @@ from typing import Any
 
 from migrator.engine.dry_run import dry_run
 from migrator.engine.prepare import prepared
+from migrator.engine.results import Check as TableCheck
 from migrator.engine.results import PlanResult, RunResult, VerifyResult
 from migrator.engine.run import run_plan
 from migrator.engine.verify import verify_plan
@@ -165,15 +166,7 @@ def sampled_roots(loaded: LoadedPlan, rows: int, seed: int) -> dict[str, str]:
 def _verification_checks(verified: VerifyResult) -> list[Check]:
     """One check per table check (I1/I2/I3), per kind of object check, per flags check and per
     repository check, each failure with its message."""
-    checks = [
-        Check(
-            f"tables/{c.table}/{c.check}",
-            "tables",
-            c.ok,
-            c.detail + (f" e.g. {', '.join(c.examples)}" if c.examples else ""),
-        )
-        for c in verified.checks
-    ]
+    checks = [Check(_table_check_name(c), "tables", c.ok, _with_examples(c)) for c in verified.checks]
     if verified.objects is not None:
         kinds: dict[str, list[dict[str, Any]]] = {}
         for check in verified.objects.get("checks", []):
@@ -196,6 +189,17 @@ def _verification_checks(verified: VerifyResult) -> list[Check]:
                     Check(f"codebase/{repo['name']}/{check['check']}", "codebase", check["ok"], check["detail"])
                 )
     return checks
+
+
+def _table_check_name(check: TableCheck) -> str:
+    """tables/users/I2; an I1 check per relation: tables/comments/I1 comments.post_id -> posts.id."""
+    name = f"tables/{check.table}/{check.check}"
+    relation = check.detail.split(": ", 1)[0] if check.check == "I1" and "->" in check.detail else ""
+    return f"{name} {relation}" if relation else name
+
+
+def _with_examples(check: TableCheck) -> str:
+    return check.detail + (f" e.g. {', '.join(check.examples)}" if check.examples else "")
 
 
 def _counts(result: Rehearsal, planned: PlanResult, ran: RunResult | None, verified: VerifyResult | None) -> None:
