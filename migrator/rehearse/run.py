@@ -24,7 +24,14 @@ from migrator.rehearse.compare import compare, target_digest
 from migrator.rehearse.interrupt import committed_units, interrupt_and_resume
 from migrator.rehearse.result import Check, Rehearsal, TableCounts
 from migrator.rehearse.sample import RootShape, sampled_condition
-from migrator.rehearse.workspace import Overrides, Workspace, in_the_users_plan, rehearsal_data, write_plan
+from migrator.rehearse.workspace import (
+    Overrides,
+    Workspace,
+    in_the_users_plan,
+    rehearsal_data,
+    unset_target_variables,
+    write_plan,
+)
 from migrator.stores.sql.qualified import sql_name
 
 
@@ -41,7 +48,7 @@ def rehearse(plan_file: Path, options: Options) -> Rehearsal:
     """Rehearse a plan. A plan error (also one found against the source's schema) is raised as a
     PlanError located in the user's plan file; a run that fails is a failed check."""
     started = time.monotonic()
-    original = load_plan(plan_file)
+    original = load_plan(plan_file, unset_target_variables(plan_file))
     folder = options.keep.resolve() if options.keep else Path(tempfile.mkdtemp(prefix="migrator-rehearse-"))
     if options.keep and folder.exists() and any(folder.iterdir()):
         raise UsageError(f"--keep {folder}: the folder exists and is not empty; give a new or empty one")

@@ -19,7 +19,7 @@ import yaml
 
 from migrator.errors import PlanError, Problem
 from migrator.plan.load import LoadedPlan, load_plan
-from migrator.plan.yaml_source import Path_
+from migrator.plan.yaml_source import _VARIABLE, Path_, read_yaml
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,24 @@ class Workspace:
     folder: Path
     plan_file: Path
     loaded: LoadedPlan
+
+
+def unset_target_variables(file: Path) -> dict[str, str]:
+    """The environment, with a placeholder for each unset `${VAR}` that only the plan's `target` names:
+    a rehearsal replaces the target, so a CI job need not set the real target's URL or credentials."""
+    source, _ = read_yaml(file)
+    lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    placeholders: dict[str, str] = {}
+    for path in source.unset:
+        line = source.line_of(path)
+        if path[:1] == ("target",) and line is not None:
+            for name in _VARIABLE.findall(lines[line - 1]):
+                if name not in os.environ:
+                    # a value of the right form for its key (a URL for a database), never used
+                    placeholder = f"unset-{name}-replaced-by-the-rehearsal"
+                    is_url = path[1:2] == ("database",)
+                    placeholders[name] = f"sqlite:///{placeholder}.db" if is_url else placeholder
+    return {**os.environ, **placeholders}
 
 
 def throwaway_target(folder: Path, plan: dict[str, Any], overrides: Overrides) -> dict[str, Any]:

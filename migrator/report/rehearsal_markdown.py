@@ -90,7 +90,8 @@ def render_text(rehearsal: Rehearsal, baseline: Rehearsal | None, console: Conso
     if rehearsal.interrupt:
         i = rehearsal.interrupt
         console.print(
-            f"interrupted after unit {i.get('killed_at')} of {i.get('units')}, resumed: {i.get('resumed_status')}"
+            f"interrupted: SIGKILL once {i.get('kill_after')} of {i.get('units')} units were committed, "
+            f"then resumed: {i.get('resumed_status') or 'no'}"
         )
     for check in rehearsal.failures:
         console.print(f"[red]FAIL[/] {escape(check.name)}: {escape(check.detail)}")
