@@ -46,7 +46,7 @@ def test_the_demo_rehearsal_passes_interrupted_and_writes_both_reports(run_cli, 
     report, junit = tmp_path / "r.md", tmp_path / "r.xml"
     done = run_cli("rehearse", demo, "--sample", "50", "--interrupt", "--report", report, "--junit", junit, env=ENV)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "rehearsal passed" in done.stdout
+    assert "rehearsal passed: " in done.stdout
 
     result = read_report(report.read_text(encoding="utf-8"))
     assert result.ok and result.sample == 50
