@@ -113,7 +113,9 @@ def test_baseline_shows_what_changed(run_cli, demo: Path, tmp_path: Path) -> Non
     assert "No differences." in (tmp_path / "third.md").read_text(encoding="utf-8"), same.stderr
 
 
-def test_dangling_rows_under_policy_fail_fail_the_rehearsal_naming_the_line(run_cli, demo: Path, tmp_path: Path) -> None:
+def test_dangling_rows_under_policy_fail_fail_the_rehearsal_naming_the_line(
+    run_cli, demo: Path, tmp_path: Path
+) -> None:
     plan = demo.parent / "strict.yaml"
     text = demo.read_text(encoding="utf-8").replace("  dangling: drop ", "  dangling: fail ")
     plan.write_text(text, encoding="utf-8")
@@ -227,7 +229,7 @@ def test_the_ci_examples_parse_and_their_command_line_is_accepted(example: str) 
     assert lines, f"{example} runs no migrator rehearse"
     group = typer.main.get_command(app)
     for words in lines:
-        words = [w for w in words if w != '${baseline[@]}']  # an array the job fills with --baseline FILE
+        words = [w for w in words if w != "${baseline[@]}"]  # an array the job fills with --baseline FILE
         context = group.make_context("migrator", list(words))
         command = group.get_command(context, words[0])  # type: ignore[attr-defined]
         command.make_context("rehearse", words[1:], parent=context)  # raises on an unknown option or value

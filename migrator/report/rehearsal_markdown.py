@@ -101,5 +101,5 @@ def render_text(rehearsal: Rehearsal, baseline: Rehearsal | None, console: Conso
     held = len(rehearsal.checks) - len(rehearsal.failures)
     verdict = "[green]rehearsal passed[/]" if rehearsal.ok else "[red]rehearsal failed[/]"
     console.print(
-        f"{verdict}: {held} of {len(rehearsal.checks)} checks hold ({rehearsal.timings.get('total', 0):.1f} s)"
+        f"{verdict}: {held} of {len(rehearsal.checks)} checks hold in {rehearsal.timings.get('total', 0):.1f} s"
     )
