@@ -54,7 +54,8 @@ def render_markdown(rehearsal: Rehearsal, baseline: Rehearsal | None = None) -> 
         lines += [
             "### Interrupt and resume",
             "",
-            f"Killed with SIGKILL after unit {i.get('killed_at')} of {i.get('units')} (chosen: {i.get('kill_after')}), "
+            f"Killed with SIGKILL once {i.get('kill_after')} of {i.get('units')} units were committed "
+            f"(the audit trail showed {i.get('killed_at')} when the kill landed); "
             f"resumed: {i.get('resumed_status') or 'no'}.",
             "",
         ]
@@ -86,7 +87,10 @@ def render_text(rehearsal: Rehearsal, baseline: Rehearsal | None, console: Conso
     from rich.markup import escape
 
     for t in rehearsal.tables:
-        console.print(f"{escape(t.table)}: {_n(t.actual)} of {_n(t.planned)} planned rows, {t.dangling} dangling")
+        if t.kind == "skip":
+            console.print(f"{escape(t.table)}: skipped")
+        else:
+            console.print(f"{escape(t.table)}: {_n(t.actual)} of {_n(t.planned)} planned rows, {t.dangling} dangling")
     if rehearsal.interrupt:
         i = rehearsal.interrupt
         console.print(
