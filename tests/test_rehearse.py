@@ -234,3 +234,62 @@ def test_the_ci_examples_parse_and_their_command_line_is_accepted(example: str) 
         command = group.get_command(context, words[0])  # type: ignore[attr-defined]
         command.make_context("rehearse", words[1:], parent=context)  # raises on an unknown option or value
         assert {"--report", "--junit", "--interrupt", "--sample"} <= set(words), example
+
+
+# --- server sources -------------------------------------------------------------------------------
+
+_SCHEMA = [
+    "CREATE TABLE regions (id INTEGER PRIMARY KEY, code VARCHAR(8) NOT NULL)",
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, region_id INTEGER NOT NULL REFERENCES regions (id), "
+    "handle VARCHAR(40) NOT NULL)",
+    "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES users (id), "
+    "body VARCHAR(200) NOT NULL)",
+]
+_PLAN = """version: 1
+name: small-split
+source: {{database: "{url}"}}
+target: {{database: "${{TARGET_URL}}"}}
+data:
+  roots: {{users: "region_id = 1"}}
+  tables: {{regions: all}}
+"""
+
+
+def _small_source(url: str) -> None:
+    """Two regions, users with ids spread far apart (and past the sample's modulus), their posts."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    users = [(i if i < 200 else 1_000_000 + i * 7919, 1 + i % 2, f"user{i}") for i in range(260)]
+    with engine.begin() as conn:
+        for statement in _SCHEMA:
+            conn.execute(sa.text(statement))
+        conn.execute(sa.text("INSERT INTO regions VALUES (1, 'US'), (2, 'EU')"))
+        conn.execute(sa.text("INSERT INTO users VALUES (:i, :r, :h)"), [{"i": i, "r": r, "h": h} for i, r, h in users])
+        posts = [{"i": n, "a": u[0], "b": f"post {n}"} for n, u in enumerate(users * 2)]
+        conn.execute(sa.text("INSERT INTO posts VALUES (:i, :a, :b)"), posts)
+    engine.dispose()
+
+
+def _sampled_users(run_cli, url: str, folder: Path) -> list[int]:
+    folder.mkdir()
+    plan = folder / "plan.yaml"
+    plan.write_text(_PLAN.format(url=url), encoding="utf-8")
+    done = run_cli("rehearse", plan, "--sample", "7", "--seed", "2", "--keep", folder / "kept", "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert {t["table"]: t["actual"] for t in result["tables"]}["users"] == 7
+    target = sqlite3.connect(folder / "kept" / "target" / "target.db")
+    return [row[0] for row in target.execute("SELECT id FROM users ORDER BY id")]
+
+
+def test_postgresql_and_mariadb_sources_sample_the_same_rows_as_sqlite(
+    run_cli, pg_database: str, mariadb_database: str, tmp_path: Path
+) -> None:
+    lite = f"sqlite:///{tmp_path / 'source.db'}"
+    for url in (lite, pg_database, mariadb_database):
+        _small_source(url)
+    expected = _sampled_users(run_cli, lite, tmp_path / "sqlite")
+    assert len(expected) == 7 and set(expected) <= {i if i < 200 else 1_000_000 + i * 7919 for i in range(0, 260, 2)}
+    assert _sampled_users(run_cli, pg_database, tmp_path / "postgresql") == expected
+    assert _sampled_users(run_cli, mariadb_database, tmp_path / "mariadb") == expected
