@@ -86,7 +86,12 @@ def _rehearse(original: LoadedPlan, folder: Path, options: Options) -> Rehearsal
         _counts(result, planned, None, None)
         return result
     with timer("verify"):
-        verified = verify_plan(main.loaded)
+        try:
+            verified = verify_plan(main.loaded)
+        except (RunError, UsageError) as error:  # a target the run left unfinished may not even be verifiable
+            result.checks.append(Check("verify", "run", False, str(error)))
+            _counts(result, planned, ran, None)
+            return result
     result.checks[:0] = _verification_checks(verified)
     if options.interrupt and result.interrupt is not None and "reference" in result.interrupt:
         reference: dict[str, Any] = result.interrupt.pop("reference")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,9 @@ import yaml
 
 from migrator.errors import PlanError, Problem
 from migrator.plan.load import LoadedPlan, load_plan
-from migrator.plan.yaml_source import _VARIABLE, Path_, read_yaml
+from migrator.plan.yaml_source import Path_, read_yaml
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # a plan's ${NAME}, as yaml_source.py reads it
 
 
 @dataclass(frozen=True)
