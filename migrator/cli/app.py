@@ -375,3 +375,8 @@ def _state_folder(plan: Path) -> Path | None:
         return folder if folder.is_dir() else None
     except Exception:  # finding the folder must never hide the error being reported
         return None
+
+
+from migrator.cli import rehearse_command  # noqa: E402  (after _errors, which the command uses)
+
+rehearse_command.register(app)
