@@ -1,0 +1,102 @@
+"""From a survey of the source to a Proposal: roots ranked, every table classified by the subset
+rules themselves (subset/classify.py) under the proposed root, and what the rules leave unreached
+given a rule of its own: `skip` for a log-like table or one that looks like it belongs in the
+subset through an undeclared relation, `all` for the rest (lookups and catalogues)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from migrator.plan.model import DataSection, TableRule
+from migrator.scaffold.model import Proposal, RelationCandidate, TableProposal
+from migrator.scaffold.names import looks_like_log
+from migrator.scaffold.personal import key_columns_of, personal_columns
+from migrator.scaffold.relations import relation_candidates
+from migrator.scaffold.roots import root_candidates
+from migrator.subset.classify import COPIED, classify
+from migrator.subset.schema import Schema
+
+if TYPE_CHECKING:
+    from migrator.stores.sql.survey import Survey
+
+_NOT_A_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def propose(survey: Survey, source_url: str, password_in_url: bool) -> Proposal:
+    schema = survey.schema
+    proposal = Proposal(
+        name=plan_name(survey.database),
+        source_url="${SOURCE_URL}" if password_in_url else source_url,
+        password_in_url=password_in_url,
+        dialect=survey.dialect,
+        target_url=f"sqlite:///{plan_name(survey.database)}-target.db",
+    )
+    proposal.roots = root_candidates(survey)
+    proposal.relations = relation_candidates(survey)
+    rows = {name: survey.row_count(name) for name in schema.tables}
+    roots = {proposal.root.table: proposal.root.condition} if proposal.root else {}
+    rules, reasons = _rules_for_unreached(schema, roots, proposal.relations, rows)
+    data = DataSection(roots=roots, tables={t: TableRule(copy=r) for t, r in rules.items()})
+    classes = classify(schema, data)
+    for name in schema.tables:
+        reason = reasons.get(name) or classes.reasons[name]
+        proposal.tables.append(TableProposal(name, rows[name], classes.classes[name], rules.get(name), reason))
+    skipped = {t.table for t in proposal.tables if t.table_class not in COPIED}
+    proposal.personal = personal_columns(survey, skipped, key_columns_of(schema))
+    if not roots:
+        proposal.notes.append(
+            "no table has a region, country, tenant or organisation column: every table is copied whole "
+            "or skipped; name a root under data.roots to copy a subset"
+        )
+    if any(p.action == "hash" for p in proposal.personal):
+        proposal.notes.append("hash needs MIGRATOR_HASH_KEY in the environment of `migrator run`")
+    return proposal
+
+
+def plan_name(database: str) -> str:
+    """The database's name as a plan name (letters, digits, '.', '_', '-')."""
+    name = _NOT_A_NAME.sub("-", database).strip(".-_")
+    return name or "database"
+
+
+def _rules_for_unreached(
+    schema: Schema, roots: dict[str, str], relations: list[RelationCandidate], rows: dict[str, int]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`all` or `skip` for each table the roots do not reach, with the reason; `skip` also for a
+    table with more than one foreign key to itself, which the rules cannot follow."""
+    reached = classify(schema, DataSection(roots=roots, unlisted="skip"))
+    in_scope = {t for t, kind in reached.classes.items() if kind in ("root", "scoped")}
+    rules: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    self_keys = Counter(fk.child for fk in schema.foreign_keys if fk.is_self_reference)
+    for name in schema.tables:
+        if name in roots:
+            continue
+        if self_keys[name] > 1:
+            rules[name] = "skip"
+            reasons[name] = f"it has {self_keys[name]} foreign keys to itself, and the rules follow at most one"
+            continue
+        if reached.classes[name] in COPIED:
+            continue
+        into_scope = [r for r in relations if r.child == name and r.resolves and r.parent in in_scope]
+        if looks_like_log(name):
+            rules[name] = "skip"
+            reasons[name] = "its name says log, audit, history or events: records of what happened, proposed skip"
+        elif into_scope:
+            rules[name] = "skip"
+            first = into_scope[0]
+            reasons[name] = (
+                f"not reached from the root, but {name}.{first.column} looks like a reference to {first.parent}, "
+                "which is in scope: uncomment that relation below to scope it, and remove this skip"
+            )
+        else:
+            parents = sorted({fk.parent for fk in schema.parents(name)})
+            kind = "a lookup table" if not parents else f"a table pointing only at {', '.join(parents)}"
+            rules[name] = "all"
+            reasons[name] = (
+                f"not reached from the root; {kind} ({rows[name]} rows): copied whole. Make it skip if it "
+                "holds anything that must not cross"
+            )
+    return rules, reasons

@@ -1,0 +1,90 @@
+"""The likely roots: tables with a column that says which region, country, tenant or organisation a
+row belongs to (names.ROOT_WORDS), or a table named for one (`tenants`, `organizations`), ranked.
+
+The ranking prefers, in order: a column with at least two values (one value splits nothing); a
+candidate whose subset would hold other candidates (Customer above Invoice: the invoices of the
+customers in scope follow); the surer word (tenant before country); the more tables it scopes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from migrator.plan.model import DataSection
+from migrator.scaffold.names import ROOT_WORDS, root_weight, words
+from migrator.scaffold.model import RootCandidate
+from migrator.subset.classify import classify
+from migrator.subset.schema import Column, Schema
+
+if TYPE_CHECKING:
+    from migrator.stores.sql.survey import Survey
+
+SAMPLE_ROWS = 1000  # rows read to find a column's commonest value, the placeholder condition's
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PLAIN_ANY_CASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def root_candidates(survey: Survey) -> list[RootCandidate]:
+    schema = survey.schema
+    found: list[tuple[str, Column, str, int]] = []  # table, column, why, weight
+    for name, table in schema.tables.items():
+        fk_columns = {c for fk in schema.parents(name) for c in fk.child_columns}
+        best: tuple[str, Column, str, int] | None = None
+        for column in table.columns:
+            hit = root_weight(column.name)
+            if hit and column.name not in fk_columns and (best is None or hit[1] > best[3]):
+                best = (name, column, f"its column {column.name} names a {hit[0]}", hit[1])
+        table_word = [w for w in words(name.rsplit(".", 1)[-1]) if w.rstrip("s") in ROOT_WORDS]
+        if best is None and table_word and len(table.primary_key) == 1:
+            key = table.column(table.primary_key[0])
+            assert key is not None
+            word = table_word[0].rstrip("s")
+            best = (name, key, f"the table is named for a {word}: its rows are the {word}s", ROOT_WORDS[word] + 1)
+        if best is not None:
+            found.append(best)
+    names = {t for t, *_ in found}
+    ranked: list[tuple[tuple[Any, ...], RootCandidate]] = []
+    for table, column, why, weight in found:
+        values = survey.frequent_values(table, column.name, SAMPLE_ROWS)
+        scoped = _scoped_under(schema, table)
+        covers = tuple(sorted(names & set(scoped)))
+        candidate = RootCandidate(
+            table=table,
+            column=column.name,
+            why=why,
+            condition=_condition(column, values[0][0] if values else None, survey.dialect),
+            distinct_values=len(values),
+            scoped_tables=scoped,
+            covers=covers,
+        )
+        ranked.append(((len(values) >= 2, len(covers), weight, len(scoped), table), candidate))
+    ranked.sort(key=lambda r: (not r[0][0], -r[0][1], -r[0][2], -r[0][3], r[0][4]))
+    return [candidate for _, candidate in ranked]
+
+
+def _scoped_under(schema: Schema, table: str) -> tuple[str, ...]:
+    """The tables the subset rules scope under `table` as the only root (classify.py, rule 1)."""
+    classes = classify(schema, DataSection(roots={table: "TRUE"}, unlisted="skip")).classes
+    return tuple(sorted(t for t, kind in classes.items() if kind == "scoped"))
+
+
+def _condition(column: Column, value: Any, dialect: str) -> str:
+    """`column = <its commonest value>`: SQL that runs as written, for the user to change."""
+    name = quoted(column.name, dialect)
+    if column.kind == "integer":
+        return f"{name} = {int(value) if isinstance(value, int) else 0}"
+    if column.kind == "text":
+        text = str(value) if value is not None else "CHANGE-ME"
+        return f"{name} = '{text.replace(chr(39), chr(39) * 2)}'"
+    return f"{name} IS NOT NULL"
+
+
+def quoted(name: str, dialect: str) -> str:
+    """A column as SQL: bare when every dialect reads it as written (PostgreSQL folds unquoted names
+    to lower case; SQLite and MySQL compare column names without case)."""
+    if _PLAIN.match(name) or (dialect != "postgresql" and _PLAIN_ANY_CASE.match(name)):
+        return name
+    if dialect == "mysql":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'

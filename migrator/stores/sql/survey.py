@@ -1,0 +1,106 @@
+"""`migrator init`'s questions to a source database: its schema, as plans read it (reflect.py), and
+small samples of its values, read in one snapshot of a read-only connection. Every query is
+bounded (LIMIT), so a survey of a large database costs a few index or sequential reads per column
+asked about, never a scan of the whole table beyond what the database needs for a LIMIT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from migrator.stores.sql import connect
+from migrator.stores.sql.errors import translated
+from migrator.stores.sql.reflect import ReflectedSource, reflect
+from migrator.stores.sql.snapshot import snapshot
+from migrator.subset.schema import Schema
+
+
+@dataclass
+class Survey:
+    """One open, read-only look at the source."""
+
+    conn: Connection
+    source: ReflectedSource
+    database: str  # the database's name (a SQLite file's stem)
+    dialect: str  # sqlite | postgresql | mysql
+
+    @property
+    def schema(self) -> Schema:
+        return self.source.schema
+
+    def row_count(self, table: str) -> int:
+        query = sa.select(sa.func.count()).select_from(self.source.table(table))
+        return int(self._guarded(lambda: self.conn.execute(query).scalar_one()) or 0)
+
+    def frequent_values(self, table: str, column: str, sample: int) -> list[tuple[Any, int]]:
+        """The commonest non-null values among the first `sample` rows, commonest first."""
+        col = self.source.table(table).c[column]
+        rows = sa.select(col.label("v")).where(col.is_not(None)).limit(sample).subquery()
+        query = sa.select(rows.c.v, sa.func.count()).group_by(rows.c.v).order_by(sa.func.count().desc(), rows.c.v)
+        return [(value, int(n)) for value, n in self._guarded(lambda: list(self.conn.execute(query))) or []]
+
+    def text_sample(self, table: str, column: str, sample: int) -> list[str]:
+        """Up to `sample` distinct non-null values of the column, as text."""
+        col = self.source.table(table).c[column]
+        query = sa.select(col).where(col.is_not(None)).distinct().limit(sample)
+        return [str(value) for (value,) in self._guarded(lambda: list(self.conn.execute(query))) or []]
+
+    def unresolved(self, child: str, column: str, parent: str, key: str, sample: int) -> tuple[int, int] | None:
+        """(distinct values sampled, how many of them no `parent.key` holds): up to `sample` distinct
+        non-null values of `child.column`, anti-joined with the parent's key. None when the database
+        cannot compare the two columns (their types differ)."""
+        values = self.source.table(child).c[column]
+        keys = self.source.table(parent).c[key]
+        sampled = sa.select(values.label("v")).where(values.is_not(None)).distinct().limit(sample).subquery()
+        query = sa.select(
+            sa.func.count(),
+            sa.func.count(sa.case((~sa.exists().where(keys == sampled.c.v), 1))),
+        ).select_from(sampled)
+        counted = self._guarded(lambda: self.conn.execute(query).one())
+        return None if counted is None else (int(counted[0]), int(counted[1]))
+
+    def _guarded(self, read: Any) -> Any:
+        """One read inside a savepoint: a query the database rejects (types it cannot compare) leaves
+        the snapshot usable for the next one, and answers None. SQLite compares any two values, and
+        its snapshot is a bare BEGIN that SQLAlchemy's savepoints do not know of: read directly."""
+        if self.dialect == "sqlite":
+            try:
+                return read()
+            except sa.exc.DBAPIError:
+                return None
+        savepoint = self.conn.begin_nested()
+        try:
+            result = read()
+        except sa.exc.DBAPIError:
+            savepoint.rollback()
+            return None
+        savepoint.commit()
+        return result
+
+
+@contextmanager
+def surveyed(url: str) -> Iterator[Survey]:
+    """The source at `url` (a relative SQLite path taken from the current folder), opened read-only."""
+    parsed = connect.parse_url(url, Path.cwd())
+    engine = connect.open_source(parsed)
+    try:
+        with translated("reading the source"), snapshot(engine) as conn:
+            name = Path(parsed.database).stem if connect.backend(parsed) == "sqlite" else parsed.database
+            yield Survey(conn, reflect(conn), name or "database", connect.backend(parsed))
+    finally:
+        engine.dispose()
+
+
+def has_password(url: str) -> bool:
+    """Whether the URL carries a password (in its userinfo or as a `password=` parameter)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        return False
+    return parsed.password is not None or "password" in parsed.query
