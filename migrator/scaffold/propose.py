@@ -38,7 +38,7 @@ def propose(survey: Survey, source_url: str, password_in_url: bool) -> Proposal:
     rows = {name: survey.row_count(name) for name in schema.tables}
     roots = {proposal.root.table: proposal.root.condition} if proposal.root else {}
     rules, reasons = _rules_for_unreached(schema, roots, proposal.relations, rows)
-    data = DataSection(roots=roots, tables={t: TableRule(copy=r) for t, r in rules.items()})
+    data = DataSection(roots=roots, tables={t: TableRule.model_validate({"copy": r}) for t, r in rules.items()})
     classes = classify(schema, data)
     for name in schema.tables:
         reason = reasons.get(name) or classes.reasons[name]

@@ -129,6 +129,8 @@ def _tables(proposal: Proposal) -> list[str]:
                 lines += [f"        {scalar(column.column)}: {column.action}"]
         elif table.rule == "all":
             lines += [f"    {scalar(table.table)}: all"]
+    if not any(line.startswith("    ") and not line.lstrip().startswith("#") for line in lines):
+        lines[0] = "  # tables: every table is reached by the rules, and none has a column to transform"
     return lines
 
 

@@ -12,8 +12,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from migrator.plan.model import DataSection
-from migrator.scaffold.names import ROOT_WORDS, root_weight, words
 from migrator.scaffold.model import RootCandidate
+from migrator.scaffold.names import ROOT_WORDS, root_weight, words
 from migrator.subset.classify import classify
 from migrator.subset.schema import Column, Schema
 
@@ -45,12 +45,12 @@ def root_candidates(survey: Survey) -> list[RootCandidate]:
             found.append(best)
     names = {t for t, *_ in found}
     ranked: list[tuple[tuple[Any, ...], RootCandidate]] = []
-    for table, column, why, weight in found:
-        values = survey.frequent_values(table, column.name, SAMPLE_ROWS)
-        scoped = _scoped_under(schema, table)
+    for candidate_table, column, why, weight in found:
+        values = survey.frequent_values(candidate_table, column.name, SAMPLE_ROWS)
+        scoped = _scoped_under(schema, candidate_table)
         covers = tuple(sorted(names & set(scoped)))
         candidate = RootCandidate(
-            table=table,
+            table=candidate_table,
             column=column.name,
             why=why,
             condition=_condition(column, values[0][0] if values else None, survey.dialect),
@@ -58,7 +58,7 @@ def root_candidates(survey: Survey) -> list[RootCandidate]:
             scoped_tables=scoped,
             covers=covers,
         )
-        ranked.append(((len(values) >= 2, len(covers), weight, len(scoped), table), candidate))
+        ranked.append(((len(values) >= 2, len(covers), weight, len(scoped), candidate_table), candidate))
     ranked.sort(key=lambda r: (not r[0][0], -r[0][1], -r[0][2], -r[0][3], r[0][4]))
     return [candidate for _, candidate in ranked]
 

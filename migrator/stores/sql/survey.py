@@ -91,7 +91,7 @@ def surveyed(url: str) -> Iterator[Survey]:
     engine = connect.open_source(parsed)
     try:
         with translated("reading the source"), snapshot(engine) as conn:
-            name = Path(parsed.database).stem if connect.backend(parsed) == "sqlite" else parsed.database
+            name = Path(parsed.database or "").stem if connect.backend(parsed) == "sqlite" else parsed.database
             yield Survey(conn, reflect(conn), name or "database", connect.backend(parsed))
     finally:
         engine.dispose()
