@@ -93,10 +93,11 @@ def _rules_for_unreached(
             )
         else:
             parents = sorted({fk.parent for fk in schema.parents(name)})
-            kind = "a lookup table" if not parents else f"a table pointing only at {', '.join(parents)}"
+            kind = f"it points only at {', '.join(parents)}" if parents else "it points at no other table"
+            unreached = "not reached from the root" if roots else "no root to reach it"
             rules[name] = "all"
             reasons[name] = (
-                f"not reached from the root; {kind} ({rows[name]} rows): copied whole. Make it skip if it "
+                f"{unreached}, and {kind}: copied whole, as a lookup or catalogue would be. Make it skip if it "
                 "holds anything that must not cross"
             )
     return rules, reasons

@@ -24,7 +24,8 @@ def scalar(value: object) -> str:
     text = str(value)
     if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
         return text
-    return json.dumps(text)
+    # Letters as they are (Québec), escapes for anything YAML could read as a break or a control.
+    return json.dumps(text, ensure_ascii=not text.isprintable())
 
 
 def comment(text: str, indent: int) -> list[str]:

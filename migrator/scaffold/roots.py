@@ -27,26 +27,38 @@ _PLAIN_ANY_CASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def root_candidates(survey: Survey) -> list[RootCandidate]:
     schema = survey.schema
-    found: list[tuple[str, Column, str, int]] = []  # table, column, why, weight
+    found: list[tuple[str, Column, str, int, list[tuple[Any, int]]]] = []  # table, column, why, weight, values
     for name, table in schema.tables.items():
         fk_columns = {c for fk in schema.parents(name) for c in fk.child_columns}
-        best: tuple[str, Column, str, int] | None = None
-        for column in table.columns:
-            hit = root_weight(column.name)
-            if hit and column.name not in fk_columns and (best is None or hit[1] > best[3]):
-                best = (name, column, f"its column {column.name} names a {hit[0]}", hit[1])
+        columns = [(c, hit) for c in table.columns if (hit := root_weight(c.name)) and c.name not in fk_columns]
+        if columns:
+            # The surest word; then a column that holds values over a key (country.country rather than
+            # country.country_id); then text; then the most values to choose from.
+            scored = [
+                (
+                    hit[1],
+                    c.name not in table.primary_key,
+                    c.kind == "text",
+                    survey.frequent_values(name, c.name, SAMPLE_ROWS),
+                    c,
+                    hit[0],
+                )
+                for c, hit in columns
+            ]
+            weight, _, _, values, column, word = max(scored, key=lambda s: (s[0], s[1], s[2], len(s[3])))
+            found.append((name, column, f"its column {column.name} names a {word}", weight, values))
+            continue
         table_word = [w for w in words(name.rsplit(".", 1)[-1]) if w.rstrip("s") in ROOT_WORDS]
-        if best is None and table_word and len(table.primary_key) == 1:
+        if table_word and len(table.primary_key) == 1:
             key = table.column(table.primary_key[0])
             assert key is not None
             word = table_word[0].rstrip("s")
-            best = (name, key, f"the table is named for a {word}: its rows are the {word}s", ROOT_WORDS[word] + 1)
-        if best is not None:
-            found.append(best)
+            values = survey.frequent_values(name, key.name, SAMPLE_ROWS)
+            why = f"the table is named for a {word}: its rows are the {word}s"
+            found.append((name, key, why, ROOT_WORDS[word] + 1, values))
     names = {t for t, *_ in found}
     ranked: list[tuple[tuple[Any, ...], RootCandidate]] = []
-    for candidate_table, column, why, weight in found:
-        values = survey.frequent_values(candidate_table, column.name, SAMPLE_ROWS)
+    for candidate_table, column, why, weight, values in found:
         scoped = _scoped_under(schema, candidate_table)
         covers = tuple(sorted(names & set(scoped)))
         candidate = RootCandidate(
