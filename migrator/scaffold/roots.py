@@ -15,7 +15,7 @@ from migrator.plan.model import DataSection
 from migrator.scaffold.model import RootCandidate
 from migrator.scaffold.names import ROOT_WORDS, root_weight, words
 from migrator.subset.classify import classify
-from migrator.subset.schema import Column, Schema
+from migrator.subset.schema import Column, Schema, Table
 
 if TYPE_CHECKING:
     from migrator.stores.sql.survey import Survey
@@ -50,12 +50,11 @@ def root_candidates(survey: Survey) -> list[RootCandidate]:
             continue
         table_word = [w for w in words(name.rsplit(".", 1)[-1]) if w.rstrip("s") in ROOT_WORDS]
         if table_word and len(table.primary_key) == 1:
-            key = table.column(table.primary_key[0])
-            assert key is not None
+            column = _naming_column(table)
             word = table_word[0].rstrip("s")
-            values = survey.frequent_values(name, key.name, SAMPLE_ROWS)
+            values = survey.frequent_values(name, column.name, SAMPLE_ROWS)
             why = f"the table is named for a {word}: its rows are the {word}s"
-            found.append((name, key, why, ROOT_WORDS[word] + 1, values))
+            found.append((name, column, why, ROOT_WORDS[word] + 1, values))
     names = {t for t, *_ in found}
     ranked: list[tuple[tuple[Any, ...], RootCandidate]] = []
     for candidate_table, column, why, weight, values in found:
@@ -73,6 +72,20 @@ def root_candidates(survey: Survey) -> list[RootCandidate]:
         ranked.append(((len(values) >= 2, len(covers), weight, len(scoped), candidate_table), candidate))
     ranked.sort(key=lambda r: (not r[0][0], -r[0][1], -r[0][2], -r[0][3], r[0][4]))
     return [candidate for _, candidate in ranked]
+
+
+def _naming_column(table: Table) -> Column:
+    """The column a person names a row by (`regions.code = 'US'` rather than `regions.id = 1`): a
+    unique text column, else a text column called code or name, else the primary key."""
+    unique = {key[0] for key in table.unique_keys if len(key) == 1}
+    text = [c for c in table.columns if c.kind == "text" and c.name not in table.primary_key]
+    for column in [c for c in text if c.name in unique] + [
+        c for c in text if words(c.name)[-1:] in (("code",), ("name",))
+    ]:
+        return column
+    key = table.column(table.primary_key[0])
+    assert key is not None
+    return key
 
 
 def _scoped_under(schema: Schema, table: str) -> tuple[str, ...]:
