@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
             if output is not None and output.exists():
                 raise UsageError(f"{output} exists already: choose another file, or move it away first")
             result = scaffold(url, output.parent if output is not None else None)
+            if output is not None:
+                output.parent.mkdir(parents=True, exist_ok=True)
             if format is Format.json:
                 if output is not None:
                     output.write_text(result.yaml, encoding="utf-8")

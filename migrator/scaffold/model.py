@@ -103,7 +103,10 @@ class Proposal:
             "format_version": FORMAT_VERSION,
             "plan": self.plan(),
             "source": {"dialect": self.dialect, "password_in_url": self.password_in_url},
-            "tables": [asdict(t) for t in self.tables],
+            "tables": [
+                {"table": t.table, "rows": t.rows, "class": t.table_class, "rule": t.rule, "reason": t.reason}
+                for t in self.tables
+            ],
             "roots": [asdict(r) | {"chosen": i == 0} for i, r in enumerate(self.roots)],
             "relations": [asdict(r) | {"resolves": r.resolves} for r in self.relations],
             "personal": [asdict(p) for p in self.personal],
