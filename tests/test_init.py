@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from migrator.engine.dry_run import plan_tables
 from migrator.engine.run import run_plan
 from migrator.plan.load import load_plan
 from migrator.scaffold.model import Proposal
@@ -40,6 +41,11 @@ def _written(url: str, folder: Path) -> tuple[Proposal, Path]:
     return result.proposal, plan
 
 
+def _classes_of_the_dry_run(plan: Path) -> dict[str, str]:
+    """What `migrator plan` makes of the written plan: the classes init says, computed again."""
+    return {table.table: table.kind for table in plan_tables(load_plan(plan)).tables}
+
+
 def _run_with(plan: Path, root: str, condition: str, folder: Path) -> None:
     """The plan with the root's condition filled in and a target in `folder`: it runs and verifies."""
     text = yaml.safe_load(plan.read_text(encoding="utf-8"))
@@ -65,6 +71,19 @@ def test_chinook_sqlite_from_the_command_line(run_cli, tmp_path: Path) -> None:
     assert data["format_version"] == 1
     assert data["plan"] == yaml.safe_load(shown.stdout)
     assert set(data) == {"format_version", "plan", "source", "tables", "roots", "relations", "personal", "notes"}
+
+
+def test_a_relative_sqlite_path_stays_the_same_file(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "chinook.sqlite").write_bytes(CHINOOK_SQLITE.read_bytes())
+    done = run_cli(
+        "init", "sqlite:///data/chinook.sqlite", "--output", "plans/chinook.yaml", "--format", "json", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["plan"]["source"]["database"] == "sqlite:///../data/chinook.sqlite"
+    checked = run_cli("validate", "plans/chinook.yaml", "--connect", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "source sqlite:///" + str(tmp_path / "data" / "chinook.sqlite") in checked.stdout
 
 
 def test_chinook_proposals(tmp_path: Path) -> None:
@@ -95,6 +114,7 @@ def test_chinook_proposals(tmp_path: Path) -> None:
     assert not any(column.endswith("Id") for _, column in actions)  # keys are never transformed
     email = next(p for p in proposal.personal if (p.table, p.column) == ("Customer", "Email"))
     assert email.evidence[0] == "name" and "look like e-mail addresses" in email.evidence[1]
+    assert _classes_of_the_dry_run(plan) == classes
     text = plan.read_text(encoding="utf-8")
     assert "# Customer: root, 59 rows: in scope where Country = 'USA'" in text
     assert "# Invoice: \"BillingCountry = 'USA'\"" in text  # the other candidates, commented
@@ -119,7 +139,7 @@ def test_chinook_postgresql(chinook_pg: str, tmp_path: Path) -> None:
 def test_public_schemas(public_sources: PublicSources, dataset: str, condition: str | None, tmp_path: Path) -> None:
     proposal, plan = _written(public_sources.url(DATASETS[dataset]), tmp_path)
     assert proposal.root is not None
-    assert {t.table_class for t in proposal.tables} <= {"root", "scoped", "referenced", "all", "skip"}
+    assert _classes_of_the_dry_run(plan) == {t.table: t.table_class for t in proposal.tables}
     _run_with(plan, proposal.root.table, condition or proposal.root.condition, tmp_path)
 
 

@@ -51,6 +51,7 @@ class TableProposal:
     table_class: str  # what the subset rules make of it with the proposed plan: root | scoped | referenced | all | skip
     rule: str | None  # what the plan writes under data.tables: all | skip, or None (the rules reach it)
     reason: str  # why, in words, for the YAML comment
+    rows_estimated: bool = False  # rows is the database's estimate (a large PostgreSQL table)
 
 
 @dataclass
@@ -104,7 +105,14 @@ class Proposal:
             "plan": self.plan(),
             "source": {"dialect": self.dialect, "password_in_url": self.password_in_url},
             "tables": [
-                {"table": t.table, "rows": t.rows, "class": t.table_class, "rule": t.rule, "reason": t.reason}
+                {
+                    "table": t.table,
+                    "rows": t.rows,
+                    "rows_estimated": t.rows_estimated,
+                    "class": t.table_class,
+                    "rule": t.rule,
+                    "reason": t.reason,
+                }
                 for t in self.tables
             ],
             "roots": [asdict(r) | {"chosen": i == 0} for i, r in enumerate(self.roots)],

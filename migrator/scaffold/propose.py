@@ -35,20 +35,30 @@ def propose(survey: Survey, source_url: str, password_in_url: bool) -> Proposal:
     )
     proposal.roots = root_candidates(survey)
     proposal.relations = relation_candidates(survey)
-    rows = {name: survey.row_count(name) for name in schema.tables}
+    counted = {name: survey.row_count(name) for name in schema.tables}
     roots = {proposal.root.table: proposal.root.condition} if proposal.root else {}
-    rules, reasons = _rules_for_unreached(schema, roots, proposal.relations, rows)
+    rules, reasons = _rules_for_unreached(schema, roots, proposal.relations)
     data = DataSection(roots=roots, tables={t: TableRule.model_validate({"copy": r}) for t, r in rules.items()})
     classes = classify(schema, data)
     for name in schema.tables:
         reason = reasons.get(name) or classes.reasons[name]
-        proposal.tables.append(TableProposal(name, rows[name], classes.classes[name], rules.get(name), reason))
+        count, estimated = counted[name]
+        proposal.tables.append(
+            TableProposal(name, count, classes.classes[name], rules.get(name), reason, rows_estimated=estimated)
+        )
     skipped = {t.table for t in proposal.tables if t.table_class not in COPIED}
     proposal.personal = personal_columns(survey, skipped, key_columns_of(schema))
     if not roots:
         proposal.notes.append(
             "no table has a region, country, tenant or organisation column: every table is copied whole "
             "or skipped; name a root under data.roots to copy a subset"
+        )
+    elsewhere = sorted(t for t in schema.tables if "." in t and classes.copied(t))
+    if elsewhere:
+        proposal.notes.append(
+            f"{', '.join(elsewhere)} stand outside the source's current schema: only a PostgreSQL target has "
+            "schemas to put them in, so with the SQLite placeholder `migrator run` refuses; give a PostgreSQL "
+            "target, or skip them"
         )
     if any(p.action == "hash" for p in proposal.personal):
         proposal.notes.append("hash needs MIGRATOR_HASH_KEY in the environment of `migrator run`")
@@ -62,7 +72,7 @@ def plan_name(database: str) -> str:
 
 
 def _rules_for_unreached(
-    schema: Schema, roots: dict[str, str], relations: list[RelationCandidate], rows: dict[str, int]
+    schema: Schema, roots: dict[str, str], relations: list[RelationCandidate]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """`all` or `skip` for each table the roots do not reach, with the reason; `skip` also for a
     table with more than one foreign key to itself, which the rules cannot follow."""

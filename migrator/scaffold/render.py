@@ -112,7 +112,8 @@ def _tables(proposal: Proposal) -> list[str]:
     for table in ordered:
         personal = [p for p in proposal.personal if p.table == table.table]
         transformed = [p for p in personal if p.action]
-        lines += comment(f"{table.table}: {table.table_class}, {table.rows} rows: {table.reason}", 4)
+        rows = f"about {table.rows}" if table.rows_estimated else str(table.rows)
+        lines += comment(f"{table.table}: {table.table_class}, {rows} rows: {table.reason}", 4)
         for column in personal:
             if column.action is None:
                 lines += comment(

@@ -17,8 +17,10 @@ from sqlalchemy.engine import Connection
 from migrator.stores.sql import connect
 from migrator.stores.sql.errors import translated
 from migrator.stores.sql.reflect import ReflectedSource, reflect
-from migrator.stores.sql.snapshot import snapshot
+from migrator.stores.sql.snapshot import snapshot, table_sizes
 from migrator.subset.schema import Schema
+
+ESTIMATE_ABOVE = 1_000_000  # rows from which a table's size is PostgreSQL's estimate, not a count
 
 
 @dataclass
@@ -29,14 +31,22 @@ class Survey:
     source: ReflectedSource
     database: str  # the database's name (a SQLite file's stem)
     dialect: str  # sqlite | postgresql | mysql
+    _sizes: dict[str, float] | None = None
 
     @property
     def schema(self) -> Schema:
         return self.source.schema
 
-    def row_count(self, table: str) -> int:
+    def row_count(self, table: str) -> tuple[int, bool]:
+        """(rows, estimated): PostgreSQL's planner estimate for a table it puts over a million rows
+        (counting one of a billion would take minutes), an exact count otherwise."""
+        if self._sizes is None:
+            self._sizes = table_sizes(self.conn)
+        estimate = self._sizes.get(table, 0.0)
+        if estimate >= ESTIMATE_ABOVE:
+            return int(estimate), True
         query = sa.select(sa.func.count()).select_from(self.source.table(table))
-        return int(self._guarded(lambda: self.conn.execute(query).scalar_one()) or 0)
+        return int(self._guarded(lambda: self.conn.execute(query).scalar_one()) or 0), False
 
     def frequent_values(self, table: str, column: str, sample: int) -> list[tuple[Any, int]]:
         """The commonest non-null values among the first `sample` rows, commonest first."""
