@@ -143,6 +143,18 @@ def test_public_schemas(public_sources: PublicSources, dataset: str, condition: 
     _run_with(plan, proposal.root.table, condition or proposal.root.condition, tmp_path)
 
 
+def test_the_tenant_example_of_the_docs(tmp_path: Path) -> None:
+    source = tmp_path / "saas.db"
+    with sqlite3.connect(source) as conn:
+        conn.executescript((Path(__file__).parent.parent / "docs/examples/tenant-saas.sql").read_text(encoding="utf-8"))
+    conn.close()
+    proposal, plan = _written(f"sqlite:///{source}", tmp_path)
+    # The table named for a tenant, by the column people name a tenant by.
+    assert proposal.plan()["data"]["roots"] == {"tenants": "name = 'Acme'"}
+    assert {t.table: t.table_class for t in proposal.tables}["plans"] == "referenced"
+    _run_with(plan, "tenants", "id = 42", tmp_path)
+
+
 def _small_database(path: Path) -> str:
     """accounts with a region; orders pointing at them without a foreign key; contacts whose column
     names say nothing but whose values are e-mail and IP addresses; an audit log."""

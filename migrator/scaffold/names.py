@@ -70,6 +70,17 @@ def root_weight(column: str) -> tuple[str, int] | None:
     return max(found, key=lambda f: f[1]) if found else None
 
 
+def singular(word: str) -> str:
+    """`countries` -> country, `tenants` -> tenant, `addresses` -> address: enough for table names."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 def looks_like_log(table: str) -> bool:
     return any(w in LOG_WORDS for w in words(table.rsplit(".", 1)[-1]))
 
@@ -95,12 +106,7 @@ def reference_stem(column: str) -> tuple[str, ...] | None:
 
 
 def names_table(stem: tuple[str, ...], table: str) -> bool:
-    """Whether a table is named for a reference's stem: `customer` for customer_id, also
-    customers, Customer, customer_accounts is not; `category` for categories."""
+    """Whether a table is named for a reference's stem: customer or customers for customer_id,
+    categories for category_id; customer_accounts is not."""
     said = words(table.rsplit(".", 1)[-1])
-    if said == stem:
-        return True
-    if len(said) != len(stem) or said[:-1] != stem[:-1]:
-        return False
-    last, mine = stem[-1], said[-1]
-    return mine in (last + "s", last + "es") or (last.endswith("y") and mine == last[:-1] + "ies")
+    return len(said) == len(stem) and said[:-1] == stem[:-1] and singular(said[-1]) == singular(stem[-1])

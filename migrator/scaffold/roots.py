@@ -9,11 +9,12 @@ customers in scope follow); the surer word (tenant before country); the more tab
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from migrator.plan.model import DataSection
 from migrator.scaffold.model import RootCandidate
-from migrator.scaffold.names import ROOT_WORDS, root_weight, words
+from migrator.scaffold.names import ROOT_WORDS, root_weight, singular, words
 from migrator.subset.classify import classify
 from migrator.subset.schema import Column, Schema, Table
 
@@ -25,53 +26,69 @@ _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _PLAIN_ANY_CASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@dataclass(frozen=True)
+class _Found:
+    table: str
+    column: Column
+    why: str
+    weight: int
+    values: list[tuple[Any, int]]  # the commonest sampled values, commonest first
+
+
 def root_candidates(survey: Survey) -> list[RootCandidate]:
     schema = survey.schema
-    found: list[tuple[str, Column, str, int, list[tuple[Any, int]]]] = []  # table, column, why, weight, values
-    for name, table in schema.tables.items():
-        fk_columns = {c for fk in schema.parents(name) for c in fk.child_columns}
-        columns = [(c, hit) for c in table.columns if (hit := root_weight(c.name)) and c.name not in fk_columns]
-        if columns:
-            # The surest word; then a column that holds values over a key (country.country rather than
-            # country.country_id); then text; then the most values to choose from.
-            scored = [
-                (
-                    hit[1],
-                    c.name not in table.primary_key,
-                    c.kind == "text",
-                    survey.frequent_values(name, c.name, SAMPLE_ROWS),
-                    c,
-                    hit[0],
-                )
-                for c, hit in columns
-            ]
-            weight, _, _, values, column, word = max(scored, key=lambda s: (s[0], s[1], s[2], len(s[3])))
-            found.append((name, column, f"its column {column.name} names a {word}", weight, values))
-            continue
-        table_word = [w for w in words(name.rsplit(".", 1)[-1]) if w.rstrip("s") in ROOT_WORDS]
-        if table_word and len(table.primary_key) == 1:
-            column = _naming_column(table)
-            word = table_word[0].rstrip("s")
-            values = survey.frequent_values(name, column.name, SAMPLE_ROWS)
-            why = f"the table is named for a {word}: its rows are the {word}s"
-            found.append((name, column, why, ROOT_WORDS[word] + 1, values))
-    names = {t for t, *_ in found}
+    found = [f for name in schema.tables if (f := _candidate(survey, name)) is not None]
+    names = {f.table for f in found}
     ranked: list[tuple[tuple[Any, ...], RootCandidate]] = []
-    for candidate_table, column, why, weight, values in found:
-        scoped = _scoped_under(schema, candidate_table)
-        covers = tuple(sorted(names & set(scoped)))
+    for f in found:
+        scoped = _scoped_under(schema, f.table)
         candidate = RootCandidate(
-            table=candidate_table,
-            column=column.name,
-            why=why,
-            condition=_condition(column, values[0][0] if values else None, survey.dialect),
-            distinct_values=len(values),
+            table=f.table,
+            column=f.column.name,
+            why=f.why,
+            condition=_condition(f.column, f.values[0][0] if f.values else None, survey.dialect),
+            distinct_values=len(f.values),
             scoped_tables=scoped,
-            covers=covers,
+            covers=tuple(sorted(names & set(scoped))),
         )
-        ranked.append(((len(values) >= 2, len(covers), weight, len(scoped), candidate_table), candidate))
-    ranked.sort(key=lambda r: (not r[0][0], -r[0][1], -r[0][2], -r[0][3], r[0][4]))
+        usable = len(f.values) >= 2
+        ranked.append(((not usable, -len(candidate.covers), -f.weight, -len(scoped), f.table), candidate))
+    ranked.sort(key=lambda r: r[0])
     return [candidate for _, candidate in ranked]
+
+
+def _candidate(survey: Survey, name: str) -> _Found | None:
+    """The table's best root column, if a column or the table's own name says region or tenant."""
+    table = survey.schema.tables[name]
+    fk_columns = {c for fk in survey.schema.parents(name) for c in fk.child_columns}
+    columns = [(c, hit) for c in table.columns if (hit := root_weight(c.name)) and c.name not in fk_columns]
+    if columns:
+        # The surest word; then a column that holds values over a key (country.country rather than
+        # country.country_id); then text; then the most values to choose from.
+        scored = [
+            (
+                hit[1],
+                c.name not in table.primary_key,
+                c.kind == "text",
+                survey.frequent_values(name, c.name, SAMPLE_ROWS),
+                c,
+                hit[0],
+            )
+            for c, hit in columns
+        ]
+        weight, _, _, values, column, word = max(scored, key=lambda s: (s[0], s[1], s[2], len(s[3])))
+        return _Found(name, column, f"its column {column.name} names a {word}", weight, values)
+    table_words = [singular(w) for w in words(name.rsplit(".", 1)[-1])]
+    named_for = [w for w in table_words if w in ROOT_WORDS]
+    if named_for and len(table.primary_key) == 1:
+        column = _naming_column(table)
+        word = named_for[0]
+        values = survey.frequent_values(name, column.name, SAMPLE_ROWS)
+        # A table named for a tenant outranks a column naming one: its rows are the tenants themselves.
+        return _Found(
+            name, column, f"the table is named for a {word}: its rows are the {word}s", ROOT_WORDS[word] + 1, values
+        )
+    return None
 
 
 def _naming_column(table: Table) -> Column:
