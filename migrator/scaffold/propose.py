@@ -6,7 +6,7 @@ subset through an undeclared relation, `all` for the rest (lookups and catalogue
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING
 
 from migrator.plan.model import DataSection, TableRule
@@ -40,8 +40,12 @@ def propose(survey: Survey, source_url: str, password_in_url: bool) -> Proposal:
     rules, reasons = _rules_for_unreached(schema, roots, proposal.relations)
     data = DataSection(roots=roots, tables={t: TableRule.model_validate({"copy": r}) for t, r in rules.items()})
     classes = classify(schema, data)
-    for name in schema.tables:
+    paths = _paths_from_roots(schema, list(roots))
+    # Each class in turn (render.py), and within one the tables nearest the root first.
+    for name in sorted(schema.tables, key=lambda t: (len(paths.get(t, ())), t)):
         reason = reasons.get(name) or classes.reasons[name]
+        if classes.classes[name] == "scoped" and len(paths.get(name, ())) > 2:
+            reason += f" (from the root: {' -> '.join(paths[name])})"
         count, estimated = counted[name]
         proposal.tables.append(
             TableProposal(name, count, classes.classes[name], rules.get(name), reason, rows_estimated=estimated)
@@ -69,6 +73,20 @@ def plan_name(database: str) -> str:
     """The database's name as a plan name (letters, digits, '.', '_', '-')."""
     name = _NOT_A_NAME.sub("-", database).strip(".-_")
     return name or "database"
+
+
+def _paths_from_roots(schema: Schema, roots: list[str]) -> dict[str, list[str]]:
+    """For each table below a root, the tables from the root down to it, found breadth first
+    through the children as classify.py walks them, so each path ends in the parent it names."""
+    paths = {root: [root] for root in roots}
+    queue = deque(roots)
+    while queue:
+        parent = queue.popleft()
+        for fk in schema.children(parent):
+            if fk.child not in paths:
+                paths[fk.child] = [*paths[parent], fk.child]
+                queue.append(fk.child)
+    return paths
 
 
 def _rules_for_unreached(

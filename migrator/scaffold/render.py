@@ -108,7 +108,7 @@ def _tables(proposal: Proposal) -> list[str]:
         "Tables the rules reach need no entry, unless a column of theirs is transformed.",
         4,
     )
-    ordered = sorted(proposal.tables, key=lambda t: (_ORDER[t.table_class], t.table))
+    ordered = sorted(proposal.tables, key=lambda t: _ORDER[t.table_class])  # stable: propose.py's order within
     for table in ordered:
         personal = [p for p in proposal.personal if p.table == table.table]
         transformed = [p for p in personal if p.action]
@@ -152,7 +152,7 @@ def _relations(proposal: Proposal) -> list[str]:
         )
         lines += ["  # relations:"]
         for r in found:
-            entry = f"{{from: {r.child}.{r.column}, to: {r.parent}.{r.key}}}"
+            entry = f"{{from: {scalar(f'{r.child}.{r.column}')}, to: {scalar(f'{r.parent}.{r.key}')}}}"
             lines += [f"  #   - {entry}  # sampled {r.sampled} distinct values, all resolve"]
     for r in rejected:
         why = (
