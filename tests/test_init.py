@@ -17,7 +17,7 @@ from migrator.engine.dry_run import plan_tables
 from migrator.engine.run import run_plan
 from migrator.plan.load import load_plan
 from migrator.scaffold.model import Proposal
-from migrator.scaffold.render import render_yaml, scalar
+from migrator.scaffold.render import scalar
 from migrator.scaffold.scaffold import scaffold
 from migrator.stores.sql.survey import has_password
 from tests.conftest import CHINOOK_SQLITE
@@ -128,6 +128,19 @@ def test_chinook_postgresql(chinook_pg: str, tmp_path: Path) -> None:
     _run_with(plan, "customer", "country = 'USA'", tmp_path)
 
 
+def test_a_password_in_the_url_is_never_written(chinook_pg: str, tmp_path: Path) -> None:
+    """The local server trusts its clients, so a password in the URL is ignored there, and init reads
+    the database all the same: what matters is what it writes."""
+    with_password = chinook_pg.replace("postgres@", "postgres:s3cret-Pass@")
+    result = scaffold(with_password, tmp_path)
+    assert "s3cret" not in result.yaml and "s3cret" not in json.dumps(result.proposal.to_dict())
+    assert 'database: "${SOURCE_URL}"' in result.yaml and "set SOURCE_URL" in result.yaml
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(result.yaml, encoding="utf-8")
+    loaded = load_plan(plan, environ={"SOURCE_URL": chinook_pg})
+    assert loaded.plan.source.database == chinook_pg
+
+
 @pytest.mark.parametrize(
     ("dataset", "condition"),
     [
@@ -208,14 +221,18 @@ def test_relations_personal_values_and_logs(tmp_path: Path) -> None:
     _run_with(plan, "accounts", "region = 'US'", tmp_path)
 
 
-def test_a_password_is_never_written(tmp_path: Path) -> None:
+def test_what_init_refuses(run_cli, tmp_path: Path) -> None:
+    missing = run_cli("init", f"sqlite:///{tmp_path / 'nothing.db'}")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    sqlite3.connect(tmp_path / "empty.db").close()
+    empty = run_cli("init", f"sqlite:///{tmp_path / 'empty.db'}", "--format", "json")
+    assert empty.returncode == 2 and json.loads(empty.stderr)["message"].startswith("the source database has no tables")
+
+
+def test_passwords_are_found_in_either_place() -> None:
     assert has_password("postgresql://app:s3cret@db/prod")
     assert has_password("postgresql://app@db/prod?password=s3cret")
     assert not has_password("postgresql://app@db/prod")
-    proposal = Proposal("prod", "${SOURCE_URL}", True, "postgresql", "sqlite:///prod-target.db")
-    text = render_yaml(proposal, "postgresql://app:***@db/prod")
-    assert "s3cret" not in text and 'database: "${SOURCE_URL}"' in text and "set SOURCE_URL" in text
-    assert yaml.safe_load(text) == proposal.plan()
 
 
 @pytest.mark.parametrize("value", ["yes", "null", "a: b", "x #y", "${V}", "sqlite:///a b.db", "'q'", "1", "Ünïcode"])

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrator.errors import UsageError
 from migrator.scaffold.model import Proposal
 from migrator.scaffold.propose import propose
 from migrator.scaffold.render import render_yaml
@@ -25,6 +26,8 @@ def scaffold(url: str, plan_folder: Path | None = None) -> Scaffold:
     from migrator.stores.sql.survey import has_password, surveyed
 
     with surveyed(url) as survey:
+        if not survey.schema.tables:
+            raise UsageError(f"the source database has no tables: {connect.redact(url)}")
         proposal = propose(survey, _as_seen_from(url, plan_folder), has_password(url))
     return Scaffold(proposal, render_yaml(proposal, connect.redact(url)))
 
