@@ -20,6 +20,9 @@ from migrator.stores.sql.reflect import ReflectedSource, reflect
 from migrator.stores.sql.snapshot import snapshot, table_sizes
 from migrator.subset.schema import Schema
 
+# A DISTINCT over a whole table reads all of it before its LIMIT applies (a hash aggregate cannot
+# stop early): the distinct values are taken from the first rows only, this many per value wanted.
+ROWS_PER_VALUE = 10
 ESTIMATE_ABOVE = 1_000_000  # rows from which a table's size is PostgreSQL's estimate, not a count
 
 
@@ -56,18 +59,18 @@ class Survey:
         return [(value, int(n)) for value, n in self._guarded(lambda: list(self.conn.execute(query))) or []]
 
     def text_sample(self, table: str, column: str, sample: int) -> list[str]:
-        """Up to `sample` distinct non-null values of the column, as text."""
-        col = self.source.table(table).c[column]
-        query = sa.select(col).where(col.is_not(None)).distinct().limit(sample)
+        """Up to `sample` distinct non-null values of the column, as text, from its first rows."""
+        rows = _first_rows(self.source.table(table).c[column], sample * ROWS_PER_VALUE)
+        query = sa.select(rows.c.v).distinct().limit(sample)
         return [str(value) for (value,) in self._guarded(lambda: list(self.conn.execute(query))) or []]
 
     def unresolved(self, child: str, column: str, parent: str, key: str, sample: int) -> tuple[int, int] | None:
         """(distinct values sampled, how many of them no `parent.key` holds): up to `sample` distinct
-        non-null values of `child.column`, anti-joined with the parent's key. None when the database
-        cannot compare the two columns (their types differ)."""
-        values = self.source.table(child).c[column]
+        non-null values of `child.column`, from its first rows, anti-joined with the parent's key.
+        None when the database cannot compare the two columns (their types differ)."""
         keys = self.source.table(parent).c[key]
-        sampled = sa.select(values.label("v")).where(values.is_not(None)).distinct().limit(sample).subquery()
+        rows = _first_rows(self.source.table(child).c[column], sample * ROWS_PER_VALUE)
+        sampled = sa.select(rows.c.v).distinct().limit(sample).subquery()
         query = sa.select(
             sa.func.count(),
             sa.func.count(sa.case((~sa.exists().where(keys == sampled.c.v), 1))),
@@ -92,6 +95,11 @@ class Survey:
             return None
         savepoint.commit()
         return result
+
+
+def _first_rows(column: sa.Column, rows: int) -> sa.Subquery:  # type: ignore[type-arg]
+    """The column's first `rows` non-null values, in whatever order the database reads them, as `v`."""
+    return sa.select(column.label("v")).where(column.is_not(None)).limit(rows).subquery()
 
 
 @contextmanager
