@@ -26,6 +26,8 @@ _SHARE = 0.9  # the part of the sampled values that must look alike
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9(][0-9 ().\-/]{5,22}[0-9]$")
 _DATE_LIKE = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}")
+# Categories that make a table's rows about someone: a city or a bare name beside them is theirs.
+_ABOUT_SOMEONE = {"email", "phone", "name", "address", "birth_date", "national_id", "credential", "ip"}
 _LOOKS = {"email": "e-mail addresses", "phone": "phone numbers", "ip": "IP addresses"}
 
 
@@ -33,13 +35,15 @@ def personal_columns(survey: Survey, skipped: set[str], key_columns: set[tuple[s
     found: list[PersonalColumn] = []
     for name, table in survey.schema.tables.items():
         by_name = {c.name: personal_category(c.name) for c in table.columns}
-        person_like = any(by_name.values())
+        person_like = any(category in _ABOUT_SOMEONE for category in by_name.values())
         for column in table.columns:
             if (name, column.name) in key_columns:
                 continue
             category = by_name[column.name]
             if category is None and person_like and words(column.name) == ("name",):
                 category = "name"  # a bare `name` beside an e-mail or a phone names a person
+            if category == "city" and not person_like:
+                category = None  # the city column of a table of cities is a catalogue, not someone's city
             evidence: list[str] = ["name"] if category else []
             if column.kind == "text":
                 looks = _values_look_like(survey.text_sample(name, column.name, SAMPLE_VALUES))
