@@ -153,6 +153,11 @@ def test_public_schemas(public_sources: PublicSources, dataset: str, condition: 
     proposal, plan = _written(public_sources.url(DATASETS[dataset]), tmp_path)
     assert proposal.root is not None
     assert _classes_of_the_dry_run(plan) == {t.table: t.table_class for t in proposal.tables}
+    personal = {(p.table, p.column) for p in proposal.personal}
+    if dataset in ("pagila", "sakila"):
+        assert ("customer", "email") in personal and ("address", "phone") in personal
+        assert ("city", "city") not in personal  # a table of cities is a catalogue
+        assert proposal.root.condition.startswith("country = ")  # the country's name, not its key
     _run_with(plan, proposal.root.table, condition or proposal.root.condition, tmp_path)
 
 
