@@ -112,6 +112,7 @@ PAGES = {
             "srv",
             {"docs/examples/codebase-mirror.yaml": "srv/plans/codebase-mirror.yaml"},
         ),
+        Page("howto/scaffold-a-plan.md", {CHECKOUT: "checkout"}, "checkout"),
         Page(
             "howto/tenant-extraction.md",
             {CHECKOUT: "checkout"},

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from migrator.cli import init_command
 from migrator.cli.output import console, print_error, print_json, print_output, print_run
 from migrator.errors import Interrupted, MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
@@ -208,6 +209,8 @@ def schema(format: FormatOpt = Format.json) -> None:
     document["title"] = "migrator plan"
     print_json(document)
 
+
+init_command.register(app)
 
 audit_app = typer.Typer(
     help="The audit trail: check it offline (verify), make a signing key (keygen).",

@@ -1,0 +1,1 @@
+"""`migrator init`: a starting plan read off a database (survey -> proposals -> commented YAML)."""
