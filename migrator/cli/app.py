@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from migrator.cli import status_command
 from migrator.cli.output import console, print_json, print_run
 from migrator.errors import Interrupted, MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
@@ -267,6 +268,9 @@ def audit_keygen(
             print_json({"signing_key": str(secret), "public_key": str(folder / "public-key.pem")})
         else:
             console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
+
+
+status_command.register(app)
 
 
 @app.callback(invoke_without_command=True)

@@ -24,7 +24,7 @@ from migrator.engine.status.planned import PlannedUnits, count_planned
 from migrator.engine.status.trail import RunTrailFacts, read_trail
 from migrator.plan.load import LoadedPlan
 
-__all__ = ["PlanStatus", "plan_status"]
+__all__ = ["PlanStatus", "StatusReader", "plan_status"]
 
 _DONE_STEPS = ("pushed", "verified")
 
@@ -32,6 +32,27 @@ _DONE_STEPS = ("pushed", "verified")
 def plan_status(loaded: LoadedPlan, *, count: bool = True, now: dt.datetime | None = None) -> PlanStatus:
     """The plan's runs, oldest first. `count` counts the planned units on the source for a run in
     progress (for its pending units and ETA)."""
+    return StatusReader(loaded, count=count).read(now)
+
+
+class StatusReader:
+    """Reads the status again and again (`--watch`), counting the planned units on the source once."""
+
+    def __init__(self, loaded: LoadedPlan, *, count: bool = True):
+        self.loaded, self.count = loaded, count
+        self._planned: PlannedUnits | None = None
+
+    def planned(self) -> PlannedUnits:
+        if self._planned is None:
+            self._planned = count_planned(self.loaded) if self.count else PlannedUnits()
+        return self._planned
+
+    def read(self, now: dt.datetime | None = None) -> PlanStatus:
+        return _read(self, now)
+
+
+def _read(reader: StatusReader, now: dt.datetime | None) -> PlanStatus:
+    loaded = reader.loaded
     plan, state = loaded.plan, loaded.state_dir
     status = PlanStatus(plan.name, str(state), [])
     trail = read_trail(state) if state.is_dir() else {}
@@ -52,8 +73,8 @@ def plan_status(loaded: LoadedPlan, *, count: bool = True, now: dt.datetime | No
         run = _run(facts, records.get(run_id))
         if ledger is not None and ledger.run_id == run_id and run.state == "unknown":
             run.state = "running" if ledger.status == "running" else "finished"
-        if run_id == latest and run.in_progress and count:
-            planned = count_planned(loaded)
+        if run_id == latest and run.in_progress:
+            planned = reader.planned()
             status.notes += planned.notes
         current = run_id == latest
         run.parts = _parts(loaded, run, facts, records.get(run_id), ledger, planned if current else None, current)
@@ -132,7 +153,9 @@ def _tables(
     from_ledger = ledger is not None and ledger.reachable and ledger.run_id == run.run_id
     if record is not None and record.get("tables"):
         for table in record["tables"]:
-            units[table["table"]] = UnitProgress(table["table"], "done", table["chunks"], table["chunks"], table["rows"])
+            units[table["table"]] = UnitProgress(
+                table["table"], "done", table["chunks"], table["chunks"], table["rows"]
+            )
     elif from_ledger and ledger is not None:
         for name, got in ledger.tables.items():
             state = "done" if got.complete else "running"
