@@ -174,6 +174,9 @@ def _tables(
     elif run.state != "running":
         for unit in units.values():
             unit.state = "stopped" if unit.state == "running" else unit.state
+    if planned is not None and planned.tables is not None:  # in the order the run copies them
+        order = {name: index for index, name in enumerate(planned.tables)}
+        units = dict(sorted(units.items(), key=lambda item: order.get(item[0], len(order))))
     known = finished or (planned is not None and planned.tables is not None)
     done = sum(u.units_done for u in units.values())
     total = sum(u.units_planned or u.units_done for u in units.values()) if known else None
