@@ -9,11 +9,11 @@ at that instant can be asserted exactly: the units done, the ETA, a retry met on
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -155,8 +155,8 @@ def _part(run: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_a_real_run_polled_from_another_process(tmp_path: Path, demo_source: Path, run_cli: CliRunner) -> None:
-    """`python -m migrator run` copies ~1,000 two-row chunks while `status --format json` is polled."""
-    plan = _plan(tmp_path, demo_source, chunk_rows=2)
+    """`python -m migrator run` copies ~500 four-row chunks while `status --format json` is polled."""
+    plan = _plan(tmp_path, demo_source, chunk_rows=4)
     child = subprocess.Popen(
         [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json", "--no-verify"],
         env=_env(),
@@ -258,6 +258,11 @@ def test_an_unreachable_target_still_shows_the_state_folder(
     ran = run_cli("run", plan, "--format", "json")
     assert ran.returncode == 0, ran.stderr
     run_id = json.loads(ran.stdout)["run_id"]
+    out = io.StringIO()
+    render_status(plan_status(load_plan(plan)), Console(file=out, width=120, color_system=None))
+    rows = sum(t["rows"] for t in json.loads(ran.stdout)["tables"])
+    assert f"{rows:,} rows" in out.getvalue()
+    assert re.search(r"^tables +done +\d+ +0 ", out.getvalue(), re.MULTILINE)
     # The same state folder, its target now a PostgreSQL server that is not there (port 9: discard).
     moved = _plan(tmp_path, demo_source, target="postgresql+psycopg://nobody@127.0.0.1:9/gone")
     assert moved == plan
@@ -300,13 +305,51 @@ def test_watch_renders_and_ends_with_the_run(tmp_path: Path, demo_source: Path, 
     assert "finished" in out.getvalue()
 
 
-def test_text_of_a_finished_run(tmp_path: Path, demo_source: Path, run_cli: CliRunner) -> None:
-    plan = _plan(tmp_path, demo_source)
-    ran = run_cli("run", plan, "--format", "json")
+def test_an_interrupted_run_and_its_resume(
+    tmp_path: Path, demo_source: Path, run_cli: CliRunner, gated: list[GatedRun]
+) -> None:
+    """Ctrl-C: the run stops after the chunk it stands at, and says so in its trail; status shows it
+    interrupted, with what it had done; the next run resumes the same run id and finishes it."""
+    plan = _plan(tmp_path, demo_source, chunk_rows=50)
+    run = GatedRun(plan, tmp_path / "gates", [4], _env())
+    gated.append(run)
+    run.wait_paused(4)
+    run.process.send_signal(signal.SIGINT)
+    run.go(4)
+    run.process.communicate(timeout=WAIT)
+    assert run.process.returncode != 0
+    (stopped,) = _status_json(run_cli, plan, "--no-count")["runs"]
+    assert stopped["state"] == "interrupted" and "interrupted" in stopped["last_error"].lower()
+    tables = _part(stopped, "tables")
+    assert tables["state"] == "stopped" and tables["units_done"] == 4
+    assert stopped["eta_seconds"] is None  # not in progress: no rate, no time left
+    resumed = run_cli("run", plan, "--format", "json", "--no-verify")
+    assert resumed.returncode == 0, resumed.stderr
+    (after,) = _status_json(run_cli, plan)["runs"]
+    assert after["run_id"] == stopped["run_id"] and after["state"] == "resumed-and-finished"
+    assert _part(after, "tables")["units_done"] > 4
+
+
+def test_every_part_of_the_demo_plan(tmp_path: Path, demo_source: Path, run_cli: CliRunner) -> None:
+    """The demo's four parts, each from its own record: the tables' ledger, the objects copied and
+    their bytes, the flag file, the repository's step in its unit mark."""
+    demo = demo_source.parent.parent  # DEMO/source/global.db
+    plans = demo.parent / "plans"
+    plans.mkdir(exist_ok=True)
+    plan = plans / "demo.yaml"
+    plan.write_text((REPO / "plans" / "demo.yaml").read_text(encoding="utf-8").replace("../demo/", f"../{demo.name}/"))
+    ran = run_cli("run", plan, "--format", "json", env={"MIGRATOR_HASH_KEY": "status-test"})
     assert ran.returncode == 0, ran.stderr
-    status = plan_status(load_plan(plan), now=dt.datetime.now(dt.UTC))
-    out = io.StringIO()
-    render_status(status, Console(file=out, width=120, color_system=None))
-    text = out.getvalue()
-    rows = sum(t["rows"] for t in json.loads(ran.stdout)["tables"])
-    assert f"{rows:,} rows" in text and re.search(r"^tables +done +\d+ +0 ", text, re.MULTILINE)
+    copied = json.loads(ran.stdout)
+    status = _status_json(run_cli, plan)
+    (run,) = status["runs"]
+    assert run["run_id"] == copied["run_id"] and run["state"] == "finished"
+    parts = {part["part"]: part for part in run["parts"]}
+    assert list(parts) == ["tables", "objects", "flags", "codebase"]
+    assert all(part["state"] == "done" and part["units_pending"] == 0 for part in parts.values())
+    assert parts["tables"]["rows"] == sum(t["rows"] for t in copied["tables"])
+    assert parts["objects"]["objects"] == copied["objects"]["objects"] > 0
+    assert parts["objects"]["bytes"] == copied["objects"]["bytes"] > 0
+    assert parts["flags"]["units_done"] == 1
+    (repository,) = parts["codebase"]["units"]
+    assert repository["name"] == "monorepo" and repository["step"] == "verified"
