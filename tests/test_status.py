@@ -208,6 +208,7 @@ def test_units_done_pending_and_eta_at_a_known_instant(
     assert tables["units_planned"] > 40
     assert tables["units_pending"] == tables["units_planned"] - 5
     assert running["eta_seconds"] is not None and running["eta_seconds"] > 0
+    assert 0 <= running["quiet_seconds"] < WAIT
     by_table = {unit["name"]: unit for unit in tables["units"]}
     assert sum(unit["units_done"] for unit in by_table.values()) == 5
     assert {unit["state"] for unit in by_table.values()} >= {"pending"}  # tables not started yet

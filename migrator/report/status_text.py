@@ -14,6 +14,7 @@ from rich.text import Text
 from migrator.engine.status.model import PartStatus, PlanStatus, RunStatus
 
 _STYLE = {"done": "green", "running": "cyan", "pending": "dim", "stopped": "yellow"}
+_QUIET = 300  # seconds without an event before a running run is asked about (a unit rarely takes so long)
 _RUN_STYLE = {"running": "cyan", "interrupted": "yellow", "failed": "red", "copied-but-not-verified": "red"}
 
 
@@ -48,6 +49,8 @@ def _run(run: RunStatus) -> RenderableType:
         head += f", ended {run.finished_at}"
     elif run.last_event_at:
         head += f", last event {run.last_event_at}"
+        if run.quiet_seconds is not None and run.quiet_seconds >= _QUIET:
+            head += f" ([yellow]nothing for {_duration(run.quiet_seconds)}: still running?[/])"
     if run.seconds is not None:
         head += f" ({run.seconds:.1f} s)"
     table = Table(box=None, pad_edge=False, show_edge=False)

@@ -222,6 +222,8 @@ def _state(run: RunStatus, done: int, total: int | None, finished: bool) -> str:
 
 def _rate(run: RunStatus, facts: RunTrailFacts, now: dt.datetime) -> None:
     """Units, rows and bytes per second since the run (re)started; the ETA from the units pending."""
+    if facts.last_at is not None:
+        run.quiet_seconds = max((now - dt.datetime.fromisoformat(facts.last_at)).total_seconds(), 0.0)
     if facts.started_at is None:
         return
     elapsed = (now - dt.datetime.fromisoformat(facts.started_at)).total_seconds()

@@ -55,6 +55,9 @@ class RunStatus:
     rows_per_second: float | None = None
     bytes_per_second: float | None = None
     eta_seconds: float | None = None  # a run in progress whose planned units are known
+    # A run in progress: how long its trail has been quiet. A run killed with kill -9 logs no stop, and
+    # stays "running" in its records; a silence much longer than a unit takes is the sign of it.
+    quiet_seconds: float | None = None
     retries: list[dict[str, Any]] = field(default_factory=list)  # {"at", "attempt", "error"}
     last_error: str | None = None
 
