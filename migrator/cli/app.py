@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from migrator.cli import init_command
+from migrator.cli import init_command, status_command
 from migrator.cli.output import console, print_error, print_json, print_output, print_run
 from migrator.errors import Interrupted, MigratorError, PlanError, SafetyError, UsageError
 from migrator.version import __version__
@@ -269,6 +269,9 @@ def audit_keygen(
             print_output("audit-keygen", {"signing_key": str(secret), "public_key": str(folder / "public-key.pem")})
         else:
             console().print(f"wrote {secret} (set MIGRATOR_SIGNING_KEY to its path) and {folder / 'public-key.pem'}")
+
+
+status_command.register(app)
 
 
 @app.callback(invoke_without_command=True)
