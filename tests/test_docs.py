@@ -397,6 +397,9 @@ def test_every_command_takes_format_json_and_prints_json(run_cli, tmp_path: Path
         "schema": ["schema"],
         "audit verify": ["audit", "verify", state],
         "audit keygen": ["audit", "keygen", tmp_path / "keys"],
+        "status": ["status", plan],
+        "rehearse": ["rehearse", plan, "--sample", "5"],
+        "init": ["init", f"sqlite:///{demo.database}"],
     }
     assert set(calls) == set(commands), "a command was added: give it a call here"
     for words, args in calls.items():

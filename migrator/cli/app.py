@@ -82,10 +82,12 @@ def plan_command(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """The dry run: every table's class, reason, selecting SQL, row and dangling counts;
-    the objects each artifacts selection takes and skips; each flag copied, overridden or
-    excluded, and every targeting rule removed; per repository the commits to rewrite, the refs
-    to push, the paths kept out and any secret found. Writes nothing to the target."""
+    """The dry run: what `run` would do, and why. Writes nothing to the target.
+
+    Every table's class, reason, selecting SQL, row and dangling counts; the objects each
+    artifacts selection takes and skips; each flag copied, overridden or excluded, and every
+    targeting rule removed; per repository the commits to rewrite, the refs to push, the paths
+    kept out and any secret found."""
     from migrator.engine.dry_run import dry_run
     from migrator.plan.load import load_plan
 
@@ -129,9 +131,11 @@ def run(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Copy the subset, the selected objects and the flags into the target and mirror the
-    repositories, in checkpointed units. Running it again continues an unfinished run, or syncs
-    the repositories' new commits; a finished one with nothing new is a no-op that says so."""
+    """Copy the plan's parts into the target in checkpointed units, then verify them.
+
+    The subset, the selected objects and the flags are copied and the repositories mirrored.
+    Running it again continues an unfinished run, or syncs the repositories' new commits; a
+    finished one with nothing new is a no-op that says so."""
     from migrator.engine.observer import Silent
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
@@ -179,11 +183,12 @@ def verify(
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
-    """Prove the target holds exactly the subset (I1 integrity, I2 residency, I3
-    completeness), the selected objects (size, SHA-256, metadata; nothing else), the
-    flags (the plan's output, valid against flagd's schema) and the repositories (every ref
-    at the commit the rewrite gives, no excluded path in their history). Exit 1 if any check
-    fails."""
+    """Prove the target holds exactly what the plan selects. Exit 1 if any check fails.
+
+    The subset (I1 integrity, I2 residency, I3 completeness), the selected objects (size,
+    SHA-256, metadata; nothing else), the flags (the plan's output, valid against flagd's
+    schema) and the repositories (every ref at the commit the rewrite gives, no excluded path in
+    their history)."""
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 

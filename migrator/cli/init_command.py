@@ -29,9 +29,11 @@ def register(app: typer.Typer) -> None:
         format: FormatOpt = Format.text,
         debug: DebugOpt = False,
     ) -> None:
-        """Write a starting plan for a database: every table classified with the reason, the likely roots
-        ranked, candidate relations the schema does not declare, and the columns that look personal with
-        a transform for each. The plan validates as written; edit the root condition and the target."""
+        """Write a starting plan for a database, to edit: roots proposed, every table classified.
+
+        Every table is classified with the reason, the likely roots ranked, candidate relations the
+        schema does not declare listed, and the columns that look personal given a transform each.
+        The plan validates as written; edit the root condition and the target."""
         from migrator.cli.app import _errors
         from migrator.cli.output import console, print_json
         from migrator.errors import UsageError

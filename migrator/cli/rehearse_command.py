@@ -62,9 +62,11 @@ def register(app: typer.Typer) -> None:
         format: FormatOpt = Format.text,
         debug: DebugOpt = False,
     ) -> None:
-        """Run the whole plan against throwaway targets (a SQLite database, folders, a flags file, bare
-        repositories), optionally sampled and interrupted, then verify it. Exit 0 if every check
-        holds, 1 if one fails, 2 if the plan is invalid (also against the source's schema)."""
+        """Rehearse the whole plan against throwaway targets, sampled and interrupted, then verify it.
+
+        The targets are a SQLite database, folders, a flags file and bare repositories, unless
+        options name real ones. Exit 0 if every check holds, 1 if one fails, 2 if the plan is
+        invalid (also against the source's schema)."""
         from migrator.errors import MigratorError, UsageError
         from migrator.rehearse.result import read_report, stopped_before_running
         from migrator.rehearse.run import Options, rehearse

@@ -33,9 +33,11 @@ def register(app: typer.Typer) -> None:
         format: FormatOpt = Format.text,
         debug: DebugOpt = False,
     ) -> None:
-        """The plan's runs: each one's state, per part the units done and pending, the rows,
-        objects and bytes copied, the rate and time left of a run in progress, the retries and
-        the last error. Read from the target's ledger and the state folder; writes nothing."""
+        """The plan's runs and how far each got, read while a run goes on. Writes nothing.
+
+        Each run's state, per part the units done and pending, the rows, objects and bytes copied,
+        the rate and time left of a run in progress, the retries and the last error, read from the
+        target's ledger and the state folder."""
         _status(plan, watch=watch, interval=interval, count=count, format=format, debug=debug)
 
 
