@@ -372,7 +372,7 @@ def test_the_json_examples_of_the_reference_match_their_schemas() -> None:
     `format` first, as the CLI prints it, and is still a valid document of its output."""
     reference = COMMANDS_REFERENCE.read_text(encoding="utf-8")
     examples = re.findall(r'^```json\n(\{\n  "format": "migrator\.([a-z-]+)/\d+".*?)^```$', reference, re.M | re.S)
-    assert {name for _, name in examples} == {"plan", "run", "verify", "error"}
+    assert {name for _, name in examples} == {"plan", "run", "verify", "init", "error"}
     for text, name in examples:
         document = json.loads(text)
         assert document[FORMAT_KEY] == format_of(name)
