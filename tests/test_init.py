@@ -68,9 +68,9 @@ def test_chinook_sqlite_from_the_command_line(run_cli, tmp_path: Path) -> None:
     again = run_cli("init", f"sqlite:///{CHINOOK_SQLITE}", "--output", plan)
     assert again.returncode == 2 and "exists already" in again.stderr  # never overwrites
     data = json.loads(run_cli("init", f"sqlite:///{CHINOOK_SQLITE}", "--format", "json").stdout)
-    assert data["format_version"] == 1
+    assert data["format"] == "migrator.init/1"
     assert data["plan"] == yaml.safe_load(shown.stdout)
-    assert set(data) == {"format_version", "plan", "source", "tables", "roots", "relations", "personal", "notes"}
+    assert set(data) == {"format", "plan", "source", "tables", "roots", "relations", "personal", "notes"}
 
 
 def test_a_relative_sqlite_path_stays_the_same_file(run_cli, tmp_path: Path) -> None:

@@ -118,6 +118,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     s = Session()
 
     # Each command succeeding, in an order where each finds what it needs.
+    before = s.call(0, "status", plan)  # no run yet
+    assert before is not None and before.document["runs"] == [] and before.document["notes"]
     s.call(0, "validate", plan)
     s.call(0, "validate", plan, "--connect")
     s.call(0, "plan", plan)
@@ -127,17 +129,58 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     assert again is not None and again.document["status"] == "already-finished"
     s.call(0, "run", plan, "--debug", env=key)  # the same answer through the CLI
     s.call(0, "plan", plan)  # a dry run of a finished plan: the target holds it all
+    after = s.call(0, "status", plan)
+    assert after is not None and [run["state"] for run in after.document["runs"]] == [
+        "finished"
+    ]  # the later runs had nothing to do
+    assert {part["part"] for part in after.document["runs"][0]["parts"]} == {"tables", "objects", "flags", "codebase"}
     s.call(0, "verify", plan)
     s.call(0, "verify", plan, "--receipt", ran.document["receipt"])
     s.call(0, "audit", "verify", state)
     s.call(0, "audit", "keygen", root / "keys")
     s.call(0, SCHEMA_COMMAND)
 
+    # A rehearsal, every part, killed part-way and resumed; its report embeds the document it prints.
+    report = root / "rehearsal.md"
+    rehearsed = s.call(0, "rehearse", plan, "--sample", 5, "--interrupt", "--report", report, env=key)
+    assert rehearsed is not None and rehearsed.document["ok"] and rehearsed.document["interrupt"]["killed"]
+    assert all(rehearsed.document[part] for part in ("tables", "objects", "flags", "codebase"))
+    embedded = re.search(r"<!-- migrator-rehearsal (\{.*\}) -->", report.read_text(encoding="utf-8"))
+    assert embedded is not None and json.loads(embedded.group(1)) == rehearsed.document
+    # A plan scaffolded: the demo's database, and one whose relation no foreign key declares.
+    source = root / "demo" / "source" / "global.db"
+    s.call(0, "init", f"sqlite:///{source}")
+    undeclared = root / "shop.db"
+    with closing(sqlite3.connect(undeclared)) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, country TEXT, email TEXT)")
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total INTEGER)")
+        db.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?)",
+            [(i, "US" if i % 2 else "DE", f"c{i}@example.com") for i in range(1, 21)],
+        )
+        db.executemany("INSERT INTO orders VALUES (?, ?, ?)", [(i, i % 20 + 1, i * 10) for i in range(1, 41)])
+        db.commit()
+    shop = s.call(0, "init", f"sqlite:///{undeclared}", "--output", root / "plans" / "shop.yaml")
+    assert shop is not None and [r["resolves"] for r in shop.document["relations"]] == [True]
+    assert shop.document["roots"] and shop.document["personal"]
+
     # Failures: an invalid plan (several problems at once), a key pair that exists, no audit trail.
     s.call(2, "validate", REPO / "tests" / "invalid_plans" / "27-several-problems.yaml")
     s.call(2, "plan", root / "plans" / "missing.yaml")
     s.call(2, "audit", "keygen", root / "keys")
     s.call(2, "audit", "verify", root / "no-such-state")
+    s.call(2, "rehearse", REPO / "tests" / "invalid_plans" / "27-several-problems.yaml")
+    s.call(2, "init", f"sqlite:///{root / 'no-such.db'}")
+    s.call(2, "status", root / "plans" / "missing.yaml")
+
+    # A rehearsal that fails a check: dangling rows under `dangling: fail` stop its run.
+    strict = root / "plans" / "strict.yaml"
+    strict.write_text(
+        plan.read_text(encoding="utf-8").replace("  dangling: drop ", "  dangling: fail "), encoding="utf-8"
+    )
+    failing = s.call(1, "rehearse", strict, "--sample", 50, env=key)
+    assert failing is not None and not failing.document["ok"]
+    assert [check["name"] for check in failing.document["checks"] if not check["ok"]] == ["run"]
 
     # A refused run: another plan into the same targets, which hold what it did not write.
     other = root / "plans" / "other.yaml"
@@ -329,7 +372,7 @@ def test_the_json_examples_of_the_reference_match_their_schemas() -> None:
     `format` first, as the CLI prints it, and is still a valid document of its output."""
     reference = COMMANDS_REFERENCE.read_text(encoding="utf-8")
     examples = re.findall(r'^```json\n(\{\n  "format": "migrator\.([a-z-]+)/\d+".*?)^```$', reference, re.M | re.S)
-    assert {name for _, name in examples} == {"plan", "run", "verify", "error"}
+    assert {name for _, name in examples} == {"plan", "run", "verify", "init", "error"}
     for text, name in examples:
         document = json.loads(text)
         assert document[FORMAT_KEY] == format_of(name)

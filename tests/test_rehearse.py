@@ -17,9 +17,10 @@ import typer
 import yaml
 
 from migrator.cli.app import app
+from migrator.cli.output import format_of
 from migrator.demo.generate import generate_demo
 from migrator.plan.load import load_plan
-from migrator.rehearse.result import read_report
+from migrator.rehearse.result import FORMAT, Check, Rehearsal, read_report
 from migrator.rehearse.run import sampled_roots
 from migrator.rehearse.sample import RootShape, sampled_condition
 
@@ -101,8 +102,16 @@ def test_json_output_a_real_target_and_a_kept_folder(run_cli, demo: Path, tmp_pa
 
 def test_baseline_shows_what_changed(run_cli, demo: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "first.md", tmp_path / "second.md"
-    assert run_cli("rehearse", demo, "--sample", "10", "--report", first, env=ENV).returncode == 0
-    done = run_cli("rehearse", demo, "--sample", "20", "--report", second, "--baseline", first, env=ENV)
+    printed = run_cli("rehearse", demo, "--sample", "10", "--report", first, "--format", "json", env=ENV)
+    assert printed.returncode == 0, printed.stderr
+    # The report embeds the very document `--format json` prints: either is a baseline.
+    document = json.loads(printed.stdout)
+    assert next(iter(document)) == "format" and document["format"] == format_of("rehearse")
+    assert read_report(first.read_text(encoding="utf-8")).document() == document
+    (tmp_path / "first.json").write_text(printed.stdout, encoding="utf-8")
+    done = run_cli(
+        "rehearse", demo, "--sample", "20", "--report", second, "--baseline", tmp_path / "first.json", env=ENV
+    )
     assert done.returncode == 0, done.stderr
     markdown = second.read_text(encoding="utf-8")
     since = markdown.split("### Since the baseline", 1)[1]
@@ -111,6 +120,20 @@ def test_baseline_shows_what_changed(run_cli, demo: Path, tmp_path: Path) -> Non
     assert "since the baseline: table users: planned 10 -> 20" in done.stdout
     same = run_cli("rehearse", demo, "--sample", "20", "--report", tmp_path / "third.md", "--baseline", second, env=ENV)
     assert "No differences." in (tmp_path / "third.md").read_text(encoding="utf-8"), same.stderr
+
+
+def test_a_baseline_is_read_by_its_format_and_its_known_keys() -> None:
+    assert format_of("rehearse") == FORMAT  # the library's spelling of the CLI's version
+    current = Rehearsal("demo", "plans/demo.yaml", True, 10, 0, checks=[Check("run", "run", True, "")])
+    later = current.document() | {"added_later": 1}  # a key a later release adds keeps the version
+    later["checks"] = [c | {"added_later": 1} for c in later["checks"]]
+    assert read_report(json.dumps(later)) == current
+    with pytest.raises(ValueError, match=r"of format migrator\.rehearse/1 \(its format is migrator\.rehearse/2\)"):
+        read_report(json.dumps(current.document() | {"format": "migrator.rehearse/2"}))
+    with pytest.raises(ValueError, match="it names no format"):
+        read_report(json.dumps({"version": 1, **current.to_dict()}))  # the shape before `format`
+    with pytest.raises(ValueError, match=r"its format is migrator\.plan/1"):
+        read_report(json.dumps({"format": "migrator.plan/1", "plan": "demo"}))
 
 
 def test_dangling_rows_under_policy_fail_fail_the_rehearsal_naming_the_line(

@@ -199,7 +199,7 @@ def test_units_done_pending_and_eta_at_a_known_instant(
     gated.append(run)
     run.wait_paused(5)
     first = _status_json(run_cli, plan)
-    assert first["version"] == 1 and first["in_progress"] is True
+    assert first["format"] == "migrator.status/1" and first["in_progress"] is True
     assert first["ledger"]["reachable"] is True
     (running,) = first["runs"]
     tables = _part(running, "tables")

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         schema does not declare listed, and the columns that look personal given a transform each.
         The plan validates as written; edit the root condition and the target."""
         from migrator.cli.app import _errors
-        from migrator.cli.output import console, print_json
+        from migrator.cli.output import console, print_output
         from migrator.errors import UsageError
         from migrator.scaffold.scaffold import scaffold
 
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
             if format is Format.json:
                 if output is not None:
                     output.write_text(result.yaml, encoding="utf-8")
-                print_json(result.proposal.to_dict())
+                print_output("init", result.proposal.to_dict())
             elif output is not None:
                 output.write_text(result.yaml, encoding="utf-8")
                 console(stderr=True).print(f"wrote {output}: check it with `migrator validate {output}`")

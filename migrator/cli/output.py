@@ -36,6 +36,9 @@ OUTPUT_VERSIONS: dict[str, int] = {
     "verify": 1,
     "audit-verify": 1,
     "audit-keygen": 1,
+    "rehearse": 1,
+    "init": 1,
+    "status": 1,
     "error": 1,
 }
 

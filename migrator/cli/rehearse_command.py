@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from migrator.cli.app import DebugOpt, Format, FormatOpt, PlanArg, _errors
-from migrator.cli.output import console, print_json
+from migrator.cli.output import console, print_output
 
 if TYPE_CHECKING:
     from migrator.rehearse.result import Rehearsal
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
                 raise
             _write_reports(result, previous, report, junit)
             if format is Format.json:
-                print_json(result.to_dict())
+                print_output("rehearse", result.to_dict())
             else:
                 from migrator.report.rehearsal_markdown import render_text
 

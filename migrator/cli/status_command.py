@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
 def _status(plan: Path, *, watch: bool, interval: float, count: bool, format: object, debug: bool) -> None:
     from migrator.cli.app import Format, _errors
-    from migrator.cli.output import console, print_json
+    from migrator.cli.output import console, print_output
     from migrator.engine.status import StatusReader
     from migrator.plan.load import load_plan
 
@@ -51,7 +51,7 @@ def _status(plan: Path, *, watch: bool, interval: float, count: bool, format: ob
     with _errors(format, debug, plan):
         reader = StatusReader(load_plan(plan), count=count)
         if format is Format.json:
-            print_json(reader.read().to_dict())  # --watch is for people: JSON is one look
+            print_output("status", reader.read().to_dict())  # --watch is for people: JSON is one look
             return
         from migrator.report.status_text import render_status
         from migrator.report.status_text import watch as watch_live

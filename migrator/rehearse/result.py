@@ -1,15 +1,20 @@
 """A rehearsal's result: its checks, the planned and actual counts, the timings. It is written into
-every report as JSON (a comment block of the Markdown report, or `--format json`), so that a later
-rehearsal can read it back (`--baseline`) and say what changed."""
+every report as the one JSON document `--format json` prints (also in a comment block of the Markdown
+report), so that a later rehearsal can read it back (`--baseline`) and say what changed."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FORMAT_VERSION = 1
+# The document's shape and version, as every JSON output of the CLI names it (docs/reference/outputs/
+# README.md): what cli.output.format_of("rehearse") gives, spelled here because the library does not
+# import the CLI (tests/test_rehearse.py holds the two together). The Markdown report's block carries
+# it too, so that a report and a `--format json` file are the same document, both read by --baseline.
+FORMAT_KEY = "format"
+FORMAT = "migrator.rehearse/1"
 MARKER = "migrator-rehearsal"  # <!-- migrator-rehearsal {...} --> in the Markdown report
 _BLOCK = re.compile(r"<!--\s*" + MARKER + r"\s*(\{.*?\})\s*-->", re.DOTALL)
 
@@ -46,35 +51,47 @@ class Rehearsal:
     checks: list[Check] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     folder: str | None = None  # the throwaway folder, when kept
-    version: int = FORMAT_VERSION
 
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields, without `format` (the CLI's print_output puts it first)."""
         return asdict(self)
+
+    def document(self) -> dict[str, Any]:
+        """The versioned document: what `--format json` prints and the Markdown report embeds."""
+        return {FORMAT_KEY: FORMAT, **self.to_dict()}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Rehearsal:
-        values = dict(data)
-        values["tables"] = [TableCounts(**t) for t in data.get("tables", [])]
-        values["checks"] = [Check(**c) for c in data.get("checks", [])]
+        """Keys it does not know are ignored: a later version of the same format may add some."""
+        values = _known(Rehearsal, data)
+        values["tables"] = [TableCounts(**_known(TableCounts, t)) for t in data.get("tables", [])]
+        values["checks"] = [Check(**_known(Check, c)) for c in data.get("checks", [])]
         return Rehearsal(**values)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def read_report(text: str) -> Rehearsal:
     """A rehearsal read back from a Markdown report (its JSON block) or from `--format json` output."""
     match = _BLOCK.search(text)
     data = json.loads(match.group(1) if match else text)
-    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
-        raise ValueError("not a migrator rehearsal report of format version 1")
+    found = data.get(FORMAT_KEY) if isinstance(data, dict) else None
+    if found != FORMAT:
+        said = f"its format is {found}" if found else "it names no format"
+        raise ValueError(f"not a rehearsal report or `rehearse --format json` output of format {FORMAT} ({said})")
     return Rehearsal.from_dict(data)
 
 
 def embedded(rehearsal: Rehearsal) -> str:
     """The JSON block a Markdown report carries; `--` cannot end the comment early inside it."""
-    text = json.dumps(rehearsal.to_dict(), sort_keys=True).replace("--", "-\\u002d")
+    text = json.dumps(rehearsal.document()).replace("--", "-\\u002d")
     return f"<!-- {MARKER} {text} -->"
 
 

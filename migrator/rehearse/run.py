@@ -85,6 +85,9 @@ def _rehearse(original: LoadedPlan, folder: Path, options: Options) -> Rehearsal
     if ran is None:  # the run failed: its check says why, there is nothing to verify
         _counts(result, planned, None, None)
         return result
+    # The uninterrupted run's digest is for the comparison below, not for the report: taken out of
+    # the result before anything can return it.
+    reference: dict[str, Any] | None = result.interrupt.pop("reference", None) if result.interrupt else None
     with timer("verify"):
         try:
             verified = verify_plan(main.loaded)
@@ -93,8 +96,7 @@ def _rehearse(original: LoadedPlan, folder: Path, options: Options) -> Rehearsal
             _counts(result, planned, ran, None)
             return result
     result.checks[:0] = _verification_checks(verified)
-    if options.interrupt and result.interrupt is not None and "reference" in result.interrupt:
-        reference: dict[str, Any] = result.interrupt.pop("reference")
+    if reference is not None:
         with timer("compare"):
             for found in compare(target_digest(main.loaded, verified), reference["digest"]):
                 result.checks.append(Check(f"interrupt/{found.part}/{found.name}", "interrupt", found.ok, found.detail))

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# The version of the JSON document `migrator init --format json` prints (docs/reference/commands.md).
-FORMAT_VERSION = 1
-
 
 @dataclass(frozen=True)
 class RootCandidate:
@@ -100,8 +97,9 @@ class Proposal:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """What `init --format json` prints, after the `format` the CLI puts first
+        (docs/reference/outputs/init.schema.json)."""
         return {
-            "format_version": FORMAT_VERSION,
             "plan": self.plan(),
             "source": {"dialect": self.dialect, "password_in_url": self.password_in_url},
             "tables": [

@@ -1,14 +1,13 @@
 """What `migrator status` answers: the plan's runs, each with its parts' progress, as plain data.
 
-The shape of `--format json` is `PlanStatus.to_dict()`; its `version` changes when a field is
+The shape of `--format json` is `PlanStatus.to_dict()`, after the `format` the CLI puts first
+(`migrator.status/1`, docs/reference/outputs/status.schema.json): its version grows when a field is
 renamed or removed (fields may be added without a new version)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-STATUS_VERSION = 1
 
 
 @dataclass
@@ -95,7 +94,6 @@ class PlanStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": STATUS_VERSION,
             "plan": self.plan,
             "state_dir": self.state_dir,
             "in_progress": self.in_progress,
