@@ -18,6 +18,7 @@ from migrator.engine.results import TableCopy
 from migrator.engine.target import Target
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform
+from migrator.engine.unit_commit import commit_once
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.cancel import canceller
@@ -114,8 +115,12 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
     with closing(chunks):  # type: ignore[type-var]
         if not query.order_by:
             # No key to continue after: the whole table is one unit, committed once.
-            def whole_table() -> tuple[int, str]:
-                with conn.begin():
+            def whole_table() -> tuple[int, str] | None:
+                with conn.begin() as transaction:
+                    unit_name = f"table:{name}:0"
+                    if not ledger.claimed(conn, plan.name, ctx.run_id, unit_name, 0, None):
+                        transaction.rollback()  # committed by another worker meanwhile
+                        return None
                     count, checksums = 0, []
                     for unit in chunks:
                         checksums.append(unit.write())
@@ -123,39 +128,45 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                     ctx.stop.check_at_once()
                     method, digest = combine(checksums, count)
                     checksum = f"{method}:{digest.checksum}"
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"table:{name}:0", count, None, checksum)
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
+                    ledger.claim(conn, plan.name, ctx.run_id, f"complete:{name}:0", 0, None)
+                    ledger.settle(conn, plan.name, unit_name, checksum, rows=count)
                 return count, checksum
 
-            rows_copied, checksum = guarded(whole_table, f"copying {name} (one unit: the table has no key)")
-            ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
-            ctx.observer.rows_copied(name, rows_copied)
+            whole = guarded(whole_table, f"copying {name} (one unit: the table has no key)")
+            if whole is not None:
+                rows_copied, checksum = whole
+                ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
+                ctx.observer.rows_copied(name, rows_copied)
             chunk = 1
         else:
             since = time.monotonic()
             for unit in guarded_iter(chunks, lambda: f"reading {name} after chunk {chunk}"):  # noqa: B023 (the chunk then)
 
-                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str:
+                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str | None:
                     ctx.stop.check_at_once()
-                    with conn.begin():
-                        checksum = unit.write()
-                        ctx.stop.check_at_once()  # a second Ctrl-C: rolled back, not marked done
-                        ledger.mark_done(
-                            conn, plan.name, ctx.run_id, f"table:{name}:{chunk}", unit.rows, unit.last_key, checksum
-                        )
-                    return checksum
+                    return commit_unit(ctx, f"table:{name}:{chunk}", unit.rows, unit.last_key, unit.write)
 
-                checksum = guarded(commit_chunk, f"writing chunk {chunk} of {name}")
-                ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=checksum)
-                ctx.observer.rows_copied(name, unit.rows)
+                committed = guarded(commit_chunk, f"writing chunk {chunk} of {name}")
+                if committed is not None:  # None: another worker committed this unit meanwhile
+                    ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=committed)
+                    ctx.observer.rows_copied(name, unit.rows)
+                    rows_copied += unit.rows
                 chunk += 1
-                rows_copied += unit.rows
                 ctx.stop.chunk_committed(time.monotonic() - since)
                 since = time.monotonic()
                 ctx.stop.check()
             guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
     ctx.observer.table_finished(name)
     return _finished(ctx, name, (rows_copied, chunk, done.chunks), time.monotonic() - started)
+
+
+def commit_unit(
+    ctx: CopyContext, unit: str, rows: int, last_key: tuple[Any, ...] | None, write: Callable[[], str | None]
+) -> str | None:
+    """The unit's transaction, exactly once (engine/unit_commit.py); None when it was committed
+    already. A second Ctrl-C during it rolls it back."""
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
+    return commit_once(conn, plan, ctx.run_id, unit, rows, last_key, write, ctx.stop.check_at_once)
 
 
 def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds: float) -> TableCopy:
@@ -437,11 +448,11 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
             def commit_fixup(
                 rows: list[dict[str, Any]] = rows, updates: list[dict[str, Any]] = updates, chunk: int = chunk
             ) -> None:
-                with conn.begin():
+                def write() -> None:
                     update_rows(conn, ctx.target.tables[name], keys, columns, updates)
-                    ctx.stop.check_at_once()
-                    last_key = tuple(rows[-1][c] for c in keys)
-                    ledger.mark_done(conn, plan.name, ctx.run_id, f"fixup:{name}:{chunk}", len(updates), last_key)
+
+                last_key = tuple(rows[-1][c] for c in keys)
+                commit_unit(ctx, f"fixup:{name}:{chunk}", len(updates), last_key, write)
 
             guarded(commit_fixup, f"filling in {', '.join(columns)} of {name}, chunk {chunk}")
             chunk += 1
@@ -457,5 +468,4 @@ def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:
 
 
 def _mark_complete(ctx: CopyContext, kind: str, name: str) -> None:
-    with ctx.target.conn.begin():
-        ledger.mark_done(ctx.target.conn, ctx.prep.loaded.plan.name, ctx.run_id, f"{kind}:{name}:0", 0, None)
+    commit_unit(ctx, f"{kind}:{name}:0", 0, None, lambda: None)

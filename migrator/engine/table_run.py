@@ -87,7 +87,8 @@ def _copy_all(
     options: RunContext,
 ) -> RunResult:
     plan = prep.loaded.plan
-    run = ledger.current_run(conn, plan.name)
+    # The run row taken before the ledger is read: units in flight (holding it FOR SHARE) commit first.
+    run = ledger.current_run(conn, plan.name, take=True)
     conn.commit()
     if run is not None and run.plan_sha256 != prep.loaded.sha256:
         raise SafetyError(preflight.another_version(run, plan.name))

@@ -4,6 +4,13 @@ A unit's rows and its "done" mark are written in the same target transaction (SP
 crash at any instant the ledger says exactly which units are in the target: never a unit marked
 done whose rows are missing, never rows without their mark. Everything is keyed by the plan name,
 so two plans may share a target database without reading each other's progress.
+
+Exactly once, whoever runs the unit (a thread, a process, a Dask worker that may be re-run after
+its result was lost): a unit's transaction first checks the run fence (`fence`: the run row read
+FOR SHARE, so a unit of an older run is refused and a resume that takes the row FOR UPDATE waits
+for the units in flight), then claims its ledger row (`claim`: an insert that does nothing on a
+conflict; a second claimer waits for the first to commit or roll back), then writes its rows, then
+its mark (`settle`), then commits. No claim means another transaction committed the unit: roll back.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from migrator.clock import utc_now
+from migrator.errors import PermanentError
 
 metadata = sa.MetaData()
 runs = sa.Table(
@@ -85,10 +94,17 @@ def exists(conn: Connection) -> bool:
     return sa.inspect(conn).has_table(runs.name)
 
 
-def current_run(conn: Connection, plan: str) -> RunRow | None:
+class FencedError(PermanentError):
+    """A unit of a run that is no longer the plan's run (restarted, or resumed under a new id)."""
+
+
+def current_run(conn: Connection, plan: str, *, take: bool = False) -> RunRow | None:
+    """The plan's run row; with `take`, locked FOR UPDATE until the transaction ends: a resume takes
+    it before it reads the ledger, so that the units in flight (holding it FOR SHARE) commit first."""
     if not exists(conn):
         return None
-    row = conn.execute(sa.select(runs).where(runs.c.plan == plan)).mappings().first()
+    query = sa.select(runs).where(runs.c.plan == plan)
+    row = conn.execute(query.with_for_update() if take else query).mappings().first()
     if row is None:
         return None
     return RunRow(row["run_id"], row["plan_sha256"], row["status"], json.loads(row["created_tables"]), row["existing"])
@@ -180,11 +196,28 @@ def _units_in_order(conn: Connection, plan: str, kind: str, table: str) -> list[
     """The plan's units "KIND:TABLE:N", in the order of N."""
     prefix = f"{kind}:{table}:"
     rows = conn.execute(
-        sa.select(units.c.unit, units.c.rows, units.c.last_key, units.c.checksum).where(
+        sa.select(units.c.unit, units.c.run_id, units.c.rows, units.c.last_key, units.c.checksum).where(
             units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True)
         )
     ).all()
     return sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
+
+
+@dataclass(frozen=True)
+class UnitMark:
+    chunk: int
+    run_id: str
+    rows: int
+    checksum: str | None
+
+
+def unit_marks(conn: Connection, plan: str, kind: str, table: str) -> list[UnitMark]:
+    """The marks of a table's units "KIND:TABLE:N", in the order of N: what the ledger says was
+    committed, for the audit trail's reconciliation with it."""
+    return [
+        UnitMark(int(r.unit.rsplit(":", 1)[1]), r.run_id, r.rows, r.checksum)
+        for r in _units_in_order(conn, plan, kind, table)
+    ]
 
 
 def tables_written(conn: Connection, plan: str) -> set[str]:
@@ -192,6 +225,55 @@ def tables_written(conn: Connection, plan: str) -> set[str]:
         return set()
     names = conn.execute(sa.select(units.c.unit).where(units.c.plan == plan)).scalars()
     return {name.split(":", 2)[1] for name in names}
+
+
+def fence(conn: Connection, plan: str, run_id: str) -> None:
+    """The run fence, first in a unit's transaction: the run row read FOR SHARE (held to the commit,
+    so the run cannot be replaced under the unit); a unit of any other run is refused."""
+    query = sa.select(runs.c.run_id).where(runs.c.plan == plan).with_for_update(read=True)
+    current = conn.execute(query).scalar_one_or_none()
+    if current != run_id:
+        now = "no run" if current is None else f"run {current}"
+        raise FencedError(f"unit of run {run_id} refused: the plan {plan!r} has {now} in the target now")
+
+
+def claim(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> bool:
+    """Claim `unit`'s ledger row in the current transaction, after `fence`: True when this
+    transaction holds it now, False when another committed it (the unit is done: roll back). A claim
+    made by a transaction still open elsewhere makes this one wait for its end."""
+    values = {
+        "plan": plan,
+        "unit": unit,
+        "run_id": run_id,
+        "rows": rows,
+        "checksum": None,
+        "done_at": utc_now(),
+        "last_key": encode_key(last_key) if last_key is not None else None,
+    }
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(units).values(values).on_conflict_do_nothing().returning(units.c.unit)
+        return conn.execute(statement).first() is not None
+    if dialect in ("mysql", "mariadb"):
+        return conn.execute(mysql.insert(units).values(values).prefix_with("IGNORE")).rowcount == 1
+    if dialect == "sqlite":
+        return conn.execute(sqlite.insert(units).values(values).on_conflict_do_nothing()).rowcount == 1
+    raise PermanentError(f"no ledger claim for a {dialect} target")
+
+
+def settle(conn: Connection, plan: str, unit: str, checksum: str | None, *, rows: int | None = None) -> None:
+    """The mark of a claimed unit, once its rows are written: its digest and time (and its row count,
+    when the claim could not know it)."""
+    values: dict[str, Any] = {"checksum": checksum, "done_at": utc_now()}
+    if rows is not None:
+        values["rows"] = rows
+    conn.execute(sa.update(units).where(units.c.plan == plan, units.c.unit == unit).values(values))
+
+
+def claimed(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> bool:
+    """`fence` then `claim`: the start of every unit's transaction."""
+    fence(conn, plan, run_id)
+    return claim(conn, plan, run_id, unit, rows, last_key)
 
 
 def mark_done(

@@ -302,7 +302,8 @@ def copy_staged(
     guard: Guard,
 ) -> Generator[Unit, None, None]:
     """Copy the staged rows into `table` of the target, `chunk_rows` at a time, each chunk
-    committed with `mark(conn, rows, last_key, checksum)` (the ledger's mark) in its transaction.
+    committed with `mark(conn, rows, last_key, checksum)` (the ledger's claim and mark, False when
+    the unit was committed already: then skipped) in its transaction.
 
     The chunks' digests are taken on a reader connection of their own, one chunk ahead: SQLite
     spells the rows (without the GIL) and Python hashes them while the chunk before is written."""
@@ -336,9 +337,12 @@ def copy_staged(
                     ahead = reader.submit(digest, *bounds[number + 1])  # while this chunk is written
                 run("BEGIN IMMEDIATE")
                 try:
+                    # The claim first (the ledger's fence and row): a unit already committed is skipped.
+                    if not mark(conn, end - start, last_key, checksum):
+                        run("ROLLBACK")
+                        continue
                     within = f"rowid > {start} AND rowid <= {end}"
                     run(f"INSERT INTO {target} ({names}) SELECT {names} FROM {STAGE}.{ROWS} WHERE {within}")
-                    mark(conn, end - start, last_key, checksum)
                     run("COMMIT")
                 except BaseException:
                     if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
@@ -351,9 +355,13 @@ def ledger_mark(plan: str, run_id: str, table: str, first_chunk: int) -> Any:
     """`mark` for `copy_staged`: the ledger's unit "table:NAME:N", N counting on from `first_chunk`."""
     chunk = first_chunk
 
-    def mark(conn: Connection, rows: int, last_key: tuple[Any, ...], checksum: str) -> None:
+    def mark(conn: Connection, rows: int, last_key: tuple[Any, ...], checksum: str) -> bool:
         nonlocal chunk
-        ledger.mark_done(conn, plan, run_id, f"table:{table}:{chunk}", rows, last_key, checksum)
+        unit = f"table:{table}:{chunk}"
         chunk += 1
+        if not ledger.claimed(conn, plan, run_id, unit, rows, last_key):
+            return False
+        ledger.settle(conn, plan, unit, checksum)  # known before the rows: the whole mark at once
+        return True
 
     return mark
