@@ -102,7 +102,7 @@ def test_a_unit_run_twice_at_once_commits_once(target: sa.Engine) -> None:
 
 def test_the_claimer_killed_mid_unit_lets_the_waiter_commit(target: sa.Engine, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
-    env = {**os.environ, PAUSE_VARIABLE: UNIT, READY_VARIABLE: str(ready), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, PAUSE_VARIABLE: f"{PLAN}/{UNIT}", READY_VARIABLE: str(ready), "PYTHONPATH": str(ROOT)}
     url = target.url.render_as_string(hide_password=False)
     child = subprocess.Popen([sys.executable, "-c", CHILD, url, PLAN, RUN, UNIT], env=env)
     try:

@@ -128,6 +128,26 @@ def run(
             "into the audit trail and the receipt (`migrator plan` shows them too).",
         ),
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="Where the tables' units run: local (this process, --workers threads) or dask (a Dask "
+            "cluster: a LocalCluster of --workers processes, or --scheduler; PostgreSQL sources only). "
+            "Objects, flags and repositories run in this process either way.",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="--executor dask: the scheduler's address (or DASK_SCHEDULER_ADDRESS)."),
+    ] = None,
+    insecure_scheduler: Annotated[
+        bool,
+        typer.Option("--insecure-scheduler", help="Allow a tcp:// scheduler off this host, without TLS."),
+    ] = False,
+    tls_ca_file: Annotated[str | None, typer.Option("--tls-ca-file", help="--executor dask: TLS CA file.")] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="--executor dask: TLS certificate.")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="--executor dask: TLS private key.")] = None,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -144,6 +164,19 @@ def run(
     # A finished plan run again is mostly answered before this, in cli/entry.py.
     # After Ctrl-C, the command that continues: never with --restart, which would remove what was copied.
     with _errors(format, debug, plan, resume=f"migrator run {shlex.quote(str(plan))}"):
+        dask = None
+        if executor not in ("local", "dask"):
+            raise UsageError(f"--executor must be local or dask, got {executor!r}")
+        if executor == "dask":
+            from migrator.engine.executors.options import dask_options
+
+            dask = dask_options(
+                scheduler,
+                insecure_scheduler=insecure_scheduler,
+                tls_ca_file=tls_ca_file,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+            )
         run_with = functools.partial(
             run_plan,
             load_plan(plan),
@@ -151,6 +184,7 @@ def run(
             workers=workers,
             verify=not no_verify,
             count_dangling=count_dangling,
+            dask=dask,
         )
         if format is Format.json:
             result = run_with(observer=Silent())

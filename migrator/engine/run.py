@@ -16,6 +16,7 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from migrator.engine.executors.options import DaskOptions
 from migrator.engine.interrupt import stop_on_first_interrupt
 from migrator.engine.observer import Observer, Silent
 from migrator.engine.parts.base import PartRun, RunContext
@@ -40,6 +41,7 @@ def run_plan(
     workers: int = 1,
     verify: bool = True,
     count_dangling: bool = False,
+    dask: DaskOptions | None = None,
 ) -> RunResult:
     observer = observer or Silent()
     env = dict(os.environ if environ is None else environ)
@@ -63,7 +65,7 @@ def run_plan(
     result = RunResult(loaded.plan.name, "", "finished", [], 0.0, "")
     runs: list[PartRun] = []
     with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop, _stop_recorded(trail, started):
-        ctx = RunContext(loaded, env, observer, stop, trail, workers, verify, count_dangling)
+        ctx = RunContext(loaded, env, observer, stop, trail, workers, verify, count_dangling, dask=dask)
         for part in parts_of(loaded.plan):
             ctx.start_over = start_over
             for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short

@@ -8,6 +8,7 @@ unit commits with its mark, an attempt can stop anywhere without loss.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.engine import preflight
 from migrator.engine.copy import CopyContext, fill_deferred
+from migrator.engine.executors.options import DaskOptions, refuse_stores
 from migrator.engine.finished import nothing_to_do
 from migrator.engine.parallel import copy_tables
 from migrator.engine.parts.base import RunContext
 from migrator.engine.prepare import Prepared, prepared, urls
-from migrator.engine.results import RunResult
+from migrator.engine.results import RunResult, TableCopy
 from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verification_manifest, verify_recorded
@@ -53,6 +55,8 @@ def _finished_already(loaded: LoadedPlan) -> RunResult | None:
 def run_tables(ctx: RunContext) -> RunResult:
     """One attempt at the tables: carries on from the last unit the target committed."""
     loaded, options, start_over = ctx.loaded, ctx, ctx.start_over
+    if options.dask is not None:  # before the source is opened: a refusal costs nothing
+        refuse_stores(*(connect.backend(url) for url in urls(loaded)))
     options.stop.check()
     finished = None if start_over else _finished_already(loaded)
     if finished is not None:
@@ -127,7 +131,10 @@ def _copy_all(
         trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
-    copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
+    if options.dask is not None:
+        copies = _copy_on_dask(ctx, options.dask, options.workers)
+    else:
+        copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
@@ -173,6 +180,17 @@ def _copy_all(
         dangling=dangling,
         skipped_tables=skipped,
     )
+
+
+def _copy_on_dask(ctx: CopyContext, dask: DaskOptions, workers: int) -> list[TableCopy]:
+    """The tables' units on a Dask cluster; Dask is imported here, by the runs that ask for it."""
+    from migrator.engine.executors.dask import copy_tables_on_dask
+
+    loaded = ctx.prep.loaded
+    plan_bytes = loaded.file.read_bytes()
+    if hashlib.sha256(plan_bytes).hexdigest() != loaded.sha256:
+        raise SafetyError(f"{loaded.file} changed since the run read it: run it again")
+    return copy_tables_on_dask(ctx, ctx.prep.copied_tables, dask, workers, plan_bytes)
 
 
 def _dangling(prep: Prepared, options: RunContext, *, first: bool) -> list[dict[str, Any]]:

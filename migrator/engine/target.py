@@ -42,6 +42,17 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
     refused = table_refusals(prep, present, foreign)  # found by the preflight already, unless it changed since
     if refused:
         raise SafetyError("\n".join(refused))
+    target = designed_target(prep, conn)
+    if foreign and plan.target.existing == "truncate":
+        with conn.begin():
+            empty_tables(conn, [n for n in prep.copied_tables if n in foreign])
+    return target
+
+
+def designed_target(prep: Prepared, conn: Connection) -> Target:
+    """The target's tables as the run designs them (its own schema, the source's native one, or the
+    existing one), without looking at the target: what a worker of a run already started needs."""
+    plan = prep.loaded.plan
     schema, native = None, None
     builder = native_builder(prep)
     if builder is not None:
@@ -54,11 +65,7 @@ def open_target_tables(prep: Prepared, conn: Connection) -> Target:
             connect.backend(prep.target_url),
             dropped_columns(prep),
         )
-    target = Target(conn, schema, merge=plan.target.existing == "merge", native=native)
-    if foreign and plan.target.existing == "truncate":
-        with conn.begin():
-            empty_tables(conn, [n for n in prep.copied_tables if n in foreign])
-    return target
+    return Target(conn, schema, merge=plan.target.existing == "merge", native=native)
 
 
 def native_builder(prep: Prepared) -> NativeBuilder | None:

@@ -39,7 +39,7 @@ def commit_once(
             transaction.rollback()
             return None
         checksum = write()
-        fault_point(unit)  # test-only: a process paused here holds the claim and uncommitted rows
+        fault_point(plan, unit)  # test-only: a process paused here holds the claim and uncommitted rows
         before_mark()
         ledger.settle(conn, plan, unit, checksum)
     return checksum or ""

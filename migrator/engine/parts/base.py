@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from migrator.engine.executors.options import DaskOptions
     from migrator.engine.interrupt import StopFlag
     from migrator.engine.observer import Observer
     from migrator.engine.results import PlanResult, RunResult, VerifyResult
@@ -44,6 +45,8 @@ class RunContext:
     start_over: bool = False
     # The run's id, once a part has started (or found) it: the parts after it run under the same id.
     run_id: str = ""
+    # Where the tables' units run: None here (engine/parallel.py), or a Dask cluster (executors/dask.py).
+    dask: DaskOptions | None = None
 
 
 @dataclass

@@ -125,6 +125,13 @@ def export_snapshot(conn: Connection) -> str | None:
     return str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
 
 
+def keep_snapshot_open(conn: Connection) -> None:
+    """The exporting session is the snapshot's life: it must not be ended for being idle in its
+    transaction while workers elsewhere still import the snapshot (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET idle_in_transaction_session_timeout = 0")
+
+
 @contextmanager
 def joined(engine: Engine, snapshot_id: str) -> Iterator[Connection]:
     """A connection reading in the exported snapshot, for one worker."""

@@ -1,0 +1,215 @@
+"""`--executor dask`: the tables' units run on a Dask cluster; the CLI process is the client.
+
+The one module of migrator that imports distributed (import-linter holds it to that), imported only
+when a run asks for it, so that a plain run never loads Dask. The client:
+
+* holds the source's exported snapshot for the whole run (its session never times out idle) and has
+  every worker import it once before any unit runs: a worker that reaches another server, or none,
+  fails there and the run is refused;
+* submits one task per table, keyed `migrator-RUN-TABLE`, a bounded window of them in flight,
+  releasing each future as its result is recorded;
+* writes the audit trail alone, from the events the units send back, and at the end reconciles it
+  with the target's ledger: a unit committed by a worker that was lost before its result came back
+  is logged from its mark;
+* on Ctrl-C sets a distributed.Event that the units check between chunks.
+
+Dask may run a task twice (a lost worker's tasks are run again, finished or not) and its locks can
+be granted twice: exactly-once is the target ledger's (engine/unit_commit.py), never Dask's. What a
+task carries is executors/unit_task.py's TableTask: no secret. The objects, flags and codebase
+parts run in the client process as with --executor local.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+from distributed import Client, Event, Future, LocalCluster, wait
+from distributed.security import Security
+
+from migrator.engine.copy import CopyContext
+from migrator.engine.executors.options import DaskOptions
+from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
+from migrator.engine.interrupt import INTERRUPTED, StopFlag
+from migrator.engine.results import TableCopy
+from migrator.errors import Interrupted, MigratorError, UsageError
+from migrator.stores.sql import ledger
+from migrator.stores.sql.snapshot import export_snapshot, keep_snapshot_open, table_sizes
+from migrator.version import __version__
+
+WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued behind it
+POLL_SECONDS = 0.5  # how often the client looks at Ctrl-C while it waits for results
+EVENT_POLL_SECONDS = 0.5  # how often a unit asks the scheduler whether the run must stop
+
+
+class EventStop(StopFlag):
+    """A worker's stop flag: the run's distributed.Event, looked at between chunks."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._event = Event(name)
+        self._seen = False
+        self._asked = 0.0
+
+    @property
+    def requested(self) -> bool:
+        if not self._seen and time.monotonic() - self._asked >= EVENT_POLL_SECONDS:
+            self._asked = time.monotonic()
+            self._seen = self._event.is_set()
+        return self._seen
+
+
+def unit(task: TableTask, stop_event: str) -> dict[str, Any]:
+    """The task: one table's units, on a worker."""
+    return run_table(task, EventStop(stop_event))
+
+
+def copy_tables_on_dask(
+    ctx: CopyContext, names: list[str], options: DaskOptions, workers: int, plan_bytes: bytes
+) -> list[TableCopy]:
+    plan = ctx.prep.loaded
+    snapshot_id = export_snapshot(ctx.source)
+    if snapshot_id is None:  # refused before the run started (options.refuse_stores); never here
+        raise UsageError("--executor dask needs a PostgreSQL source")
+    keep_snapshot_open(ctx.source)
+    base = TableTask(plan_bytes, plan.sha256, ctx.run_id, snapshot_id, "", __version__)
+    before = _committed(ctx, names)
+    with _client(options, workers) as client:
+        _join_everywhere(client, base)
+        results = _run_units(ctx, client, base, names)
+    _reconcile(ctx, names, results, before)
+    return [results[name][0] for name in names if name in results]
+
+
+@contextmanager
+def _client(options: DaskOptions, workers: int) -> Iterator[Client]:
+    if options.scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        with cluster, Client(cluster) as client:
+            yield client
+        return
+    security = None
+    if options.tls:
+        security = Security(
+            tls_ca_file=options.tls_ca_file,
+            tls_client_cert=options.tls_cert,
+            tls_client_key=options.tls_key,
+            require_encryption=True,
+        )
+    try:
+        client = Client(options.scheduler, security=security, timeout=30)
+    except (OSError, TimeoutError) as error:
+        raise UsageError(f"the Dask scheduler {options.scheduler} did not answer: {error}") from None
+    with client:
+        yield client
+
+
+def _join_everywhere(client: Client, base: TableTask) -> None:
+    """Every worker imports the run's snapshot once before any unit runs."""
+    if not client.scheduler_info()["workers"]:
+        client.wait_for_workers(1, timeout=60)
+    try:
+        client.run(join_snapshot, base)
+    except MigratorError:
+        raise
+    except Exception as error:
+        raise UsageError(
+            f"a Dask worker cannot read the run's snapshot ({type(error).__name__}: {error}); every worker "
+            "must reach the very source server the client reads, with the plan's variables set"
+        ) from None
+
+
+def _run_units(
+    ctx: CopyContext, client: Client, base: TableTask, names: list[str]
+) -> dict[str, tuple[TableCopy, set[int]]]:
+    sizes = table_sizes(ctx.source)
+    todo = sorted(names, key=lambda n: -sizes.get(n, 0.0))
+    stop_name = f"migrator-stop-{ctx.run_id}"
+    stop = Event(stop_name, client=client)
+    window = WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+    running: dict[Future, str] = {}
+    results: dict[str, tuple[TableCopy, set[int]]] = {}
+    errors: list[BaseException] = []
+    stopping = False
+    while todo or running:
+        while todo and not stopping and len(running) < window:
+            name = todo.pop(0)
+            task = replace(base, table=name)
+            key = f"migrator-{ctx.run_id}-{name}"
+            running[client.submit(unit, task, stop_name, key=key, pure=False, retries=0)] = name
+        try:
+            done = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
+        except TimeoutError:  # none finished yet: look at Ctrl-C, then wait again
+            done = set()
+        for future in done:
+            name = running.pop(future)
+            try:
+                outcome = future.result()
+            except BaseException as error:
+                errors.append(error)
+                stopping = True
+            else:
+                results[name] = _record(ctx, name, outcome)
+            future.release()  # its result is recorded: the cluster may forget it
+        if (ctx.stop.requested or errors) and not stopping:
+            stopping = True
+        if stopping:
+            stop.set()
+            todo.clear()
+    real = [e for e in errors if not isinstance(e, Interrupted)]
+    if real:
+        raise real[0]
+    if errors or ctx.stop.requested:
+        raise Interrupted(INTERRUPTED)
+    return results
+
+
+def _record(ctx: CopyContext, name: str, outcome: dict[str, Any]) -> tuple[TableCopy, set[int]]:
+    """A table's result, into the client's audit trail and progress display."""
+    copied = TableCopy(**outcome["copy"])
+    chunks = set()
+    for event, fields in outcome["events"]:
+        ctx.trail.event(event, **fields)
+        if event == "unit done":
+            chunks.add(int(fields["chunk"]))
+    ctx.observer.table_started(name, lambda: copied.rows, 0)
+    ctx.observer.rows_copied(name, copied.rows)
+    ctx.observer.table_finished(name)
+    return copied, chunks
+
+
+def _committed(ctx: CopyContext, names: list[str]) -> dict[str, set[int]]:
+    """The units in the ledger before this attempt submits any: logged by the attempts before it."""
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
+    found = {name: {m.chunk for m in ledger.unit_marks(conn, plan, "table", name)} for name in names}
+    conn.commit()
+    return found
+
+
+def _reconcile(
+    ctx: CopyContext,
+    names: list[str],
+    results: dict[str, tuple[TableCopy, set[int]]],
+    before: dict[str, set[int]],
+) -> None:
+    """Every unit this attempt committed has its "unit done" in the audit trail: one that a lost
+    worker committed (its result never came back, and the task's re-run skipped it) from its mark."""
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
+    for name in names:
+        logged = (results[name][1] if name in results else set()) | before[name]
+        for mark in ledger.unit_marks(conn, plan, "table", name):
+            if mark.chunk not in logged:
+                ctx.trail.event(
+                    "unit done", table=name, chunk=mark.chunk, rows=mark.rows, checksum=mark.checksum, from_ledger=True
+                )
+    conn.commit()
