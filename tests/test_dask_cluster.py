@@ -69,7 +69,7 @@ def cluster(_chinook_pg_template: str, tmp_path_factory: pytest.TempPathFactory)
     for role in ("secret", "killed"):
         _pg_create(names[role])
     urls = {role: PG_URL.format(name=name) for role, name in names.items()}
-    ready = tmp_path_factory.mktemp("fault") / "paused"
+    ready = tmp_path_factory.mktemp("fault")
     env = {
         # The server trusts 127.0.0.1: the password is ignored there, but travels wherever the URL does.
         "DASK_SOURCE_URL": urls["source"].replace("postgres@", f"postgres:{SECRET}@"),
@@ -88,7 +88,9 @@ def cluster(_chinook_pg_template: str, tmp_path_factory: pytest.TempPathFactory)
         specs = TaskSpecs(cluster.scheduler)
         cluster.scheduler.add_plugin(specs)
         try:
-            yield Cluster(cluster.scheduler_address, cluster, specs, urls["source"], urls, ready)
+            yield Cluster(
+                cluster.scheduler_address, cluster, specs, urls["source"], urls, ready / f"{KILLED_PLAN}.paused"
+            )
         finally:
             cluster.close()
     finally:

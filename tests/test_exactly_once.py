@@ -101,8 +101,8 @@ def test_a_unit_run_twice_at_once_commits_once(target: sa.Engine) -> None:
 
 
 def test_the_claimer_killed_mid_unit_lets_the_waiter_commit(target: sa.Engine, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
-    env = {**os.environ, PAUSE_VARIABLE: f"{PLAN}/{UNIT}", READY_VARIABLE: str(ready), "PYTHONPATH": str(ROOT)}
+    ready = tmp_path / f"{PLAN}.paused"
+    env = {**os.environ, PAUSE_VARIABLE: f"{PLAN}/{UNIT}", READY_VARIABLE: str(tmp_path), "PYTHONPATH": str(ROOT)}
     url = target.url.render_as_string(hide_password=False)
     child = subprocess.Popen([sys.executable, "-c", CHILD, url, PLAN, RUN, UNIT], env=env)
     try:
@@ -162,3 +162,27 @@ def test_a_resume_taking_the_run_row_waits_for_the_unit_in_flight(target: sa.Eng
     assert run is not None and run.run_id == RUN
     assert waited > 0.5  # it waited for the unit's commit
     assert progress.chunks == 1
+
+
+def test_a_client_taken_over_is_fenced_off(target: sa.Engine) -> None:
+    """--executor dask: a client that takes the run over fences off the units of the one before it
+    (stragglers of a killed client), though they belong to the same run."""
+    with target.begin() as conn:
+        first = ledger.take_over(conn, PLAN)
+    with target.begin() as conn:
+        second = ledger.take_over(conn, PLAN)
+    assert first != second
+
+    def unit(attempt: str) -> str | None:
+        with target.connect() as conn:
+
+            def write() -> str:
+                conn.execute(sa.text("INSERT INTO t (id) VALUES (1)"))
+                return "sum"
+
+            return commit_once(conn, PLAN, RUN, UNIT, 1, (1,), write, attempt=attempt)
+
+    with pytest.raises(ledger.FencedError, match="another client has taken the run over"):
+        unit(first)
+    assert _rows_and_marks(target) == (0, 0)
+    assert unit(second) == "sum"

@@ -66,6 +66,7 @@ class CopyContext:
     stop: StopFlag
     trail: RunTrail
     stager: Stager | None = None  # SQLite to SQLite: the subsets staged ahead (see staging_ahead)
+    attempt: str | None = None  # --executor dask: the client's attempt, which fences its units (ledger.take_over)
 
 
 @dataclass
@@ -118,7 +119,7 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
             def whole_table() -> tuple[int, str] | None:
                 with conn.begin() as transaction:
                     unit_name = f"table:{name}:0"
-                    if not ledger.claimed(conn, plan.name, ctx.run_id, unit_name, 0, None):
+                    if not ledger.claimed(conn, plan.name, ctx.run_id, unit_name, 0, None, ctx.attempt):
                         transaction.rollback()  # committed by another worker meanwhile
                         return None
                     count, checksums = 0, []
@@ -166,7 +167,7 @@ def commit_unit(
     """The unit's transaction, exactly once (engine/unit_commit.py); None when it was committed
     already. A second Ctrl-C during it rolls it back."""
     conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
-    return commit_once(conn, plan, ctx.run_id, unit, rows, last_key, write, ctx.stop.check_at_once)
+    return commit_once(conn, plan, ctx.run_id, unit, rows, last_key, write, ctx.stop.check_at_once, ctx.attempt)
 
 
 def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds: float) -> TableCopy:

@@ -6,7 +6,9 @@ when a run asks for it, so that a plain run never loads Dask. The client:
 * holds the source's exported snapshot for the whole run (its session never times out idle) and has
   every worker import it once before any unit runs: a worker that reaches another server, or none,
   fails there and the run is refused;
-* submits one task per table, keyed `migrator-RUN-TABLE`, a bounded window of them in flight,
+* takes the run over (a new attempt in the ledger's fences, after the units in flight of a client
+  killed before it have committed: theirs after that are refused);
+* submits one task per table, keyed `migrator-RUN-TABLE-ATTEMPT`, a bounded window of them in flight,
   releasing each future as its result is recorded;
 * writes the audit trail alone, from the events the units send back, and at the end reconciles it
   with the target's ledger: a unit committed by a worker that was lost before its result came back
@@ -21,6 +23,7 @@ parts run in the client process as with --executor local.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -31,6 +34,7 @@ from typing import Any
 from distributed import Client, Event, Future, LocalCluster, wait
 from distributed.security import Security
 
+from migrator.audit.log import audit_log_path, read_lines
 from migrator.engine.copy import CopyContext
 from migrator.engine.executors.options import DaskOptions
 from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
@@ -76,13 +80,13 @@ def copy_tables_on_dask(
     if snapshot_id is None:  # refused before the run started (options.refuse_stores); never here
         raise UsageError("--executor dask needs a PostgreSQL source")
     keep_snapshot_open(ctx.source)
-    base = TableTask(plan_bytes, plan.sha256, ctx.run_id, snapshot_id, "", __version__)
-    before = _committed(ctx, names)
+    attempt = _take_over(ctx)
+    base = TableTask(plan_bytes, plan.sha256, ctx.run_id, snapshot_id, "", __version__, attempt)
     with _client(options, workers) as client:
         _join_everywhere(client, base)
         results = _run_units(ctx, client, base, names)
-    _reconcile(ctx, names, results, before)
-    return [results[name][0] for name in names if name in results]
+    _reconcile(ctx, names)
+    return [results[name] for name in names if name in results]
 
 
 @contextmanager
@@ -129,23 +133,23 @@ def _join_everywhere(client: Client, base: TableTask) -> None:
         ) from None
 
 
-def _run_units(
-    ctx: CopyContext, client: Client, base: TableTask, names: list[str]
-) -> dict[str, tuple[TableCopy, set[int]]]:
+def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[str]) -> dict[str, TableCopy]:
     sizes = table_sizes(ctx.source)
     todo = sorted(names, key=lambda n: -sizes.get(n, 0.0))
-    stop_name = f"migrator-stop-{ctx.run_id}"
+    stop_name = f"migrator-stop-{ctx.run_id}-{base.attempt}"  # an attempt's own: a set Event outlives it
     stop = Event(stop_name, client=client)
     window = WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
     running: dict[Future, str] = {}
-    results: dict[str, tuple[TableCopy, set[int]]] = {}
+    results: dict[str, TableCopy] = {}
     errors: list[BaseException] = []
     stopping = False
     while todo or running:
         while todo and not stopping and len(running) < window:
             name = todo.pop(0)
             task = replace(base, table=name)
-            key = f"migrator-{ctx.run_id}-{name}"
+            # The client's attempt in the key too: a killed client's task may still be running on a
+            # worker (Dask cannot stop a thread), and a task of the same key would take its result.
+            key = f"migrator-{ctx.run_id}-{name}-{base.attempt[:8]}"
             running[client.submit(unit, task, stop_name, key=key, pure=False, retries=0)] = name
         try:
             done = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
@@ -174,41 +178,39 @@ def _run_units(
     return results
 
 
-def _record(ctx: CopyContext, name: str, outcome: dict[str, Any]) -> tuple[TableCopy, set[int]]:
+def _record(ctx: CopyContext, name: str, outcome: dict[str, Any]) -> TableCopy:
     """A table's result, into the client's audit trail and progress display."""
     copied = TableCopy(**outcome["copy"])
-    chunks = set()
     for event, fields in outcome["events"]:
         ctx.trail.event(event, **fields)
-        if event == "unit done":
-            chunks.add(int(fields["chunk"]))
     ctx.observer.table_started(name, lambda: copied.rows, 0)
     ctx.observer.rows_copied(name, copied.rows)
     ctx.observer.table_finished(name)
-    return copied, chunks
+    return copied
 
 
-def _committed(ctx: CopyContext, names: list[str]) -> dict[str, set[int]]:
-    """The units in the ledger before this attempt submits any: logged by the attempts before it."""
-    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
-    found = {name: {m.chunk for m in ledger.unit_marks(conn, plan, "table", name)} for name in names}
+def _take_over(ctx: CopyContext) -> str:
+    """This client takes the run over before it reads the ledger: the units in flight of a client
+    killed before it (stragglers on the workers) commit first, and the ones after are fenced off."""
+    conn = ctx.target.conn
     conn.commit()
-    return found
+    with conn.begin():
+        return ledger.take_over(conn, ctx.prep.loaded.plan.name)
 
 
-def _reconcile(
-    ctx: CopyContext,
-    names: list[str],
-    results: dict[str, tuple[TableCopy, set[int]]],
-    before: dict[str, set[int]],
-) -> None:
-    """Every unit this attempt committed has its "unit done" in the audit trail: one that a lost
-    worker committed (its result never came back, and the task's re-run skipped it) from its mark."""
+def _reconcile(ctx: CopyContext, names: list[str]) -> None:
+    """Every unit of this run in the ledger has its "unit done" in the audit trail: one that a worker
+    committed but whose result never came back (a lost worker, a client killed before it) is logged
+    from its mark."""
+    logged = set()
+    for line in read_lines(audit_log_path(ctx.trail.state_dir)):
+        event = json.loads(line)
+        if event.get("run") == ctx.run_id and event.get("event") == "unit done":
+            logged.add((event.get("table"), event.get("chunk")))
     conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
     for name in names:
-        logged = (results[name][1] if name in results else set()) | before[name]
         for mark in ledger.unit_marks(conn, plan, "table", name):
-            if mark.chunk not in logged:
+            if (name, mark.chunk) not in logged:
                 ctx.trail.event(
                     "unit done", table=name, chunk=mark.chunk, rows=mark.rows, checksum=mark.checksum, from_ledger=True
                 )

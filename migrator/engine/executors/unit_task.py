@@ -43,6 +43,7 @@ class TableTask:
     snapshot_id: str
     table: str
     version: str
+    attempt: str  # this client's, fencing off the units of the clients before it
 
 
 class CollectedTrail(RunTrail):
@@ -101,7 +102,7 @@ def run_table(task: TableTask, stop: StopFlag) -> dict[str, Any]:
     opened = _open(task)
     trail = CollectedTrail()
     ctx = opened.ctx
-    ctx.trail, ctx.stop = trail, stop
+    ctx.trail, ctx.stop, ctx.attempt = trail, stop, task.attempt
     copied = copy_table(ctx, task.table, opened.transforms[task.table])
     return {"copy": asdict(copied), "events": trail.collected}
 

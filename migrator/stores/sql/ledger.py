@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -64,7 +65,16 @@ manifests = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("manifest", sa.Text, nullable=False),  # JSON
 )
-LEDGER_TABLES = (runs.name, units.name, manifests.name)
+# Which client drives the run now (--executor dask): a client that takes a run over writes a new
+# attempt here, and the units of the clients before it (stragglers on the workers) are fenced off.
+# A table of its own, made by the clients that need it, so that other ledgers stay as they were.
+fences = sa.Table(
+    "_migrator_fences",
+    sa.MetaData(),
+    sa.Column("plan", sa.String(200), primary_key=True),
+    sa.Column("attempt", sa.String(64), nullable=False),
+)
+LEDGER_TABLES = (runs.name, units.name, manifests.name, fences.name)
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,8 @@ def forget(conn: Connection, plan: str) -> None:
         conn.execute(sa.delete(runs).where(runs.c.plan == plan))
         if sa.inspect(conn).has_table(manifests.name):
             conn.execute(sa.delete(manifests).where(manifests.c.plan == plan))
+        if sa.inspect(conn).has_table(fences.name):
+            conn.execute(sa.delete(fences).where(fences.c.plan == plan))
 
 
 def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
@@ -227,14 +239,30 @@ def tables_written(conn: Connection, plan: str) -> set[str]:
     return {name.split(":", 2)[1] for name in names}
 
 
-def fence(conn: Connection, plan: str, run_id: str) -> None:
+def fence(conn: Connection, plan: str, run_id: str, attempt: str | None = None) -> None:
     """The run fence, first in a unit's transaction: the run row read FOR SHARE (held to the commit,
-    so the run cannot be replaced under the unit); a unit of any other run is refused."""
+    so the run cannot be replaced under the unit); a unit of any other run is refused, and with an
+    `attempt`, a unit of a client that another one took the run over from (`take_over`)."""
     query = sa.select(runs.c.run_id).where(runs.c.plan == plan).with_for_update(read=True)
     current = conn.execute(query).scalar_one_or_none()
     if current != run_id:
         now = "no run" if current is None else f"run {current}"
         raise FencedError(f"unit of run {run_id} refused: the plan {plan!r} has {now} in the target now")
+    if attempt is not None:
+        taken = sa.select(fences.c.attempt).where(fences.c.plan == plan).with_for_update(read=True)
+        if conn.execute(taken).scalar_one_or_none() != attempt:
+            raise FencedError(f"unit of run {run_id} refused: another client has taken the run over since")
+
+
+def take_over(conn: Connection, plan: str) -> str:
+    """A client takes the plan's run over, in the current transaction: the run row FOR UPDATE (the
+    units in flight commit first), then a new attempt, which fences off every client before it."""
+    current_run(conn, plan, take=True)
+    fences.create(conn, checkfirst=True)
+    attempt = uuid.uuid4().hex
+    conn.execute(sa.delete(fences).where(fences.c.plan == plan))
+    conn.execute(sa.insert(fences).values(plan=plan, attempt=attempt))
+    return attempt
 
 
 def claim(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> bool:
@@ -270,9 +298,17 @@ def settle(conn: Connection, plan: str, unit: str, checksum: str | None, *, rows
     conn.execute(sa.update(units).where(units.c.plan == plan, units.c.unit == unit).values(values))
 
 
-def claimed(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> bool:
+def claimed(
+    conn: Connection,
+    plan: str,
+    run_id: str,
+    unit: str,
+    rows: int,
+    last_key: tuple[Any, ...] | None,
+    attempt: str | None = None,
+) -> bool:
     """`fence` then `claim`: the start of every unit's transaction."""
-    fence(conn, plan, run_id)
+    fence(conn, plan, run_id, attempt)
     return claim(conn, plan, run_id, unit, rows, last_key)
 
 
