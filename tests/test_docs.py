@@ -19,6 +19,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import typer
+import yaml
 
 from migrator.audit.keys import raw_public_key, signing_key
 from migrator.audit.receipt import signed_payload
@@ -552,3 +554,21 @@ def test_relative_links_point_at_files(page: Path) -> None:
         if not linked.exists() or missing_anchor:
             broken.append(target)
     assert not broken, f"{page.relative_to(REPO)}: broken links {broken}"
+
+
+def test_the_dask_job_example_parses_and_its_command_line_is_accepted() -> None:
+    """docs/examples/dask-job.k8s.yml (the cluster how-to's DaskJob): valid YAML of the operator's
+    shape, whose runner pod runs a `migrator run` the CLI accepts, with the Dask executor."""
+    from migrator.cli.app import app
+
+    job = yaml.safe_load((EXAMPLES / "dask-job.k8s.yml").read_text(encoding="utf-8"))
+    assert job["kind"] == "DaskJob" and job["apiVersion"] == "kubernetes.dask.org/v1"
+    [runner] = job["spec"]["job"]["spec"]["containers"]
+    words = runner["args"]
+    assert words[:2] == ["migrator", "run"] and "--executor" in words
+    group = typer.main.get_command(app)
+    context = group.make_context("migrator", list(words[1:]))
+    command = group.get_command(context, "run")  # type: ignore[attr-defined]
+    command.make_context("run", list(words[2:]), parent=context)  # raises on an unknown option or value
+    assert words[words.index("--executor") + 1] == "dask"
+    assert job["spec"]["cluster"]["spec"]["worker"]["replicas"] >= 1
