@@ -384,6 +384,22 @@ def test_cross_dialect_values_follow_the_type_map(
                 )
 
 
+@pytest.mark.parametrize("target", ["postgresql", "sqlite"])
+def test_a_mariadb_enum_with_an_emoji_member_keeps_its_check_across_dialects(
+    run_cli, tmp_path: Path, pg_url_factory: DatabaseFactory, mariadb_url_factory: DatabaseFactory, target: str
+) -> None:  # type: ignore[no-untyped-def]
+    """MariaDB's catalog says 'ünï ?' for the member 'ünï 😀': the target's CHECK lists the real
+    member (asked of the server), so it takes the source's value and refuses any other text."""
+    source_url, target_url = _zoo_pair(tmp_path, pg_url_factory, mariadb_url_factory, "mysql", target)
+    refused = REFUSED[("mysql", target)]
+    done = run_cli("run", _plan(tmp_path, "kept", source_url, target_url, TABLES["mysql"], refused))
+    assert done.returncode == 0, done.stdout + done.stderr
+    _execute(target, target_url, "UPDATE zoo SET e = 'ünï 😀' WHERE id = 1")
+    for other in ("ünï ?", "bored"):
+        with pytest.raises(Exception, match=r"(?i)check"):
+            _execute(target, target_url, f"UPDATE zoo SET e = '{other}' WHERE id = 1")
+
+
 # One value changed in a correct target, by the target's own SQL: (table, key, statement). Each is a
 # change of the value, not of the target type's spelling of it.
 CHANGES = {
@@ -518,13 +534,13 @@ def test_same_dialect_mariadb_verification_names_a_changed_value(
 def test_same_dialect_mariadb_into_an_existing_schema_is_kept_as_stored(
     run_cli, tmp_path: Path, pg_url_factory: DatabaseFactory, mariadb_url_factory: DatabaseFactory
 ) -> None:  # type: ignore[no-untyped-def]
-    """`schema: existing`: the target's tables made beforehand, by the zoo's own DDL. (The generated
-    column is left to the target by the plan: into an existing schema the run would write it.)"""
+    """`schema: existing`: the target's tables made beforehand, by the zoo's own DDL, its generated
+    column included: the target computes it, the run does not write it."""
     source_url, target_url = _zoo_pair(tmp_path, pg_url_factory, mariadb_url_factory, "mysql", "mysql")
     _load("mysql", target_url)
     for table in TABLES["mysql"]:
         _execute("mysql", target_url, f"DELETE FROM {table}")
-    rules: dict[str, Any] = {**dict.fromkeys(TABLES["mysql"], "all"), "zoo": {"copy": "all", "columns": {"g": "drop"}}}
+    rules: dict[str, Any] = dict.fromkeys(TABLES["mysql"], "all")
     plan = write_plan(
         tmp_path, "existing", source_url, target_url, {"tables": rules, "unlisted": "skip", "schema": "existing"}
     )

@@ -318,6 +318,9 @@ def _tuple_chunks(
     keys = [selected.index(c) for c in order_by]
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     canonicals = _typemap_canonicals(ctx, table, written)
+    # Columns the target computes (generated) are read, for the digest, but not written.
+    stored = [c for c in written if c in table.c]
+    keep = None if len(stored) == len(written) else operator.itemgetter(*[written.index(c) for c in stored])
     for batch in plain_batches(ctx.source, statement, chunk_rows) or stream(ctx.source, statement, chunk_rows):
         rows = [take(r) for r in batch] if len(written) > 1 else [(take(r),) for r in batch]
         last_key = tuple(batch[-1][i] for i in keys) if order_by else None
@@ -325,9 +328,11 @@ def _tuple_chunks(
             checksum = f"python:{Digest.of(rows).checksum}"
         else:
             checksum = f"{TYPEMAP}:{Digest.of(canonical_rows(rows, canonicals)).checksum}"
+        if keep is not None:
+            rows = [keep(r) for r in rows] if len(stored) > 1 else [(keep(r),) for r in rows]
 
         def write(rows: list[tuple[Any, ...]] = rows, checksum: str = checksum) -> str:
-            insert_tuples(ctx.target.conn, table, written, rows)
+            insert_tuples(ctx.target.conn, table, stored, rows)
             return checksum
 
         yield _Chunk(len(rows), last_key, write)

@@ -137,6 +137,11 @@ def bind_target_tables(prep: Prepared, target: Target) -> None:
         else:
             target.tables = reflected(conn, prep.copied_tables)
             _check_columns(prep, target.tables)
+            # A column the existing table computes (GENERATED ... AS) takes no value: it is left to
+            # the target, as with a schema migrator made, and verification compares what it computed.
+            generated = {n: [c.name for c in t.columns if c.computed is not None] for n, t in target.tables.items()}
+            if any(generated.values()):
+                target.tables = reflected_without(conn, prep.copied_tables, generated)
             if backend == "postgresql":
                 target.deferred = cyclic_foreign_key_columns(conn, prep.copied_tables)
     if backend == "mysql":

@@ -88,21 +88,38 @@ def _suspects(sql: str) -> list[_Literal]:
 
 def _members(source: Connection, table: str, suspects: list[_Literal]) -> dict[tuple[str, int], tuple[str, str]]:
     """(column, number) -> (hex of the member in the column's character set, its text)."""
+    return _members_of(source, _quoted(table), [(s.column, s.kind, s.number) for s in suspects])
+
+
+def held_members(source: Connection, table: str, schema: str | None, column: str, kind: str, count: int) -> list[str]:
+    """The `count` members of an ENUM or SET column as the table holds them: SQLAlchemy reflects them
+    from the catalog, where an emoji is a '?' (the type map's CHECK needs the real ones)."""
+    quoted = _quoted(table) if schema is None else f"{_quoted(schema)}.{_quoted(table)}"
+    wanted = [(_quoted(column), kind, n) for n in range(1, count + 1)]
+    found = _members_of(source, quoted, wanted)
+    return [found[(name, number)][1] for name, _, number in wanted]
+
+
+def _members_of(
+    source: Connection, quoted_table: str, suspects: list[tuple[str, str, int]]
+) -> dict[tuple[str, int], tuple[str, str]]:
+    """(column, kind, number) each -> (hex of the member in the column's character set, its text)."""
     if not suspects:
         return {}
-    variables = {column: f"m{n}" for n, column in enumerate(dict.fromkeys(s.column for s in suspects))}
-    lines = [f"DECLARE {v} TYPE OF {_quoted(table)}.{c};" for c, v in variables.items()]
+    variables = {column: f"m{n}" for n, column in enumerate(dict.fromkeys(column for column, _, _ in suspects))}
+    lines = [f"DECLARE {v} TYPE OF {quoted_table}.{c};" for c, v in variables.items()]
     lines.append("DECLARE found LONGTEXT DEFAULT '';")
-    for suspect in suspects:
-        variable = variables[suspect.column]
-        value = suspect.number if suspect.kind == "enum" else 1 << (suspect.number - 1)
+    for column, kind, number in suspects:
+        variable = variables[column]
+        value = number if kind == "enum" else 1 << (number - 1)
         lines.append(f"SET {variable} = {value};")
         lines.append(f"SET found = CONCAT(found, HEX({variable}), ':', HEX(CONVERT({variable} USING utf8mb4)), ' ');")
     lines.append("SELECT found;")
     block = "BEGIN NOT ATOMIC\n" + "\n".join(lines) + "\nEND"
     answer = str(execute_literal(source, block).scalar_one())
     pairs = [pair.split(":") for pair in answer.split()]
-    return {(s.column, s.number): (own, _text(utf8)) for s, (own, utf8) in zip(suspects, pairs, strict=True)}
+    found = zip(suspects, pairs, strict=True)
+    return {(column, number): (own, _text(utf8)) for (column, _, number), (own, utf8) in found}
 
 
 def _defaults(source: Connection, table: str, suspects: list[_Literal]) -> dict[tuple[str, int], tuple[str, str]]:

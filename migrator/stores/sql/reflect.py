@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
 from migrator.plan.model import Relation
 from migrator.stores.sql.ledger import LEDGER_TABLES
+from migrator.stores.sql.mysql_lost_characters import held_members
 from migrator.stores.sql.qualified import plan_name, reflect_all
 from migrator.subset.schema import Column, ForeignKey, Schema, Table
 
@@ -28,6 +30,8 @@ def reflect(connection: Connection, relations: list[Relation] | None = None) -> 
     # Every schema's tables, named as qualified.py says: `billing.invoices` beside `users`.
     hidden = set(LEDGER_TABLES) | _partitions(connection)
     reflect_all(connection, metadata, hidden.__contains__)
+    if connection.dialect.name == "mysql":
+        _members_as_held(connection, metadata)
     tables: dict[str, Table] = {}
     foreign_keys: list[ForeignKey] = []
     for key, sa_table in sorted(metadata.tables.items()):
@@ -68,6 +72,21 @@ def _partitions(connection: Connection) -> set[str]:
         "WHERE c.relispartition"
     )
     return {plan_name(str(schema), str(name), current) for schema, name in rows}
+
+
+def _members_as_held(connection: Connection, metadata: sa.MetaData) -> None:
+    """MariaDB's catalog prints an ENUM or SET member's character beyond the BMP (an emoji) as '?',
+    and SQLAlchemy reflects the members from it: each such column's members are asked of the server
+    (mysql_lost_characters.py), so that the type map's CHECK across dialects lists the real ones."""
+    for table in metadata.tables.values():
+        for column in table.columns:
+            type_ = column.type
+            if isinstance(type_, mysql.SET) and any("?" in v for v in type_.values):
+                members = held_members(connection, table.name, table.schema, column.name, "set", len(type_.values))
+                column.type = mysql.SET(*members)
+            elif isinstance(type_, mysql.ENUM) and any("?" in v for v in type_.enums):
+                members = held_members(connection, table.name, table.schema, column.name, "enum", len(type_.enums))
+                column.type = mysql.ENUM(*members)
 
 
 def with_relations(schema: Schema, relations: list[Relation]) -> Schema:

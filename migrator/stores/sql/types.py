@@ -131,10 +131,6 @@ def _from_mysql(type_: TypeEngine, target: str, is_key: bool) -> Mapping:  # typ
             return Mapping(Carried(postgresql.ARRAY(sa.Text()), "set_array"))
         return Mapping(Carried(sa.Text(), "set_json"))
     if isinstance(type_, mysql.ENUM):
-        if any("?" in value for value in type_.enums):
-            # MariaDB reports a character beyond the BMP in an ENUM's values as '?' (its catalog is
-            # utf8mb3): the values are copied as they are, without a check that would refuse them.
-            return Mapping(sa.String(max(map(len, type_.enums))))
         return Mapping(_enum(list(type_.enums), target))
     if isinstance(type_, sa.JSON):
         return Mapping(_json(target))
