@@ -71,7 +71,14 @@ def local_cluster(workers: int = 3) -> Iterator[Any]:
     import distributed  # the tests that use it skip without it (pytest.importorskip)
 
     cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        # The scheduler serves HTTP (health, metrics) even without a dashboard, on 8787 unless told:
+        # a port of its own, or another cluster on this host makes its start warn (an error here).
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=50,
     )
     try:
         yield cluster
