@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +119,14 @@ def cli_command(plan: Path, scheduler: str) -> list[str]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The CLI's environment: the workers' one without the fault points (the client never pauses)."""
-    return {**{k: v for k, v in os.environ.items() if k not in FAULT_VARIABLES}, **extra}
+    """The CLI's environment: the workers' one (this process's, and `extra`) without the fault points:
+    the client never pauses."""
+    return {k: v for k, v in {**os.environ, **extra}.items() if k not in FAULT_VARIABLES}
 
 
-def start_cli(plan: Path, scheduler: str) -> subprocess.Popen[str]:
+def start_cli(plan: Path, scheduler: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        cli_command(plan, scheduler), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cli_command(plan, scheduler), env=cli_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -172,3 +175,61 @@ def assert_each_unit_logged_once(state: Path, result: dict[str, Any], target: st
         f"only committed {sorted(committed - set(done))}"
     )
     return done
+
+
+@dataclass
+class ProcessCluster:
+    """A scheduler and workers, each a process (and process group) of its own, as on a real cluster."""
+
+    address: str
+    scheduler: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+
+
+@contextmanager
+def process_cluster(
+    folder: Path, env: Mapping[str, str], workers: int = 2, timeout: float = 60
+) -> Iterator[ProcessCluster]:
+    """`dask scheduler` on a port the OS picks (its address read from its scheduler file) and
+    `workers` `dask worker`s (one process, one thread, and a nanny each) with `env` added to this
+    process's environment; every process group SIGKILLed on the way out. Their logs: folder/*.log."""
+    import distributed  # the tests that use it skip without it (pytest.importorskip)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler_file = folder / "scheduler.json"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
+        with (folder / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: the nanny's worker goes with it
+            )
+        started.append(process)
+        return process
+
+    try:
+        scheduler = start(
+            "scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+            "--no-dashboard", "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not scheduler_file.exists() or not scheduler_file.read_text().strip().endswith("}"):
+            assert scheduler.poll() is None, f"the scheduler ended: {(folder / 'scheduler.log').read_text()}"
+            assert time.monotonic() < deadline, f"the scheduler wrote no {scheduler_file.name} in {timeout} s"
+            time.sleep(0.05)
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = ["distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1"]
+        pool = [start(f"worker-{i}", *worker, "--no-dashboard", "--name", f"worker-{i}") for i in range(workers)]
+        with distributed.Client(address, timeout=timeout) as client:
+            client.wait_for_workers(workers, timeout=timeout)
+        yield ProcessCluster(address, scheduler, pool)
+    finally:
+        for process in started:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
