@@ -170,6 +170,7 @@ def test_a_worker_killed_after_its_task_committed_before_its_result_was_gathered
     assert result["status"] == "finished" and result["verification"]["ok"] is True
     assert_us_split(cluster.source, target, "snake")
     # Dask ran the killed worker's task again, on another worker.
+    assert paused in addresses, f"the paused process {paused} is none of the workers {addresses}"
     killed = addresses[paused]
     lost = {key for key, worker in cluster.specs.sent if worker == killed}
     again = {key for key, worker in cluster.specs.sent if key in lost and worker != killed}
