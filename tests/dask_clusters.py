@@ -6,6 +6,10 @@ starts its cluster (`worker_environment`), and the CLI it runs gets that environ
 fault points (`cli_env`): only the workers pause. Every database made here is dropped afterwards
 (`databases`), and the audit trail is checked against the target's ledger rather than against a
 number of units, so that the tests hold whatever a unit is (a table, a key range of one).
+
+Two kinds of cluster: `local_cluster`, a LocalCluster whose scheduler lives in the test's process,
+and `process_cluster`, a `dask scheduler` and `dask worker`s each a process of its own, for the
+tests that kill the scheduler.
 """
 
 from __future__ import annotations
