@@ -13,7 +13,10 @@ when a run asks for it, so that a plain run never loads Dask. The client:
 * writes the audit trail alone, from the events the units send back, and at the end reconciles it
   with the target's ledger: a unit committed by a worker that was lost before its result came back
   is logged from its mark;
-* on Ctrl-C sets a distributed.Event that the units check between chunks.
+* on Ctrl-C sets a distributed.Event that the units check between chunks;
+* fails the run at once when its scheduler is lost (killed, unreachable), with an error that names
+  it, rather than wait out the client's reconnection: the units committed stay committed, and the
+  same command on a scheduler that answers continues from them.
 
 Dask may run a task twice (a lost worker's tasks are run again, finished or not) and its locks can
 be granted twice: exactly-once is the target ledger's (engine/unit_commit.py), never Dask's. What a
@@ -27,6 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -40,7 +44,7 @@ from migrator.engine.executors.options import DaskOptions
 from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
 from migrator.engine.interrupt import INTERRUPTED, StopFlag
 from migrator.engine.results import TableCopy
-from migrator.errors import Interrupted, MigratorError, UsageError
+from migrator.errors import Interrupted, MigratorError, RunError, UsageError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.snapshot import export_snapshot, keep_snapshot_open, table_sizes
 from migrator.version import __version__
@@ -48,6 +52,7 @@ from migrator.version import __version__
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued behind it
 POLL_SECONDS = 0.5  # how often the client looks at Ctrl-C while it waits for results
 EVENT_POLL_SECONDS = 0.5  # how often a unit asks the scheduler whether the run must stop
+CLOSE_SECONDS = 10  # the most the client waits to close once its scheduler is gone
 
 
 class EventStop(StopFlag):
@@ -114,8 +119,46 @@ def _client(options: DaskOptions, workers: int) -> Iterator[Client]:
         client = Client(options.scheduler, security=security, timeout=30)
     except (OSError, TimeoutError) as error:
         raise UsageError(f"the Dask scheduler {options.scheduler} did not answer: {error}") from None
-    with client:
+    try:
         yield client
+    except (CancelledError, OSError, TimeoutError):
+        # A scheduler lost mid-call: the futures cancelled, a request to it refused or timed out.
+        _check_scheduler(client)
+        raise
+    finally:
+        _close(client)
+
+
+def _check_scheduler(client: Client) -> None:
+    """The run's error when the client lost its scheduler. distributed's client would try to
+    reconnect for its whole timeout (it cancels every future at once), and a reconnected client would
+    find none of the run's tasks: the run fails now, safe to run again."""
+    if client.status == "running":
+        return
+    address = client.scheduler.address if client.scheduler is not None else "of the run"
+    raise RunError(
+        f"lost the Dask scheduler {address} mid-run (its connection closed): the units "
+        "committed are kept in the target; run the same command again once a scheduler and its workers answer"
+    ) from None
+
+
+def _close(client: Client) -> None:
+    if client.status == "running":
+        client.close()
+        return
+    # The scheduler is gone: closing cuts the client's reconnection short, which distributed logs
+    # as an error with a traceback. The run's own error says what happened.
+    quiet = [logging.getLogger(name) for name in ("distributed.client", "distributed.utils")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        client.close(timeout=CLOSE_SECONDS)
+    except (OSError, TimeoutError):
+        pass  # nothing to close on the scheduler's side
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _join_everywhere(client: Client, base: TableTask) -> None:
@@ -127,6 +170,7 @@ def _join_everywhere(client: Client, base: TableTask) -> None:
     except MigratorError:
         raise
     except Exception as error:
+        _check_scheduler(client)
         raise UsageError(
             f"a Dask worker cannot read the run's snapshot ({type(error).__name__}: {error}); every worker "
             "must reach the very source server the client reads, with the plan's variables set"
@@ -144,6 +188,7 @@ def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[st
     errors: list[BaseException] = []
     stopping = False
     while todo or running:
+        _check_scheduler(client)  # lost: a task submitted now would wait out the client's reconnection
         while todo and not stopping and len(running) < window:
             name = todo.pop(0)
             task = replace(base, table=name)
@@ -160,6 +205,7 @@ def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[st
             try:
                 outcome = future.result()
             except BaseException as error:
+                _check_scheduler(client)  # lost: its futures are cancelled, not failed
                 errors.append(error)
                 stopping = True
             else:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.engine.copy import CopyContext, copy_table
+from migrator.engine.fault_point import committed_fault_point
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Silent
 from migrator.engine.prepare import Prepared, prepared, urls
@@ -104,6 +105,8 @@ def run_table(task: TableTask, stop: StopFlag) -> dict[str, Any]:
     ctx = opened.ctx
     ctx.trail, ctx.stop, ctx.attempt = trail, stop, task.attempt
     copied = copy_table(ctx, task.table, opened.transforms[task.table])
+    # Test-only: a worker lost here has committed its units, and Dask runs the task again elsewhere.
+    committed_fault_point(ctx.prep.loaded.plan.name, f"table:{task.table}")
     return {"copy": asdict(copied), "events": trail.collected}
 
 
