@@ -172,3 +172,27 @@ def key_range(
     if upper is not None:
         conditions.append(key <= value(upper))
     return conditions
+
+
+def key_from(
+    columns: Sequence[sa.ColumnElement[Any]],
+    lower: tuple[Any, ...] | None,
+    after: tuple[Any, ...] | None,
+    upper: tuple[Any, ...] | None,
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions for one key range [lower, upper) of a table, resumed after the key `after`
+    when it has committed chunks already: key > after (or key >= lower), and key < upper. None: no
+    bound on that side."""
+    key = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+
+    def value(bound: tuple[Any, ...]) -> Any:
+        return bound[0] if len(columns) == 1 else sa.tuple_(*bound)
+
+    conditions = []
+    if after is not None:
+        conditions.append(key > value(after))
+    elif lower is not None:
+        conditions.append(key >= value(lower))
+    if upper is not None:
+        conditions.append(key < value(upper))
+    return conditions
