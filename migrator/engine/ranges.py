@@ -132,8 +132,10 @@ def range_rows(env: Mapping[str, str]) -> int:
 
 
 def _started(conn: Connection, plan: str, name: str) -> bool:
-    """Chunks of the table are in the ledger already: it goes on as the one range it was."""
+    """Chunks of the table are in the ledger already (it goes on as the one range it was), or its
+    copy is complete (an empty subset has no chunk)."""
     started = ledger.progress(conn, plan, "table", name).chunks > 0
+    started = started or ledger.progress(conn, plan, "complete", name).chunks > 0
     conn.commit()
     return started
 
