@@ -4,8 +4,9 @@ The source: users (a root condition on their region), posts scoped by users, com
 comments (a recursive kept set). MIGRATOR_RANGE_ROWS lowers the rows per range so that small tables
 make several ranges:
 
-* a run cuts posts and users in ranges, records their bounds in the ledger, and gives the target a
-  run with --workers 1 gives, digest for digest; comments (recursive) stay one range;
+* a run cuts posts, likes (a key of two columns) and users in ranges, records their bounds in the
+  ledger, and gives the target a run with --workers 1 gives, digest for digest; comments
+  (recursive) stay one range;
 * a run killed inside a middle range, run again with another --workers: the same bounds, exact
   rows, no chunk committed twice;
 * one narrow range's query of posts costs a fraction of the whole table's, reading no parent table
@@ -34,8 +35,8 @@ from migrator.engine.ranges import CHUNK_STRIDE, RANGE_ROWS_VARIABLE, KeyRange
 from tests.plan_files import write_plan
 
 ROOT = Path(__file__).resolve().parent.parent
-USERS, POSTS, COMMENTS = 8_000, 40_000, 4_000
-RANGE_ROWS = "5000"  # posts: 8 ranges, users: 2; comments would be 1 on size alone
+USERS, POSTS, COMMENTS, LIKES = 8_000, 40_000, 4_000, 12_000
+RANGE_ROWS = "5000"  # posts: 8 ranges, likes: 3, users: 2; comments would be 1 on size alone
 
 SOURCE_SQL = f"""
 CREATE TABLE users (id integer PRIMARY KEY, region integer NOT NULL, name text NOT NULL);
@@ -48,10 +49,15 @@ CREATE TABLE comments (
 );
 CREATE INDEX comments_post ON comments (post_id);
 CREATE INDEX comments_parent ON comments (parent_id);
+CREATE TABLE likes (
+    user_id integer NOT NULL REFERENCES users, post_id integer NOT NULL REFERENCES posts, PRIMARY KEY (user_id, post_id)
+);
+CREATE INDEX likes_post ON likes (post_id);
 INSERT INTO users SELECT i, i % 4, 'user ' || i FROM generate_series(1, {USERS}) i;
 INSERT INTO posts SELECT i, 1 + (i * 7919) % {USERS}, repeat('post ' || i || ' ', 3) FROM generate_series(1, {POSTS}) i;
 INSERT INTO comments SELECT i, 1 + (i * 31) % {POSTS}, CASE WHEN i % 3 = 0 THEN i - 1 END, 'comment ' || i
     FROM generate_series(1, {COMMENTS}) i;
+INSERT INTO likes SELECT DISTINCT 1 + (i * 13) % {USERS}, 1 + (i * 7) % {POSTS} FROM generate_series(1, {LIKES}) i;
 ANALYZE;
 """
 
@@ -133,6 +139,8 @@ def test_big_tables_are_copied_as_recorded_ranges_and_equal_a_serial_run(
     assert bounds[0][0] is None and bounds[-1][1] is None  # open at both ends: every key in one range
     assert all(bounds[i][1] == bounds[i + 1][0] for i in range(len(bounds) - 1))  # [lo, hi) back to back
     assert len(_ranges(ledger, "users")) == 2
+    # likes' key is (user_id, post_id): its cuts bound user_id alone, from that column's histogram
+    assert [len(json.loads(b or "null")[1]) for b in _ranges(ledger, "likes")[:-1]] == [1, 1]
     assert _ranges(ledger, "comments") == []  # recursive: one range, as before
     assert all(f"range-done:posts:{i}" in ledger for i in range(len(posts)))
     # each chunk mark holds its range's bounds, its number R * CHUNK_STRIDE + C

@@ -1,10 +1,10 @@
 """Where to cut a PostgreSQL table into key ranges, read in the run's snapshot (issue 17).
 
-Two ways, both cheap next to the copy: the key column's histogram in `pg_stats` (ANALYZE's
-equal-population buckets, free to read) when the key is one column and has one, else a pass over
-the key alone in key order (an index-only scan of the primary key) that takes every k-th key. The
-bounds come back as Python values of the key's type, so that they compare in a range query as the
-keys do.
+Two ways: the histogram of the key's first column in `pg_stats` (ANALYZE's equal-population
+buckets, free to read) when it has one, its cuts bounding that column alone (all the rows of one
+value in one range, key order kept); else a pass over the key in key order (an index-only scan of
+the primary key) that takes every k-th key, a second or more for millions of rows. The bounds come
+back as Python values of the key's type, so that they compare in a range query as the keys do.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ _HISTOGRAM = (
 
 
 def histogram_cuts(conn: Connection, table: sa.Table, key: list[str], ranges: int) -> list[tuple[Any, ...]] | None:
-    """`ranges - 1` cuts, evenly spaced through the histogram of a one-column key, as key tuples, in
-    order and distinct; None when the key has more columns or no histogram (never analyzed)."""
-    if len(key) != 1 or ranges < 2:
+    """`ranges - 1` cuts, evenly spaced through the histogram of the key's first column, as 1-tuples
+    (a bound on that column), in order and distinct; None without a histogram (never analyzed)."""
+    if ranges < 2:
         return None
     found = conn.execute(
         sa.text(_HISTOGRAM), {"schema": table.schema, "table": table.name, "column": key[0]}
