@@ -146,7 +146,7 @@ def _copy_all(
     if target.native is not None:
         options.observer.step("adding keys, indexes and counters")  # and the views and triggers
         with translated("adding keys, indexes and counters to the target"):
-            finish_native(prep, target, run_id)
+            finish_native(prep, target, run_id, engine, options.workers)
     elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):

@@ -8,6 +8,7 @@ that into SQL to run before the first row and after the last (issue 12, must-hav
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -81,6 +82,22 @@ def execute_all(conn: Connection, statements: list[str]) -> None:
                 raise
         else:
             savepoint.commit()
+
+
+_INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) ")
+_KEY = re.compile(r"ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:PRIMARY KEY|UNIQUE) ")
+
+
+def indexes_per_table(statements: list[str], tables: set[str]) -> dict[str, list[str]]:
+    """PostgreSQL's after-load statements that build one of `tables`' indexes, unique keys or primary
+    key (qualified names, as pg_dump writes them), per table: a table's need nothing but its rows,
+    so different tables' can be built at once, each on a connection of its own."""
+    found: dict[str, list[str]] = {}
+    for statement in statements:
+        match = _INDEX.match(statement) or _KEY.match(statement)
+        if match and match.group(1) in tables:
+            found.setdefault(match.group(1), []).append(statement)
+    return found
 
 
 def drop_created(conn: Connection, tables: list[str]) -> None:
