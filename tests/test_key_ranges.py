@@ -227,7 +227,14 @@ def test_one_range_of_a_scoped_table_costs_its_range_not_the_table(source: str, 
         whole = explain(prep.conn, posts.rows)
         ranged = explain(prep.conn, narrow)
         assert ranged["Total Cost"] < whole["Total Cost"] / 5, (ranged, whole)
-        assert ("Seq Scan", "users") not in scans(ranged) and ("Seq Scan", "posts") not in scans(ranged)
+        assert not {("Seq Scan", "users"), ("Seq Scan", "posts")} & set(scans(ranged))
+        # likes, two levels down (users' kept set in posts' in likes' rule): no parent read whole either
+        likes = prep.queries.rows("likes")
+        assert likes.range_local
+        narrow = range_rows(likes, KeyRange(1, (4_000,), (4_020,), 3), None)
+        whole, ranged = explain(prep.conn, likes.rows), explain(prep.conn, narrow)
+        assert ranged["Total Cost"] < whole["Total Cost"] / 5, (ranged, whole)
+        assert not {("Seq Scan", "users"), ("Seq Scan", "posts"), ("Seq Scan", "likes")} & set(scans(ranged))
 
 
 def test_ranges_on_dask_give_the_local_target(source: str, pg_url_factory, tmp_path: Path) -> None:
