@@ -103,14 +103,14 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
     if there and conn.dialect.name == "mysql" and not _holding_rows(conn, there):
         # MariaDB commits each CREATE by itself: a run stopped part-way left some tables, empty.
         # Its statements are CREATE ... IF NOT EXISTS: running them all again makes the rest.
-        execute_all(conn, target.native.before_load)
+        execute_all(conn, _before_load(target))
         return [n for n in prep.copied_tables if n not in there]
     if there:
         raise SafetyError(
             f"the target has some of the tables to copy ({', '.join(there)}) but not the others: the source's "
             "schema is created as a whole; drop those tables, or use data.schema: existing"
         )
-    execute_all(conn, target.native.before_load)
+    execute_all(conn, _before_load(target))
     return list(prep.copied_tables)
 
 
@@ -132,14 +132,21 @@ def finish_native(prep: Prepared, target: Target, run_id: str, engine: Engine | 
     conn.commit()
     if done:
         return
+    statements = target.native.after_load if target.merge else target.native.keys + target.native.after_load
     if engine is not None and workers > 1 and conn.dialect.name == "postgresql":
         current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
         conn.commit()
         names = {_dumped_name(conn, t, current): t for t in target.tables}
-        _build_at_once(engine, indexes_per_table(target.native.after_load, set(names)), workers)
+        _build_at_once(engine, indexes_per_table(statements, set(names)), workers)
     with conn.begin():
-        execute_all(conn, target.native.after_load)
+        execute_all(conn, statements)
         ledger.mark_done(conn, plan, run_id, AFTER_LOAD_UNIT, 0, None)
+
+
+def _before_load(target: Target) -> list[str]:
+    """What runs before the first row: the primary keys too when rows are upserted (NativeSchema.keys)."""
+    assert target.native is not None
+    return target.native.before_load + (target.native.keys if target.merge else [])
 
 
 def _dumped_name(conn: Connection, name: str, current: str) -> str:
