@@ -41,7 +41,7 @@ from migrator.engine.copy import CopyContext, RangeCopy, expected_rows, table_co
 from migrator.engine.executors.options import DaskOptions
 from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
 from migrator.engine.interrupt import INTERRUPTED, StopFlag
-from migrator.engine.ranges import KeyRange
+from migrator.engine.ranges import CHUNK_STRIDE, KeyRange
 from migrator.engine.results import TableCopy
 from migrator.errors import Interrupted, MigratorError, UsageError
 from migrator.stores.sql import ledger
@@ -93,7 +93,7 @@ def copy_tables_on_dask(
     with _client(options, workers) as client:
         _join_everywhere(client, base)
         results = _run_units(ctx, client, base, names, ranges)
-    _reconcile(ctx, names)
+    _reconcile(ctx, names, ranges)
     return [results[name] for name in names if name in results]
 
 
@@ -225,7 +225,7 @@ def _take_over(ctx: CopyContext) -> str:
         return ledger.take_over(conn, ctx.prep.loaded.plan.name)
 
 
-def _reconcile(ctx: CopyContext, names: list[str]) -> None:
+def _reconcile(ctx: CopyContext, names: list[str], ranges: dict[str, list[KeyRange]]) -> None:
     """Every unit of this run in the ledger has its "unit done" in the audit trail: one that a worker
     committed but whose result never came back (a lost worker, a client killed before it) is logged
     from its mark."""
@@ -238,7 +238,14 @@ def _reconcile(ctx: CopyContext, names: list[str]) -> None:
     for name in names:
         for mark in ledger.unit_marks(conn, plan, "table", name):
             if (name, mark.chunk) not in logged:
+                where = {"range": mark.chunk // CHUNK_STRIDE} if len(ranges[name]) > 1 else {}
                 ctx.trail.event(
-                    "unit done", table=name, chunk=mark.chunk, rows=mark.rows, checksum=mark.checksum, from_ledger=True
+                    "unit done",
+                    table=name,
+                    chunk=mark.chunk,
+                    rows=mark.rows,
+                    checksum=mark.checksum,
+                    from_ledger=True,
+                    **where,
                 )
     conn.commit()
