@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from migrator.engine.fault_point import PAUSE_VARIABLE, READY_VARIABLE
 from migrator.engine.ranges import CHUNK_STRIDE, RANGE_ROWS_VARIABLE, KeyRange
+from migrator.stores.sql import ledger
 from tests.plan_files import write_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,10 +101,9 @@ def _digests(result: dict[str, Any]) -> dict[str, tuple[int, str]]:
 
 def _ledger(target: str, plan: str) -> dict[str, tuple[int, str | None]]:
     engine = sa.create_engine(target, poolclass=sa.pool.NullPool)
+    units = ledger.units
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT unit, rows, bounds FROM _migrator_units WHERE plan = :plan"), {"plan": plan}
-        ).all()
+        rows = conn.execute(sa.select(units.c.unit, units.c.rows, units.c.bounds).where(units.c.plan == plan)).all()
     return {unit: (count, bounds) for unit, count, bounds in rows}
 
 
@@ -250,8 +250,6 @@ def test_ranges_on_dask_give_the_local_target(source: str, pg_url_factory, tmp_p
 
 
 def test_a_ledger_made_before_ranges_gains_the_bounds_column(tmp_path: Path) -> None:
-    from migrator.stores.sql import ledger
-
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:
         ledger.ensure(conn)
@@ -263,3 +261,17 @@ def test_a_ledger_made_before_ranges_gains_the_bounds_column(tmp_path: Path) -> 
         ledger.record_ranges(conn, "p", "r", "t", [(None, (10,)), ((10,), None)])
         assert ledger.recorded_ranges(conn, "p", "t") == [(None, (10,)), ((10,), None)]
         assert ledger.progress(conn, "p", "table", "t").rows == 5
+
+
+def test_ranges_into_mariadb_give_the_serial_run(source: str, mariadb_url_factory, tmp_path: Path) -> None:
+    """A MariaDB target takes ranges too (its ledger's claims are INSERT IGNORE): the same rows and
+    digests as one range at a time, and the ranges in its ledger."""
+    ranged_target, serial_target = mariadb_url_factory(), mariadb_url_factory()
+    ranged = _run(_plan(tmp_path, source, ranged_target, "ranged"), "--workers", "2")
+    serial = _run(
+        _plan(tmp_path, source, serial_target, "serial"), "--workers", "1", env=_env(**{RANGE_ROWS_VARIABLE: "1000000"})
+    )
+    assert ranged["verification"]["ok"] is True and serial["verification"]["ok"] is True
+    assert _digests(ranged) == _digests(serial)
+    assert len(_ranges(_ledger(ranged_target, "ranged"), "posts")) == POSTS // int(RANGE_ROWS)
+    assert _ranges(_ledger(serial_target, "serial"), "posts") == []
