@@ -11,9 +11,10 @@ recorded ranges (a ledger of a version before ranges) is one range, as it was co
 Only where a range costs its own rows is a table cut: a PostgreSQL source (whose snapshot other
 connections share; MariaDB and SQLite sources copy one table at a time, each as one range), a
 target that takes a table's rows in any order (as for --workers), a table with a key, big enough
-(`RANGE_ROWS` rows a range, estimated from the table's statistics), and read with its rule as the
-WHERE with no CTE evaluated whole (TableQuery.range_local): a recursive or materialized kept set
-would be evaluated again, whole, by every range's query.
+(more rows than a range holds: `RANGE_ROWS`, or each worker's share of all the tables' rows when
+that is more; estimated from the tables' statistics), and read with its rule as the WHERE with no
+CTE evaluated whole (TableQuery.range_local): a recursive or materialized kept set would be
+evaluated again, whole, by every range's query.
 
 A range's chunks are numbered N = R * CHUNK_STRIDE + C in the ledger ("table:TABLE:N"): in key
 order over the whole table, as verification (ledger.chunk_ends) and the status read them.
@@ -82,13 +83,13 @@ def ranges_of(conn: Connection, plan: str, table: str) -> list[KeyRange]:
     return [KeyRange(i, lower, upper, len(recorded)) for i, (lower, upper) in enumerate(recorded)]
 
 
-def plan_ranges(ctx: CopyContext, names: list[str], env: Mapping[str, str]) -> dict[str, list[KeyRange]]:
+def plan_ranges(ctx: CopyContext, names: list[str], env: Mapping[str, str], workers: int) -> dict[str, list[KeyRange]]:
     """Every table's ranges, as recorded, or cut now and recorded, by the process that drives the run,
     before any unit runs."""
     conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
     splits = splittable(ctx)
-    per_range = range_rows(env)
     sizes = table_sizes(ctx.source) if splits else {}
+    per_range = range_size(env, sum(max(0.0, sizes.get(n, 0.0)) for n in names), workers)
     result = {}
     for name in names:
         ranges = ranges_of(conn, plan, name)
@@ -118,10 +119,20 @@ def parallel_target(ctx: CopyContext) -> bool:
     return ctx.target.schema is not None and dialect != "sqlite"
 
 
-def range_rows(env: Mapping[str, str]) -> int:
-    text = env.get(RANGE_ROWS_VARIABLE)
-    if not text:
-        return RANGE_ROWS
+def range_size(env: Mapping[str, str], total: float, workers: int) -> float:
+    """The rows of a range: RANGE_ROWS, or each worker's share of all the tables' rows when that is
+    more. A table is cut only as far as the workers need to share it: a range's query pays for its
+    parents' kept sets again (a pass over them, where the planner finds that cheaper than probing),
+    so on two cores, where the tables alone keep both workers busy, cutting the benchmark's tables in
+    250,000-row ranges made its copy slower (docs/design-decisions.md). MIGRATOR_RANGE_ROWS, when
+    set, is the size whatever the workers."""
+    if env.get(RANGE_ROWS_VARIABLE):
+        return float(_range_rows(env))
+    return max(float(RANGE_ROWS), total / max(1, workers))
+
+
+def _range_rows(env: Mapping[str, str]) -> int:
+    text = env.get(RANGE_ROWS_VARIABLE, "")
     try:
         value = int(text)
     except ValueError:
@@ -140,7 +151,7 @@ def _started(conn: Connection, plan: str, name: str) -> bool:
     return started
 
 
-def _cuts(ctx: CopyContext, name: str, estimated: float, per_range: int) -> list[tuple[object, ...]]:
+def _cuts(ctx: CopyContext, name: str, estimated: float, per_range: float) -> list[tuple[object, ...]]:
     """Where to cut the table: its key's histogram, or every k-th key; none for a table that stays
     one range."""
     query = ctx.prep.queries.rows(name)

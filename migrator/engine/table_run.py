@@ -133,7 +133,7 @@ def _copy_all(
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
-    ranges = plan_ranges(ctx, prep.copied_tables, options.env)
+    ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
     if options.dask is not None:
         copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
     else:
