@@ -111,9 +111,15 @@ def run(
         typer.Option("--restart", help="Remove what an earlier run of this plan wrote to the target, then start over."),
     ] = False,
     workers: Annotated[
-        int,
-        typer.Option("--workers", min=1, help="Tables copied at once (PostgreSQL sources, non-SQLite targets)."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            show_default="the machine's cores",
+            help="Units copied at once: tables, and key ranges of a big table (PostgreSQL sources, "
+            "non-SQLite targets; elsewhere one table at a time).",
+        ),
+    ] = None,
     no_verify: Annotated[
         bool,
         typer.Option(
@@ -157,6 +163,7 @@ def run(
     Running it again continues an unfinished run, or syncs the repositories' new commits; a
     finished one with nothing new is a no-op that says so."""
     from migrator.engine.observer import Silent
+    from migrator.engine.parallel import machine_cores
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
     from migrator.report.progress import RichObserver
@@ -181,7 +188,8 @@ def run(
             run_plan,
             load_plan(plan),
             start_over=restart,
-            workers=workers,
+            workers=machine_cores() if workers is None else workers,
+            workers_asked=workers is not None,
             verify=not no_verify,
             count_dangling=count_dangling,
             dask=dask,

@@ -14,6 +14,7 @@ from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Observer
 from migrator.engine.prefetch import prefetched
 from migrator.engine.prepare import Prepared
+from migrator.engine.ranges import CHUNK_STRIDE, KeyRange, ranges_of
 from migrator.engine.results import TableCopy
 from migrator.engine.target import Target
 from migrator.engine.trail import RunTrail
@@ -29,6 +30,7 @@ from migrator.stores.sql.pgcopy import (
     copy_out_chunks,
     copy_out_text,
     is_pg_to_pg,
+    key_from,
     key_parser,
     key_range,
     without_fields,
@@ -80,28 +82,102 @@ class _Chunk:
 
 
 def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> TableCopy:
-    prep, target, plan = ctx.prep, ctx.target, ctx.prep.loaded.plan
+    """The table's ranges one after the other (engine/ranges.py), then its "complete" mark."""
     ctx.stop.check()
     started = time.monotonic()
-    conn = target.conn
-    done = ledger.progress(conn, plan.name, "table", name)
-    complete = ledger.progress(conn, plan.name, "complete", name).chunks > 0
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
+    done = ledger.progress(conn, plan, "table", name)
     conn.commit()
-    if complete:
-        ctx.observer.table_started(name, lambda: done.rows, done.rows)
-        ctx.observer.table_finished(name)
-        method, digest = combine(done.checksums, done.rows)
-        return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
+    complete = _complete(ctx, name, done)
+    if complete is not None:
+        return complete
     job = _attach_job(ctx, name, transform, done)
     if job is not None:
         copied = _copy_attached(ctx, job, done)
         ctx.observer.table_finished(name)
         return _finished(ctx, name, copied, time.monotonic() - started)
+    ctx.observer.table_started(name, lambda: expected_rows(ctx, name), done.rows)
+    copies = [copy_range(ctx, name, transform, key_range) for key_range in ranges_of(conn, plan, name)]
+    guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+    ctx.observer.table_finished(name)
+    return table_copy(ctx, name, copies, time.monotonic() - started)
+
+
+def _complete(ctx: CopyContext, name: str, done: ledger.Progress) -> TableCopy | None:
+    """The table's copy as its ledger holds it, when it is complete there (told to the observer)."""
+    conn = ctx.target.conn
+    complete = ledger.progress(conn, ctx.prep.loaded.plan.name, "complete", name).chunks > 0
+    conn.commit()
+    if not complete:
+        return None
+    ctx.observer.table_started(name, lambda: done.rows, done.rows)
+    ctx.observer.table_finished(name)
+    method, digest = combine(done.checksums, done.rows)
+    return TableCopy(name, done.rows, done.chunks, done.chunks, 0.0, method, digest.checksum)
+
+
+@dataclass(frozen=True)
+class RangeCopy:
+    """One range's copy: rows committed now, and its chunks committed before."""
+
+    rows: int
+    resumed_chunks: int
+
+
+def begin_table(ctx: CopyContext, name: str) -> None:
+    """The observer told that the table's copy starts (its rows in the ledger so far), when its
+    ranges are copied one by one as units of their own (`range_unit`)."""
+    done = ledger.progress(ctx.target.conn, ctx.prep.loaded.plan.name, "table", name)
+    ctx.target.conn.commit()
+    ctx.observer.table_started(name, lambda: expected_rows(ctx, name), done.rows)
+
+
+def range_unit(ctx: CopyContext, name: str, transform: RowTransform | None, key_range: KeyRange) -> RangeCopy:
+    """One range of a table as a unit of its own (--workers, Dask): copied, and when it is the
+    table's last to be done, the table's "complete" mark. Two ranges ending at once both see each
+    other's end once committed, so at least one of them writes the mark (once: commit_once)."""
+    ctx.stop.check()
+    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
+    complete = ledger.progress(conn, plan, "complete", name).chunks > 0
+    chunks = ledger.progress(conn, plan, "table", name, key_range.chunks).chunks if complete else 0
+    conn.commit()
+    if complete:
+        return RangeCopy(0, chunks)
+    copied = copy_range(ctx, name, transform, key_range)
+    last = not key_range.ranged or ledger.progress(conn, plan, "range-done", name).chunks == key_range.of
+    conn.commit()
+    if last:
+        guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
+    return copied
+
+
+def table_copy(ctx: CopyContext, name: str, copies: list[RangeCopy], seconds: float) -> TableCopy:
+    """The table's copy once all its ranges are: its totals and digest as the ledger has them."""
+    resumed = sum(c.resumed_chunks for c in copies)
+    conn = ctx.target.conn
+    finished = ledger.progress(conn, ctx.prep.loaded.plan.name, "table", name)
+    conn.commit()
+    method, digest = combine(finished.checksums, finished.rows)
+    return TableCopy(name, finished.rows, finished.chunks, resumed, round(seconds, 3), method, digest.checksum)
+
+
+def copy_range(ctx: CopyContext, name: str, transform: RowTransform | None, key_range: KeyRange) -> RangeCopy:
+    """One key range of the table, chunk by chunk, each committed with its mark; from just after its
+    last committed chunk when resuming. A table of several ranges marks each range done at its end."""
+    prep, target, plan = ctx.prep, ctx.target, ctx.prep.loaded.plan
+    ctx.stop.check()
+    conn = target.conn
+    done = ledger.progress(conn, plan.name, "table", name, key_range.chunks)
+    finished = key_range.ranged and bool(
+        ledger.progress(conn, plan.name, "range-done", name, (key_range.index, key_range.index + 1)).chunks
+    )
+    conn.commit()
+    if finished:
+        return RangeCopy(0, done.chunks)
     query = prep.queries.rows(name)
-    statement = resume_after(query, done.last_key)
+    statement = range_rows(query, key_range, done.last_key)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)
-    ctx.observer.table_started(name, lambda: _expected_rows(ctx, name), done.rows)
     text = None
     if fast and is_pg_to_pg(ctx.source, conn):
         chunks = _copy_chunks(ctx, name, statement, query.order_by)
@@ -111,7 +187,8 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, written)
     if ctx.source.dialect.name != "sqlite" and text is None:  # a SQLite connection serves only its own thread
         chunks = prefetched(chunks)
-    chunk, rows_copied = done.chunks, done.rows
+    chunk, rows_copied = done.chunks, 0  # chunk: within the range
+    first = key_range.first_chunk
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
     with closing(chunks):  # type: ignore[type-var]
         if not query.order_by:
@@ -138,36 +215,47 @@ def copy_table(ctx: CopyContext, name: str, transform: RowTransform | None) -> T
                 rows_copied, checksum = whole
                 ctx.trail.event("unit done", table=name, chunk=0, rows=rows_copied, checksum=checksum)
                 ctx.observer.rows_copied(name, rows_copied)
-            chunk = 1
-        else:
+            return RangeCopy(rows_copied, done.chunks)
+        since = time.monotonic()
+        where = {"range": key_range.index} if key_range.ranged else {}
+        for unit in guarded_iter(chunks, lambda: f"reading {name} after chunk {first + chunk}"):  # noqa: B023 (the chunk then)
+            if chunk >= CHUNK_STRIDE:
+                raise PermanentError(f"{name}: more than {CHUNK_STRIDE:,} chunks in one key range")
+
+            def commit_chunk(unit: _Chunk = unit, number: int = first + chunk) -> str | None:
+                ctx.stop.check_at_once()
+                unit_name = f"table:{name}:{number}"
+                return commit_unit(ctx, unit_name, unit.rows, unit.last_key, unit.write, key_range.bounds)
+
+            committed = guarded(commit_chunk, f"writing chunk {first + chunk} of {name}")
+            if committed is not None:  # None: another worker committed this unit meanwhile
+                ctx.trail.event(
+                    "unit done", table=name, chunk=first + chunk, rows=unit.rows, checksum=committed, **where
+                )
+                ctx.observer.rows_copied(name, unit.rows)
+                rows_copied += unit.rows
+            chunk += 1
+            ctx.stop.chunk_committed(time.monotonic() - since)
             since = time.monotonic()
-            for unit in guarded_iter(chunks, lambda: f"reading {name} after chunk {chunk}"):  # noqa: B023 (the chunk then)
-
-                def commit_chunk(unit: _Chunk = unit, chunk: int = chunk) -> str | None:
-                    ctx.stop.check_at_once()
-                    return commit_unit(ctx, f"table:{name}:{chunk}", unit.rows, unit.last_key, unit.write)
-
-                committed = guarded(commit_chunk, f"writing chunk {chunk} of {name}")
-                if committed is not None:  # None: another worker committed this unit meanwhile
-                    ctx.trail.event("unit done", table=name, chunk=chunk, rows=unit.rows, checksum=committed)
-                    ctx.observer.rows_copied(name, unit.rows)
-                    rows_copied += unit.rows
-                chunk += 1
-                ctx.stop.chunk_committed(time.monotonic() - since)
-                since = time.monotonic()
-                ctx.stop.check()
-            guarded(lambda: _mark_complete(ctx, "complete", name), f"finishing {name}")
-    ctx.observer.table_finished(name)
-    return _finished(ctx, name, (rows_copied, chunk, done.chunks), time.monotonic() - started)
+            ctx.stop.check()
+    if key_range.ranged:
+        done_unit = f"range-done:{name}:{key_range.index}"
+        guarded(lambda: commit_unit(ctx, done_unit, 0, None, lambda: None, key_range.bounds), f"finishing {name}")
+    return RangeCopy(rows_copied, done.chunks)
 
 
 def commit_unit(
-    ctx: CopyContext, unit: str, rows: int, last_key: tuple[Any, ...] | None, write: Callable[[], str | None]
+    ctx: CopyContext,
+    unit: str,
+    rows: int,
+    last_key: tuple[Any, ...] | None,
+    write: Callable[[], str | None],
+    bounds: str | None = None,
 ) -> str | None:
     """The unit's transaction, exactly once (engine/unit_commit.py); None when it was committed
-    already. A second Ctrl-C during it rolls it back."""
+    already. A second Ctrl-C during it rolls it back. `bounds`: its key range's, for its mark."""
     conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
-    return commit_once(conn, plan, ctx.run_id, unit, rows, last_key, write, ctx.stop.check_at_once, ctx.attempt)
+    return commit_once(conn, plan, ctx.run_id, unit, rows, last_key, write, ctx.stop.check_at_once, ctx.attempt, bounds)
 
 
 def _finished(ctx: CopyContext, name: str, copied: tuple[int, int, int], seconds: float) -> TableCopy:
@@ -424,7 +512,7 @@ def _parsed_chunks(
     return prefetched(chunks(prefetched(copy_out_text(ctx.source, statement, chunk_rows))))
 
 
-def _expected_rows(ctx: CopyContext, name: str) -> int:
+def expected_rows(ctx: CopyContext, name: str) -> int:
     """For the progress bar's ETA: the exact count where it is cheap, the planner's estimate where not."""
     prep, source = ctx.prep, ctx.source
     return guarded(
@@ -464,6 +552,14 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
             chunk += 1
             ctx.stop.check()
     guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
+
+
+def range_rows(query: TableQuery, key_range: KeyRange, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]
+    """The subset rows of one key range [lower, upper) in key order, from just after the last
+    committed key when resuming."""
+    if not key_range.ranged:
+        return resume_after(query, after)
+    return query.rows.where(*key_from(query.key_columns, key_range.lower, after, key_range.upper))
 
 
 def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ Tests of exactly-once need a process killed at two instants:
   a shell pattern); the paused process writes its id to PLAN.paused.
 * `committed_fault_point`: a worker's task committed in the target but its result not yet returned
   to the client (a worker lost there has its task run again by Dask, which must then be a skip).
-  Selected by MIGRATOR_TEST_PAUSE_COMMITTED naming a plan's task ("PLAN/table:NAME", or a shell
+  Selected by MIGRATOR_TEST_PAUSE_COMMITTED naming a plan's task ("PLAN/table:NAME:RANGE", or a shell
   pattern); the paused process writes its id to PLAN.committed.
 
 The file is created in the folder MIGRATOR_TEST_PAUSE_READY, and then the process sleeps until it is

@@ -3,19 +3,23 @@
 Parallel copying needs two things: a source that can share its snapshot (PostgreSQL exports it;
 MySQL and SQLite cannot, so they copy one table at a time) and a target whose tables take rows in
 any order (bare tables of `schema: create`, where keys come after the load; not SQLite, which has
-one writer). Each worker takes the next table from a shared queue, in load order, with its own
+one writer). The units are the tables' key ranges (engine/ranges.py: a big table is several, so that
+the workers share it): each worker takes the next from a shared queue, largest first, with its own
 source and target connections; the first failure or Ctrl-C stops the others after their current unit.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from migrator.engine.copy import CopyContext, copy_table, staging_ahead
+from migrator.engine.copy import CopyContext, RangeCopy, begin_table, copy_table, range_unit, staging_ahead, table_copy
+from migrator.engine.ranges import KeyRange, parallel_target
 from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
@@ -26,23 +30,43 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 
+def machine_cores() -> int:
+    """`run --workers`' default: the cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def copy_tables(
-    ctx: CopyContext, target_engine: Engine, names: list[str], transforms: dict[str, RowTransform | None], workers: int
+    ctx: CopyContext,
+    target_engine: Engine,
+    names: list[str],
+    transforms: dict[str, RowTransform | None],
+    workers: int,
+    ranges: dict[str, list[KeyRange]],
+    *,
+    workers_asked: bool = True,
 ) -> list[TableCopy]:
-    snapshot_id = export_snapshot(ctx.source) if workers > 1 and _parallel_target(ctx) else None
+    """`ranges`: each table's key ranges (engine/ranges.py), as recorded in the ledger. `workers_asked`:
+    --workers was given, not its default (the machine's cores), so a run that cannot copy in parallel
+    says why only to whoever asked for it."""
+    snapshot_id = export_snapshot(ctx.source) if workers > 1 and parallel_target(ctx) else None
     if snapshot_id is None:
-        if workers > 1:
+        if workers > 1 and workers_asked:
             ctx.observer.step(
                 "--workers: one table at a time here (parallel copies need a PostgreSQL source, whose snapshot "
                 "workers can share, and a non-SQLite target with data.schema: create)"
             )
         with staging_ahead(ctx, names, transforms) as serial:
             return [copy_table(serial, name, transforms[name]) for name in names]
-    todo: queue.Queue[str] = queue.Queue()
-    # The tables' keys come after the load, so any order will do: the largest first packs best.
+    # The tables' keys come after the load, so any order will do: the largest units first pack best,
+    # a range being its table's share.
     sizes = table_sizes(ctx.source)
-    for name in sorted(names, key=lambda n: -sizes.get(n, 0.0)):
-        todo.put(name)
+    units = [(name, key_range) for name in names for key_range in ranges[name]]
+    todo: queue.Queue[tuple[str, KeyRange]] = queue.Queue()
+    for unit in sorted(units, key=lambda u: -sizes.get(u[0], 0.0) / u[1].of):
+        todo.put(unit)
+    tables = {name: _Table(len(ranges[name])) for name in names}
     results: dict[str, TableCopy] = {}
     # Stops every worker after its current unit: on Ctrl-C (it reads the run's flag) and on the
     # first failure of any of them (its own, so that a retry starts afresh).
@@ -58,20 +82,32 @@ def copy_tables(
             ):
                 while not shared.requested:
                     try:
-                        name = todo.get_nowait()
+                        name, key_range = todo.get_nowait()
                     except queue.Empty:
                         return
+                    table = tables[name]
                     try:
-                        copied = copy_table(worker, name, transforms[name])
+                        with lock:  # the table's progress bar before any of its ranges' rows
+                            if table.started is None:
+                                table.started = time.monotonic()
+                                begin_table(worker, name)
+                        copied = range_unit(worker, name, transforms[name], key_range)
                     except BaseException:
                         shared.halt()  # the others finish their unit and stop
                         raise
                     with lock:
-                        results[name] = copied
+                        table.copies.append(copied)
+                        last = len(table.copies) == table.ranges
+                    if last:  # the table's last range: its totals, as the ledger has them
+                        ctx.observer.table_finished(name)
+                        copy = table_copy(worker, name, table.copies, time.monotonic() - (table.started or 0.0))
+                        with lock:
+                            results[name] = copy
 
     errors: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=min(workers, len(names)), thread_name_prefix="migrator-copy") as pool:
-        for future in [pool.submit(work) for _ in range(min(workers, len(names)))]:
+    count = min(workers, len(units))
+    with ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="migrator-copy") as pool:
+        for future in [pool.submit(work) for _ in range(count)]:
             error = future.exception()
             if error is not None:
                 errors.append(error)
@@ -85,10 +121,10 @@ def copy_tables(
     return [results[name] for name in names if name in results]
 
 
-def _parallel_target(ctx: CopyContext) -> bool:
-    """A target whose foreign keys come after the load, so that tables may load in any order: the
-    SQLAlchemy-made schema but SQLite's, and PostgreSQL's own (its foreign keys are post-data)."""
-    dialect = ctx.target.conn.dialect.name
-    if ctx.target.native is not None:
-        return dialect == "postgresql"
-    return ctx.target.schema is not None and dialect != "sqlite"
+@dataclass
+class _Table:
+    """A table whose ranges the workers copy: how many, when the first began, what each copied."""
+
+    ranges: int
+    started: float | None = None
+    copies: list[RangeCopy] = field(default_factory=list)

@@ -39,6 +39,7 @@ def run_plan(
     start_over: bool = False,
     attempts: int = ATTEMPTS,
     workers: int = 1,
+    workers_asked: bool = True,
     verify: bool = True,
     count_dangling: bool = False,
     dask: DaskOptions | None = None,
@@ -65,7 +66,9 @@ def run_plan(
     result = RunResult(loaded.plan.name, "", "finished", [], 0.0, "")
     runs: list[PartRun] = []
     with stop_on_first_interrupt(loaded.plan.data.chunk_rows) as stop, _stop_recorded(trail, started):
-        ctx = RunContext(loaded, env, observer, stop, trail, workers, verify, count_dangling, dask=dask)
+        ctx = RunContext(
+            loaded, env, observer, stop, trail, workers, verify, count_dangling, dask=dask, workers_asked=workers_asked
+        )
         for part in parts_of(loaded.plan):
             ctx.start_over = start_over
             for attempt in retrying.copy(sleep=stop.pause):  # a Ctrl-C cuts the pause before a retry short

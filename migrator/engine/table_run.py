@@ -22,6 +22,7 @@ from migrator.engine.finished import nothing_to_do
 from migrator.engine.parallel import copy_tables
 from migrator.engine.parts.base import RunContext
 from migrator.engine.prepare import Prepared, prepared, urls
+from migrator.engine.ranges import KeyRange, plan_ranges
 from migrator.engine.results import RunResult, TableCopy
 from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
@@ -131,17 +132,21 @@ def _copy_all(
         trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
+    # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
+    ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
     if options.dask is not None:
-        copies = _copy_on_dask(ctx, options.dask, options.workers)
+        copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
     else:
-        copies = copy_tables(ctx, engine, prep.copied_tables, transforms, options.workers)
+        copies = copy_tables(
+            ctx, engine, prep.copied_tables, transforms, options.workers, ranges, workers_asked=options.workers_asked
+        )
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy
     if target.native is not None:
         options.observer.step("adding keys, indexes and counters")  # and the views and triggers
         with translated("adding keys, indexes and counters to the target"):
-            finish_native(prep, target, run_id)
+            finish_native(prep, target, run_id, engine, options.workers)
     elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
@@ -182,7 +187,9 @@ def _copy_all(
     )
 
 
-def _copy_on_dask(ctx: CopyContext, dask: DaskOptions, workers: int) -> list[TableCopy]:
+def _copy_on_dask(
+    ctx: CopyContext, dask: DaskOptions, workers: int, ranges: dict[str, list[KeyRange]]
+) -> list[TableCopy]:
     """The tables' units on a Dask cluster; Dask is imported here, by the runs that ask for it."""
     from migrator.engine.executors.dask import copy_tables_on_dask
 
@@ -190,7 +197,7 @@ def _copy_on_dask(ctx: CopyContext, dask: DaskOptions, workers: int) -> list[Tab
     plan_bytes = loaded.file.read_bytes()
     if hashlib.sha256(plan_bytes).hexdigest() != loaded.sha256:
         raise SafetyError(f"{loaded.file} changed since the run read it: run it again")
-    return copy_tables_on_dask(ctx, ctx.prep.copied_tables, dask, workers, plan_bytes)
+    return copy_tables_on_dask(ctx, ctx.prep.copied_tables, dask, workers, plan_bytes, ranges)
 
 
 def _dangling(prep: Prepared, options: RunContext, *, first: bool) -> list[dict[str, Any]]:

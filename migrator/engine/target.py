@@ -3,6 +3,7 @@ and `--restart`, which removes what this plan wrote and nothing else."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,13 +11,21 @@ from migrator.engine.preflight import foreign_rows, table_refusals
 from migrator.engine.prepare import Prepared
 from migrator.errors import SafetyError
 from migrator.stores.sql import connect, ledger
-from migrator.stores.sql.native_schema import NativeBuilder, NativeSchema, builder_for, drop_created, execute_all
+from migrator.stores.sql.native_schema import (
+    NativeBuilder,
+    NativeSchema,
+    builder_for,
+    drop_created,
+    execute_all,
+    indexes_per_table,
+)
+from migrator.stores.sql.qualified import split
 from migrator.stores.sql.target_schema import TargetSchema, cyclic_foreign_key_columns, design
 from migrator.stores.sql.target_tables import drop_tables, empty_tables, reflected, reflected_without, table_names
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
 AFTER_LOAD_UNIT = "schema:after-load:0"  # the ledger's mark of a native schema's after-load statements
 
@@ -94,14 +103,14 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
     if there and conn.dialect.name == "mysql" and not _holding_rows(conn, there):
         # MariaDB commits each CREATE by itself: a run stopped part-way left some tables, empty.
         # Its statements are CREATE ... IF NOT EXISTS: running them all again makes the rest.
-        execute_all(conn, target.native.before_load)
+        execute_all(conn, _before_load(target))
         return [n for n in prep.copied_tables if n not in there]
     if there:
         raise SafetyError(
             f"the target has some of the tables to copy ({', '.join(there)}) but not the others: the source's "
             "schema is created as a whole; drop those tables, or use data.schema: existing"
         )
-    execute_all(conn, target.native.before_load)
+    execute_all(conn, _before_load(target))
     return list(prep.copied_tables)
 
 
@@ -110,18 +119,51 @@ def _holding_rows(conn: Connection, tables: list[str]) -> bool:
     return any(conn.exec_driver_sql(f"SELECT 1 FROM {preparer.quote(t)} LIMIT 1").first() for t in tables)
 
 
-def finish_native(prep: Prepared, target: Target, run_id: str) -> None:
+def finish_native(prep: Prepared, target: Target, run_id: str, engine: Engine | None = None, workers: int = 1) -> None:
     """The native schema's after-load statements and the ledger's mark of them, in one transaction:
-    a run that stops in between runs them again, one that stops after does not."""
+    a run that stops in between runs them again, one that stops after does not. With `workers`, on
+    PostgreSQL, the tables' indexes and keys are built first, that many tables at once, each in a
+    transaction of its own (as the copy loaded them, and as pg_restore -j does); the one transaction
+    then finds them there and skips them (execute_all), so a run stopped in between still ends
+    with the whole list run once and marked."""
     assert target.native is not None
     conn, plan = target.conn, prep.loaded.plan.name
     done = ledger.progress(conn, plan, "schema", "after-load").chunks > 0
     conn.commit()
     if done:
         return
+    statements = target.native.after_load if target.merge else target.native.keys + target.native.after_load
+    if engine is not None and workers > 1 and conn.dialect.name == "postgresql":
+        current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+        conn.commit()
+        names = {_dumped_name(conn, t, current): t for t in target.tables}
+        _build_at_once(engine, indexes_per_table(statements, set(names)), workers)
     with conn.begin():
-        execute_all(conn, target.native.after_load)
+        execute_all(conn, statements)
         ledger.mark_done(conn, plan, run_id, AFTER_LOAD_UNIT, 0, None)
+
+
+def _before_load(target: Target) -> list[str]:
+    """What runs before the first row: the primary keys too when rows are upserted (NativeSchema.keys)."""
+    assert target.native is not None
+    return target.native.before_load + (target.native.keys if target.merge else [])
+
+
+def _dumped_name(conn: Connection, name: str, current: str) -> str:
+    """A table as pg_dump names it: always with its schema, each part quoted where needed."""
+    schema, table = split(name)
+    preparer = conn.dialect.identifier_preparer
+    return f"{preparer.quote_schema(schema or current)}.{preparer.quote(table)}"
+
+
+def _build_at_once(engine: Engine, statements: dict[str, list[str]], workers: int) -> None:
+    def build(table_statements: list[str]) -> None:
+        with engine.begin() as own:
+            execute_all(own, table_statements)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrator-keys") as pool:
+        for future in [pool.submit(build, s) for s in statements.values()]:
+            future.result()
 
 
 def bind_target_tables(prep: Prepared, target: Target) -> None:

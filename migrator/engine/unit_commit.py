@@ -30,14 +30,15 @@ def commit_once(
     write: Callable[[], str | None],
     before_mark: Callable[[], None] = lambda: None,
     attempt: str | None = None,
+    bounds: str | None = None,
 ) -> str | None:
     """Run `write` (which returns the rows' checksum) in the unit's transaction and commit it with
     its mark; None, with nothing written, when the unit was committed already. `before_mark` may
     raise to roll the unit back (a second Ctrl-C). A unit of another run than the plan's current
     one (or, with `attempt`, of a client another one took the run over from) raises
-    ledger.FencedError."""
+    ledger.FencedError. `bounds`: the key range the unit is in, for its mark."""
     with conn.begin() as transaction:
-        if not ledger.claimed(conn, plan, run_id, unit, rows, last_key, attempt):
+        if not ledger.claimed(conn, plan, run_id, unit, rows, last_key, attempt, bounds):
             transaction.rollback()
             return None
         checksum = write()

@@ -8,8 +8,10 @@ when a run asks for it, so that a plain run never loads Dask. The client:
   fails there and the run is refused;
 * takes the run over (a new attempt in the ledger's fences, after the units in flight of a client
   killed before it have committed: theirs after that are refused);
-* submits one task per table, keyed `migrator-RUN-TABLE-ATTEMPT`, a bounded window of them in flight,
-  releasing each future as its result is recorded;
+* submits one task per key range of a table (engine/ranges.py: the ranges were cut and recorded in
+  the ledger before), keyed `migrator-RUN-TABLE-RANGE-ATTEMPT`, a bounded window of them in flight,
+  largest first, releasing each future as its result is recorded; a table's result is assembled
+  from the ledger once all its ranges are back;
 * writes the audit trail alone, from the events the units send back, and at the end reconciles it
   with the target's ledger: a unit committed by a worker that was lost before its result came back
   is logged from its mark;
@@ -32,17 +34,18 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distributed import Client, Event, Future, LocalCluster, wait
 from distributed.security import Security
 
 from migrator.audit.log import audit_log_path, read_lines
-from migrator.engine.copy import CopyContext
+from migrator.engine.copy import CopyContext, RangeCopy, expected_rows, table_copy
 from migrator.engine.executors.options import DaskOptions
 from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
 from migrator.engine.interrupt import INTERRUPTED, StopFlag
+from migrator.engine.ranges import CHUNK_STRIDE, KeyRange
 from migrator.engine.results import TableCopy
 from migrator.errors import Interrupted, MigratorError, RunError, UsageError
 from migrator.stores.sql import ledger
@@ -73,12 +76,17 @@ class EventStop(StopFlag):
 
 
 def unit(task: TableTask, stop_event: str) -> dict[str, Any]:
-    """The task: one table's units, on a worker."""
+    """The task: one key range of a table, on a worker."""
     return run_table(task, EventStop(stop_event))
 
 
 def copy_tables_on_dask(
-    ctx: CopyContext, names: list[str], options: DaskOptions, workers: int, plan_bytes: bytes
+    ctx: CopyContext,
+    names: list[str],
+    options: DaskOptions,
+    workers: int,
+    plan_bytes: bytes,
+    ranges: dict[str, list[KeyRange]],
 ) -> list[TableCopy]:
     plan = ctx.prep.loaded
     snapshot_id = export_snapshot(ctx.source)
@@ -89,8 +97,8 @@ def copy_tables_on_dask(
     base = TableTask(plan_bytes, plan.sha256, ctx.run_id, snapshot_id, "", __version__, attempt)
     with _client(options, workers) as client:
         _join_everywhere(client, base)
-        results = _run_units(ctx, client, base, names)
-    _reconcile(ctx, names)
+        results = _run_units(ctx, client, base, names, ranges)
+    _reconcile(ctx, names, ranges)
     return [results[name] for name in names if name in results]
 
 
@@ -177,31 +185,37 @@ def _join_everywhere(client: Client, base: TableTask) -> None:
         ) from None
 
 
-def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[str]) -> dict[str, TableCopy]:
+def _run_units(
+    ctx: CopyContext, client: Client, base: TableTask, names: list[str], ranges: dict[str, list[KeyRange]]
+) -> dict[str, TableCopy]:
     sizes = table_sizes(ctx.source)
-    todo = sorted(names, key=lambda n: -sizes.get(n, 0.0))
+    units = [(name, key_range) for name in names for key_range in ranges[name]]
+    todo = sorted(units, key=lambda u: -sizes.get(u[0], 0.0) / u[1].of)  # a range is its table's share
+    tables = {name: _Table(len(ranges[name])) for name in names}
     stop_name = f"migrator-stop-{ctx.run_id}-{base.attempt}"  # an attempt's own: a set Event outlives it
     stop = Event(stop_name, client=client)
     window = WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
-    running: dict[Future, str] = {}
+    running: dict[Future, tuple[str, KeyRange]] = {}
     results: dict[str, TableCopy] = {}
     errors: list[BaseException] = []
     stopping = False
     while todo or running:
         _check_scheduler(client)  # lost: a task submitted now would wait out the client's reconnection
         while todo and not stopping and len(running) < window:
-            name = todo.pop(0)
-            task = replace(base, table=name)
+            name, key_range = todo.pop(0)
+            task = replace(base, table=name, range_index=key_range.index)
             # The client's attempt in the key too: a killed client's task may still be running on a
             # worker (Dask cannot stop a thread), and a task of the same key would take its result.
-            key = f"migrator-{ctx.run_id}-{name}-{base.attempt[:8]}"
-            running[client.submit(unit, task, stop_name, key=key, pure=False, retries=0)] = name
+            key = f"migrator-{ctx.run_id}-{name}-{key_range.index}-{base.attempt[:8]}"
+            if tables[name].started is None:
+                tables[name].started = time.monotonic()
+            running[client.submit(unit, task, stop_name, key=key, pure=False, retries=0)] = (name, key_range)
         try:
             done = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
         except TimeoutError:  # none finished yet: look at Ctrl-C, then wait again
             done = set()
         for future in done:
-            name = running.pop(future)
+            name, _ = running.pop(future)
             try:
                 outcome = future.result()
             except BaseException as error:
@@ -209,7 +223,11 @@ def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[st
                 errors.append(error)
                 stopping = True
             else:
-                results[name] = _record(ctx, name, outcome)
+                table = tables[name]
+                table.copies.append(_record(ctx, name, outcome, first=not table.copies))
+                if len(table.copies) == table.ranges:  # its last range: the table's totals, from the ledger
+                    ctx.observer.table_finished(name)
+                    results[name] = table_copy(ctx, name, table.copies, time.monotonic() - (table.started or 0.0))
             future.release()  # its result is recorded: the cluster may forget it
         if (ctx.stop.requested or errors) and not stopping:
             stopping = True
@@ -224,14 +242,23 @@ def _run_units(ctx: CopyContext, client: Client, base: TableTask, names: list[st
     return results
 
 
-def _record(ctx: CopyContext, name: str, outcome: dict[str, Any]) -> TableCopy:
-    """A table's result, into the client's audit trail and progress display."""
-    copied = TableCopy(**outcome["copy"])
+@dataclass
+class _Table:
+    """A table whose ranges run on the cluster: how many, when the first was sent, what each copied."""
+
+    ranges: int
+    started: float | None = None
+    copies: list[RangeCopy] = field(default_factory=list)
+
+
+def _record(ctx: CopyContext, name: str, outcome: dict[str, Any], *, first: bool) -> RangeCopy:
+    """A range's result, into the client's audit trail and progress display."""
+    copied = RangeCopy(**outcome["range"])
     for event, fields in outcome["events"]:
         ctx.trail.event(event, **fields)
-    ctx.observer.table_started(name, lambda: copied.rows, 0)
+    if first:
+        ctx.observer.table_started(name, lambda: expected_rows(ctx, name), 0)
     ctx.observer.rows_copied(name, copied.rows)
-    ctx.observer.table_finished(name)
     return copied
 
 
@@ -244,7 +271,7 @@ def _take_over(ctx: CopyContext) -> str:
         return ledger.take_over(conn, ctx.prep.loaded.plan.name)
 
 
-def _reconcile(ctx: CopyContext, names: list[str]) -> None:
+def _reconcile(ctx: CopyContext, names: list[str], ranges: dict[str, list[KeyRange]]) -> None:
     """Every unit of this run in the ledger has its "unit done" in the audit trail: one that a worker
     committed but whose result never came back (a lost worker, a client killed before it) is logged
     from its mark."""
@@ -257,7 +284,14 @@ def _reconcile(ctx: CopyContext, names: list[str]) -> None:
     for name in names:
         for mark in ledger.unit_marks(conn, plan, "table", name):
             if (name, mark.chunk) not in logged:
+                where = {"range": mark.chunk // CHUNK_STRIDE} if len(ranges[name]) > 1 else {}
                 ctx.trail.event(
-                    "unit done", table=name, chunk=mark.chunk, rows=mark.rows, checksum=mark.checksum, from_ledger=True
+                    "unit done",
+                    table=name,
+                    chunk=mark.chunk,
+                    rows=mark.rows,
+                    checksum=mark.checksum,
+                    from_ledger=True,
+                    **where,
                 )
     conn.commit()

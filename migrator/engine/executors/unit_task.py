@@ -1,7 +1,8 @@
 """A table unit as a worker of another process (a Dask worker) runs it, without importing Dask.
 
 What travels is `TableTask`: the plan's bytes with its ${VAR}s unresolved, their SHA-256, the run id,
-the exported snapshot's id, the table and migrator's version. No secret: the worker resolves the
+the exported snapshot's id, the table, its key range's number and migrator's version (the range's
+bounds are read from the target's ledger, where the client recorded them). No secret: the worker resolves the
 plan's variables and MIGRATOR_HASH_KEY from its own environment, and refuses a task of another
 migrator version or whose bytes do not hash to the SHA-256 sent with them.
 
@@ -21,11 +22,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from migrator.engine.copy import CopyContext, copy_table
+from migrator.engine.copy import CopyContext, range_unit
 from migrator.engine.fault_point import committed_fault_point
 from migrator.engine.interrupt import StopFlag
 from migrator.engine.observer import Silent
 from migrator.engine.prepare import Prepared, prepared, urls
+from migrator.engine.ranges import ranges_of
 from migrator.engine.target import bind_target_tables, designed_target
 from migrator.engine.trail import RunTrail
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
@@ -45,6 +47,7 @@ class TableTask:
     table: str
     version: str
     attempt: str  # this client's, fencing off the units of the clients before it
+    range_index: int = 0  # the table's key range (engine/ranges.py), whose bounds the ledger holds
 
 
 class CollectedTrail(RunTrail):
@@ -98,16 +101,19 @@ def join_snapshot(task: TableTask) -> str:
 
 
 def run_table(task: TableTask, stop: StopFlag) -> dict[str, Any]:
-    """Copy one table (its units committed exactly once), with what this thread opened for the run:
-    the TableCopy as a dict and the events for the client's audit trail."""
+    """Copy one key range of a table (its chunks committed exactly once), with what this thread
+    opened for the run: the RangeCopy as a dict and the events for the client's audit trail."""
     opened = _open(task)
     trail = CollectedTrail()
     ctx = opened.ctx
     ctx.trail, ctx.stop, ctx.attempt = trail, stop, task.attempt
-    copied = copy_table(ctx, task.table, opened.transforms[task.table])
+    ranges = ranges_of(ctx.target.conn, ctx.prep.loaded.plan.name, task.table)
+    if task.range_index >= len(ranges):
+        raise UsageError(f"{task.table} has no key range {task.range_index} in the target's ledger")
+    copied = range_unit(ctx, task.table, opened.transforms[task.table], ranges[task.range_index])
     # Test-only: a worker lost here has committed its units, and Dask runs the task again elsewhere.
-    committed_fault_point(ctx.prep.loaded.plan.name, f"table:{task.table}")
-    return {"copy": asdict(copied), "events": trail.collected}
+    committed_fault_point(ctx.prep.loaded.plan.name, f"table:{task.table}:{task.range_index}")
+    return {"range": asdict(copied), "events": trail.collected}
 
 
 def _open(task: TableTask) -> _Opened:

@@ -47,6 +47,9 @@ class RunContext:
     run_id: str = ""
     # Where the tables' units run: None here (engine/parallel.py), or a Dask cluster (executors/dask.py).
     dask: DaskOptions | None = None
+    # --workers given, rather than its default (the machine's cores): only then is a run that cannot
+    # copy in parallel told so.
+    workers_asked: bool = True
 
 
 @dataclass

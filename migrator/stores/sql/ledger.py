@@ -48,12 +48,17 @@ units = sa.Table(
     "_migrator_units",
     metadata,
     sa.Column("plan", sa.String(200), primary_key=True),
-    sa.Column("unit", sa.String(400), primary_key=True),  # "table:NAME:CHUNK" | "fixup:NAME:CHUNK"
+    # "table:NAME:CHUNK" | "fixup:NAME:CHUNK" | "complete:NAME:0" | "range:NAME:R" | "range-done:NAME:R"
+    sa.Column("unit", sa.String(400), primary_key=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("last_key", sa.Text),  # JSON: the unit's highest key, where the next unit starts
     sa.Column("rows", sa.Integer, nullable=False),
     sa.Column("checksum", sa.String(80)),  # the unit's digest: "METHOD:HEX", summed per table at the end
     sa.Column("done_at", sa.String(40), nullable=False),
+    # JSON [lower, upper] of a key range [lower, upper) (values tagged as in last_key, null: open):
+    # a table's range ("range:NAME:R") and each chunk committed in it. Added by `ensure` to a ledger
+    # made before it; null for the units of a table copied as one range.
+    sa.Column("bounds", sa.Text),
 )
 # What a finished run's verification needs besides the target and the units' digests (the tables'
 # columns and keys, the references, the skipped tables), so that `verify` can check the target
@@ -98,6 +103,10 @@ class Progress:
 
 def ensure(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
+    columns = {c["name"] for c in sa.inspect(conn).get_columns(units.name)}
+    if "bounds" not in columns:  # a ledger of a version before key ranges
+        preparer = conn.dialect.identifier_preparer
+        conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(units)} ADD COLUMN bounds TEXT")
 
 
 def exists(conn: Connection) -> bool:
@@ -189,8 +198,11 @@ def forget(conn: Connection, plan: str) -> None:
             conn.execute(sa.delete(fences).where(fences.c.plan == plan))
 
 
-def progress(conn: Connection, plan: str, kind: str, table: str) -> Progress:
+def progress(conn: Connection, plan: str, kind: str, table: str, chunks: tuple[int, int] | None = None) -> Progress:
+    """The table's units of `kind`; with `chunks` (first, end), only those numbered first <= N < end."""
     rows = _units_in_order(conn, plan, kind, table)
+    if chunks is not None:
+        rows = [r for r in rows if chunks[0] <= int(r.unit.rsplit(":", 1)[1]) < chunks[1]]
     if not rows:
         return Progress(0, 0, None)
     key = decode_key(rows[-1].last_key) if rows[-1].last_key else None
@@ -265,10 +277,19 @@ def take_over(conn: Connection, plan: str) -> str:
     return attempt
 
 
-def claim(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_key: tuple[Any, ...] | None) -> bool:
+def claim(
+    conn: Connection,
+    plan: str,
+    run_id: str,
+    unit: str,
+    rows: int,
+    last_key: tuple[Any, ...] | None,
+    bounds: str | None = None,
+) -> bool:
     """Claim `unit`'s ledger row in the current transaction, after `fence`: True when this
     transaction holds it now, False when another committed it (the unit is done: roll back). A claim
-    made by a transaction still open elsewhere makes this one wait for its end."""
+    made by a transaction still open elsewhere makes this one wait for its end. `bounds`: the key
+    range the unit is in (`encode_bounds`)."""
     values = {
         "plan": plan,
         "unit": unit,
@@ -278,6 +299,13 @@ def claim(conn: Connection, plan: str, run_id: str, unit: str, rows: int, last_k
         "done_at": utc_now(),
         "last_key": encode_key(last_key) if last_key is not None else None,
     }
+    if bounds is not None:  # only then: the column of a ledger made before it is there after `ensure`
+        values["bounds"] = bounds
+    return _insert_once(conn, values)
+
+
+def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert a ledger row unless its unit is there: True when this inserted it."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
         statement = postgresql.insert(units).values(values).on_conflict_do_nothing().returning(units.c.unit)
@@ -306,10 +334,50 @@ def claimed(
     rows: int,
     last_key: tuple[Any, ...] | None,
     attempt: str | None = None,
+    bounds: str | None = None,
 ) -> bool:
     """`fence` then `claim`: the start of every unit's transaction."""
     fence(conn, plan, run_id, attempt)
-    return claim(conn, plan, run_id, unit, rows, last_key)
+    return claim(conn, plan, run_id, unit, rows, last_key, bounds)
+
+
+Bound = tuple[Any, ...] | None  # a key, or None: open on that side
+
+
+def encode_bounds(lower: Bound, upper: Bound) -> str:
+    return json.dumps([None if b is None else [_tag(v) for v in b] for b in (lower, upper)])
+
+
+def decode_bounds(text: str) -> tuple[Bound, Bound]:
+    lower, upper = (None if b is None else tuple(_untag(v) for v in b) for b in json.loads(text))
+    return lower, upper
+
+
+def record_ranges(conn: Connection, plan: str, run_id: str, table: str, ranges: list[tuple[Bound, Bound]]) -> None:
+    """A table's key ranges, "range:TABLE:R", before any of its rows is copied; a range recorded
+    already (by a client that ran before this one) is kept as it is."""
+    for index, (lower, upper) in enumerate(ranges):
+        values = {
+            "plan": plan,
+            "unit": f"range:{table}:{index}",
+            "run_id": run_id,
+            "rows": 0,
+            "checksum": None,
+            "done_at": utc_now(),
+            "last_key": None,
+            "bounds": encode_bounds(lower, upper),
+        }
+        _insert_once(conn, values)
+
+
+def recorded_ranges(conn: Connection, plan: str, table: str) -> list[tuple[Bound, Bound]]:
+    """The key ranges recorded for `table`, in order; empty when it has none (copied as one range,
+    or by a version before ranges). Read after `ensure`, which adds the column to older ledgers."""
+    prefix = f"range:{table}:"
+    where = (units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True))
+    rows = conn.execute(sa.select(units.c.unit, units.c.bounds).where(*where)).all()
+    ordered = sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
+    return [decode_bounds(r.bounds) for r in ordered]
 
 
 def mark_done(

@@ -8,6 +8,7 @@ that into SQL to run before the first row and after the last (issue 12, must-hav
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,10 +21,14 @@ from migrator.stores.sql.qualified import sql_name
 
 @dataclass
 class NativeSchema:
-    before_load: list[str]  # types, domains, sequences, schemas, tables, primary keys
+    before_load: list[str]  # types, domains, sequences, schemas, tables (and primary keys, but PostgreSQL's)
     after_load: list[str]  # indexes, constraints, foreign keys, views, triggers, comments, counters
     left_out: list[str]  # one line per source object not recreated, and why
     generated: dict[str, list[str]] = field(default_factory=dict)  # per table: columns the copy must not write
+    # PostgreSQL: the primary keys, run before the load when it upserts (`existing: merge` needs them)
+    # and first after it otherwise: a table loads a third faster without its key's index, which is
+    # then built once, from sorted rows (as pg_restore does).
+    keys: list[str] = field(default_factory=list)
 
 
 # (source connection in the run's snapshot, copied table names, dropped columns per table)
@@ -77,10 +82,26 @@ def execute_all(conn: Connection, statements: list[str]) -> None:
             conn.exec_driver_sql(statement)
         except sa.exc.DBAPIError as error:
             savepoint.rollback()
-            if _sqlstate(error) not in _ALREADY_THERE:
+            if not _already_there(statement, error):
                 raise
         else:
             savepoint.commit()
+
+
+_INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) ")
+_KEY = re.compile(r"ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:PRIMARY KEY|UNIQUE) ")
+
+
+def indexes_per_table(statements: list[str], tables: set[str]) -> dict[str, list[str]]:
+    """PostgreSQL's after-load statements that build one of `tables`' indexes, unique keys or primary
+    key (qualified names, as pg_dump writes them), per table: a table's need nothing but its rows,
+    so different tables' can be built at once, each on a connection of its own."""
+    found: dict[str, list[str]] = {}
+    for statement in statements:
+        match = _INDEX.match(statement) or _KEY.match(statement)
+        if match and match.group(1) in tables:
+            found.setdefault(match.group(1), []).append(statement)
+    return found
 
 
 def drop_created(conn: Connection, tables: list[str]) -> None:
@@ -94,6 +115,13 @@ def drop_created(conn: Connection, tables: list[str]) -> None:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {preparer.quote(table)}")
         return
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {names}{cascade}")
+
+
+def _already_there(statement: str, error: sa.exc.DBAPIError) -> bool:
+    """The statement's object exists: made by an earlier attempt. A primary key added again fails
+    as a second primary key (42P16, which other table definitions' errors share)."""
+    state = _sqlstate(error)
+    return state in _ALREADY_THERE or (state == "42P16" and " PRIMARY KEY " in statement)
 
 
 def _sqlstate(error: sa.exc.DBAPIError) -> str | None:

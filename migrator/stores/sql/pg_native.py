@@ -5,9 +5,10 @@ contents, the entries that touch a table we do not copy taken out, and `pg_resto
 the rest. What touches what comes from the catalog (pg_dependencies.py), so each entry is judged by
 its object's id, not by its text.
 
-Pre-data entries run before the load (less the views, which read the loaded tables, and plus the
-primary keys, which an upsert needs); post-data entries, the views, the materialized views' refresh
-and the sequences' values run after it, so no trigger fires during the load.
+Pre-data entries run before the load (less the views, which read the loaded tables); the primary
+keys apart (NativeSchema.keys: before the load for an upsert, which needs them, else first after
+it); post-data entries, the views, the materialized views' refresh and the sequences' values run
+after it, so no trigger fires during the load.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
         entries = _toc(pg_restore, archive, [])
         pre = {e.dump_id for e in _toc(pg_restore, archive, ["--section=pre-data"])}
         catalog = _catalog_facts(source)
-        before, views, after = _groups(entries, pre, analysis, catalog)
+        before, keys, views, after = _groups(entries, pre, analysis, catalog)
         before_sql = _restore(pg_restore, archive, before, Path(work) / "before.list")
+        keys_sql = _restore(pg_restore, archive, keys, Path(work) / "keys.list") if keys else []
         views_sql = _restore(pg_restore, archive, views, Path(work) / "views.list")
         after_sql = _restore(pg_restore, archive, after, Path(work) / "after.list")
     drops = [
@@ -126,6 +128,7 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
         after_load=_local([f"{a} SET GENERATED ALWAYS" for a in always] + views_sql + after_sql + refresh + counters),
         left_out=analysis.lines,
         generated=analysis.generated,
+        keys=_local(keys_sql) if keys_sql else [],
     )
 
 
@@ -169,8 +172,9 @@ def _catalog_facts(conn: Connection) -> _Catalog:
 
 def _groups(
     entries: list[Entry], pre: set[int], analysis: Analysis, catalog: _Catalog
-) -> tuple[list[Entry], list[Entry], list[Entry]]:
-    """The kept entries in dump order: before the load, views after it, the rest of post-data."""
+) -> tuple[list[Entry], list[Entry], list[Entry], list[Entry]]:
+    """The kept entries in dump order: before the load, the primary keys, views after the load, the
+    rest of post-data."""
     anchors = _anchors(entries)
     before, views, after, keys = [], [], [], []
     for entry in entries:
@@ -184,14 +188,14 @@ def _groups(
         ):
             continue
         if anchor.desc == "CONSTRAINT" and anchor.oid in catalog.primary_keys:
-            keys.append(entry)  # loaded into with its primary key, as the SQLAlchemy path does
+            keys.append(entry)  # NativeSchema.keys
         elif _object(anchor) in analysis.views:
             views.append(entry)
         elif anchor.dump_id in pre:
             before.append(entry)
         else:
             after.append(entry)
-    return before + keys, views, after
+    return before, keys, views, after
 
 
 def _anchors(entries: list[Entry]) -> dict[int, Entry]:

@@ -172,3 +172,33 @@ def key_range(
     if upper is not None:
         conditions.append(key <= value(upper))
     return conditions
+
+
+def key_from(
+    columns: Sequence[sa.ColumnElement[Any]],
+    lower: tuple[Any, ...] | None,
+    after: tuple[Any, ...] | None,
+    upper: tuple[Any, ...] | None,
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions for one key range [lower, upper) of a table, resumed after the key `after`
+    when it has committed chunks already: key > after (or key >= lower), and key < upper. None: no
+    bound on that side. A bound may name the key's first columns only (a cut on the first column of
+    a two-column key): it is compared with those columns, in the key's order."""
+
+    def compared(bound: tuple[Any, ...]) -> tuple[Any, Any]:
+        width = len(bound)
+        if width == 1:
+            return columns[0], bound[0]
+        return sa.tuple_(*columns[:width]), sa.tuple_(*bound)
+
+    conditions = []
+    if after is not None:
+        key, value = compared(after)
+        conditions.append(key > value)
+    elif lower is not None:
+        key, value = compared(lower)
+        conditions.append(key >= value)
+    if upper is not None:
+        key, value = compared(upper)
+        conditions.append(key < value)
+    return conditions

@@ -108,6 +108,11 @@ class TableQuery:
     order_by: tuple[str, ...]
     nullified: dict[str, ColumnElement[bool]] = field(default_factory=dict)
     key_columns: list[ColumnElement[Any]] = field(default_factory=list)  # `order_by` as the query reads them
+    # A key range's rows cost that range (and index probes into the parents' kept sets), not the
+    # table: the table is read with its rule as the WHERE and no CTE is evaluated whole. A recursive
+    # or materialized CTE, or a whole-row CTE read instead of the table, would be evaluated whole by
+    # every range's query (engine/ranges.py: such a table is copied as one range).
+    range_local: bool = False
 
 
 class CountsRead(NamedTuple):
@@ -186,6 +191,17 @@ def _one_lookup_searches(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return condition
 
 
+def _only_inlined_ctes(query: sa.Select) -> bool:  # type: ignore[type-arg]
+    """Every CTE the query reads, however deep, is inlined into it by PostgreSQL (NOT MATERIALIZED,
+    not recursive), so that the planner can restrict it to the rows a narrower query needs."""
+    for element in visitors.iterate(query):
+        if isinstance(element, sa.CTE):
+            prefixes = " ".join(str(text) for text, _ in element._prefixes)
+            if element.recursive or "NOT MATERIALIZED" not in prefixes:
+                return False
+    return True
+
+
 def _is_likely(element: Any) -> bool:
     return isinstance(element, sa.sql.functions.Function) and element.name == "likely"
 
@@ -240,7 +256,8 @@ class SubsetSQL:
             query = sa.select(*outputs).where(self._condition(table, self._kept_of))
         else:
             query = sa.select(*outputs).select_from(self._kept_cte_of(table))
-        return TableQuery(table, query.order_by(*keys), order, nulled, keys)
+        local = self._is_plain(table) and _only_inlined_ctes(query)
+        return TableQuery(table, query.order_by(*keys), order, nulled, keys, local)
 
     def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
         if self._is_plain(table) and not isinstance(self._kept[table], sa.Table):
