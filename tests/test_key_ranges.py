@@ -284,3 +284,16 @@ def test_a_table_is_cut_only_as_far_as_the_workers_share_it() -> None:
     assert range_size({}, 4_250_000, 2) == 2_125_000
     assert range_size({}, 4_250_000, 64) == RANGE_ROWS  # never below RANGE_ROWS
     assert range_size({RANGE_ROWS_VARIABLE: "5000"}, 4_250_000, 2) == 5000  # the tuning knob, whatever the workers
+
+
+def test_a_table_never_analyzed_is_cut_at_every_kth_key(pg_database: str) -> None:
+    from migrator.stores.sql.key_ranges import every_kth_key, histogram_cuts
+
+    engine = sa.create_engine(pg_database, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE pairs (a integer, b integer, PRIMARY KEY (a, b))")
+        conn.exec_driver_sql("INSERT INTO pairs SELECT i / 10, mod(i, 10) FROM generate_series(0, 99) i")
+        table = sa.Table("pairs", sa.MetaData(), autoload_with=conn)
+        assert histogram_cuts(conn, table, ["a", "b"], 4) is None  # no statistics yet
+        assert every_kth_key(conn, table, ["a", "b"], 25) == [(2, 5), (5, 0), (7, 5)]
+    engine.dispose()
