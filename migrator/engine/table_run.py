@@ -25,6 +25,7 @@ from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.ranges import KeyRange, plan_ranges
 from migrator.engine.results import RunResult, TableCopy
 from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
+from migrator.engine.trail_reconcile import log_unlogged_units
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, UsageError
@@ -140,6 +141,8 @@ def _copy_all(
         copies = copy_tables(
             ctx, engine, prep.copied_tables, transforms, options.workers, ranges, workers_asked=options.workers_asked
         )
+    # Units committed by a process killed before it logged them (a resume's predecessor, a lost worker).
+    log_unlogged_units(ctx, prep.copied_tables, ranges)
     for name, columns in target.deferred.items():
         fill_deferred(ctx, name, columns)
     options.stop.check()  # a Ctrl-C during the last unit stops before the steps after the copy

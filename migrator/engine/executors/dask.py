@@ -28,7 +28,6 @@ parts run in the client process as with --executor local.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -40,12 +39,11 @@ from typing import Any
 from distributed import Client, Event, Future, LocalCluster, wait
 from distributed.security import Security
 
-from migrator.audit.log import audit_log_path, read_lines
 from migrator.engine.copy import CopyContext, RangeCopy, expected_rows, table_copy
 from migrator.engine.executors.options import DaskOptions
 from migrator.engine.executors.unit_task import TableTask, join_snapshot, run_table
 from migrator.engine.interrupt import INTERRUPTED, StopFlag
-from migrator.engine.ranges import CHUNK_STRIDE, KeyRange
+from migrator.engine.ranges import KeyRange
 from migrator.engine.results import TableCopy
 from migrator.errors import Interrupted, MigratorError, RunError, UsageError
 from migrator.stores.sql import ledger
@@ -98,7 +96,6 @@ def copy_tables_on_dask(
     with _client(options, workers) as client:
         _join_everywhere(client, base)
         results = _run_units(ctx, client, base, names, ranges)
-    _reconcile(ctx, names, ranges)
     return [results[name] for name in names if name in results]
 
 
@@ -269,29 +266,3 @@ def _take_over(ctx: CopyContext) -> str:
     conn.commit()
     with conn.begin():
         return ledger.take_over(conn, ctx.prep.loaded.plan.name)
-
-
-def _reconcile(ctx: CopyContext, names: list[str], ranges: dict[str, list[KeyRange]]) -> None:
-    """Every unit of this run in the ledger has its "unit done" in the audit trail: one that a worker
-    committed but whose result never came back (a lost worker, a client killed before it) is logged
-    from its mark."""
-    logged = set()
-    for line in read_lines(audit_log_path(ctx.trail.state_dir)):
-        event = json.loads(line)
-        if event.get("run") == ctx.run_id and event.get("event") == "unit done":
-            logged.add((event.get("table"), event.get("chunk")))
-    conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
-    for name in names:
-        for mark in ledger.unit_marks(conn, plan, "table", name):
-            if (name, mark.chunk) not in logged:
-                where = {"range": mark.chunk // CHUNK_STRIDE} if len(ranges[name]) > 1 else {}
-                ctx.trail.event(
-                    "unit done",
-                    table=name,
-                    chunk=mark.chunk,
-                    rows=mark.rows,
-                    checksum=mark.checksum,
-                    from_ledger=True,
-                    **where,
-                )
-    conn.commit()
