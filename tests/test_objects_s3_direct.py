@@ -76,3 +76,15 @@ def test_a_direct_request_to_nothing_listening_is_unavailable(moto_s3: MotoEndpo
     assert store.direct is not None
     with pytest.raises(StoreUnavailable):
         store.get("any.bin")
+
+
+def test_a_redirect_leaves_the_store_to_boto3(moto_s3: MotoEndpoint) -> None:
+    """A bucket in another region answers 301 PermanentRedirect: botocore follows it, this path does not."""
+    bucket = moto_s3.bucket()
+    store = _store(f"s3://{bucket}/", moto_s3)
+    data = b"config"
+    written = store.put(ObjectInfo("c.json", len(data)), data, hashlib.sha256(data).hexdigest())
+    moto_s3.faults.add(method="GET", path_contains="c.json", status=301, code="PermanentRedirect")
+    assert store.get("c.json", etag=written.etag)[1] == data
+    assert store.direct is None
+    assert moto_s3.requests.count("GET", path_contains="c.json") == 2  # the redirected one, then boto3's

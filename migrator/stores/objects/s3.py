@@ -34,7 +34,13 @@ from botocore.loaders import create_loader
 from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.plan.model import S3Settings
 from migrator.stores.objects.base import SHA256_METADATA_KEY, ObjectInfo, PartDone, Place, Written
-from migrator.stores.objects.s3_direct import Answer, DirectRequestFailed, DirectRequests, response_checksum_ok
+from migrator.stores.objects.s3_direct import (
+    Answer,
+    DirectRequestFailed,
+    DirectRequests,
+    NotServedDirectly,
+    response_checksum_ok,
+)
 
 _CHUNK = 1024 * 1024
 _POOL_CONNECTIONS = 32
@@ -145,7 +151,12 @@ class S3Store:
             credentials = session.get_credentials()
             if DirectRequests.usable(client, credentials):
                 self._direct = DirectRequests(
-                    client, credentials, self.bucket, pool_size=_POOL_CONNECTIONS, timeouts=_TIMEOUTS
+                    client,
+                    credentials,
+                    self.bucket,
+                    pool_size=_POOL_CONNECTIONS,
+                    timeouts=_TIMEOUTS,
+                    ca_bundle=core.get_config_variable("ca_bundle"),
                 )
         except (bex.ProfileNotFound, bex.NoRegionError, bex.PartialCredentialsError, ValueError) as error:
             raise StoreUnavailable(f"{self.location}: cannot set up the S3 client: {error}") from error
@@ -200,7 +211,10 @@ class S3Store:
     def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
         direct = self.direct
         if direct is not None:
-            return self._get_direct(direct, key, etag)
+            try:
+                return self._get_direct(direct, key, etag)
+            except NotServedDirectly:
+                self._direct = None  # from now on botocore's path, which follows what this one does not
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
         if etag:
             request["IfMatch"] = f'"{etag}"'
@@ -278,7 +292,10 @@ class S3Store:
     def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
         direct = self.direct
         if direct is not None and data and _ascii_only(info):  # else botocore's path and its errors
-            return self._put_direct(direct, info, data, sha256)
+            try:
+                return self._put_direct(direct, info, data, sha256)
+            except NotServedDirectly:
+                self._direct = None  # from now on botocore's path, which follows what this one does not
         request = self._described(info, sha256) | {"Body": data}
         if self._send_checksums:
             request["ChecksumSHA256"] = _b64(sha256)

@@ -53,6 +53,14 @@ class DirectRequestFailed(Exception):
         self.refused = refused
 
 
+class NotServedDirectly(Exception):
+    """An answer this path does not follow (a redirect to the bucket's region, a TLS failure): the store
+    leaves every later request to botocore, which follows redirects and honours its own TLS settings."""
+
+
+_REDIRECT_CODES = {"PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed"}
+
+
 class _KnownPayloadAuth(S3SigV4Auth):
     """botocore's S3 signer, with the payload's SHA-256 given rather than computed a second time."""
 
@@ -70,7 +78,16 @@ class Answer:
 class DirectRequests:
     """Signed GETs and PUTs of whole objects of one bucket, over a pool of connections of our own."""
 
-    def __init__(self, client: Any, credentials: Any, bucket: str, *, pool_size: int, timeouts: tuple[float, float]):
+    def __init__(
+        self,
+        client: Any,
+        credentials: Any,
+        bucket: str,
+        *,
+        pool_size: int,
+        timeouts: tuple[float, float],
+        ca_bundle: str | None = None,
+    ):
         # The object URL exactly as botocore resolves it (addressing style, endpoint, region rules):
         # a presigned URL of a placeholder key, cut before that key. Computed once, locally.
         marker = "migrator-direct-placeholder"
@@ -91,7 +108,7 @@ class DirectRequests:
         }
         if urlsplit(self._base).scheme == "https":
             options["cert_reqs"] = "CERT_REQUIRED"
-            options["ca_certs"] = os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True)
+            options["ca_certs"] = ca_bundle or get_cert_path(True)  # the profile's or AWS_CA_BUNDLE, as botocore
         self._pool = urllib3.PoolManager(**options)
 
     @staticmethod
@@ -125,12 +142,17 @@ class DirectRequests:
                 preload_content=True,
                 decode_content=False,  # a gzip object is copied as the bytes it is, as botocore does
             )
+        except urllib3.exceptions.SSLError as error:
+            raise NotServedDirectly(f"TLS: {error}") from error
         except urllib3.exceptions.NewConnectionError as error:
             raise DirectRequestFailed(f"cannot connect: {error}", refused=True) from error
         except urllib3.exceptions.HTTPError as error:  # timeouts, dropped connections, protocol errors
             raise DirectRequestFailed(str(error), refused=False) from error
         if answer.status >= 300:
-            raise _client_error(method, answer.status, answer.headers, answer.data)
+            refused = _client_error(method, answer.status, answer.headers, answer.data)
+            if answer.status in (301, 307) or refused.response["Error"]["Code"] in _REDIRECT_CODES:
+                raise NotServedDirectly(str(refused)) from refused
+            raise refused
         return Answer(answer.status, answer.headers, answer.data)
 
 
