@@ -1,13 +1,15 @@
 """moto's standalone S3 server in a thread, behind a WSGI middleware that injects faults and logs requests.
 
 For what SeaweedFS cannot do: answer 503 SlowDown or 500 InternalError to chosen requests
-(`faults.add(method="PUT", query_contains="partNumber", status=503, code="SlowDown", times=2)`), and
+(`faults.add(method="PUT", query_contains="partNumber", status=503, code="SlowDown", times=2)`), answer
+chosen requests slowly (`faults.slow(0.2, method="PUT")`: a kill or a Ctrl-C then lands mid-copy), and
 count what a client sent (`requests.count("PUT", query_contains="partNumber")`: UploadPart calls).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._delays: list[tuple[Fault, float]] = []
 
     def add(
         self,
@@ -68,9 +71,26 @@ class Faults:
             self._faults.append(fault)
         return fault
 
+    def slow(
+        self,
+        seconds: float,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+        query_contains: str | None = None,
+    ) -> None:
+        """Answer every matching request `seconds` late (the request is handled as usual)."""
+        with self._lock:
+            self._delays.append((Fault(method, path_contains, query_contains, 0, "", None), seconds))
+
+    def delay(self, method: str, path: str, query: str) -> float:
+        with self._lock:
+            return sum(seconds for fault, seconds in self._delays if fault.matches(method, path, query))
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._delays.clear()
 
     def take(self, method: str, path: str, query: str) -> Fault | None:
         """The first fault matching this request, counted as used, or None."""
@@ -144,6 +164,9 @@ class FaultyApp:
         query = environ.get("QUERY_STRING", "")
         fault = self.faults.take(method, path, query)
         status: list[int] = []
+        pause = self.faults.delay(method, path, query)
+        if pause:
+            time.sleep(pause)
 
         def recording_start_response(status_line: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             status.append(int(status_line.split()[0]))

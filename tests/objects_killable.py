@@ -1,7 +1,9 @@
 """A copy_objects run in its own process, for the kill -9 tests: `python -m tests.objects_killable ARGS.json`.
 
-ARGS.json holds the plan (as a dict), the base and state folders and the part size. Its events sleep
-between parts, so the test has time to kill it in the middle of a multipart upload.
+ARGS.json holds the plan (as a dict), the base and state folders, the part size and optionally
+`processes` (the copy spread over that many processes, however few its requests). Its events sleep
+between parts, so the test has time to kill it in the middle of a multipart upload (with processes,
+the children do not call them: the test slows the server's answers instead).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from migrator.artifacts import copier, copy_objects
+from migrator.artifacts import copier, copy_objects, copy_processes
 from migrator.plan.model import Plan
 
 
@@ -39,8 +41,17 @@ def main() -> None:
     # One part at a time: the tests count which parts were checkpointed before the kill and which are
     # sent after it; with several in flight, those sent but not yet checkpointed would blur the count.
     copier.PARTS_AT_ONCE = 1
+    processes = int(args.get("processes", 1))
+    copy_processes.MIN_REQUESTS_FOR_PROCESSES = 1
     plan = Plan.model_validate(args["plan"])
-    copy_objects(plan, Path(args["base_dir"]), Path(args["state_dir"]), workers=1, events=SlowEvents())
+    copy_objects(
+        plan,
+        Path(args["base_dir"]),
+        Path(args["state_dir"]),
+        workers=processes,
+        events=SlowEvents(),
+        processes=processes,
+    )
 
 
 if __name__ == "__main__":

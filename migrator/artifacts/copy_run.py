@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from migrator.artifacts.copier import ObjectCopier, Outcome
+from migrator.artifacts.copy_processes import copy_in_processes, worth_processes
+from migrator.artifacts.copy_threads import PoolStopped, closing, copy_with_threads
 from migrator.artifacts.results import ObjectsCopy
 from migrator.artifacts.retry import OnRetry, with_retries
 from migrator.artifacts.survey import survey
@@ -50,27 +49,6 @@ class ObjectEvents(Protocol):
     def check_stop(self) -> None: ...  # raises Interrupted after Ctrl-C; called between objects and parts
 
 
-QUEUED_PER_WORKER = 8  # objects handed to the pool ahead of the workers, so none waits while records are written
-# Finished objects are recorded (a folder's manifest lines fsynced, their audit events appended) in
-# groups: every COMMIT_EVERY objects or COMMIT_SECONDS, and at the end. Until then a kill costs their
-# copying again, nothing else: an object without its record is never trusted.
-COMMIT_EVERY = 256
-COMMIT_SECONDS = 0.25
-
-
-class _PoolStopped(Exception):
-    """Another worker failed: this one stops at its next object or part (not an error of its own)."""
-
-
-@contextmanager
-def _closing(copier: ObjectCopier) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        copier.close()
-        copier.state.flush()  # the hash cache and the report of what was copied, also after a failure
-
-
 def _delete(target: WritableObjectStore, key: str, on_retry: OnRetry) -> None:
     with_retries(f"delete {key}", lambda: target.delete(key), on_retry)
 
@@ -79,7 +57,11 @@ def manifest_digest(manifest: list[dict[str, Any]]) -> str:
     return sha256_hex(canonical_bytes(manifest))
 
 
-def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, events: ObjectEvents) -> ObjectsCopy:
+def copy_objects(
+    plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, events: ObjectEvents, processes: int = 1
+) -> ObjectsCopy:
+    """`workers` objects in flight in all; with `processes` above 1 and enough requests to make
+    (copy_processes.worth_processes), spread over that many processes, else threads of this one."""
     started = time.monotonic()
     retry_lock = threading.Lock()
     retries = 0
@@ -114,49 +96,34 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
 
     def check_stop() -> None:
         if stopped.is_set():
-            raise _PoolStopped
+            raise PoolStopped
         events.check_stop()
 
     found.state.hold_lines()
-    copier = ObjectCopier(found.source, found.target, found.state, check_stop, on_retry)
-    outcomes: list[Outcome] = []
-    errors: list[BaseException] = []
-    workers = max(1, workers)
-    queue = iter(found.selected)
-    with _closing(copier), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="objects-copy") as pool:
-        # A bounded queue of objects, not all of them at once: `wait` walks every pending future on each
-        # call, which with thousands of small objects made the waiting thread the busiest one.
-        pending: set[Future[Outcome]] = set()
-        unrecorded = 0  # objects finished since the last commit
-        recorded_at = time.monotonic()
+    target: WritableObjectStore | None = found.target
+    if worth_processes(found.selected, processes):
+        # Several processes, each with its own clients and its own share of the objects (copy_processes.py):
+        # one Python process spends about a millisecond of CPU per request in botocore, under one GIL.
+        outcomes, errors, retried = copy_in_processes(
+            plan, base_dir, state_dir, found.selected, processes=processes, workers=workers, events=events
+        )
+        retries += retried
+        target = None  # the children wrote it: the run's check opens it afresh (a folder's manifest changed)
+    else:
+        copier = ObjectCopier(found.source, found.target, found.state, check_stop, on_retry)
+        outcomes, errors = [], []
 
-        def submit_more() -> None:
-            while len(pending) < QUEUED_PER_WORKER * workers and not stopped.is_set():
-                item = next(queue, None)
-                if item is None:
-                    return
-                pending.add(pool.submit(copier.copy, item))
+        def recorded(group: list[Outcome]) -> None:
+            # The objects' records made durable (a folder's manifest lines), then their audit events.
+            with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
+            found.state.flush()
+            for outcome in group:
+                events.object_done(outcome.key, outcome.size, outcome.sha256, outcome.action)
+            events.flush()
+            outcomes.extend(group)
 
-        submit_more()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                error = future.exception()
-                if error is None:
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    events.object_done(outcome.key, outcome.size, outcome.sha256, outcome.action)
-                    unrecorded += 1
-                elif not isinstance(error, _PoolStopped):
-                    errors.append(error)
-                    stopped.set()
-            submit_more()
-            if not pending or unrecorded >= COMMIT_EVERY or time.monotonic() - recorded_at >= COMMIT_SECONDS:
-                # The objects' records made durable (a folder's manifest lines), then their audit events.
-                with_retries(f"record the objects in {found.target.location}", found.target.commit, on_retry)
-                found.state.flush()
-                events.flush()
-                unrecorded, recorded_at = 0, time.monotonic()
+        with closing(copier):
+            errors = copy_with_threads(copier, iter(found.selected), max(1, workers), stopped, recorded)
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]
         raise (interrupted or errors)[0]
@@ -183,5 +150,5 @@ def copy_objects(plan: Plan, base_dir: Path, state_dir: Path, *, workers: int, e
         retries=retries,
         written={outcome.key: outcome.written for outcome in outcomes if outcome.written is not None},
         found={outcome.key: outcome.found for outcome in outcomes if outcome.found is not None},
-        target=found.target,
+        target=target,
     )

@@ -207,11 +207,10 @@ def _target_state(source: ObjectInfo, sha256: str | None, held: ObjectInfo | Non
         return "missing"
     if held.sha256 is None or held.size != source.size:
         return "replace"
-    described_alike = (held.metadata, held.content_type, held.headers) == (
-        source.metadata,
-        source.content_type,
-        source.headers,
-    )
+    # A source without a content type has none to carry over: the type an S3 target gives such an object
+    # by default (binary/octet-stream) is no difference, or every such object would be copied again.
+    content_type_alike = source.content_type is None or held.content_type == source.content_type
+    described_alike = content_type_alike and (held.metadata, held.headers) == (source.metadata, source.headers)
     if sha256 is None:
         return "unknown" if described_alike else "replace"
     return "skip" if held.sha256 == sha256 and described_alike else "replace"

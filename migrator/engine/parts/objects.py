@@ -64,6 +64,7 @@ class ObjectsPart:
 
     def run(self, ctx: RunContext, result: RunResult) -> PartRun:
         from migrator.artifacts import copy_objects, verify_copy
+        from migrator.artifacts.copy_processes import default_processes
 
         loaded = ctx.loaded
         plan = loaded.plan
@@ -83,7 +84,9 @@ class ObjectsPart:
         ctx.trail.event("objects started", source=source, target=target)
         record.write(run_id, loaded.sha256, "running")
         workers = ctx.workers if ctx.workers > 1 else OBJECT_WORKERS
-        copied = copy_objects(plan, loaded.base_dir, loaded.state_dir, workers=workers, events=_Events(ctx))
+        copied = copy_objects(
+            plan, loaded.base_dir, loaded.state_dir, workers=workers, events=_Events(ctx), processes=default_processes()
+        )
         ctx.stop.check()
         verification = None
         if ctx.verify:

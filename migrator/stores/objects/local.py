@@ -13,10 +13,16 @@ listed as an object. A folder without the manifest holds objects with no metadat
 file's is stale (the file was changed behind our back, or replaced by a copy whose line a kill kept
 from the disk), and its SHA-256 is ignored.
 
-Writes are atomic: an object is written into `<root>/.migrator/partial/`, fsynced and renamed into
-place, and only then is its manifest line appended, so a kill leaves either the old object or the new
-one with its line, or the new one with no line of its own (copied again by the next run). Lines are
-made durable in groups (`commit`), not one fsync per object.
+Writes are atomic: an object is written into `<root>/.migrator/partial/` and renamed into place, and
+its manifest line is appended only after the file and its name are durable, so a kill leaves either
+the old object or the new one with its line, or the new one with no line of its own (copied again by
+the next run, never trusted: a line's `version` must match the file). Lines are made durable in
+groups (`commit`). Where the system can flush one filesystem at once (Linux `syncfs`), a small file
+is not fsynced on its own either: `commit` flushes the folder's filesystem once for the whole group,
+then appends the group's lines; the copying threads never wait on the disk (with an fsync per file,
+16 threads queue on the journal's commits: a sixth of the wall time of a copy of 2,000 small files
+from S3, measured on a shared 2-core machine).
+Elsewhere each file is fsynced before its rename, and each folder at `commit`.
 
 A multipart upload is a partial file whose parts are written at their offsets (part N at (N-1) x part
 size) with a `.parts.jsonl` beside it recording each fsynced part, so an upload resumes part by part
@@ -25,9 +31,12 @@ here exactly as on S3.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import itertools
 import json
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -62,6 +71,9 @@ class LocalFolderStore:
         self._queue: list[_Commit] = []
         self._folders: set[Path] = set()  # folders made already: not a mkdir per object
         self._partial_made = False  # .migrator/partial/ exists: not a mkdir per object
+        # Partial files' names: this store's tag and a counter (unique without a random read per file).
+        self._tag = uuid.uuid4().hex[:16]
+        self._names = itertools.count()
 
     @property
     def location(self) -> str:
@@ -162,12 +174,21 @@ class LocalFolderStore:
     # --- writing ---------------------------------------------------------------------------------------
 
     def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
-        partial = self._partial_dir() / f"{uuid.uuid4().hex}.data"
-        with partial.open("wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        return self._commit(partial, info, len(data), sha256)
+        # Plain descriptors: a copy of thousands of small files makes this call thousands of times, and
+        # each system call lets another thread take the GIL. The file's version comes from its fstat:
+        # neither the fsync nor the rename changes its mtime or size.
+        partial = f"{self._partial_dir()}/{self._tag}-{next(self._names)}.data"
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            if _SYNCFS is None:
+                os.fsync(descriptor)  # else made durable with its group, by `commit`
+            stat = os.fstat(descriptor)
+        finally:
+            os.close(descriptor)
+        return self._commit(Path(partial), info, len(data), sha256, stat)
 
     def create_upload(self, info: ObjectInfo, sha256: str | None, part_size: int) -> str:
         upload_id = uuid.uuid4().hex
@@ -250,15 +271,17 @@ class LocalFolderStore:
         header: dict[str, Any] = json.loads(path.read_text())
         return header
 
-    def _commit(self, partial: Path, info: ObjectInfo, size: int, sha256: str) -> Written:
+    def _commit(
+        self, partial: Path, info: ObjectInfo, size: int, sha256: str, stat: os.stat_result | None = None
+    ) -> Written:
         """Rename the fsynced file into place and queue its manifest line for the next `commit`: the line
-        is never written before the file is complete and in place."""
+        is never written before the file is complete and in place. `stat`: the file's, taken before."""
         path = self._path(info.key)
         if path.parent not in self._folders:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(path.parent)
         os.replace(partial, path)
-        written = Written(_etag(path.stat()))
+        written = Written(_etag(stat if stat is not None else path.stat()))
         line = {
             "key": info.key,
             "size": size,
@@ -274,8 +297,9 @@ class LocalFolderStore:
         return written
 
     def commit(self) -> None:
-        """Make the queued manifest lines durable: one fsync of each folder the objects were renamed into
-        (their names), then every line in one append and one fsync. The copy calls it after each group
+        """Make the queued manifest lines durable: the group's files and names first (one syncfs of the
+        folder's filesystem, or one fsync of each folder the objects were renamed into, their files
+        fsynced already), then every line in one append and one fsync. The copy calls it after each group
         of finished objects, from the thread that reports them: the copying threads never wait for
         each other's fsyncs, and a thousand small objects cost a few dozen manifest fsyncs, not a
         thousand. A kill before it leaves objects in place without their lines: the next run finds
@@ -286,8 +310,11 @@ class LocalFolderStore:
             if not group:
                 return
             try:
-                for folder in sorted({entry.folder for entry in group}):
-                    fsync_directory(folder)
+                if _SYNCFS is not None:
+                    _sync_filesystem(self.root)  # the group's files, their names and folders at once
+                else:
+                    for folder in sorted({entry.folder for entry in group}):
+                        fsync_directory(folder)
                 texts = [json.dumps(entry.line, ensure_ascii=False, sort_keys=True) for entry in group]
                 _append_synced(self.root / META_DIR / MANIFEST, "\n".join(texts))
             except OSError as error:
@@ -314,6 +341,31 @@ class LocalFolderStore:
                         continue
             self._manifest = manifest
         return self._manifest
+
+
+def _find_syncfs() -> Any:
+    """libc's syncfs(fd) (Linux): flush the one filesystem holding fd, data and names, and wait for it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_SYNCFS = _find_syncfs()
+
+
+def _sync_filesystem(root: Path) -> None:
+    descriptor = os.open(root, os.O_RDONLY)
+    try:
+        if _SYNCFS(descriptor) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+    finally:
+        os.close(descriptor)
 
 
 def _etag(stat: os.stat_result) -> str:

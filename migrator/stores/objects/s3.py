@@ -34,8 +34,17 @@ from botocore.loaders import create_loader
 from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.plan.model import S3Settings
 from migrator.stores.objects.base import SHA256_METADATA_KEY, ObjectInfo, PartDone, Place, Written
+from migrator.stores.objects.s3_direct import (
+    Answer,
+    DirectRequestFailed,
+    DirectRequests,
+    NotServedDirectly,
+    response_checksum_ok,
+)
 
 _CHUNK = 1024 * 1024
+_POOL_CONNECTIONS = 32
+_TIMEOUTS = (10.0, 60.0)  # connect, read (seconds)
 _TRANSIENT_CODES = {
     "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "RequestTimeout", "InternalError",
     "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequestsException", "503", "500", "502", "504",
@@ -89,6 +98,7 @@ class S3Store:
         self._lock = threading.Lock()
         self._send_checksums = self.settings.request_checksum_calculation != "when_required"
         self._client: Any = None
+        self._direct: DirectRequests | None = None  # the lean path for whole-object GETs and PUTs (s3_direct.py)
 
     @property
     def client(self) -> Any:
@@ -125,9 +135,12 @@ class S3Store:
             options: dict[str, Any] = {
                 "s3": s3,
                 "retries": {"total_max_attempts": 1},
-                "connect_timeout": 10,
-                "read_timeout": 60,
-                "max_pool_connections": 32,
+                "connect_timeout": _TIMEOUTS[0],
+                "read_timeout": _TIMEOUTS[1],
+                "max_pool_connections": _POOL_CONNECTIONS,
+                # Every request is built by this module from typed values: botocore's check of each
+                # request's parameters against the service model is CPU spent per request for nothing.
+                "parameter_validation": False,
             }
             if self.settings.request_checksum_calculation:
                 options["request_checksum_calculation"] = self.settings.request_checksum_calculation
@@ -135,9 +148,24 @@ class S3Store:
                 options["response_checksum_validation"] = self.settings.response_checksum_validation
             client = session.client("s3", endpoint_url=self.settings.endpoint_url, config=Config(**options))
             client.meta.events.register("before-send.s3.PutObject", _close_after_an_empty_body)
+            credentials = session.get_credentials()
+            if DirectRequests.usable(client, credentials):
+                self._direct = DirectRequests(
+                    client,
+                    credentials,
+                    self.bucket,
+                    pool_size=_POOL_CONNECTIONS,
+                    timeouts=_TIMEOUTS,
+                    ca_bundle=core.get_config_variable("ca_bundle"),
+                )
         except (bex.ProfileNotFound, bex.NoRegionError, bex.PartialCredentialsError, ValueError) as error:
             raise StoreUnavailable(f"{self.location}: cannot set up the S3 client: {error}") from error
         return client
+
+    @property
+    def direct(self) -> DirectRequests | None:
+        _ = self.client  # the direct path is made with the client, when it can serve the client's requests
+        return self._direct
 
     @property
     def location(self) -> str:
@@ -181,6 +209,12 @@ class S3Store:
         return _described(key, answer)
 
     def get(self, key: str, etag: str | None = None) -> tuple[ObjectInfo, bytes]:
+        direct = self.direct
+        if direct is not None:
+            try:
+                return self._get_direct(direct, key, etag)
+            except NotServedDirectly:
+                self._direct = None  # from now on botocore's path, which follows what this one does not
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
         if etag:
             request["IfMatch"] = f'"{etag}"'
@@ -193,16 +227,42 @@ class S3Store:
             finally:
                 body.close()
         except bex.ClientError as error:
-            if _code(error) in ("404", "NoSuchKey", "NotFound"):
-                raise PermanentError(
-                    f"{self.location}: {key} is no longer there: it was deleted while being copied"
-                ) from error
-            self._classify(error, "read", key)
+            self._missing_or_classify(error, "read", key)
         except bex.BotoCoreError as error:
             self._classify(error, "read", key)
         except (ConnectionError, TimeoutError) as error:  # urllib3's own, surfacing mid-stream
             raise TransientError(f"{self.location}: reading {key}: {error}") from error
         return _described(key, answer), data
+
+    def _get_direct(self, direct: DirectRequests, key: str, etag: str | None) -> tuple[ObjectInfo, bytes]:
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        if self.settings.response_checksum_validation != "when_required":
+            headers["x-amz-checksum-mode"] = "ENABLED"  # as botocore asks by default, to check the body
+        try:
+            answer = direct.get(self.prefix + key, headers)
+        except bex.ClientError as error:
+            self._missing_or_classify(error, "read", key)
+        except DirectRequestFailed as error:
+            self._failed(error, "read", key)
+        self._answered = True
+        if headers.get("x-amz-checksum-mode") and not response_checksum_ok(answer.headers, answer.body):
+            raise TransientError(f"{self.location}: read {key}: the bytes do not match the CRC32 the server sent")
+        return _described(key, _as_botocore_answer(answer)), answer.body
+
+    def _missing_or_classify(self, error: bex.ClientError, doing: str, key: str) -> NoReturn:
+        if _code(error) in ("404", "NoSuchKey", "NotFound"):
+            raise PermanentError(
+                f"{self.location}: {key} is no longer there: it was deleted while being copied"
+            ) from error
+        self._classify(error, doing, key)
+
+    def _failed(self, error: DirectRequestFailed, doing: str, key: str) -> NoReturn:
+        where = f"{self.location}: {doing} {key}"
+        if error.refused and not self._answered:
+            raise StoreUnavailable(f"{where}: cannot connect ({error})", "connection refused") from error
+        raise TransientError(f"{where}: {error}") from error
 
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
@@ -230,10 +290,37 @@ class S3Store:
     # --- writing ---------------------------------------------------------------------------------------
 
     def put(self, info: ObjectInfo, data: bytes, sha256: str) -> Written:
+        direct = self.direct
+        if direct is not None and data and _ascii_only(info):  # else botocore's path and its errors
+            try:
+                return self._put_direct(direct, info, data, sha256)
+            except NotServedDirectly:
+                self._direct = None  # from now on botocore's path, which follows what this one does not
         request = self._described(info, sha256) | {"Body": data}
         if self._send_checksums:
             request["ChecksumSHA256"] = _b64(sha256)
         return _written(self._call("put_object", info.key, **request))
+
+    def _put_direct(self, direct: DirectRequests, info: ObjectInfo, data: bytes, sha256: str) -> Written:
+        headers = {f"x-amz-meta-{name}": value for name, value in info.metadata.items()}
+        headers[f"x-amz-meta-{SHA256_METADATA_KEY}"] = sha256
+        if info.content_type:
+            headers["Content-Type"] = info.content_type
+        for name in _HEADER_PARAMS.values():
+            if info.headers.get(name):
+                headers[name] = info.headers[name]
+        if self._send_checksums:
+            headers["x-amz-checksum-sha256"] = _b64(sha256)
+        try:
+            answer = direct.put(self.prefix + info.key, headers, data, sha256)
+        except bex.ClientError as error:
+            self._classify(error, "put object", info.key)
+        except DirectRequestFailed as error:
+            self._failed(error, "put object", info.key)
+        self._answered = True
+        return _written(
+            {"ETag": answer.headers.get("ETag"), "ChecksumSHA256": answer.headers.get("x-amz-checksum-sha256")}
+        )
 
     def commit(self) -> None:
         return None  # every write was durable when S3 answered it
@@ -401,6 +488,31 @@ def _described(key: str, answer: dict[str, Any]) -> ObjectInfo:
         checksum_sha256=full,
         composite_sha256=composite,
     )
+
+
+def _as_botocore_answer(answer: Answer) -> dict[str, Any]:
+    """A direct GET's headers in the shape of botocore's GetObject answer, for `_described`."""
+    headers = answer.headers
+    converted: dict[str, Any] = {
+        "ContentLength": len(answer.body),
+        "Metadata": {
+            name[len("x-amz-meta-") :]: value
+            for name, value in headers.items()
+            if name.lower().startswith("x-amz-meta-")
+        },
+        "ContentType": headers.get("Content-Type"),
+        "ETag": headers.get("ETag", ""),
+        "ChecksumSHA256": headers.get("x-amz-checksum-sha256"),
+        "ChecksumType": headers.get("x-amz-checksum-type"),
+    }
+    for param, name in _HEADER_PARAMS.items():
+        converted[param] = headers.get(name)
+    return converted
+
+
+def _ascii_only(info: ObjectInfo) -> bool:
+    texts = [*info.metadata, *info.metadata.values(), *info.headers.values(), info.content_type or ""]
+    return all(text.isascii() for text in texts)
 
 
 def _written(answer: dict[str, Any]) -> Written:
