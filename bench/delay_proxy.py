@@ -84,6 +84,8 @@ async def _serve_one(
             _relay(client_reader, server_writer, delay),
             _relay(server_reader, client_writer, delay),
         )
+    except asyncio.CancelledError:
+        pass  # the proxy is stopping: the connection is cut (asyncio would log a cancelled handler)
     finally:
         for writer in (client_writer, server_writer):
             writer.close()
