@@ -46,6 +46,7 @@ class CpuRun:
     stderr: str
     timed_out: bool
     cpu: dict[str, float] = field(default_factory=dict)  # group -> CPU seconds
+    helpers: dict[str, float] = field(default_factory=dict)  # each sampled helper's command line -> CPU seconds
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,7 @@ class _Sampler:
         self.extra = extra
         self.workers: dict[tuple[int, float], float] = {}
         self.helpers: dict[tuple[int, float], float] = {}
+        self.names: dict[tuple[int, float], str] = {}  # the helpers' command lines, for the record
         self.backends: dict[tuple[int, float], tuple[str, float]] = {}
         self.baseline: dict[tuple[int, float], float] = {}  # server children alive before the command
         self.extra_start = {label: self._extra_cpu(pid) for label, pid in extra.items()}
@@ -132,8 +134,15 @@ class _Sampler:
                 command = " ".join(proc.cmdline())
             except psutil.Error:
                 continue
-            group = self.workers if any(mark in command for mark in WORKER_MARKS) else self.helpers
-            group[key] = spent
+            # A worker is forked from the client before it execs: its first sample may show the
+            # client's command line. Once a worker, always a worker (and never counted twice).
+            if key in self.workers or any(mark in command for mark in WORKER_MARKS):
+                self.workers[key] = spent
+                self.helpers.pop(key, None)
+                self.names.pop(key, None)
+            else:
+                self.helpers[key] = spent
+                self.names[key] = command[:80]
         for child in self.server.children():
             try:
                 key = (child.pid, child.create_time())
@@ -236,4 +245,5 @@ def run_with_cpu(
             stderr=err.read().decode(errors="replace"),
             timed_out=timed_out,
             cpu={k: round(v, 2) for k, v in cpu.items()},
+            helpers={f"{sampler.names[key]} [{key[0]}]": round(spent, 2) for key, spent in sampler.helpers.items()},
         )

@@ -32,14 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,8 +85,10 @@ class Row:
     seconds: float | None = None
     status: str = "ok"  # ok, or why not
     cpu: dict[str, float] = field(default_factory=dict)
+    helpers: dict[str, float] = field(default_factory=dict)  # each helper process's CPU seconds (in the JSON)
     same_rows: str = "-"  # reference, same, DIFFERS: ..., or - (not checked)
     rows: int | None = None
+    rounds: list[float] = field(default_factory=list)  # with --repeat: each round's wall time
 
     @property
     def ok(self) -> bool:
@@ -113,6 +117,22 @@ def delaying_proxy(rtt_ms: float, upstream_port: int) -> Iterator[tuple[int, int
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def added_round_trip_ms(url: str, port: int, queries: int = 50) -> float:
+    """What the proxy adds to one round trip (`SELECT 1`), median of `queries`, as measured here."""
+
+    def median_ms(target: str) -> float:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+            times = []
+            for _ in range(queries):
+                started = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    return round(median_ms(_with_port(url, port)) - median_ms(url), 2)
 
 
 class Bench:
@@ -215,6 +235,7 @@ class Bench:
         """Record the run, and compare its target with the reference (the first local run's)."""
         row.seconds = measured.seconds
         row.cpu = measured.cpu
+        row.helpers = measured.helpers
         if not measured.ok:
             row.status = measured.failure()
         else:
@@ -260,19 +281,34 @@ def _s(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-MAIN_HEADERS = ["setup", "run", "wall s", "limit/run", *[f"CPU s: {g}" for g in CPU_GROUPS], "same rows"]
+MAIN_HEADERS = [
+    "run",
+    "setup",
+    "wall s",
+    "each round s",
+    "limit/run",
+    "latency cost s",
+    *[f"CPU s: {g}" for g in CPU_GROUPS],
+    "same rows",
+]
 
 
 def main_rows(rows: list[Row]) -> list[list[str]]:
+    """The main table. The latency cost of a run through the proxy is its wall time less the same
+    run's direct one: what the added round trips cost it, apart from its fixed costs."""
     limit = next((r.seconds for r in rows if r.run == "COPY limit" and r.ok), None)
+    direct = {r.run: r.seconds for r in rows if r.setup == "direct" and r.ok}
     table = []
     for r in rows:
         if r.setup == "units":
             continue
         ratio = _s(limit / r.seconds, 2) if limit and r.seconds and r.ok else "-"
+        base = direct.get(r.run)
+        latency = _s(r.seconds - base) if r.setup != "direct" and r.ok and r.seconds and base else "-"
         wall = _s(r.seconds) if r.status == "ok" else f"{r.status[:60]}"
+        rounds = ", ".join(_s(x) for x in r.rounds) if len(r.rounds) > 1 else "-"
         cpu = [_s(r.cpu.get(g)) if g != "proxy" or r.setup != "direct" else "-" for g in CPU_GROUPS]
-        table.append([r.setup, r.run, wall, ratio, *cpu, r.same_rows])
+        table.append([r.run, r.setup, wall, rounds, ratio, latency, *cpu, r.same_rows])
     return table
 
 
@@ -332,11 +368,24 @@ def markdown_section(report: dict[str, Any], rows: list[Row]) -> str:
         "",
         f"- command: `{report['command']}`",
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} memory; {m['load']}",
-        f"- PostgreSQL {m['postgresql']}; Python {m['python']}; migrator {report['migrator']}",
+        f"- PostgreSQL {m['postgresql']}; Python {m['python']}; migrator {report['migrator']} "
+        f"(`run --workers` defaults to {report['default_workers']})",
         f"- source: scale {report['scale']}, {report['source_rows']:,} rows; {report['copied_rows']:,} copied",
         "",
         markdown_table(MAIN_HEADERS, main_rows(rows)) if main_rows(rows) else "(not run)",
         "",
+        *(
+            [
+                "A `SELECT 1` through the proxy took "
+                + ", ".join(
+                    f"{statistics.median(v):.2f} ms longer at +{k} ms" for k, v in report["proxy_measured_ms"].items()
+                )
+                + " (median of 50, against direct): asyncio's timers and a loaded machine add to the delay.",
+                "",
+            ]
+            if report.get("proxy_measured_ms")
+            else []
+        ),
         "Cost per unit: each of the source's tables is one unit of 3 rows.",
         "",
         markdown_table(UNIT_HEADERS, units_table),
@@ -371,6 +420,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dask-workers", type=_numbers, default=[1, 2, 4], help="comma-separated (default 1,2,4)")
     parser.add_argument("--rtt-ms", type=_numbers, default=[1, 5], help="proxy delays per round trip (default 1,5)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)} (all)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the direct and proxy runs; medians reported (default 1)"
+    )
     parser.add_argument("--units", type=int, default=2000, help="tables of the cost-per-unit source (default 2000)")
     parser.add_argument("--source-url", default=DEFAULT_SOURCE, help=f"the source to generate ({DEFAULT_SOURCE})")
     parser.add_argument("--target-db", default="bench_dask_target", help="the target database, made fresh per run")
@@ -401,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()
     report: dict[str, Any] = {"scale": args.scale, "command": command, "units": args.units}
     report["migrator"] = version.removeprefix("migrator ") or "?"
+    report["default_workers"] = default_workers(bench.env)
     generated = False
     try:
         if not {"direct", "proxy"} & set(args.parts):
@@ -416,21 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         if {"direct", "proxy"} & set(args.parts):
             report["source_rows"] = source_rows(args.source_url)
             spec = bench.subset_queries()
-            print("\n== direct (no proxy)", flush=True)
-            bench.migrator("direct", "local", None)  # the reference target
-        if "direct" in args.parts:
-            bench.limit(spec)
-            bench.migrator("direct", "local", 1)
-            for workers in args.dask_workers:
-                bench.migrator("direct", "dask", workers)
-        for rtt in args.rtt_ms if "proxy" in args.parts else []:
-            setup = f"+{rtt} ms RTT"
-            print(f"\n== {setup}: through the delaying proxy", flush=True)
-            with delaying_proxy(rtt, bench.upstream_port) as proxy:
-                bench.migrator(setup, "local", 1, proxy=proxy)
-                bench.migrator(setup, "local", max(args.dask_workers), proxy=proxy)
-                for workers in args.dask_workers:
-                    bench.migrator(setup, "dask", workers, proxy=proxy)
+            for round_number in range(1, args.repeat + 1):
+                print(f"\n== round {round_number} of {args.repeat}", flush=True)
+                one_round(bench, args, spec, report)
+            bench.rows = median_rows(bench.rows)
         if "units" in args.parts:
             bench.units()
     finally:
@@ -463,6 +505,66 @@ def main(argv: list[str] | None = None) -> int:
         print("\nFAILED:\n  " + "\n  ".join(failed))
         return 1
     return 0
+
+
+def one_round(bench: Bench, args: argparse.Namespace, spec: Path, report: dict[str, Any]) -> None:
+    """Every run of the direct and proxy parts once; the first local run is the reference target.
+    Each configuration runs direct and then through each proxy, back to back, so that its latency
+    cost compares runs close in time on this shared machine, whose load drifts."""
+    most = max(args.dask_workers)
+    rtts = args.rtt_ms if "proxy" in args.parts else []
+    print("\n-- the reference (local, default workers) and the COPY limit", flush=True)
+    bench.migrator("direct", "local", None)
+    if "direct" in args.parts:
+        bench.limit(spec)
+    with ExitStack() as stack:
+        proxies = {rtt: stack.enter_context(delaying_proxy(rtt, bench.upstream_port)) for rtt in rtts}
+        for rtt, (port, _) in proxies.items():
+            added = added_round_trip_ms(args.source_url, port)
+            report.setdefault("proxy_measured_ms", {}).setdefault(str(rtt), []).append(added)
+            print(f"  a round trip through the +{rtt} ms proxy takes {added:.2f} ms longer than direct", flush=True)
+        configurations = dict.fromkeys([("local", 1), ("local", most), *[("dask", n) for n in args.dask_workers]])
+        for executor, workers in configurations:
+            print(f"\n-- {executor} --workers {workers}", flush=True)
+            if "direct" in args.parts:
+                bench.migrator("direct", executor, workers)
+            for rtt, proxy in proxies.items():
+                bench.migrator(f"+{rtt} ms RTT", executor, workers, proxy=proxy)
+
+
+def median_rows(rows: list[Row]) -> list[Row]:
+    """One row per (setup, run) over the rounds: the median wall time and CPU per group; a failure
+    or a difference in any round shows."""
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        grouped.setdefault((row.setup, row.run), []).append(row)
+    merged = []
+    for same in grouped.values():
+        first = same[0]
+        bad = next((r for r in same if not r.ok), None)
+        seconds = [r.seconds for r in same if r.seconds is not None]
+        row = Row(first.setup, first.run, first.command, rows=first.rows, rounds=seconds)
+        row.seconds = round(statistics.median(seconds), 3) if seconds else None
+        row.cpu = {g: round(statistics.median(r.cpu.get(g, 0.0) for r in same), 2) for g in first.cpu}
+        row.helpers = first.helpers
+        row.status = bad.status if bad else "ok"
+        row.same_rows = (
+            bad.same_rows
+            if bad and bad.same_rows.startswith("DIFFERS")
+            else ("reference" if any(r.same_rows == "reference" for r in same) else first.same_rows)
+        )
+        merged.append(row)
+    return merged
+
+
+def default_workers(env: dict[str, str]) -> str:
+    """What `migrator run --workers` defaults to, as its help says (it may change with the engine)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "migrator", "run", "--help"], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    flat = " ".join(done.stdout.replace("│", " ").split())  # the help's box, unwrapped
+    found = re.search(r"--workers .*?\[default: ([^\]]+)\]", flat)
+    return found[1] if found else "?"
 
 
 def source_rows(url: str) -> int:

@@ -30,7 +30,8 @@ MAX_IN_FLIGHT = 64 * 1024 * 1024
 
 
 async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Copy reader to writer, each chunk written `delay` seconds after it was read, in order."""
+    """Copy reader to writer, each chunk written `delay` seconds after it was read, in order, until
+    the reader's end of stream (passed on after the same delay) or an error on either side."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     room = asyncio.Semaphore(max(1, MAX_IN_FLIGHT // CHUNK))
 
@@ -40,31 +41,25 @@ async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
                 await room.acquire()
                 data = await reader.read(CHUNK)
                 queue.put_nowait((time.monotonic() + delay, data))
-                if not data:  # end of stream: passed on after the same delay
-                    return
-        except (ConnectionError, OSError):
-            queue.put_nowait((time.monotonic(), b""))
-
-    async def write() -> None:
-        try:
-            while True:
-                due, data = await queue.get()
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                room.release()
                 if not data:
-                    if writer.can_write_eof():
-                        writer.write_eof()
                     return
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            return
+        except Exception:  # a reset connection ends this direction like an end of stream
+            queue.put_nowait((time.monotonic(), b""))
 
     reading = asyncio.create_task(read())
     try:
-        await write()
+        while True:
+            due, data = await queue.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            room.release()
+            if not data:
+                return
+            writer.write(data)
+            await writer.drain()
+    except Exception:
+        return  # the other side is gone
     finally:
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -74,23 +69,28 @@ async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
 async def _serve_one(
     client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, upstream_port: int, delay: float
 ) -> None:
+    """Relay one connection both ways. PostgreSQL's protocol has no half-closed phase (a client sends
+    Terminate and closes; a server closes when it ends the session), so the first direction to end
+    ends the connection: both sockets are closed, without waiting on a peer that may be gone."""
     try:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", upstream_port, limit=CHUNK)
     except OSError:
         client_writer.close()
         return
+    directions = [
+        asyncio.create_task(_relay(client_reader, server_writer, delay)),
+        asyncio.create_task(_relay(server_reader, client_writer, delay)),
+    ]
     try:
-        await asyncio.gather(
-            _relay(client_reader, server_writer, delay),
-            _relay(server_reader, client_writer, delay),
-        )
+        await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        pass  # the proxy is stopping: the connection is cut (asyncio would log a cancelled handler)
+        pass  # the proxy is stopping: the connection is cut
     finally:
-        for writer in (client_writer, server_writer):
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+        for direction in directions:
+            direction.cancel()
+        await asyncio.gather(*directions, return_exceptions=True)
+        client_writer.close()
+        server_writer.close()
 
 
 async def serve(port: int, upstream_port: int, rtt_ms: float) -> None:
