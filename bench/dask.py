@@ -73,13 +73,13 @@ from run import (
 START_MARKER = "<!-- bench:dask:start -->"
 END_MARKER = "<!-- bench:dask:end -->"
 DEFAULT_SOURCE = "postgresql://postgres@127.0.0.1/bench_dask_src"
-PARTS = ("direct", "proxy", "units")
+PARTS = ("direct", "proxy", "latency", "units")
 CPU_GROUPS = ("client", "workers", "helpers", "source", "target", "server, other", "proxy")
 
 
 @dataclass
 class Row:
-    setup: str  # "direct" or "+N ms RTT"
+    setup: str  # "direct" or "+N ms RTT"; "units" for the cost per unit
     run: str  # "COPY limit", "local --workers 1", "dask --workers 2", ...
     command: str
     seconds: float | None = None
@@ -89,6 +89,7 @@ class Row:
     same_rows: str = "-"  # reference, same, DIFFERS: ..., or - (not checked)
     rows: int | None = None
     rounds: list[float] = field(default_factory=list)  # with --repeat: each round's wall time
+    part: str = "main"  # main (the benchmark's data), latency (many small units), units (the cost per unit)
 
     @property
     def ok(self) -> bool:
@@ -204,6 +205,7 @@ class Bench:
         source: str | None = None,
         tables: list[str] | None = None,
         proxy: tuple[int, int] | None = None,
+        part: str = "main",
     ) -> Row:
         """One `migrator run` into a fresh target, optionally through the proxy (port, pid)."""
         source = source or self.source
@@ -212,7 +214,7 @@ class Bench:
         run = f"{executor} " + (f"--workers {workers}" if workers else "(default workers)")
         command = [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json", "--no-verify", *options]
         shown = shlex.join(["migrator", "run", str(plan.relative_to(REPO) if plan.is_relative_to(REPO) else plan.name)])
-        row = Row(setup, run, f"{shown} --no-verify {' '.join(options)}")
+        row = Row(setup, run, f"{shown} --no-verify {' '.join(options)}", part=part)
         self.fresh_target()
         reach_source, reach_target = source, self.target
         extra = {}
@@ -241,10 +243,9 @@ class Bench:
         else:
             prints = pg_fingerprints(self.target, tables)
             row.rows = sum(count for count, _ in prints.values())
-            kind = "units" if row.setup == "units" else "main"
-            reference = self.references.get(kind)
+            reference = self.references.get(row.part)
             if reference is None and row.run.startswith("local"):
-                self.references[kind] = prints
+                self.references[row.part] = prints
                 row.same_rows = "reference"
             elif reference is not None:
                 differ = [t for t in tables if prints[t] != reference[t]]
@@ -253,6 +254,39 @@ class Bench:
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in measured.cpu.items() if v >= 0.05)
         self.log(f"    {row.status} in {measured.seconds:.1f} s; CPU s: {cpu}; rows: {row.same_rows}")
         drop_pg(self.target)
+
+    # --- latency on many small units -----------------------------------------------------------------
+
+    def latency(self, report: dict[str, Any]) -> None:
+        """`--latency-tables` tables of `--latency-rows` rows committed every `--latency-chunk-rows`,
+        direct and through each proxy, each configuration back to back: most of a run is chunks
+        committed one after the other, each a few round trips (the rows, the mark, the commit),
+        which only units in parallel can overlap; the client's own serial round trips (reading the
+        schemas, creating the tables) stay few."""
+        tables, rows = self.args.latency_tables, self.args.latency_rows
+        source = pg_url_for(self.source, self.args.latency_db)
+        self.log(f"\n== latency: {tables} tables of {rows:,} rows in {dbname_of(source)}")
+        dask_units.make_source(source, tables, rows)
+        plan = self.workdir / "latency-plan.yaml"
+        dask_units.write_plan(plan, tables, self.args.latency_chunk_rows)
+        names = dask_units.table_names(tables)
+        try:
+            with ExitStack() as stack:
+                proxies = {
+                    rtt: stack.enter_context(delaying_proxy(rtt, self.upstream_port)) for rtt in self.args.rtt_ms
+                }
+                for rtt, (port, _) in proxies.items():
+                    added = added_round_trip_ms(source, port)
+                    report.setdefault("proxy_measured_ms", {}).setdefault(str(rtt), []).append(added)
+                for executor, workers in configurations(self.args):
+                    self.log(f"\n-- {executor} --workers {workers}")
+                    common: dict[str, Any] = {"plan": plan, "source": source, "tables": names, "part": "latency"}
+                    self.migrator("direct", executor, workers, **common)
+                    for rtt, proxy in proxies.items():
+                        self.migrator(f"+{rtt} ms RTT", executor, workers, proxy=proxy, **common)
+        finally:
+            if not self.args.keep:
+                drop_pg(source)
 
     # --- Dask's cost per unit ------------------------------------------------------------------------
 
@@ -265,7 +299,7 @@ class Bench:
         names = dask_units.table_names(self.args.units)
         try:
             rows = [
-                self.migrator("units", executor, 2, plan=plan, source=units_source, tables=names)
+                self.migrator("units", executor, 2, plan=plan, source=units_source, tables=names, part="units")
                 for executor in ("local", "dask")
             ]
         finally:
@@ -293,15 +327,14 @@ MAIN_HEADERS = [
 ]
 
 
-def main_rows(rows: list[Row]) -> list[list[str]]:
-    """The main table. The latency cost of a run through the proxy is its wall time less the same
-    run's direct one: what the added round trips cost it, apart from its fixed costs."""
+def main_rows(rows: list[Row], part: str = "main") -> list[list[str]]:
+    """The table of a part. The latency cost of a run through the proxy is its wall time less the
+    same run's direct one: what the added round trips cost it, apart from its fixed costs."""
+    rows = [r for r in rows if r.part == part]
     limit = next((r.seconds for r in rows if r.run == "COPY limit" and r.ok), None)
     direct = {r.run: r.seconds for r in rows if r.setup == "direct" and r.ok}
     table = []
     for r in rows:
-        if r.setup == "units":
-            continue
         ratio = _s(limit / r.seconds, 2) if limit and r.seconds and r.ok else "-"
         base = direct.get(r.run)
         latency = _s(r.seconds - base) if r.setup != "direct" and r.ok and r.seconds and base else "-"
@@ -325,7 +358,7 @@ UNIT_HEADERS = [
 
 
 def unit_rows(rows: list[Row], units: int) -> tuple[list[list[str]], dict[str, float | None]]:
-    by_executor = {r.run.split()[0]: r for r in rows if r.setup == "units"}
+    by_executor = {r.run.split()[0]: r for r in rows if r.part == "units"}
     table = [
         [
             r.run,
@@ -372,7 +405,14 @@ def markdown_section(report: dict[str, Any], rows: list[Row]) -> str:
         f"(`run --workers` defaults to {report['default_workers']})",
         f"- source: scale {report['scale']}, {report['source_rows']:,} rows; {report['copied_rows']:,} copied",
         "",
+        "The benchmark's data (the plan's tables, one unit each):",
+        "",
         markdown_table(MAIN_HEADERS, main_rows(rows)) if main_rows(rows) else "(not run)",
+        "",
+        f"Latency: {report['latency']['tables']} tables of {report['latency']['rows']:,} rows, committed every "
+        f"{report['latency']['chunk_rows']:,} rows, each configuration direct and through each proxy back to back:",
+        "",
+        markdown_table(MAIN_HEADERS, main_rows(rows, "latency")) if main_rows(rows, "latency") else "(not run)",
         "",
         *(
             [
@@ -386,7 +426,7 @@ def markdown_section(report: dict[str, Any], rows: list[Row]) -> str:
             if report.get("proxy_measured_ms")
             else []
         ),
-        "Cost per unit: each of the source's tables is one unit of 3 rows.",
+        f"Cost per unit: {report['units']:,} tables of 3 rows, one unit each:",
         "",
         markdown_table(UNIT_HEADERS, units_table),
         "",
@@ -423,6 +463,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of the direct and proxy runs; medians reported (default 1)"
     )
+    parser.add_argument("--latency-tables", type=int, default=8, help="tables of the latency part (default 8)")
+    parser.add_argument("--latency-rows", type=int, default=40_000, help="rows per table there (default 40,000)")
+    parser.add_argument("--latency-chunk-rows", type=int, default=1000, help="its plan's chunk_rows (default 1000)")
+    parser.add_argument("--latency-db", default="bench_dask_latency", help="the latency part's source database")
     parser.add_argument("--units", type=int, default=2000, help="tables of the cost-per-unit source (default 2000)")
     parser.add_argument("--source-url", default=DEFAULT_SOURCE, help=f"the source to generate ({DEFAULT_SOURCE})")
     parser.add_argument("--target-db", default="bench_dask_target", help="the target database, made fresh per run")
@@ -452,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
         [sys.executable, "-m", "migrator", "--version"], capture_output=True, text=True, env=bench.env, cwd=REPO
     ).stdout.strip()
     report: dict[str, Any] = {"scale": args.scale, "command": command, "units": args.units}
+    report["latency"] = {
+        "tables": args.latency_tables,
+        "rows": args.latency_rows,
+        "chunk_rows": args.latency_chunk_rows,
+    }
     report["migrator"] = version.removeprefix("migrator ") or "?"
     report["default_workers"] = default_workers(bench.env)
     generated = False
@@ -473,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n== round {round_number} of {args.repeat}", flush=True)
                 one_round(bench, args, spec, report)
             bench.rows = median_rows(bench.rows)
+        if "latency" in args.parts:
+            bench.latency(report)
         if "units" in args.parts:
             bench.units()
     finally:
@@ -486,9 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     report["copied_rows"] = reference.rows if reference and reference.rows else 0
     report.setdefault("source_rows", 0)
     report["rows"] = [asdict(r) for r in bench.rows]
-    if main_rows(bench.rows):
-        print()
-        print(text_table(MAIN_HEADERS, main_rows(bench.rows)))
+    for part in ("main", "latency"):
+        if main_rows(bench.rows, part):
+            print()
+            print(text_table(MAIN_HEADERS, main_rows(bench.rows, part)))
     units_table, per_unit = unit_rows(bench.rows, args.units)
     report["per_unit"] = per_unit
     if units_table:
@@ -511,7 +563,6 @@ def one_round(bench: Bench, args: argparse.Namespace, spec: Path, report: dict[s
     """Every run of the direct and proxy parts once; the first local run is the reference target.
     Each configuration runs direct and then through each proxy, back to back, so that its latency
     cost compares runs close in time on this shared machine, whose load drifts."""
-    most = max(args.dask_workers)
     rtts = args.rtt_ms if "proxy" in args.parts else []
     print("\n-- the reference (local, default workers) and the COPY limit", flush=True)
     bench.migrator("direct", "local", None)
@@ -523,13 +574,18 @@ def one_round(bench: Bench, args: argparse.Namespace, spec: Path, report: dict[s
             added = added_round_trip_ms(args.source_url, port)
             report.setdefault("proxy_measured_ms", {}).setdefault(str(rtt), []).append(added)
             print(f"  a round trip through the +{rtt} ms proxy takes {added:.2f} ms longer than direct", flush=True)
-        configurations = dict.fromkeys([("local", 1), ("local", most), *[("dask", n) for n in args.dask_workers]])
-        for executor, workers in configurations:
+        for executor, workers in configurations(args):
             print(f"\n-- {executor} --workers {workers}", flush=True)
             if "direct" in args.parts:
                 bench.migrator("direct", executor, workers)
             for rtt, proxy in proxies.items():
                 bench.migrator(f"+{rtt} ms RTT", executor, workers, proxy=proxy)
+
+
+def configurations(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The runs compared with and without the proxy: local with 1 and with the most workers, Dask with each N."""
+    most = max(args.dask_workers)
+    return list(dict.fromkeys([("local", 1), ("local", most), *[("dask", n) for n in args.dask_workers]]))
 
 
 def median_rows(rows: list[Row]) -> list[Row]:
@@ -543,7 +599,7 @@ def median_rows(rows: list[Row]) -> list[Row]:
         first = same[0]
         bad = next((r for r in same if not r.ok), None)
         seconds = [r.seconds for r in same if r.seconds is not None]
-        row = Row(first.setup, first.run, first.command, rows=first.rows, rounds=seconds)
+        row = Row(first.setup, first.run, first.command, rows=first.rows, rounds=seconds, part=first.part)
         row.seconds = round(statistics.median(seconds), 3) if seconds else None
         row.cpu = {g: round(statistics.median(r.cpu.get(g, 0.0) for r in same), 2) for g in first.cpu}
         row.helpers = first.helpers

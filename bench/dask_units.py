@@ -3,8 +3,10 @@
     make_source(url, tables=2000, rows=3)   # t0001 .. t2000, each (id, name) with 3 rows
     write_plan(path, tables=2000)           # every table `all`: one small unit each
 
-Each table is its own unit, whatever the engine does with big tables, so a run of this plan has as
-many units as tables, each a few rows: the run's time beyond the copy is per-unit overhead.
+With a few rows per table, each table is one unit, whatever the engine does with big tables, so a
+run of this plan has as many units as tables: the run's time beyond the copy is per-unit overhead.
+With fewer, larger tables and a small `chunk_rows`, most of a run is chunks committed one after the
+other inside units, each a few round trips to the databases: what units in parallel can overlap.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def make_source(url: str, tables: int, rows: int) -> None:
         conn.execute("ANALYZE")
 
 
-def write_plan(path: Path, tables: int) -> None:
-    """A plan copying every table whole; the URLs and the state folder are the benchmark's variables."""
+def write_plan(path: Path, tables: int, chunk_rows: int | None = None) -> None:
+    """A plan copying every table whole, committed every `chunk_rows` rows (the default if None); the
+    URLs and the state folder are the benchmark's variables."""
     lines = [
         "version: 1",
         "name: bench-dask-units",
@@ -56,5 +59,6 @@ def write_plan(path: Path, tables: int) -> None:
         *[f"    {name}: all" for name in table_names(tables)],
         "  unlisted: fail",
         "  schema: create",
+        *([f"  chunk_rows: {chunk_rows}"] if chunk_rows else []),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
