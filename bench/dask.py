@@ -405,7 +405,7 @@ def markdown_section(report: dict[str, Any], rows: list[Row]) -> str:
         f"(`run --workers` defaults to {report['default_workers']})",
         f"- source: scale {report['scale']}, {report['source_rows']:,} rows; {report['copied_rows']:,} copied",
         "",
-        "The benchmark's data (the plan's tables, one unit each):",
+        "The benchmark's data and plan (bench/plan.yaml):",
         "",
         markdown_table(MAIN_HEADERS, main_rows(rows)) if main_rows(rows) else "(not run)",
         "",
