@@ -6,12 +6,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrator.artifacts.ledger import ObjectsState
 from migrator.plan.model import Plan
 from tests.s3_local import REGION, Credentials
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def s3_settings(endpoint_url: str, creds: Credentials, **more: Any) -> dict[str, Any]:
@@ -127,3 +135,52 @@ def files_under(root: Path) -> dict[str, bytes]:
             path = Path(folder) / name
             out[path.relative_to(root).as_posix()] = path.read_bytes()
     return out
+
+
+def kill_after_parts(
+    tmp_path: Path,
+    plan: Plan,
+    key: str,
+    parts: int,
+    part_size: int,
+    *,
+    processes: int | None = None,
+    watch: Callable[[int], None] | None = None,
+) -> list[int]:
+    """Run copy_objects in a child process (tests/objects_killable.py), SIGKILL it once `parts` parts
+    of `key` are checkpointed, and give their numbers. `watch(pid)` is called while it waits (to
+    note the child's own processes)."""
+    args: dict[str, Any] = {
+        "plan": plan.model_dump(mode="json", by_alias=True),
+        "base_dir": str(tmp_path),
+        "state_dir": str(tmp_path / "state"),
+        "part_size": part_size,
+    }
+    if processes is not None:
+        args["processes"] = processes
+    written = tmp_path / "args.json"
+    written.write_text(json.dumps(args))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    child = subprocess.Popen([sys.executable, "-m", "tests.objects_killable", str(written)], cwd=REPO, env=env)
+    state = ObjectsState(tmp_path / "state")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if watch is not None:
+                watch(child.pid)
+            record = state.upload(key)
+            if record is not None and len(record.parts) >= parts:
+                child.send_signal(signal.SIGKILL)
+                break
+            assert child.poll() is None, "the copy ended before it could be killed"
+            time.sleep(0.02)
+        else:
+            raise AssertionError("no checkpointed parts within 60 s")
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    record = state.upload(key)
+    assert record is not None
+    return sorted(part.number for part in record.parts)

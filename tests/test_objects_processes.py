@@ -18,9 +18,16 @@ import pytest
 
 from migrator.artifacts import copier as copier_module
 from migrator.artifacts import copy_objects, copy_processes, copy_run, verify_objects
-from migrator.artifacts.ledger import ObjectsState
 from tests.object_servers import MotoEndpoint
-from tests.objects_cases import Recorder, blob, files_under, make_plan, s3_settings, write_local_object
+from tests.objects_cases import (
+    Recorder,
+    blob,
+    files_under,
+    kill_after_parts,
+    make_plan,
+    s3_settings,
+    write_local_object,
+)
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -170,44 +177,14 @@ def test_a_killed_copy_in_processes_resumes_without_resending_finished_parts(
     plan = make_plan("source", f"s3://{bucket}/us", target_s3=s3_settings(moto_s3.endpoint_url, moto_s3.admin))
     moto_s3.faults.slow(SLOW_PART, method="PUT", query_contains="partNumber")  # the kill lands mid-upload
 
-    args = tmp_path / "args.json"
-    args.write_text(
-        json.dumps(
-            {
-                "plan": plan.model_dump(mode="json", by_alias=True),
-                "base_dir": str(tmp_path),
-                "state_dir": str(tmp_path / "state"),
-                "part_size": PART,
-                "processes": 2,
-            }
-        )
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-m", "tests.objects_killable", str(args)], cwd=REPO, env=env)
-    state = ObjectsState(tmp_path / "state")
     below: set[int] = set()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            below |= _descendants(child.pid)
-            record = state.upload(LARGE)
-            if record is not None and len(record.parts) >= 3:
-                child.send_signal(signal.SIGKILL)
-                break
-            assert child.poll() is None, "the copy ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no checkpointed parts within 60 s")
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+
+    def note_descendants(pid: int) -> None:
+        below.update(_descendants(pid))
+
+    finished = kill_after_parts(tmp_path, plan, LARGE, 3, PART, processes=2, watch=note_descendants)
     assert below, "the copy started no process of its own"
     assert not _wait_gone(below), "a copying process outlived its killed parent"
-    record = state.upload(LARGE)
-    assert record is not None
-    finished = sorted(part.number for part in record.parts)
 
     moto_s3.faults.clear()
     # A part a killed child had sent is still in the server's slow answer: let it end before counting.

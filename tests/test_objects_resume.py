@@ -5,12 +5,6 @@ requests moto saw); a source changed meanwhile is reported and its upload starte
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +15,7 @@ from migrator.artifacts import copy_objects, verify_objects
 from migrator.artifacts.ledger import ObjectsState
 from migrator.plan.model import Plan
 from tests.object_servers import MotoEndpoint
-from tests.objects_cases import Recorder, blob, make_plan, s3_settings, write_local_object
+from tests.objects_cases import Recorder, blob, kill_after_parts, make_plan, s3_settings, write_local_object
 
 MIB = 1024 * 1024
 PART = 5 * MIB
@@ -38,39 +32,7 @@ def five_mib_parts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _kill_after_parts(tmp_path: Path, plan: Plan, finished: int) -> list[int]:
     """Run the copy in a child process, SIGKILL it once `finished` parts are checkpointed; their numbers."""
-    args = tmp_path / "args.json"
-    args.write_text(
-        json.dumps(
-            {
-                "plan": plan.model_dump(mode="json", by_alias=True),
-                "base_dir": str(tmp_path),
-                "state_dir": str(tmp_path / "state"),
-                "part_size": PART,
-            }
-        )
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-m", "tests.objects_killable", str(args)], cwd=REPO, env=env)
-    state = ObjectsState(tmp_path / "state")
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            record = state.upload(KEY)
-            if record is not None and len(record.parts) >= finished:
-                child.send_signal(signal.SIGKILL)
-                break
-            assert child.poll() is None, "the copy ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no checkpointed parts within 60 s")
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
-    record = state.upload(KEY)
-    assert record is not None
-    return sorted(part.number for part in record.parts)
+    return kill_after_parts(tmp_path, plan, KEY, finished, PART)
 
 
 def _part_numbers(requests: Any) -> list[int]:
