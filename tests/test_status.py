@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from rich.console import Console
 
+from migrator.engine.fault_point import PAUSE_VARIABLE, READY_VARIABLE, SECONDS_VARIABLE
 from migrator.engine.status import StatusReader, plan_status
 from migrator.plan.load import load_plan
 from migrator.report.status_text import render_status, watch
@@ -32,6 +33,7 @@ from tests.conftest import CliRunner
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 60.0  # seconds: generous for a loaded machine; a passing test waits far less
+PAUSE_SECONDS = 3.0  # the real run's pause at one chunk, while status is asked
 
 PLAN = """\
 version: 1
@@ -154,18 +156,37 @@ def _part(run: dict[str, Any], name: str) -> dict[str, Any]:
     return next(part for part in run["parts"] if part["part"] == name)
 
 
-def test_a_real_run_polled_from_another_process(tmp_path: Path, demo_source: Path, run_cli: CliRunner) -> None:
-    """`python -m migrator run` copies ~500 four-row chunks while `status --format json` is polled."""
-    plan = _plan(tmp_path, demo_source, chunk_rows=4)
+def test_a_real_run_polled_from_another_process(
+    tmp_path: Path, demo_source: Path, run_cli: CliRunner, pg_database: str
+) -> None:
+    """`python -m migrator run` copies four-row chunks into PostgreSQL while `status --format json`
+    is polled from another process. The run holds still at one chunk for a few seconds (the test-only
+    fault point, before that chunk's commit), so that status sees it running whatever the machine's
+    speed; it goes on by itself."""
+    plan = _plan(tmp_path, demo_source, chunk_rows=4, target=pg_database)
+    env = {
+        **_env(),
+        PAUSE_VARIABLE: "status-demo/table:*:30",
+        READY_VARIABLE: str(tmp_path),
+        SECONDS_VARIABLE: str(PAUSE_SECONDS),
+    }
     child = subprocess.Popen(
         [sys.executable, "-m", "migrator", "run", str(plan), "--format", "json", "--no-verify"],
-        env=_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    paused = tmp_path / "status-demo.paused"
     seen: list[dict[str, Any]] = []
     try:
+        deadline = time.monotonic() + WAIT
+        while not paused.exists():
+            assert child.poll() is None and time.monotonic() < deadline, "the run never reached its pause"
+            time.sleep(0.02)
+        status = _status_json(run_cli, plan)  # within the pause: the run stands at chunk 30 of a table
+        assert status["runs"] and status["runs"][-1]["state"] == "running", status
+        seen.append(status["runs"][-1])
         while child.poll() is None:
             status = _status_json(run_cli, plan)
             if status["runs"] and status["runs"][-1]["state"] == "running":
@@ -174,12 +195,11 @@ def test_a_real_run_polled_from_another_process(tmp_path: Path, demo_source: Pat
         out, err = child.communicate(timeout=WAIT)
     assert child.returncode == 0, err
     during = [_part(run, "tables") for run in seen]
-    assert len(during) >= 2, "the run ended before status saw it twice"
-    assert during[-1]["units_done"] > during[0]["units_done"]  # the units grow as the run goes on
     # The planned chunks are counted on the source: ceil(rows / chunk_rows) per table, as the run copies them.
     copied = json.loads(out)
     planned = sum(table["chunks"] for table in copied["tables"])
     assert {part["units_planned"] for part in during} == {planned}
+    assert 30 <= during[0]["units_done"] < planned  # the ledger's committed chunks, mid-run
     assert any(run["eta_seconds"] is not None and run["units_per_second"] > 0 for run in seen)
     after = _status_json(run_cli, plan)
     assert after["in_progress"] is False
@@ -187,6 +207,7 @@ def test_a_real_run_polled_from_another_process(tmp_path: Path, demo_source: Pat
     assert run["state"] == "finished" and run["run_id"] == copied["run_id"]
     tables = _part(run, "tables")
     assert tables["units_done"] == tables["units_planned"] == planned
+    assert tables["units_done"] > during[0]["units_done"]  # the units grew as the run went on
     assert tables["units_pending"] == 0
     assert tables["rows"] == sum(table["rows"] for table in copied["tables"])
 
