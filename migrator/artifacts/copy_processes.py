@@ -45,6 +45,7 @@ from migrator.artifacts.copy_threads import PoolStopped, closing, copy_with_thre
 from migrator.artifacts.ledger import ObjectsState
 from migrator.artifacts.retry import with_retries
 from migrator.artifacts.survey import Planned, open_sides
+from migrator.cores import machine_cores
 from migrator.errors import Interrupted, PermanentError
 from migrator.plan.model import Plan
 
@@ -79,7 +80,7 @@ def default_processes() -> int:
             return max(1, int(given))
         except ValueError:
             pass  # not a number: the default, as if unset
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = machine_cores()
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average here (Windows): every core counts as idle

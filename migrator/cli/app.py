@@ -162,8 +162,8 @@ def run(
     The subset, the selected objects and the flags are copied and the repositories mirrored.
     Running it again continues an unfinished run, or syncs the repositories' new commits; a
     finished one with nothing new is a no-op that says so."""
+    from migrator.cores import machine_cores
     from migrator.engine.observer import Silent
-    from migrator.engine.parallel import machine_cores
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
     from migrator.report.progress import RichObserver
