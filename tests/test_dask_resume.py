@@ -56,13 +56,7 @@ def test_the_client_killed_mid_run_and_run_again(cluster: dict[str, Any], tmp_pa
     first.send_signal(signal.SIGKILL)  # the client: its snapshot ends, its unit in flight goes on
     first.wait(timeout=10)
     # It takes the run over: the straggler's unit commits first, then is fenced.
-    again = start_cli(plan, cluster["address"])
-    out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, err
-    result = json.loads(out)
-    assert result["status"] == "resumed-and-finished" and result["verification"]["ok"] is True
-    assert_us_split(cluster["urls"]["source"], cluster["urls"]["killed"], "snake")
-    assert_each_unit_logged_once(tmp_path / "state", result, cluster["urls"]["killed"], PLANS["killed"])
+    _run_again_to_an_exact_finish(cluster, plan, tmp_path, "killed")
 
 
 def test_ctrl_c_stops_the_units_between_chunks_with_exit_130(cluster: dict[str, Any], tmp_path: Path) -> None:
@@ -72,10 +66,15 @@ def test_ctrl_c_stops_the_units_between_chunks_with_exit_130(cluster: dict[str, 
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 130, err
+    _run_again_to_an_exact_finish(cluster, plan, tmp_path, "interrupted")
+
+
+def _run_again_to_an_exact_finish(cluster: dict[str, Any], plan: Path, tmp_path: Path, which: str) -> None:
+    """The same command again: it continues the run, verified, to the exact split, each unit logged once."""
     again = start_cli(plan, cluster["address"])
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     result = json.loads(out)
     assert result["status"] == "resumed-and-finished" and result["verification"]["ok"] is True
-    assert_us_split(cluster["urls"]["source"], cluster["urls"]["interrupted"], "snake")
-    assert_each_unit_logged_once(tmp_path / "state", result, cluster["urls"]["interrupted"], PLANS["interrupted"])
+    assert_us_split(cluster["urls"]["source"], cluster["urls"][which], "snake")
+    assert_each_unit_logged_once(tmp_path / "state", result, cluster["urls"][which], PLANS[which])
