@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from migrator.engine import preflight
@@ -43,19 +44,23 @@ def plan_tables(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
     with translated("the dry run"), prepared(loaded, type_checks_in_counts=True) as prep:
         names = _display_order(prep)
         found: dict[str, list[object]] = {}  # the type checks' values, taken in the counts' scans
-        if prep.conn.dialect.name == "sqlite":
-            tables = _sqlite_table_plans(prep, names)
-        else:
-            tables = map_in_snapshot(
-                prep.engine,
-                prep.conn,
-                names,
-                lambda conn, name: _table_plan(prep, conn, name, prep.queries, found),
-                workers,
-            )
-        if prep.type_checks is not None:
-            prep.refuse_types(found)
-        note, existing, refused = _target_state(prep)
+        # The look at the target needs nothing of the source's snapshot: it is taken on connections
+        # of its own while the source counts, rather than after them.
+        with ThreadPoolExecutor(1, thread_name_prefix="migrator-target") as looking:
+            target_state = looking.submit(_target_state, prep)
+            if prep.conn.dialect.name == "sqlite":
+                tables = _sqlite_table_plans(prep, names)
+            else:
+                tables = map_in_snapshot(
+                    prep.engine,
+                    prep.conn,
+                    names,
+                    lambda conn, name: _table_plan(prep, conn, name, prep.queries, found),
+                    workers,
+                )
+            if prep.type_checks is not None:
+                prep.refuse_types(found)
+            note, existing, refused = target_state.result()
         for table in tables:
             table.target_rows = existing.get(table.table)
         result = PlanResult(
