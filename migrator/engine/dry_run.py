@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from migrator.engine import preflight
@@ -40,15 +41,26 @@ def dry_run(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
 def plan_tables(loaded: LoadedPlan, *, workers: int = 1) -> PlanResult:
     """The tables part's dry run. `workers` > 1 counts several tables at once, every connection in
     the one snapshot (PostgreSQL)."""
-    with translated("the dry run"), prepared(loaded) as prep:
+    with translated("the dry run"), prepared(loaded, type_checks_in_counts=True) as prep:
         names = _display_order(prep)
-        if prep.conn.dialect.name == "sqlite":
-            tables = _sqlite_table_plans(prep, names)
-        else:
-            tables = map_in_snapshot(
-                prep.engine, prep.conn, names, lambda conn, name: _table_plan(prep, conn, name, prep.queries), workers
-            )
-        note, existing, refused = _target_state(prep)
+        found: dict[str, list[object]] = {}  # the type checks' values, taken in the counts' scans
+        # The look at the target needs nothing of the source's snapshot: it is taken on connections
+        # of its own while the source counts, rather than after them.
+        with ThreadPoolExecutor(1, thread_name_prefix="migrator-target") as looking:
+            target_state = looking.submit(_target_state, prep)
+            if prep.conn.dialect.name == "sqlite":
+                tables = _sqlite_table_plans(prep, names)
+            else:
+                tables = map_in_snapshot(
+                    prep.engine,
+                    prep.conn,
+                    names,
+                    lambda conn, name: _table_plan(prep, conn, name, prep.queries, found),
+                    workers,
+                )
+            if prep.type_checks is not None:
+                prep.refuse_types(found)
+            note, existing, refused = target_state.result()
         for table in tables:
             table.target_rows = existing.get(table.table)
         result = PlanResult(
@@ -75,7 +87,9 @@ def _sqlite_table_plans(prep: Prepared, names: list[str]) -> list[TablePlan]:
         return [_table_plan(prep, prep.conn, name, counting) for name in names]
 
 
-def _table_plan(prep: Prepared, conn: Connection, name: str, counting: SubsetSQL) -> TablePlan:
+def _table_plan(
+    prep: Prepared, conn: Connection, name: str, counting: SubsetSQL, found: dict[str, list[object]] | None = None
+) -> TablePlan:
     kind = prep.classes.classes[name]
     result = TablePlan(name, kind, prep.classes.reasons[name])
     rule = prep.loaded.plan.data.rule(name)
@@ -87,8 +101,12 @@ def _table_plan(prep: Prepared, conn: Connection, name: str, counting: SubsetSQL
         return result
     query = prep.queries.rows(name)
     result.sql = literal_sql(query.rows, conn)
-    # Every count of the table in one statement: one scan of it, however many relations it has.
-    counted = counting.counts(name, with_source_rows=True).read(conn)
+    # Every count of the table in one statement: one scan of it, however many relations it has;
+    # the type map's checks of its data are taken in that scan too (prepare.py).
+    checks = prep.type_checks.tests(name, qualified=True) if prep.type_checks is not None else []
+    counted = counting.counts(name, with_source_rows=True, also=checks).read(conn)
+    if found is not None and checks:
+        found[name] = list(counted.also)
     result.source_rows, result.rows = counted.source_rows, counted.rows
     result.dangling = [DanglingCount(str(edge.fk), edge.policy, rows) for edge, rows in counted.dangling]
     return result

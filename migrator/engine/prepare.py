@@ -3,7 +3,7 @@ the classification of its tables and the SQL that selects each table's subset.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from migrator.stores.sql.probe import expression_probe, unreadable_tables
 from migrator.stores.sql.reflect import ReflectedSource, reflect, with_relations
 from migrator.stores.sql.snapshot import snapshot
 from migrator.stores.sql.subset_sql import SubsetSQL
-from migrator.stores.sql.type_checks import read_as_stored, refused_columns
+from migrator.stores.sql.type_checks import Refusal, TypeChecks, read_as_stored, refused_columns
 from migrator.subset.check import expression_problems, rule_problems, schema_problems
 from migrator.subset.classify import Classification, classify
 from migrator.subset.cycles import load_order
@@ -35,6 +35,16 @@ class Prepared:
     queries: SubsetSQL
     conn: Connection
     engine: Engine
+    # With `prepared(..., type_checks_in_counts=True)`: the type map's checks of the data, left for
+    # the caller to take in its counts' scans and judge with `refuse_types`; None when made here.
+    type_checks: TypeChecks | None = None
+    types_judged: bool = False
+
+    def refuse_types(self, found: dict[str, list[object]]) -> None:
+        """The plan error of the deferred type checks, given each tested table's test values."""
+        assert self.type_checks is not None
+        self.types_judged = True
+        _raise_refused(self.loaded, self.type_checks.refusals(found))
 
     @property
     def copied_tables(self) -> list[str]:
@@ -62,7 +72,11 @@ def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
 
 
 @contextmanager
-def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
+def prepared(loaded: LoadedPlan, *, type_checks_in_counts: bool = False) -> Iterator[Prepared]:
+    """`type_checks_in_counts`: the dry run counts every row of each copied table in one scan (but
+    on SQLite), and takes the type map's checks of the data in that scan rather than in a scan of
+    their own here: it calls `Prepared.refuse_types` after counting. A run checks here, before
+    anything is written."""
     source_url, target_url = urls(loaded)
     engine = connect.open_source(source_url)
     try:
@@ -73,17 +87,28 @@ def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
             classes = _checked(loaded, reflected, engine)
             target = connect.backend(target_url)
             _refuse_other_schemas(loaded, reflected, classes, target)
+            checks = None
             if loaded.plan.data.schema_ != "existing":
                 # The type map (stores/sql/types.py) designs the target's columns: the source is read
                 # as the map says, and values no target column could hold are refused here.
                 read_as_stored(conn, reflected.metadata, target)
-                _refuse_types(loaded, reflected, classes, conn, target)
+                columns = _type_checked_columns(loaded, reflected, classes)
+                if type_checks_in_counts and conn.dialect.name != "sqlite":
+                    checks = TypeChecks(conn, reflected.metadata, columns, target)
+                else:
+                    _raise_refused(loaded, refused_columns(conn, reflected.metadata, columns, target))
             elif target == conn.dialect.name:
                 read_as_stored(conn, reflected.metadata, target)  # within one dialect: as stored, whatever the schema
             queries = SubsetSQL(reflected, classes, loaded.plan.data, conn)
-            prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine)
-            _refuse_unreadable(prep)
-            yield prep
+            prep = Prepared(loaded, source_url, target_url, reflected, classes, queries, conn, engine, checks)
+            try:
+                _refuse_unreadable(prep)
+                yield prep
+            except Exception:
+                if checks is not None and checks.tables and not prep.types_judged:
+                    # What the checks here would have refused comes first, as it does in a run.
+                    _refused_first(loaded, lambda: refused_columns(conn, reflected.metadata, columns, target))
+                raise
     finally:
         engine.dispose()
 
@@ -105,13 +130,13 @@ def _checked(loaded: LoadedPlan, reflected: ReflectedSource, engine: Engine) -> 
     return classes
 
 
-def _refuse_types(
-    loaded: LoadedPlan, reflected: ReflectedSource, classes: Classification, conn: Connection, target: str
-) -> None:
-    """Columns whose values the target cannot hold (stores/sql/types.py): a plan error before any
-    write, naming each column; a column the plan drops or transforms is not copied as it is."""
+def _type_checked_columns(
+    loaded: LoadedPlan, reflected: ReflectedSource, classes: Classification
+) -> dict[str, list[str]]:
+    """The columns the type map judges, per copied table: a column the plan drops or transforms is
+    not copied as it is."""
     rules = loaded.plan.data
-    columns = {
+    return {
         table: [
             c.name
             for c in reflected.table(table).columns
@@ -120,7 +145,11 @@ def _refuse_types(
         for table in reflected.schema.tables
         if classes.copied(table)
     }
-    refused = refused_columns(conn, reflected.metadata, columns, target)
+
+
+def _raise_refused(loaded: LoadedPlan, refused: list[Refusal]) -> None:
+    """Columns whose values the target cannot hold (stores/sql/types.py): a plan error before any
+    write, naming each column."""
     if refused:
         raise PlanError(
             [
@@ -133,6 +162,16 @@ def _refuse_types(
                 for r in refused
             ]
         )
+
+
+def _refused_first(loaded: LoadedPlan, check: Callable[[], list[Refusal]]) -> None:
+    """After another error, the deferred type checks' plan error, if they find anything: a run
+    would have stopped at them first. Checks that cannot run leave the other error to be raised."""
+    try:
+        refused = check()
+    except Exception:
+        return
+    _raise_refused(loaded, refused)
 
 
 def _refuse_other_schemas(loaded: LoadedPlan, reflected: ReflectedSource, classes: Classification, target: str) -> None:

@@ -119,6 +119,7 @@ class CountsRead(NamedTuple):
     source_rows: int | None  # every row of the table, when asked for
     rows: int | None  # the subset's rows, when asked for or needed
     dangling: list[tuple[Edge, int]]  # per edge, the rows that point outside the subset
+    also: tuple[Any, ...] = ()  # the values of the caller's aggregates over the scan (`counts(also=...)`)
 
 
 @dataclass
@@ -130,16 +131,19 @@ class SubsetCounts:
     subtract: list[bool]  # per edge: the statement gives the rows its other rules keep, not its dangling rows
     with_rows: bool  # the statement's values start with the subset's row count
     with_source_rows: bool = False  # ... preceded by the table's own row count
+    also: int = 0  # the statement's values end with this many of the caller's aggregates
 
     def read(self, conn: Connection) -> CountsRead:
         values = list(conn.execute(self.statement).one())
+        also = values[len(values) - self.also :]
+        del values[len(values) - self.also :]
         source_rows = int(values.pop(0)) if self.with_source_rows else None
         rows = int(values.pop(0)) if self.with_rows else None
         dangling = [
             (edge, int(value) - int(rows or 0) if subtract else int(value))
             for edge, value, subtract in zip(self.edges, values, self.subtract, strict=True)
         ]
-        return CountsRead(source_rows, rows, dangling)
+        return CountsRead(source_rows, rows, dangling, tuple(also))
 
 
 class _ParentLookups:
@@ -284,6 +288,7 @@ class SubsetSQL:
         *,
         with_rows: bool = True,
         with_source_rows: bool = False,
+        also: Sequence[str] = (),
     ) -> SubsetCounts:
         """The table's subset rows (unless `with_rows` is False and no count subtracts them), all its
         rows (with `with_source_rows`) and, per edge whose policy is in `policies`, its dangling rows,
@@ -317,12 +322,19 @@ class SubsetSQL:
             # Without a WHERE, SQLite counts the entries of the table's smallest b-tree, reading no row.
             every = sa.select(sa.func.count()).select_from(t).scalar_subquery()
             values.insert(0, _count_of(t, sa.true(), lookups) if lookups is not None else every)
+        assert not also or (lookups is not None and with_source_rows), "`also` needs the scan of every row"
+        values += [sa.literal_column(aggregate) for aggregate in also]
         statement = sa.select(*values)
         if lookups is not None and any(not isinstance(value, sa.ScalarSelect) for value in values):
             # Counts over the scan; a statement of subqueries alone (the rows of a recursion and
             # what they point at) must not read the table, or it would give one row per row of it.
             statement = statement.select_from(lookups.joined)
-        return SubsetCounts(statement, edges, subtract, with_rows, with_source_rows)
+        return SubsetCounts(statement, edges, subtract, with_rows, with_source_rows, len(also))
+
+    def scans_every_row(self) -> bool:
+        """`counts(with_source_rows=True)` reads every row of the table in one scan, to which `also`
+        adds its aggregates: everywhere but SQLite, which counts each value with a statement."""
+        return self._conn.dialect.name != "sqlite"
 
     def _dangling_count(
         self, table: str, edge: Edge, lookups: _ParentLookups | None

@@ -13,7 +13,7 @@ from sqlalchemy.types import TypeEngine
 
 from migrator.stores.sql import mariadb_stored
 from migrator.stores.sql.carried import Stored
-from migrator.stores.sql.types import mapping, sqlite_name
+from migrator.stores.sql.types import Mapping, mapping, sqlite_name
 
 
 @dataclass(frozen=True)
@@ -47,33 +47,66 @@ def refused_columns(
     """The copied columns holding values their target type cannot hold (a NaN for MariaDB, a zero
     date for PostgreSQL, a text in SQLite's INTEGER column for any other dialect): read from the
     data, one query per table with such columns."""
-    source = conn.dialect.name
-    if source == target:
-        return []
+    checks = TypeChecks(conn, metadata, columns, target)
     preparer = conn.dialect.identifier_preparer
-    refusals = []
-    for name, names in columns.items():
-        table = metadata.tables[name]
-        declared = {c: _declared(table.c[c].type) for c in names}
-        mappings = {c: mapping(declared[c], source, target) for c in names}
-        probed = [c for c in names if mappings[c].unfit]
-        if not probed:
-            continue
-        tests = ", ".join(
-            f"max(CASE WHEN {mappings[c].unfit.format(c=preparer.quote(c))} THEN 1 ELSE 0 END)"  # type: ignore[union-attr]
-            for c in probed
-        )
-        row = conn.exec_driver_sql(f"SELECT {tests} FROM {preparer.format_table(table)}").one()
-        for column, found in zip(probed, row, strict=True):
-            if found:
-                type_name = _source_name(declared[column], source)
-                into = _target_name(mappings[column].target, target)
-                reason = (
-                    f"{name}.{column} ({type_name}) holds {mappings[column].unfit_values}, "
-                    f"which the target's {into} cannot hold"
-                )
-                refusals.append(Refusal(name, column, type_name, reason))
-    return refusals
+    found: dict[str, list[object]] = {}
+    for name in checks.tables:
+        statement = f"SELECT {', '.join(checks.tests(name))} FROM {preparer.format_table(metadata.tables[name])}"
+        found[name] = list(conn.exec_driver_sql(statement).one())
+    return checks.refusals(found)
+
+
+class TypeChecks:
+    """Per copied table, its columns whose values the target type may not hold, each with the test
+    (`max(CASE WHEN unfit THEN 1 ELSE 0 END)`) that finds such a value in a scan of every row of the
+    table: in a query of their own (`refused_columns`), or among the counts of the dry run's one scan
+    of the table (engine/dry_run.py), which then needs no scan of its own for them."""
+
+    def __init__(self, conn: Connection, metadata: sa.MetaData, columns: dict[str, list[str]], target: str):
+        self._source, self._target = conn.dialect.name, target
+        self._dialect = conn.dialect
+        self._metadata = metadata
+        self._probed: dict[str, list[tuple[str, TypeEngine, Mapping]]] = {}  # type: ignore[type-arg]
+        if self._source == target:
+            return
+        for name, names in columns.items():
+            table = metadata.tables[name]
+            declared = {c: _declared(table.c[c].type) for c in names}
+            mappings = {c: mapping(declared[c], self._source, target) for c in names}
+            probed = [(c, declared[c], mappings[c]) for c in names if mappings[c].unfit]
+            if probed:
+                self._probed[name] = probed
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables with a column to test, in the order of `columns`."""
+        return list(self._probed)
+
+    def tests(self, name: str, *, qualified: bool = False) -> list[str]:
+        """The table's tests, as SQL. `qualified`: each column named with its table, for a scan that
+        joins other relations to it."""
+        preparer = self._dialect.identifier_preparer
+        table = self._metadata.tables[name]
+        prefix = f"{preparer.format_table(table)}." if qualified else ""
+        return [
+            f"max(CASE WHEN {m.unfit.format(c=prefix + preparer.quote(c))} THEN 1 ELSE 0 END)"  # type: ignore[union-attr]
+            for c, _, m in self._probed.get(name, [])
+        ]
+
+    def refusals(self, found: dict[str, list[object]]) -> list[Refusal]:
+        """The refusals, given each tested table's test values (in the order of `tests`)."""
+        refusals = []
+        for name, probed in self._probed.items():
+            for (column, declared, mapped), value in zip(probed, found[name], strict=True):
+                if value:
+                    type_name = _source_name(declared, self._source)
+                    into = _target_name(mapped.target, self._target)
+                    reason = (
+                        f"{name}.{column} ({type_name}) holds {mapped.unfit_values}, "
+                        f"which the target's {into} cannot hold"
+                    )
+                    refusals.append(Refusal(name, column, type_name, reason))
+        return refusals
 
 
 def _declared(type_: TypeEngine) -> TypeEngine:  # type: ignore[type-arg]
