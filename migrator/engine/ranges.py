@@ -14,7 +14,8 @@ target that takes a table's rows in any order (as for --workers), a table with a
 (more rows than a range holds: `RANGE_ROWS`, or each worker's share of all the tables' rows when
 that is more; estimated from the tables' statistics), and read with its rule as the WHERE with no
 CTE evaluated whole (TableQuery.range_local): a recursive or materialized kept set would be
-evaluated again, whole, by every range's query.
+evaluated again, whole, by every range's query. A range's query reads its parents' kept sets for
+its own rows (bounded by the range, or probed through an index; stores/sql/range_lookups.py).
 
 A range's chunks are numbered N = R * CHUNK_STRIDE + C in the ledger ("table:TABLE:N"): in key
 order over the whole table, as verification (ledger.chunk_ends) and the status read them.
