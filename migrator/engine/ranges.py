@@ -122,11 +122,11 @@ def parallel_target(ctx: CopyContext) -> bool:
 
 def range_size(env: Mapping[str, str], total: float, workers: int) -> float:
     """The rows of a range: RANGE_ROWS, or each worker's share of all the tables' rows when that is
-    more. A table is cut only as far as the workers need to share it: a range's query pays for its
-    parents' kept sets again (a pass over them, where the planner finds that cheaper than probing),
-    so on two cores, where the tables alone keep both workers busy, cutting the benchmark's tables in
-    250,000-row ranges made its copy slower (docs/design-decisions.md). MIGRATOR_RANGE_ROWS, when
-    set, is the size whatever the workers."""
+    more. A table is cut only as far as the workers need to share it: a range's query reads its
+    parents for its own rows (stores/sql/range_lookups.py: probes where the table's query hashes a
+    parent once), which costs more per row, so on two cores, where the tables alone keep both
+    workers busy, cutting the benchmark's tables in 250,000-row ranges made its copy slower
+    (docs/design-decisions.md). MIGRATOR_RANGE_ROWS, when set, is the size whatever the workers."""
     if env.get(RANGE_ROWS_VARIABLE):
         return float(_range_rows(env))
     return max(float(RANGE_ROWS), total / max(1, workers))
