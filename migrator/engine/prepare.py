@@ -3,7 +3,7 @@ the classification of its tables and the SQL that selects each table's subset.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,11 +62,15 @@ def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
 
 
 @contextmanager
-def prepared(loaded: LoadedPlan) -> Iterator[Prepared]:
+def prepared(loaded: LoadedPlan, on_snapshot: Callable[[Connection], None] | None = None) -> Iterator[Prepared]:
+    """`on_snapshot(conn)`: run as soon as the run's snapshot exists, before the schema is read (a
+    run begins its pg_dump there, to read beside the checks: pg_native.SchemaDumps)."""
     source_url, target_url = urls(loaded)
     engine = connect.open_source(source_url)
     try:
         with snapshot(engine) as conn:
+            if on_snapshot is not None:
+                on_snapshot(conn)
             reflected = reflect(conn)
             if not reflected.schema.tables:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")
