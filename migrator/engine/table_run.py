@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.engine import preflight
 from migrator.engine.copy import CopyContext, fill_deferred
+from migrator.engine.early_schema import EarlySchema
 from migrator.engine.executors.options import DaskOptions, refuse_stores
 from migrator.engine.finished import nothing_to_do
 from migrator.engine.parallel import copy_tables
@@ -25,14 +26,11 @@ from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.ranges import KeyRange, plan_ranges
 from migrator.engine.results import RunResult, TableCopy
 from migrator.engine.target import (
-    Target,
     bind_target_tables,
-    build_indexes,
     create_native,
     finish_native,
     open_target_tables,
     restart,
-    table_indexes,
 )
 from migrator.engine.trail_reconcile import log_unlogged_units
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
@@ -147,20 +145,13 @@ def _copy_all(
     if target.native is not None and target.native.left_out:
         trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
-    early, built = early_indexes(target, options), set[str]()
+    early = EarlySchema(target, enabled=options.workers > 1 and options.dask is None)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
     ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
     if options.dask is not None:
         copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
     else:
-
-        def loaded(own: Connection, name: str) -> None:
-            if name in early:
-                with translated("adding keys, indexes and counters to the target"):
-                    build_indexes(own, early[name])
-                built.add(name)
-
         copies = copy_tables(
             ctx,
             engine,
@@ -169,7 +160,7 @@ def _copy_all(
             options.workers,
             ranges,
             workers_asked=options.workers_asked,
-            loaded=loaded,
+            loaded=early.loaded,
         )
     # Units committed by a process killed before it logged them (a resume's predecessor, a lost worker).
     log_unlogged_units(ctx, prep.copied_tables, ranges)
@@ -179,7 +170,7 @@ def _copy_all(
     if target.native is not None:
         options.observer.step("adding keys, indexes and counters")  # and the views and triggers
         with translated("adding keys, indexes and counters to the target"):
-            finish_native(prep, target, run_id, engine, options.workers, built)
+            finish_native(prep, target, run_id, engine, options.workers, early.built)
     elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
@@ -225,15 +216,6 @@ def _schema_dump(loaded: LoadedPlan, dumps: SchemaDumps) -> Callable[[Connection
     source, target = (connect.backend(url) for url in urls(loaded))
     native = loaded.plan.data.schema_ != "existing" and source == target == "postgresql"
     return dumps.start if native else None
-
-
-def early_indexes(target: Target, options: RunContext) -> dict[str, list[str]]:
-    """The tables' indexes that the copy's workers build as each table is loaded (a native PostgreSQL
-    schema, local workers), so that they are built beside the copy of the tables still loading,
-    not all after the last row: the rest is left to finish_native."""
-    if options.workers < 2 or options.dask is not None:
-        return {}
-    return table_indexes(target)
 
 
 def _copy_on_dask(

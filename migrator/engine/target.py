@@ -17,6 +17,7 @@ from migrator.stores.sql.native_schema import (
     builder_for,
     drop_created,
     execute_all,
+    foreign_keys_of,
     indexes_per_table,
 )
 from migrator.stores.sql.qualified import split
@@ -153,13 +154,30 @@ def table_indexes(target: Target) -> dict[str, list[str]]:
     """Per copied table, the after-load statements that build its indexes, unique keys and primary
     key (PostgreSQL's native schema): they need nothing but the table's rows, so each can run as soon
     as its table is loaded, on a connection of its own. Empty for any other target."""
+    names = _dumped_names(target)
+    if not names:
+        return {}
+    return {names[dumped]: s for dumped, s in indexes_per_table(_after_load(target), set(names)).items()}
+
+
+def table_foreign_keys(target: Target) -> list[tuple[str, str, str]]:
+    """(table, the table it references, statement) of each after-load foreign key between copied
+    tables (PostgreSQL's native schema): each can be added once both tables are loaded and indexed."""
+    names = _dumped_names(target)
+    if not names:
+        return []
+    return [(names[c], names[p], s) for c, p, s in foreign_keys_of(_after_load(target)) if c in names and p in names]
+
+
+def _dumped_names(target: Target) -> dict[str, str]:
+    """The copied tables as pg_dump names them, to their plan names; empty but for a native
+    PostgreSQL schema."""
     conn = target.conn
     if target.native is None or conn.dialect.name != "postgresql":
         return {}
     current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
     conn.commit()
-    names = {_dumped_name(conn, t, current): t for t in target.tables}
-    return {names[dumped]: s for dumped, s in indexes_per_table(_after_load(target), set(names)).items()}
+    return {_dumped_name(conn, t, current): t for t in target.tables}
 
 
 def build_indexes(conn: Connection, statements: list[str]) -> None:
