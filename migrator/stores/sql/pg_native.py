@@ -117,6 +117,8 @@ def native_schema(source: Connection, tables: list[str], dropped: dict[str, set[
                 for name, group in groups.items()
             }
             before_sql, keys_sql, views_sql, after_sql = (scripts[name].result() for name in groups)
+        if started is not None:
+            started.remove()  # now, not at the run's end: a run killed later leaves no file behind
     drops = [
         f"ALTER TABLE {_in_schema(analysis.schema, table)} DROP COLUMN {_quote(column)} CASCADE"
         for table, columns in analysis.dropped.items()
@@ -179,7 +181,7 @@ class SchemaDumps:
             if dump.process.poll() is None:
                 dump.process.kill()
             dump.process.wait()
-            shutil.rmtree(dump.work, ignore_errors=True)
+            dump.remove()
 
 
 @dataclass
@@ -188,6 +190,9 @@ class _Dump:
     work: Path
     archive: Path
     programs: tuple[str, str]  # pg_dump, pg_restore
+
+    def remove(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def finished(self) -> Path:
         """The archive, once pg_dump has written it."""
