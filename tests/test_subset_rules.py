@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.subset_cases import MARIADB, PG, PG_TO_MARIADB, SQLITE, Case, Rows, Variant, run_case
+from tests.subset_cases import MARIADB, PG, PG_RANGES, PG_TO_MARIADB, SQLITE, Case, Rows, Variant, run_case
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ THREADS = Case(
 THREAD_KINDS = {"users": "root", "posts": "scoped", "comments": "scoped"}
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_RANGES, MARIADB])
 def test_self_reference_in_a_scoped_table(check, backend: str) -> None:
     check(
         backend,
@@ -221,7 +221,7 @@ CHAIN = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_RANGES, MARIADB])
 def test_referenced_table_with_a_management_chain(check, backend: str) -> None:
     check(
         backend,
@@ -273,7 +273,7 @@ FAVOURITES = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, PG_TO_MARIADB, MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_RANGES, PG_TO_MARIADB, MARIADB])
 def test_cycle_of_two_tables(check, backend: str) -> None:
     kinds = {"users": "root", "posts": "scoped"}
     favourite = {"from": "users.favorite_post_id", "to": "posts.id"}
@@ -344,7 +344,7 @@ ORDERS = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_RANGES, MARIADB])
 def test_composite_keys(check, backend: str) -> None:
     check(
         backend,
@@ -600,7 +600,7 @@ SHARED_VALUE = Case(
 )
 
 
-@pytest.mark.parametrize("backend", [SQLITE, PG, MARIADB])
+@pytest.mark.parametrize("backend", [SQLITE, PG, PG_RANGES, MARIADB])
 def test_relation_to_columns_that_are_no_key(check, backend: str) -> None:
     check(
         backend,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,8 @@ from migrator.stores.sql.pgcopy import (
     without_fields,
 )
 from migrator.stores.sql.pgtext import ChunkParser, ParsedChunk, is_pg_to_sqlite, readers_for, sqlite_has_json
-from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream
+from migrator.stores.sql.range_lookups import RangeRead
+from migrator.stores.sql.snapshot import estimate_rows, plain_batches, stream, table_sizes
 from migrator.stores.sql.sqlite_attach import (
     StageJob,
     Stager,
@@ -175,7 +176,8 @@ def copy_range(ctx: CopyContext, name: str, transform: RowTransform | None, key_
     if finished:
         return RangeCopy(0, done.chunks)
     query = prep.queries.rows(name)
-    statement = range_rows(query, key_range, done.last_key)
+    sizes = table_sizes(ctx.source) if key_range.ranged else {}
+    statement = range_rows(query, key_range, done.last_key, sizes)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)
     text = None
@@ -554,12 +556,20 @@ def fill_deferred(ctx: CopyContext, name: str, columns: list[str]) -> None:
     guarded(lambda: _mark_complete(ctx, "fixup-complete", name), f"finishing {name}")
 
 
-def range_rows(query: TableQuery, key_range: KeyRange, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]
+def range_rows(
+    query: TableQuery, key_range: KeyRange, after: tuple[Any, ...] | None, sizes: Mapping[str, float]
+) -> sa.Select:  # type: ignore[type-arg]
     """The subset rows of one key range [lower, upper) in key order, from just after the last
-    committed key when resuming."""
+    committed key when resuming. Its parents' kept sets are read for the range alone (bounded, or
+    probed), but where they cost no more than the range's share of the table's rows by `sizes`
+    (the tables' estimated rows, table_sizes): see stores/sql/range_lookups.py."""
     if not key_range.ranged:
         return resume_after(query, after)
-    return query.rows.where(*key_from(query.key_columns, key_range.lower, after, key_range.upper))
+    rows = query.rows
+    if query.in_range is not None:
+        share = max(0.0, sizes.get(query.table, 0.0)) / key_range.of
+        rows = query.in_range(RangeRead(key_range.lower, key_range.upper, share, sizes))
+    return rows.where(*key_from(query.key_columns, key_range.lower, after, key_range.upper))
 
 
 def resume_after(query: TableQuery, after: tuple[Any, ...] | None) -> sa.Select:  # type: ignore[type-arg]

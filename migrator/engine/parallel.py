@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 
 def copy_tables(
@@ -38,10 +39,13 @@ def copy_tables(
     ranges: dict[str, list[KeyRange]],
     *,
     workers_asked: bool = True,
+    loaded: Callable[[Connection, str], None] | None = None,
 ) -> list[TableCopy]:
     """`ranges`: each table's key ranges (engine/ranges.py), as recorded in the ledger. `workers_asked`:
     --workers was given, not its default (the machine's cores), so a run that cannot copy in parallel
-    says why only to whoever asked for it."""
+    says why only to whoever asked for it. `loaded(target connection, table)`: run by the worker
+    that copied a table's last range, before it takes its next unit (the table's indexes, built
+    while the other workers still copy: engine/target.py's table_indexes); parallel copies only."""
     snapshot_id = export_snapshot(ctx.source) if workers > 1 and parallel_target(ctx) else None
     if snapshot_id is None:
         if workers > 1 and workers_asked:
@@ -95,6 +99,12 @@ def copy_tables(
                         copy = table_copy(worker, name, table.copies, time.monotonic() - (table.started or 0.0))
                         with lock:
                             results[name] = copy
+                        if loaded is not None:
+                            try:
+                                loaded(target_conn, name)
+                            except BaseException:
+                                shared.halt()
+                                raise
 
     errors: list[BaseException] = []
     count = min(workers, len(units))

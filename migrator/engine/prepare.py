@@ -72,8 +72,16 @@ def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
 
 
 @contextmanager
-def prepared(loaded: LoadedPlan, *, type_checks_in_counts: bool = False) -> Iterator[Prepared]:
-    """`type_checks_in_counts`: the dry run counts every row of each copied table in one scan (but
+def prepared(
+    loaded: LoadedPlan,
+    on_snapshot: Callable[[Connection], None] | None = None,
+    *,
+    type_checks_in_counts: bool = False,
+) -> Iterator[Prepared]:
+    """`on_snapshot(conn)`: run as soon as the run's snapshot exists, before the schema is read (a
+    run begins its pg_dump there, to read beside the checks: pg_native.SchemaDumps).
+
+    `type_checks_in_counts`: the dry run counts every row of each copied table in one scan (but
     on SQLite), and takes the type map's checks of the data in that scan rather than in a scan of
     their own here: it calls `Prepared.refuse_types` after counting. A run checks here, before
     anything is written."""
@@ -81,6 +89,8 @@ def prepared(loaded: LoadedPlan, *, type_checks_in_counts: bool = False) -> Iter
     engine = connect.open_source(source_url)
     try:
         with snapshot(engine) as conn:
+            if on_snapshot is not None:
+                on_snapshot(conn)
             reflected = reflect(conn)
             if not reflected.schema.tables:
                 raise UsageError(f"the source database has no tables: {connect.redact(source_url)}")

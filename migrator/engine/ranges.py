@@ -14,7 +14,8 @@ target that takes a table's rows in any order (as for --workers), a table with a
 (more rows than a range holds: `RANGE_ROWS`, or each worker's share of all the tables' rows when
 that is more; estimated from the tables' statistics), and read with its rule as the WHERE with no
 CTE evaluated whole (TableQuery.range_local): a recursive or materialized kept set would be
-evaluated again, whole, by every range's query.
+evaluated again, whole, by every range's query. A range's query reads its parents' kept sets for
+its own rows (bounded by the range, or probed through an index; stores/sql/range_lookups.py).
 
 A range's chunks are numbered N = R * CHUNK_STRIDE + C in the ledger ("table:TABLE:N"): in key
 order over the whole table, as verification (ledger.chunk_ends) and the status read them.
@@ -121,11 +122,11 @@ def parallel_target(ctx: CopyContext) -> bool:
 
 def range_size(env: Mapping[str, str], total: float, workers: int) -> float:
     """The rows of a range: RANGE_ROWS, or each worker's share of all the tables' rows when that is
-    more. A table is cut only as far as the workers need to share it: a range's query pays for its
-    parents' kept sets again (a pass over them, where the planner finds that cheaper than probing),
-    so on two cores, where the tables alone keep both workers busy, cutting the benchmark's tables in
-    250,000-row ranges made its copy slower (docs/design-decisions.md). MIGRATOR_RANGE_ROWS, when
-    set, is the size whatever the workers."""
+    more. A table is cut only as far as the workers need to share it: a range's query reads its
+    parents for its own rows (stores/sql/range_lookups.py: probes where the table's query hashes a
+    parent once), which costs more per row, so on two cores, where the tables alone keep both
+    workers busy, cutting the benchmark's tables in 250,000-row ranges made its copy slower
+    (docs/design-decisions.md). MIGRATOR_RANGE_ROWS, when set, is the size whatever the workers."""
     if env.get(RANGE_ROWS_VARIABLE):
         return float(_range_rows(env))
     return max(float(RANGE_ROWS), total / max(1, workers))

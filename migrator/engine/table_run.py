@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine import preflight
 from migrator.engine.copy import CopyContext, fill_deferred
+from migrator.engine.early_schema import EarlySchema
 from migrator.engine.executors.options import DaskOptions, refuse_stores
 from migrator.engine.finished import nothing_to_do
 from migrator.engine.parallel import copy_tables
@@ -24,7 +25,13 @@ from migrator.engine.parts.base import RunContext
 from migrator.engine.prepare import Prepared, prepared, urls
 from migrator.engine.ranges import KeyRange, plan_ranges
 from migrator.engine.results import RunResult, TableCopy
-from migrator.engine.target import bind_target_tables, create_native, finish_native, open_target_tables, restart
+from migrator.engine.target import (
+    bind_target_tables,
+    create_native,
+    finish_native,
+    open_target_tables,
+    restart,
+)
 from migrator.engine.trail_reconcile import log_unlogged_units
 from migrator.engine.transforms import RowTransform, hash_key_from, row_transform
 from migrator.engine.verify import verification_manifest, verify_recorded
@@ -34,6 +41,7 @@ from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import refused_before_writing, translated
 from migrator.stores.sql.identity import same_database
+from migrator.stores.sql.pg_native import SchemaDumps
 from migrator.stores.sql.snapshot import map_in_snapshot
 from migrator.stores.sql.target_schema import TargetSchema, add_keys, counter_columns, create_tables, finalize
 from migrator.subset.classify import Edge
@@ -66,7 +74,12 @@ def run_tables(ctx: RunContext) -> RunResult:
         return finished
     stop = options.stop
     # the plan checked against the source schema; reads in flight are cancelled at the first Ctrl-C
-    with translated("the run"), prepared(loaded) as prep, stop.cancellable(canceller(prep.conn), writes=False):
+    with (
+        translated("the run"),
+        SchemaDumps() as dumps,
+        prepared(loaded, _schema_dump(loaded, dumps)) as prep,
+        stop.cancellable(canceller(prep.conn), writes=False),
+    ):
         lock_timeout = _seconds(options.env, LOCK_TIMEOUT_VARIABLE, 60.0)
         preflight.refuse(prep, restarting=start_over, lock_timeout=lock_timeout)  # the target, before any write
         transforms = _transforms(prep, options.env)
@@ -132,6 +145,7 @@ def _copy_all(
     if target.native is not None and target.native.left_out:
         trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
     bind_target_tables(prep, target)
+    early = EarlySchema(target, enabled=options.workers > 1 and options.dask is None)
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
     ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
@@ -139,7 +153,14 @@ def _copy_all(
         copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
     else:
         copies = copy_tables(
-            ctx, engine, prep.copied_tables, transforms, options.workers, ranges, workers_asked=options.workers_asked
+            ctx,
+            engine,
+            prep.copied_tables,
+            transforms,
+            options.workers,
+            ranges,
+            workers_asked=options.workers_asked,
+            loaded=early.loaded,
         )
     # Units committed by a process killed before it logged them (a resume's predecessor, a lost worker).
     log_unlogged_units(ctx, prep.copied_tables, ranges)
@@ -149,7 +170,7 @@ def _copy_all(
     if target.native is not None:
         options.observer.step("adding keys, indexes and counters")  # and the views and triggers
         with translated("adding keys, indexes and counters to the target"):
-            finish_native(prep, target, run_id, engine, options.workers)
+            finish_native(prep, target, run_id, engine, options.workers, early.built)
     elif target.schema is not None:
         options.observer.step("adding keys, indexes and counters")
         with translated("adding keys, indexes and counters to the target"):
@@ -188,6 +209,13 @@ def _copy_all(
         dangling=dangling,
         skipped_tables=skipped,
     )
+
+
+def _schema_dump(loaded: LoadedPlan, dumps: SchemaDumps) -> Callable[[Connection], None] | None:
+    """PostgreSQL to PostgreSQL with the source's own schema: pg_dump begun with the run's snapshot."""
+    source, target = (connect.backend(url) for url in urls(loaded))
+    native = loaded.plan.data.schema_ != "existing" and source == target == "postgresql"
+    return dumps.start if native else None
 
 
 def _copy_on_dask(

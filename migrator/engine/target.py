@@ -17,6 +17,7 @@ from migrator.stores.sql.native_schema import (
     builder_for,
     drop_created,
     execute_all,
+    foreign_keys_of,
     indexes_per_table,
 )
 from migrator.stores.sql.qualified import split
@@ -119,28 +120,76 @@ def _holding_rows(conn: Connection, tables: list[str]) -> bool:
     return any(conn.exec_driver_sql(f"SELECT 1 FROM {preparer.quote(t)} LIMIT 1").first() for t in tables)
 
 
-def finish_native(prep: Prepared, target: Target, run_id: str, engine: Engine | None = None, workers: int = 1) -> None:
+def finish_native(
+    prep: Prepared,
+    target: Target,
+    run_id: str,
+    engine: Engine | None = None,
+    workers: int = 1,
+    built: set[str] | frozenset[str] = frozenset(),
+) -> None:
     """The native schema's after-load statements and the ledger's mark of them, in one transaction:
     a run that stops in between runs them again, one that stops after does not. With `workers`, on
     PostgreSQL, the tables' indexes and keys are built first, that many tables at once, each in a
-    transaction of its own (as the copy loaded them, and as pg_restore -j does); the one transaction
-    then finds them there and skips them (execute_all), so a run stopped in between still ends
-    with the whole list run once and marked."""
+    transaction of its own (as the copy loaded them, and as pg_restore -j does), but those of the
+    tables in `built` (built by the copy's workers as each table's copy ended: `table_indexes`); the
+    one transaction then finds them there and skips them (execute_all), so a run stopped in between
+    still ends with the whole list run once and marked."""
     assert target.native is not None
     conn, plan = target.conn, prep.loaded.plan.name
     done = ledger.progress(conn, plan, "schema", "after-load").chunks > 0
     conn.commit()
     if done:
         return
-    statements = target.native.after_load if target.merge else target.native.keys + target.native.after_load
+    statements = _after_load(target)
     if engine is not None and workers > 1 and conn.dialect.name == "postgresql":
-        current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
-        conn.commit()
-        names = {_dumped_name(conn, t, current): t for t in target.tables}
-        _build_at_once(engine, indexes_per_table(statements, set(names)), workers)
+        pending = {t: s for t, s in table_indexes(target).items() if t not in built}
+        _build_at_once(engine, list(pending.values()), workers)
     with conn.begin():
         execute_all(conn, statements)
         ledger.mark_done(conn, plan, run_id, AFTER_LOAD_UNIT, 0, None)
+
+
+def table_indexes(target: Target) -> dict[str, list[str]]:
+    """Per copied table, the after-load statements that build its indexes, unique keys and primary
+    key (PostgreSQL's native schema): they need nothing but the table's rows, so each can run as soon
+    as its table is loaded, on a connection of its own. Empty for any other target."""
+    names = _dumped_names(target)
+    if not names:
+        return {}
+    return {names[dumped]: s for dumped, s in indexes_per_table(_after_load(target), set(names)).items()}
+
+
+def table_foreign_keys(target: Target) -> list[tuple[str, str, str]]:
+    """(table, the table it references, statement) of each after-load foreign key between copied
+    tables (PostgreSQL's native schema): each can be added once both tables are loaded and indexed."""
+    names = _dumped_names(target)
+    if not names:
+        return []
+    return [(names[c], names[p], s) for c, p, s in foreign_keys_of(_after_load(target)) if c in names and p in names]
+
+
+def _dumped_names(target: Target) -> dict[str, str]:
+    """The copied tables as pg_dump names them, to their plan names; empty but for a native
+    PostgreSQL schema."""
+    conn = target.conn
+    if target.native is None or conn.dialect.name != "postgresql":
+        return {}
+    current = str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+    conn.commit()
+    return {_dumped_name(conn, t, current): t for t in target.tables}
+
+
+def build_indexes(conn: Connection, statements: list[str]) -> None:
+    """One table's indexes and keys (`table_indexes`), in a transaction of their own."""
+    with conn.begin():
+        execute_all(conn, statements)
+
+
+def _after_load(target: Target) -> list[str]:
+    """What runs after the last row: the primary keys too, unless they came before it (NativeSchema.keys)."""
+    assert target.native is not None
+    return target.native.after_load if target.merge else target.native.keys + target.native.after_load
 
 
 def _before_load(target: Target) -> list[str]:
@@ -156,13 +205,13 @@ def _dumped_name(conn: Connection, name: str, current: str) -> str:
     return f"{preparer.quote_schema(schema or current)}.{preparer.quote(table)}"
 
 
-def _build_at_once(engine: Engine, statements: dict[str, list[str]], workers: int) -> None:
+def _build_at_once(engine: Engine, statements: list[list[str]], workers: int) -> None:
     def build(table_statements: list[str]) -> None:
-        with engine.begin() as own:
-            execute_all(own, table_statements)
+        with engine.connect() as own:
+            build_indexes(own, table_statements)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="migrator-keys") as pool:
-        for future in [pool.submit(build, s) for s in statements.values()]:
+        for future in [pool.submit(build, s) for s in statements]:
             future.result()
 
 

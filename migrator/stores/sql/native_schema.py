@@ -90,6 +90,7 @@ def execute_all(conn: Connection, statements: list[str]) -> None:
 
 _INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) ")
 _KEY = re.compile(r"ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:PRIMARY KEY|UNIQUE) ")
+_FOREIGN_KEY = re.compile(r"ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ FOREIGN KEY \([^)]*\) REFERENCES (\S+?)\(")
 
 
 def indexes_per_table(statements: list[str], tables: set[str]) -> dict[str, list[str]]:
@@ -101,6 +102,28 @@ def indexes_per_table(statements: list[str], tables: set[str]) -> dict[str, list
         match = _INDEX.match(statement) or _KEY.match(statement)
         if match and match.group(1) in tables:
             found.setdefault(match.group(1), []).append(statement)
+    return found
+
+
+def add_if_possible(conn: Connection, statement: str) -> bool:
+    """Run one statement in a transaction of its own; on any database error roll it back and say so
+    (False): whoever runs it again later reports the error, if it is one."""
+    try:
+        with conn.begin():
+            conn.exec_driver_sql(statement)
+    except sa.exc.DBAPIError:
+        return False
+    return True
+
+
+def foreign_keys_of(statements: list[str]) -> list[tuple[str, str, str]]:
+    """(table, referenced table, statement) of each PostgreSQL after-load statement that adds a
+    foreign key (qualified names, as pg_dump writes them)."""
+    found = []
+    for statement in statements:
+        match = _FOREIGN_KEY.match(statement)
+        if match:
+            found.append((match.group(1), match.group(2), statement))
     return found
 
 

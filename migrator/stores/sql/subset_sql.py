@@ -31,6 +31,7 @@ from sqlalchemy.sql.operators import in_op
 
 from migrator.errors import PermanentError
 from migrator.plan.model import DataSection
+from migrator.stores.sql.range_lookups import ColumnBounds, RangeRead, indexed, probe
 from migrator.stores.sql.reflect import ReflectedSource
 from migrator.subset.classify import Classification, Edge
 from migrator.subset.cycles import strongly_connected
@@ -72,13 +73,13 @@ def user_sql(expression: str) -> ColumnElement[bool]:
 Columns = Callable[[str], ColumnElement[Any]]
 
 
-def _kept_keys(kept: Kept, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
+def _kept_keys(kept: Kept | sa.Subquery, names: Sequence[str]) -> sa.Select:  # type: ignore[type-arg]
     """The non-null values of `names` in a kept set: what a reference to it can land on."""
     keys = [kept.c[PREFIX + n] for n in names]
     return sa.select(*keys).where(*[k.is_not(None) for k in keys])
 
 
-def _in_kept(values: list[ColumnElement[Any]], kept: Kept, names: list[str]) -> ColumnElement[bool]:
+def _in_kept(values: list[ColumnElement[Any]], kept: Kept | sa.Subquery, names: list[str]) -> ColumnElement[bool]:
     """`values IN (SELECT names FROM kept)`. Uncorrelated, so every database can run it as one
     hashed lookup, even under an OR (`fk IS NULL OR fk IN ...`), where a correlated EXISTS would be
     run once per row against an index-less CTE."""
@@ -108,11 +109,15 @@ class TableQuery:
     order_by: tuple[str, ...]
     nullified: dict[str, ColumnElement[bool]] = field(default_factory=dict)
     key_columns: list[ColumnElement[Any]] = field(default_factory=list)  # `order_by` as the query reads them
-    # A key range's rows cost that range (and index probes into the parents' kept sets), not the
-    # table: the table is read with its rule as the WHERE and no CTE is evaluated whole. A recursive
-    # or materialized CTE, or a whole-row CTE read instead of the table, would be evaluated whole by
-    # every range's query (engine/ranges.py: such a table is copied as one range).
+    # A key range's rows cost that range, not the table: the table is read with its rule as the
+    # WHERE, no CTE is evaluated whole, and each parent's kept set can be read for the range alone
+    # (range_lookups.py: bounded, or probed through an index). A recursive or materialized CTE, or
+    # a whole-row CTE read instead of the table, would be evaluated whole by every range's query
+    # (engine/ranges.py: such a table is copied as one range).
     range_local: bool = False
+    # The query of one key range, its parents' kept sets read as range_lookups.py says (without
+    # the range's own bounds on the key, which the caller adds); None unless `range_local`.
+    in_range: Callable[[RangeRead], sa.Select] | None = None  # type: ignore[type-arg]
 
 
 class CountsRead(NamedTuple):
@@ -243,25 +248,39 @@ class SubsetSQL:
         A plain table is read with its rule as the WHERE. Any other (referenced, recursive, in a
         cycle) is read from its CTE, which carries whole rows: joining the CTE back to the table
         would leave the planner to guess the size of a recursion, and it guesses in billions."""
+        query, nulled = self._rows_query(table, None)
+        order = self._order_columns(table)
+        keys = [self._reader(table)(c) for c in order]
+        local = bool(order) and self._is_plain(table) and _only_inlined_ctes(query)
+        local = local and self._ranges_probe_indexes(table, order[0])
+        in_range = None
+        if local:
+
+            def in_range(read: RangeRead) -> sa.Select:  # type: ignore[type-arg]
+                return self._rows_query(table, ColumnBounds.of_range(order, read))[0]
+
+        return TableQuery(table, query, order, nulled, keys, local, in_range)
+
+    def _rows_query(self, table: str, ranged: ColumnBounds | None) -> tuple[sa.Select, dict[str, ColumnElement[bool]]]:  # type: ignore[type-arg]
+        """The table's rows query (see `rows`); with `ranged`, the query of one key range, whose
+        parents' kept sets are read as range_lookups.py says."""
         t = self._source.table(table)
         column = self._reader(table)
         nulled: dict[str, ColumnElement[bool]] = {}
         for edge in self._edges(table, "scope", "constraint"):
             if edge.policy == "nullify":
                 for name in edge.fk.child_columns:
-                    nulled[name] = self._member(edge, self._kept_of(edge.fk.parent), column)
+                    nulled[name] = self._member(edge, self._kept_of(edge.fk.parent), column, ranged=ranged)
         outputs: list[ColumnElement[Any]] = []
         for name in (c.name for c in t.columns):
             value = column(name)
             outputs.append((sa.case((nulled[name], value), else_=sa.null()) if name in nulled else value).label(name))
-        order = self._order_columns(table)
-        keys = [column(c) for c in order]
+        keys = [column(c) for c in self._order_columns(table)]
         if self._is_plain(table):
-            query = sa.select(*outputs).where(self._condition(table, self._kept_of))
+            query = sa.select(*outputs).where(self._condition(table, self._kept_of, ranged=ranged))
         else:
             query = sa.select(*outputs).select_from(self._kept_cte_of(table))
-        local = self._is_plain(table) and _only_inlined_ctes(query)
-        return TableQuery(table, query.order_by(*keys), order, nulled, keys, local)
+        return query.order_by(*keys), nulled
 
     def count(self, table: str) -> sa.Select:  # type: ignore[type-arg]
         if self._is_plain(table) and not isinstance(self._kept[table], sa.Table):
@@ -487,10 +506,12 @@ class SubsetSQL:
         *,
         under_or: bool = False,
         lookups: _ParentLookups | None = None,
+        ranged: ColumnBounds | None = None,
     ) -> ColumnElement[bool]:
         """The child row's reference through `edge` lands on a kept parent row. `child` gives the
         child's columns when they are read from a CTE rather than from the table itself; `lookups`,
-        the joined kept sets of a scan that counts."""
+        the joined kept sets of a scan that counts; `ranged`, the bounds of a key range's rows
+        (see `_range_member`)."""
         column = child or self._source.table(edge.fk.child).c.__getitem__
         if isinstance(parent, _Nothing):
             return sa.false()
@@ -498,6 +519,8 @@ class SubsetSQL:
             return sa.and_(*[column(c).is_not(None) for c in edge.fk.child_columns])
         if lookups is not None:
             return lookups.member(edge, parent)
+        if ranged is not None:
+            return self._range_member(edge, parent, column, ranged)
         if child is None and not self._may_drive_index(edge):
             # SQLite, without statistics, drives a composite key's index from every IN list on its
             # columns at once: a probe per pair of kept values (10,500 x 38,848 for the demo's likes).
@@ -519,8 +542,10 @@ class SubsetSQL:
         drop_policy_of: Edge | None = None,
         in_recursion: bool = False,
         lookups: _ParentLookups | None = None,
+        ranged: ColumnBounds | None = None,
     ) -> ColumnElement[bool]:
-        """The rule of a root, scoped or all table, its self-reference left to the recursion."""
+        """The rule of a root, scoped or all table, its self-reference left to the recursion; with
+        `ranged`, of the rows of one key range (see `_range_member`)."""
         t = self._source.table(table)
         kind = self._classes.classes[table]
         parts: list[ColumnElement[bool]] = []
@@ -535,10 +560,10 @@ class SubsetSQL:
             if not e.fk.is_self_reference and e.policy == "drop" and e != drop_policy_of
         ]
         if kind == "scoped" and not in_recursion:
-            parts.append(self._membership(table, ref, constrained, lookups))
+            parts.append(self._membership(table, ref, constrained, lookups, ranged))
         for edge in constrained:
             nulls = [t.c[c].is_(None) for c in edge.fk.child_columns if self._nullable(t, c)]
-            member = self._member(edge, ref(edge.fk.parent), under_or=bool(nulls), lookups=lookups)
+            member = self._member(edge, ref(edge.fk.parent), under_or=bool(nulls), lookups=lookups, ranged=ranged)
             parts.append(sa.or_(*nulls, member))
         return sa.and_(sa.true(), *parts)
 
@@ -548,6 +573,7 @@ class SubsetSQL:
         ref: Callable[[str], KeptRef],
         constrained: list[Edge],
         lookups: _ParentLookups | None = None,
+        ranged: ColumnBounds | None = None,
     ) -> ColumnElement[bool]:
         """In scope through ANY scope edge. Where the edge is also a drop constraint, a non-null key
         is enough here: the constraint already demands that its parent is kept."""
@@ -558,10 +584,61 @@ class SubsetSQL:
             return sa.true()
         return sa.or_(
             *[
-                self._not_null(t, e) if e in constrained else self._member(e, ref(e.fk.parent), lookups=lookups)
+                self._not_null(t, e)
+                if e in constrained
+                else self._member(e, ref(e.fk.parent), lookups=lookups, ranged=ranged)
                 for e in scope
             ]
         )
+
+    # -- one key range's lookups (range_lookups.py) ----------------------------------------------
+
+    def _range_member(self, edge: Edge, parent: Kept, column: Columns, ranged: ColumnBounds) -> ColumnElement[bool]:
+        """A reference looked up for one key range's rows: in the parent's kept set bounded by the
+        range where the reference is the range's column, in its whole kept set where that costs no
+        more than the range, else by one index probe per row."""
+        values = [column(c) for c in edge.fk.child_columns]
+        names = list(edge.fk.parent_columns)
+        bounded = self._bounded_parent_column(edge, ranged.column)
+        if bounded is not None:
+            return _in_kept(values, self._kept_in_range(edge.fk.parent, ranged.on(bounded)), names)
+        if ranged.costs_less(parent):
+            return _in_kept(values, parent, names)
+        return probe(parent, [(column(c), PREFIX + p) for c, p in _pairs(edge)])
+
+    def _bounded_parent_column(self, edge: Edge, column: str) -> str | None:
+        """The parent's column that a range's bounds on the child's `column` carry over to: the
+        one `column` references, when the parent's kept set is a plain WHERE (not stored)."""
+        parent = edge.fk.parent
+        if not self._is_plain(parent) or not isinstance(self._kept_of(parent), sa.CTE):
+            return None
+        return dict(_pairs(edge)).get(column)
+
+    def _kept_in_range(self, table: str, ranged: ColumnBounds) -> sa.Subquery:
+        """The kept set of `table` within `ranged`'s bounds on one of its columns, its own lookups
+        built for those rows alone in turn."""
+        t = self._source.table(table)
+        columns = [t.c[c].label(PREFIX + c) for c in self._kept_columns(table)]
+        condition = self._condition(table, self._kept_of, ranged=ranged)
+        return sa.select(*columns).where(*ranged.conditions(t.c[ranged.column]), condition).subquery()
+
+    def _ranges_probe_indexes(self, table: str, column: str) -> bool:
+        """Every lookup a key range's query may probe (any reference not bounded by the range, at
+        any depth) probes a plain parent's kept set through an index. Else a range's query could
+        only pass over that parent whole, and the table is copied as one range."""
+        for edge in self._edges(table, "scope", "constraint"):
+            parent = edge.fk.parent
+            if edge.fk.is_self_reference or not self._classes.copied(parent):
+                continue
+            bounded = self._bounded_parent_column(edge, column)
+            if bounded is not None:
+                if not self._ranges_probe_indexes(parent, bounded):
+                    return False
+            elif not self._is_plain(parent) or not indexed(
+                self._source.table(parent), self._source.schema.tables[parent], edge.fk.parent_columns
+            ):
+                return False
+        return True
 
     def _recursion_keeps_all_it_may(self, table: str, edge: Edge) -> bool:
         """A self-referencing table (no cycle through others) whose every candidate is in scope on
