@@ -57,6 +57,7 @@ from run import (
     DOCS,
     PLAN,
     REPO,
+    byte_compiled,
     dbname_of,
     drop_pg,
     machine,
@@ -484,6 +485,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown := sorted(set(args.parts) - set(PARTS)):
         parser.error(f"unknown part(s): {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     args.migrator_from = args.migrator_from.resolve()
+    byte_compiled(args.migrator_from)
     return args
 
 

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from object_workload import REPO, Endpoint, SeaweedFS, Workload, check_bucket, check_folder, generate_workload
-from run import Measured, measure, text_table
+from run import Measured, byte_compiled, measure, text_table
 
 RATIO_BAR = 0.8  # issue 13: migrator at least 0.8x the faster of rclone and the AWS CLI
 TOOLS = ("rclone", "aws", "migrator")
@@ -335,6 +335,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     args.migrator_from = args.migrator_from.resolve()
+    byte_compiled(args.migrator_from)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     args.directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     if set(args.tools) - set(TOOLS) or set(args.directions) - set(DIRECTIONS) or not args.tools:
