@@ -162,8 +162,8 @@ def run(
     The subset, the selected objects and the flags are copied and the repositories mirrored.
     Running it again continues an unfinished run, or syncs the repositories' new commits; a
     finished one with nothing new is a no-op that says so."""
-    from migrator.engine.cores import machine_cores
     from migrator.engine.observer import Silent
+    from migrator.engine.parallel import machine_cores
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
     from migrator.report.progress import RichObserver
@@ -220,14 +220,8 @@ def verify(
         ),
     ] = False,
     workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            show_default="the machine's cores",
-            help="Tables checked at once (PostgreSQL sources: one snapshot).",
-        ),
-    ] = None,
+        int, typer.Option("--workers", min=1, help="Tables checked at once (PostgreSQL sources: one snapshot).")
+    ] = 1,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:
@@ -237,12 +231,9 @@ def verify(
     SHA-256, metadata; nothing else), the flags (the plan's output, valid against flagd's
     schema) and the repositories (every ref at the commit the rewrite gives, no excluded path in
     their history)."""
-    from migrator.engine.cores import machine_cores
     from migrator.engine.verify import verify_plan
     from migrator.plan.load import load_plan
 
-    # As many as `run` verifies with: the databases spell and compare the rows, most of it without the GIL.
-    workers = machine_cores() if workers is None else workers
     with _errors(format, debug, plan):
         result = verify_plan(load_plan(plan), receipt=receipt, workers=workers, against_source=against_source)
         if format is Format.json:

@@ -10,6 +10,7 @@ source and target connections; the first failure or Ctrl-C stops the others afte
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -27,6 +28,13 @@ from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+
+def machine_cores() -> int:
+    """`run --workers`' default: the cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def copy_tables(
