@@ -61,7 +61,7 @@ def hash_sum_of_bytes(texts: Iterable[bytes]) -> int:
 
 # The text SQLAlchemy's SQLite DATETIME and DATE write (their default storage formats), as GLOB
 # patterns: for such a text, the value's canonical spelling can be had from the text itself. A `?`
-# rather than `[0-9]` (a character class costs SQLite three times the whole pattern): a text of
+# rather than `[0-9]` (SQLite's character classes cost four times a pattern of `?`): a text of
 # this shape that is not a date or date-time of ASCII digits is garbage that Python could not read
 # either, and no spelling of it is the canonical spelling of a real value (`_usual_text_or`).
 DATE_TEXT = "????-??-??"
