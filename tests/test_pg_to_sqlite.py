@@ -152,9 +152,9 @@ def test_the_corners_of_copy_text_are_read_as_the_select_path_reads_them(
     replaced: list[bool] = []
     by_replacing = pgtext._json_of_fields
 
-    def spied(text: str) -> str:
-        replaced.append('"' in text)
-        return by_replacing(text)
+    def spied(data: bytes) -> str:
+        replaced.append(b'"' in data)
+        return by_replacing(data)
 
     monkeypatch.setattr(pgtext, "_json_of_fields", spied)
     with psycopg.connect(pg_database.replace("+psycopg", ""), autocommit=True) as conn:

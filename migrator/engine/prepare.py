@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from migrator.engine.plan_urls import urls
 from migrator.errors import PlanError, Problem, StoreUnavailable, UsageError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect
@@ -60,15 +61,6 @@ class Prepared:
         """The source columns the target receives, in source order: all but the dropped ones."""
         rules = self.loaded.plan.data.rule(table).columns
         return [c.name for c in self.source.table(table).columns if c.name not in rules or rules[c.name].keeps_column]
-
-
-def urls(loaded: LoadedPlan) -> tuple[URL, URL]:
-    plan = loaded.plan
-    assert plan.source.database and plan.target.database  # the loader demands both
-    return (
-        connect.parse_url(plan.source.database, loaded.base_dir),
-        connect.parse_url(plan.target.database, loaded.base_dir),
-    )
 
 
 @contextmanager

@@ -23,7 +23,6 @@ slow to turn into values as the database takes to produce it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -37,11 +36,14 @@ from psycopg.adapt import Transformer
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql.literal import literal_sql
+from migrator.stores.sql.sqlite_digest import hash_sum
 from migrator.verify.digest import MASK, Digest, canonical
 
 NULL = "\\N"  # COPY text's NULL: a field of exactly these two characters
-# Characters JSON must escape that COPY text leaves as they are (it escapes \b \f \n \r \t \v).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
+# Characters JSON must escape that COPY text leaves as they are (it escapes \b \f \n \r \t \v):
+# bytes.translate maps each of them to 0 and any other byte to 1 (UTF-8 writes a character past
+# U+007F with bytes from 0x80 only), and a search for 0 finds one: a tenth of a regular expression's time.
+_CONTROL = bytes(0 if code < 0x20 and code not in (0x09, 0x0A) else 1 for code in range(256))
 _ESCAPED = re.compile(r"\\(.)")
 # What COPY TO emits after a backslash (it never writes the octal or hex forms).
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
@@ -163,17 +165,14 @@ class ChunkParser:
             fields, (stored_row, canonical_row) = [_unescaped(line) for line in lines], self._unescaped
             nulls = escaped = True
         self._unusual = 0
-        blake2b, from_bytes = hashlib.blake2b, int.from_bytes
-        # verify.digest.row_hash of each row, from the canonical texts.
-        total = sum(
-            from_bytes(blake2b(row.encode(), digest_size=8).digest(), "big") for row in map(canonical_row, fields)
-        )
+        # verify.digest.row_hash of each row, from the canonical texts, summed in C.
+        total = hash_sum(map(canonical_row, fields))
         last = fields[-1]
         key = tuple(parse(last[i]) for i, parse in self._keys)  # type: ignore[arg-type] # a key is never NULL
         digest = Digest(len(fields), f"{total & MASK:016x}")
         if self._text_only:
-            if not escaped and not _CONTROL.search(text):
-                return ParsedChunk(None, _json_of_fields(text), len(fields), digest, key, not self._unusual)
+            if not escaped and 0 not in data.translate(_CONTROL):
+                return ParsedChunk(None, _json_of_fields(data), len(fields), digest, key, not self._unusual)
             if not escaped and nulls:
                 fields = [[None if field == NULL else field for field in row] for row in fields]
             return ParsedChunk(None, _dumps(fields), len(fields), digest, key, not self._unusual)
@@ -181,12 +180,13 @@ class ChunkParser:
         return ParsedChunk(rows, None, len(fields), digest, key, not self._unusual)
 
 
-def _json_of_fields(text: str) -> str:
+def _json_of_fields(data: bytes) -> str:
     """COPY text with no escape and no control character as a JSON array of arrays of its fields,
     by replacing in C: quotes escaped, tabs and newlines made the separators, and the fields that are
-    exactly NULL's `\\N` (the only backslashes here: escaped quotes are followed by a quote) made null."""
-    body = text[:-1].replace('"', '\\"').replace("\t", '","').replace("\n", '"],["')
-    return f'[["{body}"]]'.replace('"\\N"', "null")
+    exactly NULL's `\\N` (the only backslashes here: escaped quotes are followed by a quote) made null.
+    Replaced in its UTF-8 bytes, where no character but these is a byte of the same value."""
+    body = data[:-1].replace(b'"', b'\\"').replace(b"\t", b'","').replace(b"\n", b'"],["')
+    return (b'[["' + body + b'"]]').replace(b'"\\N"', b"null").decode()
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode

@@ -60,11 +60,13 @@ def hash_sum_of_bytes(texts: Iterable[bytes]) -> int:
 
 
 # The text SQLAlchemy's SQLite DATETIME and DATE write (their default storage formats), as GLOB
-# patterns: for such a text, the value's canonical spelling can be had from the text itself.
-_D = "[0-9]"
-DATE_TEXT = f"{_D * 4}-{_D * 2}-{_D * 2}"
-DATETIME_TEXT = f"{DATE_TEXT} {_D * 2}:{_D * 2}:{_D * 2}"
-DATETIME_MICRO_TEXT = f"{DATETIME_TEXT}.{_D * 6}"
+# patterns: for such a text, the value's canonical spelling can be had from the text itself. A `?`
+# rather than `[0-9]` (SQLite's character classes cost four times a pattern of `?`): a text of
+# this shape that is not a date or date-time of ASCII digits is garbage that Python could not read
+# either, and no spelling of it is the canonical spelling of a real value (`_usual_text_or`).
+DATE_TEXT = "????-??-??"
+DATETIME_TEXT = f"{DATE_TEXT} ??:??:??"
+DATETIME_MICRO_TEXT = f"{DATETIME_TEXT}.??????"
 _DEFAULT_FORMATS = {
     "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d",
     "%(year)04d-%(month)02d-%(day)02d",
@@ -139,14 +141,27 @@ def _normalised_spelling(
 
 def _usual_text_or(column: str, kind: str | None, slow: str) -> str:
     """A date-time's or a date's canonical spelling: by SQLite for the usual texts (a date-time's
-    `.000000` left out, as `datetime.isoformat` does), `slow` (a function call) for any other value."""
-    text = f"typeof({column}) = 'text'"
+    `.000000` left out, as `datetime.isoformat` does), `slow` (a function call) for any other value.
+
+    A usual text has its pattern's length in bytes, so ASCII characters only. Where it names a real
+    date or instant (digits where the pattern has `?`), this is exactly what Python spells: it reads
+    and writes back the same digits. Any other usual text Python cannot read, and spells as the text
+    itself (or fails); this spells it as the text, or its first 19 characters when it ends in
+    `.000000`, and these are never a real date-time's spelling (the text would then be one): a
+    changed value still changes the digest."""
+
+    def usual(pattern: str) -> str:
+        # Cheapest tests first: the type, then the length in bytes (no scan of the text).
+        size = len(pattern)
+        return f"typeof({column}) = 'text' AND length(CAST({column} AS BLOB)) = {size} AND {column} GLOB '{pattern}'"
+
     if kind == "date":
-        return f"CASE WHEN {text} AND {column} GLOB '{DATE_TEXT}' THEN {column} ELSE {slow} END"
-    micro = f"CASE WHEN substr({column}, 20) = '.000000' THEN substr({column}, 1, 19) ELSE {column} END"
+        return f"CASE WHEN {usual(DATE_TEXT)} THEN {column} ELSE {slow} END"
+    whole_seconds = f"{DATETIME_TEXT}.000000"
     return (
-        f"CASE WHEN {text} AND {column} GLOB '{DATETIME_MICRO_TEXT}' THEN {micro} "
-        f"WHEN {text} AND {column} GLOB '{DATETIME_TEXT}' THEN {column} ELSE {slow} END"
+        f"CASE WHEN {usual(whole_seconds)} THEN substr({column}, 1, 19) "
+        f"WHEN {usual(DATETIME_MICRO_TEXT)} THEN {column} "
+        f"WHEN {usual(DATETIME_TEXT)} THEN {column} ELSE {slow} END"
     )
 
 
@@ -222,40 +237,55 @@ def _whole_table(query: sa.Select) -> str | None:  # type: ignore[type-arg]
 def _table_digest(raw: Any, table: str, text: str, lines: bool) -> Digest | None:
     """A whole rowid table's digest, BATCH rows at a time in rowid order, on two threads: SQLite
     spells the next batch as one value (one step, without the GIL) while Python hashes this one.
-    `lines`: `text` is a `stored_spelling`, whose batch is a row per line; otherwise a JSON array.
-    None for a table without rowids. Both threads use the one connection, one at a time: the
-    reads stay in the connection's transaction."""
+    `lines`: `text` is a `stored_spelling`, which holds no newline. Either way a batch comes as one
+    BLOB, a row per line, whose lines Python hashes as they are (no text decoded and encoded again);
+    a batch of texts that hold a newline of their own (more lines than rows) is read again as a
+    JSON array. None for a table without rowids. Both threads use the one connection, one at a
+    time: the reads stay in the connection's transaction."""
     try:
         raw.execute(f"SELECT rowid FROM {table} LIMIT 0").fetchall()
     except sqlite3.OperationalError:
         return None  # WITHOUT ROWID
-    aggregate = stored_lines("m__text") if lines else "json_group_array(m__text)"
+    # A text cast to a BLOB is its UTF-8 bytes only in a UTF-8 database.
+    as_lines = lines or raw.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
 
-    def batch_sql(where: str) -> str:
+    def batch_sql(aggregate: str, where: str) -> str:
         return (
             f"SELECT {aggregate}, max(m__rowid), count(*) FROM "
             f"(SELECT {text} AS m__text, rowid AS m__rowid FROM {table}{where} ORDER BY rowid LIMIT {BATCH})"
         )
 
-    first, then = batch_sql(""), batch_sql(" WHERE rowid > ?")
+    aggregate = stored_lines("m__text") if as_lines else "json_group_array(m__text)"
+    first, then = batch_sql(aggregate, ""), batch_sql(aggregate, " WHERE rowid > ?")
+    first_json, then_json = (
+        batch_sql("json_group_array(m__text)", ""),
+        batch_sql("json_group_array(m__text)", " WHERE rowid > ?"),
+    )
 
-    def batch(after: int | None) -> tuple[Any, int | None, int]:
+    def batch(after: int | None) -> tuple[Any, int | None, int, bool]:
         spelled_rows, last, count = (raw.execute(first) if after is None else raw.execute(then, (after,))).fetchone()
-        return spelled_rows, last, count
+        if not as_lines or lines or not count or spelled_rows.count(b"\n") == count - 1:
+            return spelled_rows, last, count, as_lines
+        # A text value with a newline of its own: this batch as a JSON array of its rows' texts.
+        spelled_rows, last, count = (
+            raw.execute(first_json) if after is None else raw.execute(then_json, (after,))
+        ).fetchone()
+        return spelled_rows, last, count, False
 
-    def batches() -> Iterator[tuple[Any, int]]:
+    def batches() -> Iterator[tuple[Any, int, bool]]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrator-spell") as reader:
             ahead = reader.submit(batch, None)
             while True:
-                spelled_rows, last, count = ahead.result()
+                spelled_rows, last, count, in_lines = ahead.result()
                 if count == 0:
                     return
                 ahead = reader.submit(batch, last)
-                yield spelled_rows, count
+                yield spelled_rows, count, in_lines
 
     total, rows = 0, 0
-    for spelled_rows, count in batches():
-        summed = hash_lines(spelled_rows) if lines else hash_sum(json.loads(spelled_rows))
+    for spelled_rows, count, in_lines in batches():
+        # Split even when empty: one row whose text is empty is a line, and is hashed.
+        summed = hash_sum_of_bytes(spelled_rows.split(b"\n")) if in_lines else hash_sum(json.loads(spelled_rows))
         total = (total + summed) & MASK
         rows += count
     return Digest(rows, f"{total:016x}")

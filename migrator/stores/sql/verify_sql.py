@@ -39,12 +39,33 @@ def orphans(
         other = parent.alias("parent_row")  # an alias, or a self-reference would compare a row with itself
         match = sa.exists().where(*[other.c[p] == child.c[c] for c, p in zip(columns, parent_columns, strict=True)])
         missing = sa.and_(not_null, sa.not_(match))
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(child).where(missing)).scalar_one())
+    if parent is not None and conn.dialect.name == "sqlite":
+        count = _grouped_orphans(conn, child, columns, parent, parent_columns)
+    else:
+        count = int(conn.execute(sa.select(sa.func.count()).select_from(child).where(missing)).scalar_one())
     examples: list[tuple[Any, ...]] = []
     if count:
         shown = [child.c[c] for c in (_key(child) or list(columns))]
         examples = [tuple(r) for r in conn.execute(sa.select(*shown).where(missing).limit(limit))]
     return count, examples
+
+
+def _grouped_orphans(
+    conn: Connection, child: sa.Table, columns: Sequence[str], parent: sa.Table, parent_columns: Sequence[str]
+) -> int:
+    """The same count on SQLite, which runs a correlated EXISTS once per row: the child's references
+    grouped first (in the order of an index on them, where there is one), the parent looked up once
+    per distinct reference (a like per user and post, a user looked up once for all of its likes)."""
+    refs = (
+        sa.select(*[child.c[c].label(f"m__ref_{n}") for n, c in enumerate(columns)], sa.func.count().label("m__rows"))
+        .where(*[child.c[c].is_not(None) for c in columns])
+        .group_by(*[child.c[c] for c in columns])
+        .subquery("m__refs")
+    )
+    other = parent.alias("parent_row")
+    match = sa.exists().where(*[other.c[p] == refs.c[f"m__ref_{n}"] for n, p in enumerate(parent_columns)])
+    total = sa.select(sa.func.coalesce(sa.func.sum(refs.c.m__rows), 0)).where(sa.not_(match))
+    return int(conn.execute(total).scalar_one())
 
 
 Reference = tuple[str, tuple[str, ...], str, tuple[str, ...]]  # child, its columns, parent, the parent's columns
