@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine.interrupt import StopFlag
@@ -70,6 +71,12 @@ class CopyContext:
     trail: RunTrail
     stager: Stager | None = None  # SQLite to SQLite: the subsets staged ahead (see staging_ahead)
     attempt: str | None = None  # --executor dask: the client's attempt, which fences its units (ledger.take_over)
+
+    @cached_property
+    def sizes(self) -> dict[str, float]:
+        """The source tables' estimated rows, read once per context: the ranges' cut, the units'
+        order and each range's reading of its parents (range_rows) all ask for them."""
+        return table_sizes(self.source)
 
 
 @dataclass
@@ -176,7 +183,7 @@ def copy_range(ctx: CopyContext, name: str, transform: RowTransform | None, key_
     if finished:
         return RangeCopy(0, done.chunks)
     query = prep.queries.rows(name)
-    sizes = table_sizes(ctx.source) if key_range.ranged else {}
+    sizes = ctx.sizes if key_range.ranged else {}
     statement = range_rows(query, key_range, done.last_key, sizes)
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)

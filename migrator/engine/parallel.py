@@ -24,7 +24,7 @@ from migrator.engine.results import TableCopy
 from migrator.engine.transforms import RowTransform
 from migrator.errors import Interrupted
 from migrator.stores.sql.cancel import canceller
-from migrator.stores.sql.snapshot import export_snapshot, joined, table_sizes
+from migrator.stores.sql.snapshot import export_snapshot, joined
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -57,7 +57,7 @@ def copy_tables(
             return [copy_table(serial, name, transforms[name]) for name in names]
     # The tables' keys come after the load, so any order will do: the largest units first pack best,
     # a range being its table's share.
-    sizes = table_sizes(ctx.source)
+    sizes = ctx.sizes
     units = [(name, key_range) for name in names for key_range in ranges[name]]
     todo: queue.Queue[tuple[str, KeyRange]] = queue.Queue()
     for unit in sorted(units, key=lambda u: -sizes.get(u[0], 0.0) / u[1].of):

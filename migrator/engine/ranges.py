@@ -32,7 +32,6 @@ from migrator.errors import UsageError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.errors import guarded
 from migrator.stores.sql.key_ranges import every_kth_key, histogram_cuts
-from migrator.stores.sql.snapshot import table_sizes
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -89,7 +88,7 @@ def plan_ranges(ctx: CopyContext, names: list[str], env: Mapping[str, str], work
     before any unit runs."""
     conn, plan = ctx.target.conn, ctx.prep.loaded.plan.name
     splits = splittable(ctx)
-    sizes = table_sizes(ctx.source) if splits else {}
+    sizes = ctx.sizes if splits else {}
     per_range = range_size(env, sum(max(0.0, sizes.get(n, 0.0)) for n in names), workers)
     result = {}
     for name in names:

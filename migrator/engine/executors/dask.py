@@ -47,7 +47,7 @@ from migrator.engine.ranges import KeyRange
 from migrator.engine.results import TableCopy
 from migrator.errors import Interrupted, MigratorError, RunError, UsageError
 from migrator.stores.sql import ledger
-from migrator.stores.sql.snapshot import export_snapshot, keep_snapshot_open, table_sizes
+from migrator.stores.sql.snapshot import export_snapshot, keep_snapshot_open
 from migrator.version import __version__
 
 WINDOW_PER_WORKER = 2  # tasks in flight per worker: one running, one queued behind it
@@ -185,7 +185,7 @@ def _join_everywhere(client: Client, base: TableTask) -> None:
 def _run_units(
     ctx: CopyContext, client: Client, base: TableTask, names: list[str], ranges: dict[str, list[KeyRange]]
 ) -> dict[str, TableCopy]:
-    sizes = table_sizes(ctx.source)
+    sizes = ctx.sizes
     units = [(name, key_range) for name in names for key_range in ranges[name]]
     todo = sorted(units, key=lambda u: -sizes.get(u[0], 0.0) / u[1].of)  # a range is its table's share
     tables = {name: _Table(len(ranges[name])) for name in names}
