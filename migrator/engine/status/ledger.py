@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrator.engine.prepare import urls
+from migrator.engine.plan_urls import urls
 from migrator.errors import MigratorError
 from migrator.plan.load import LoadedPlan
 from migrator.stores.sql import connect, ledger
