@@ -25,9 +25,7 @@ from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import guarded, guarded_iter
-from migrator.stores.sql.literal import literal_sql
 from migrator.stores.sql.pgcopy import (
-    CopyChunk,
     chunk_digest,
     copy_in,
     copy_out_chunks,
@@ -59,8 +57,6 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.engine import Connection
 
-    from migrator.engine.head_start import HeadStarts
-
 
 @dataclass
 class CopyContext:
@@ -75,7 +71,6 @@ class CopyContext:
     trail: RunTrail
     stager: Stager | None = None  # SQLite to SQLite: the subsets staged ahead (see staging_ahead)
     attempt: str | None = None  # --executor dask: the client's attempt, which fences its units (ledger.take_over)
-    head_starts: HeadStarts | None = None  # the first tables' reads, begun while the target was prepared
 
     @cached_property
     def sizes(self) -> dict[str, float]:
@@ -193,16 +188,14 @@ def copy_range(ctx: CopyContext, name: str, transform: RowTransform | None, key_
     fast = transform is None and not target.merge and name not in target.deferred and query.order_by
     written = prep.written_columns(name)
     text = None
-    begun = None
     if fast and is_pg_to_pg(ctx.source, conn):
-        begun = _begun(ctx, name, statement)
-        chunks = _copy_chunks(ctx, name, statement, begun or copy_text_chunks(ctx.source, prep, name, statement))
+        chunks = _copy_chunks(ctx, name, statement, query.order_by)
     elif fast and is_pg_to_sqlite(ctx.source, conn) and (text := _parsed_chunks(ctx, name, statement, written)):
         chunks = text  # it reads ahead by itself where that helps
     else:
         chunks = _row_chunks(ctx, name, statement, query.order_by, transform, written)
-    if ctx.source.dialect.name != "sqlite" and text is None and begun is None:  # a SQLite connection serves
-        chunks = prefetched(chunks)  # only its own thread; a head start reads ahead already
+    if ctx.source.dialect.name != "sqlite" and text is None:  # a SQLite connection serves only its own thread
+        chunks = prefetched(chunks)
     chunk, rows_copied = done.chunks, 0  # chunk: within the range
     first = key_range.first_chunk
     # Closed explicitly: a half-read server-side cursor must not outlive an error.
@@ -455,46 +448,25 @@ def _typemap_canonicals(
     return source_canonicals(table, written, ctx.target.conn.dialect.name)
 
 
-def _copy_chunks(
-    ctx: CopyContext,
-    name: str,
-    statement: sa.Select,  # type: ignore[type-arg]
-    pieces: Iterator[CopyChunk],
-) -> Iterator[_Chunk]:
+def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tuple[str, ...]) -> Iterator[_Chunk]:  # type: ignore[type-arg]
     """PostgreSQL to PostgreSQL: COPY text, cut in chunks, never parsed into rows."""
-    table = ctx.target.tables[name]
+    source_table = ctx.prep.source.table(name)
     output = [c.name for c in statement.selected_columns]
+    positions = [output.index(k) for k in order_by]
+    parsers = [key_parser(source_table.c[k].type) for k in order_by]
+    chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
+    table = ctx.target.tables[name]
     # Columns the target computes (generated) are read, for the digest, but not written.
     computed = {i for i, c in enumerate(output) if c not in table.c}
     written = [c for c in output if c in table.c]
-    with closing(pieces):  # type: ignore[type-var]
-        for piece in pieces:
-            checksum = f"chunks:{chunk_digest(piece.data).checksum}"
+    for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
+        checksum = f"chunks:{chunk_digest(piece.data).checksum}"
 
-            def write(data: bytes = piece.data, checksum: str = checksum) -> str:
-                copy_in(ctx.target.conn, table, written, without_fields(data, computed) if computed else data)
-                return checksum
+        def write(data: bytes = piece.data, checksum: str = checksum) -> str:
+            copy_in(ctx.target.conn, table, written, without_fields(data, computed) if computed else data)
+            return checksum
 
-            yield _Chunk(piece.rows, piece.last_key, write)
-
-
-def copy_text_chunks(source: Connection, prep: Prepared, name: str, statement: sa.Select) -> Iterator[CopyChunk]:  # type: ignore[type-arg]
-    """The statement's rows as COPY text from `source`, a chunk of the plan's `chunk_rows` at a
-    time, each with the key of its last row (read from that row's text)."""
-    source_table = prep.source.table(name)
-    output = [c.name for c in statement.selected_columns]
-    order_by = prep.queries.rows(name).order_by
-    positions = [output.index(k) for k in order_by]
-    parsers = [key_parser(source_table.c[k].type) for k in order_by]
-    return copy_out_chunks(source, statement, positions, parsers, prep.loaded.plan.data.chunk_rows)
-
-
-def _begun(ctx: CopyContext, name: str, statement: sa.Select) -> Iterator[CopyChunk] | None:  # type: ignore[type-arg]
-    """The table's chunks read ahead by a head start (engine/head_start.py), if it read this very
-    statement; None otherwise."""
-    if ctx.head_starts is None:
-        return None
-    return ctx.head_starts.take(name, literal_sql(statement, ctx.source))
+        yield _Chunk(piece.rows, piece.last_key, write)
 
 
 def _parsed_chunks(

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from migrator.engine import preflight
-from migrator.engine.copy import CopyContext, copy_text_chunks, fill_deferred
+from migrator.engine.copy import CopyContext, fill_deferred
 from migrator.engine.early_schema import EarlySchema
 from migrator.engine.executors.options import DaskOptions, refuse_stores
 from migrator.engine.finished import nothing_to_do
-from migrator.engine.head_start import HeadStarts, head_starts
 from migrator.engine.parallel import copy_tables
 from migrator.engine.parts.base import RunContext
 from migrator.engine.prepare import Prepared, prepared, urls
@@ -118,54 +116,52 @@ def _copy_all(
         options.run_id = run.run_id
         return nothing_to_do(plan.name, run.run_id, target_url)
     run_id = run.run_id if run else uuid.uuid4().hex[:16]
-    # A run from nothing begins its first tables' reads now, beside the target's preparation.
-    with _head_start(prep, options, fresh=run is None) as heads:
-        dangling = _dangling(prep, options, first=run is None)
-        target = open_target_tables(prep, conn)
-        with refused_before_writing("target", target_url):  # a missing grant here: exit 2, nothing written
-            with conn.begin():
-                ledger.ensure(conn)
-            with conn.begin():
-                if target.native is not None:
-                    created = create_native(prep, target)
-                else:
-                    created = create_tables(conn, target.schema) if target.schema else []
-                if run is None:
-                    ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
-                else:
-                    ledger.add_created_tables(conn, plan.name, created)
-        trail = options.trail
-        options.run_id = run_id
-        trail.started(
-            run_id,
-            plan.name,
-            prep.loaded.sha256,
-            connect.redact(prep.source_url),
-            connect.redact(prep.target_url),
-            resumed=run is not None,
+    dangling = _dangling(prep, options, first=run is None)
+    target = open_target_tables(prep, conn)
+    with refused_before_writing("target", target_url):  # a missing grant here: exit 2, nothing written
+        with conn.begin():
+            ledger.ensure(conn)
+        with conn.begin():
+            if target.native is not None:
+                created = create_native(prep, target)
+            else:
+                created = create_tables(conn, target.schema) if target.schema else []
+            if run is None:
+                ledger.start_run(conn, plan.name, run_id, prep.loaded.sha256, created, plan.target.existing)
+            else:
+                ledger.add_created_tables(conn, plan.name, created)
+    trail = options.trail
+    options.run_id = run_id
+    trail.started(
+        run_id,
+        plan.name,
+        prep.loaded.sha256,
+        connect.redact(prep.source_url),
+        connect.redact(prep.target_url),
+        resumed=run is not None,
+    )
+    for count in dangling:
+        trail.event("dangling rows", **count)
+    if target.native is not None and target.native.left_out:
+        trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
+    bind_target_tables(prep, target)
+    early = EarlySchema(target, enabled=options.workers > 1 and options.dask is None)
+    ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
+    # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
+    ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
+    if options.dask is not None:
+        copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
+    else:
+        copies = copy_tables(
+            ctx,
+            engine,
+            prep.copied_tables,
+            transforms,
+            options.workers,
+            ranges,
+            workers_asked=options.workers_asked,
+            loaded=early.loaded,
         )
-        for count in dangling:
-            trail.event("dangling rows", **count)
-        if target.native is not None and target.native.left_out:
-            trail.event("left out of the schema", objects=target.native.left_out)  # as `migrator plan` lists them
-        bind_target_tables(prep, target)
-        early = EarlySchema(target, enabled=options.workers > 1 and options.dask is None)
-        ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail, head_starts=heads)
-        # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
-        ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
-        if options.dask is not None:
-            copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
-        else:
-            copies = copy_tables(
-                ctx,
-                engine,
-                prep.copied_tables,
-                transforms,
-                options.workers,
-                ranges,
-                workers_asked=options.workers_asked,
-                loaded=early.loaded,
-            )
     # Units committed by a process killed before it logged them (a resume's predecessor, a lost worker).
     log_unlogged_units(ctx, prep.copied_tables, ranges)
     for name, columns in target.deferred.items():
@@ -213,22 +209,6 @@ def _copy_all(
         dangling=dangling,
         skipped_tables=skipped,
     )
-
-
-@contextmanager
-def _head_start(prep: Prepared, options: RunContext, *, fresh: bool) -> Iterator[HeadStarts | None]:
-    """PostgreSQL to PostgreSQL, `--workers` (not Dask), a run that starts from nothing: the reads
-    of the tables the workers take first, begun (engine/head_start.py) and closed after the copy."""
-    source, target = (connect.backend(url) for url in urls(prep.loaded))
-    begin = fresh and options.dask is None and options.workers > 1 and source == target == "postgresql"
-    if not begin or prep.loaded.plan.data.schema_ == "existing" or prep.loaded.plan.target.existing == "merge":
-        yield None
-        return
-    heads = head_starts(prep, options.stop, options.workers, options.env, copy_text_chunks)
-    try:
-        yield heads
-    finally:
-        heads.close()
 
 
 def _schema_dump(loaded: LoadedPlan, dumps: SchemaDumps) -> Callable[[Connection], None] | None:
