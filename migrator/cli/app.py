@@ -166,7 +166,6 @@ def run(
     from migrator.engine.observer import Silent
     from migrator.engine.run import run_plan
     from migrator.plan.load import load_plan
-    from migrator.report.progress import RichObserver
 
     # A finished plan run again is mostly answered before this, in cli/entry.py.
     # After Ctrl-C, the command that continues: never with --restart, which would remove what was copied.
@@ -197,6 +196,8 @@ def run(
         if format is Format.json:
             result = run_with(observer=Silent())
         else:
+            from migrator.report.progress import RichObserver  # rich's progress bars: for a terminal only
+
             with RichObserver(console(stderr=True)) as observer:
                 result = run_with(observer=observer)
         print_run(result, format.value)
