@@ -112,11 +112,6 @@ def stored_lines(spelling: str) -> str:
     return f"CAST(group_concat({spelling}, char(10)) AS BLOB)"
 
 
-def hash_lines(lines: bytes | None) -> int:
-    """`hash_sum` of the rows of a `stored_lines` BLOB."""
-    return hash_sum_of_bytes(lines.split(b"\n")) if lines else 0
-
-
 # The method of digests over SQLite's stored values taken a chunk at a time: each chunk's rows,
 # spelled by `stored_spelling` in key order, a row per line, hashed whole (a checksum
 # "sqlite-chunks:HEX"). The chunks' hashes are summed into the table's digest.
@@ -125,7 +120,7 @@ STORED_CHUNKS = "sqlite-chunks"
 
 def chunk_hash(lines: bytes | None) -> int:
     """The hash of one chunk's `stored_lines` BLOB (its rows in key order), as a 64-bit integer:
-    one BLAKE2b call for the chunk, in C, where `hash_lines` makes one per row. No rows: 0."""
+    one BLAKE2b call for the chunk, in C, where the `sqlite` method makes one per row. No rows: 0."""
     return int.from_bytes(hashlib.blake2b(lines, digest_size=8).digest(), "big") if lines else 0
 
 
