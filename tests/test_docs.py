@@ -271,7 +271,7 @@ def test_audit_howto_commands(run_cli, tmp_path: Path) -> None:
     for event in {r["event"] for r in records}:
         assert f"| `{event}` |" in howto, f"the how-to's table of events lacks {event}"
     units = [r for r in records if r["event"] == "unit done"]
-    assert all(re.fullmatch(r"(python|sqlite):[0-9a-f]{16}", r["checksum"]) for r in units)
+    assert all(re.fullmatch(r"(python|sqlite|sqlite-chunks):[0-9a-f]{16}", r["checksum"]) for r in units)
 
     receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
     assert receipt["audit_head"]["seq"] == len(lines) - 1

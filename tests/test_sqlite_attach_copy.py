@@ -95,7 +95,8 @@ def _rows(path: Path, table: str) -> list[tuple[Any, ...]]:
 def test_attached_copy_keeps_every_value_as_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside SQLite every value arrives with its storage class and bytes, a DATETIME's text
     included, which the row path (through SQLAlchemy's types) would re-spell; the chunks are the
-    row path's, and their digests are of the stored values (method "sqlite")."""
+    row path's, and their digests are of the stored values, hashed a chunk at a time (method
+    "sqlite-chunks")."""
     source = tmp_path / "source.db"
     _source(source)
     fast, rows = tmp_path / "fast.db", tmp_path / "rows.db"
@@ -120,7 +121,7 @@ def test_attached_copy_keeps_every_value_as_stored(tmp_path: Path, monkeypatch: 
     fast_units, row_units = _ledger(fast), _ledger(rows)
     assert len([u for u in fast_units if u[0].startswith("table:items:")]) > 5  # many chunks, not one
     assert [u[:3] for u in fast_units] == [u[:3] for u in row_units]  # the same chunks, ending at the same keys
-    assert all(u[3].startswith("sqlite:") for u in fast_units if u[0].startswith("table:"))
+    assert all(u[3].startswith("sqlite-chunks:") for u in fast_units if u[0].startswith("table:"))
     for table in ("owners", "items"):
         assert _rows(fast, table) == _rows(rows, table)
     with sqlite3.connect(source) as conn:

@@ -32,7 +32,7 @@ from migrator.stores.sql.errors import translated
 from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
 from migrator.stores.sql.sqlite_attach import with_values
-from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest
+from migrator.stores.sql.sqlite_digest import STORED, STORED_CHUNKS, sqlite_digest, stored_chunks_digest
 from migrator.stores.sql.target_tables import all_but
 from migrator.stores.sql.typemap_digest import (
     TYPEMAP,
@@ -206,6 +206,8 @@ def _target_digest(
         return pg_digest(target, target_rows(table, columns, []), columns)
     if method == STORED:
         return stored_digest(target, target_rows(table, columns, []), columns)
+    if method == STORED_CHUNKS:
+        return stored_chunks_digest(target, table.name, columns, key, chunk_ends())
     if method == TYPEMAP:
         return target_digest(target, table, columns)
     return python_digest(target, target_rows(table, columns, []), columns, None)
@@ -221,6 +223,7 @@ def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> Verify
 
 
 Digests = dict[str, "TableDigest"]
+_CHUNKED = ("chunks", STORED_CHUNKS)  # digests taken between the chunks' last keys, which the ledger holds
 ChunkEnds = Callable[[], list[tuple[Any, ...] | None]]  # the run's chunk bounds, read from the ledger when needed
 # A string: its SQLAlchemy types are imported for the type checker only.
 TableChecks: TypeAlias = "Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]"
@@ -350,7 +353,7 @@ def _explain(
             keyed_canonically(source_rows, key_canonicals), target_keyed(target, target_table, written, key)
         )
         return _named(prep, name, summary, found, expected.rows)
-    if method == STORED and transform is not None and set(key) <= set(written):
+    if method in (STORED, STORED_CHUNKS) and transform is not None and set(key) <= set(written):
         # The stored values, transformed by SQLite as the copy did: compared as stored.
         source_query, transform = with_values(prep.conn, source_query, written, transform.values), None
     if method in STORED_METHODS and transform is None:
@@ -581,7 +584,7 @@ def _against_record(
             want = recorded[name]
             if name not in tables:
                 return [Check("I3", name, False, "the table is missing from the target")], None
-            if want.method == "chunks" and not has_ledger:
+            if want.method in _CHUNKED and not has_ledger:
                 gone = "the target's ledger, which holds the chunk bounds of this table's digest, is gone"
                 return [Check("I3", name, False, gone)], None
             with engine.connect() as own:

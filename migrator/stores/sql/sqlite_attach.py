@@ -5,7 +5,7 @@ SQLite's own `INSERT ... SELECT` of the subset takes. It runs on one core, so th
 work between two. A `Stager` thread evaluates the subsets one table after the other, in load
 order, each into a scratch file of its own (the rows in key order, by rowid); meanwhile the run's
 thread copies the tables already staged, chunk by chunk: a reader connection has SQLite spell the
-chunk's rows for the digest and Python hash them, while the attaching connection inserts the
+chunk's rows for the digest and Python hashes them whole, while the attaching connection inserts the
 chunk before into the target, committed together with its ledger mark, as the row path does.
 
 The attaching connection has an empty in-memory database as main, the source ATTACHed read-only
@@ -17,7 +17,8 @@ its scratch file as main (which holds only `m__rows`) and the source attached.
 Values move as SQLite stores them: each keeps its storage class and bytes (a TEXT in an INTEGER
 column stays TEXT, a DATETIME's text is not re-parsed), which the row path, through SQLAlchemy's
 types, would not promise. So the chunk's digest is of the stored values too (`stored_spelling` in
-sqlite_digest.py: method "sqlite"), and verification reads the target the same way: it sees a
+sqlite_digest.py: method "sqlite-chunks", each chunk's rows in key order hashed whole), and
+verification reads the target the same way, chunk by chunk between the recorded last keys: it sees a
 value whose spelling changed, not only one whose meaning did.
 
 Wherever both sides are SQLite files (see `attach_copy_applies`), with no upsert and a key to cut
@@ -44,7 +45,7 @@ from sqlalchemy.engine import Connection
 from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.literal import literal_sql
-from migrator.stores.sql.sqlite_digest import STORED, hash_lines, register, stored_lines, stored_spelling
+from migrator.stores.sql.sqlite_digest import STORED_CHUNKS, chunk_hash, register, stored_lines, stored_spelling
 
 SOURCE, TARGET, STAGE = "m__src", "m__dst", "m__stage"  # the attachments' names: see the docstring
 ROWS = "m__rows"
@@ -306,7 +307,7 @@ def copy_staged(
     the unit was committed already: then skipped) in its transaction.
 
     The chunks' digests are taken on a reader connection of their own, one chunk ahead: SQLite
-    spells the rows (without the GIL) and Python hashes them while the chunk before is written."""
+    spells the rows (without the GIL) and Python hashes the chunk while the chunk before is written."""
     quoted = conn.dialect.identifier_preparer.quote
     names = ", ".join(quoted(c) for c in staged.written)
     run = conn.exec_driver_sql  # errors then come as SQLAlchemy's, which the caller classifies
@@ -327,7 +328,9 @@ def copy_staged(
             read = reader_conn.exec_driver_sql
             lines = read(f"SELECT {stored_lines(row_text)} FROM {STAGE}.{ROWS} WHERE {within}").scalar_one()
             last_key = tuple(read(f"SELECT {keys} FROM {STAGE}.{ROWS} WHERE rowid = {end}").one())
-            return last_key, f"{STORED}:{hash_lines(lines):016x}"
+            # The chunk's rows are in key order (the staged rowids): hashed whole, as verification
+            # reads them back from the target, between the chunks' last keys.
+            return last_key, f"{STORED_CHUNKS}:{chunk_hash(lines):016x}"
 
         with guard(raw_reader.interrupt):
             ahead = reader.submit(digest, *bounds[0])

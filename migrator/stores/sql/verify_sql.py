@@ -12,14 +12,15 @@ from migrator.errors import PermanentError
 from migrator.stores.sql.literal import execute_literal, literal_sql
 from migrator.stores.sql.mariadb_stored import stored_columns
 from migrator.stores.sql.snapshot import plain_batches, stream
-from migrator.stores.sql.sqlite_digest import STORED, sqlite_digest, stored_spelling
+from migrator.stores.sql.sqlite_digest import STORED, STORED_CHUNKS, sqlite_digest, stored_spelling
 from migrator.verify.digest import MASK, Digest
 
 BATCH = 20_000
 Row = dict[str, Any]
 # Digests over the values as the databases store them (same dialect on both sides): SQLite's
-# quote() of each value, PostgreSQL's text output (in COPY chunks, or summed in the server).
-STORED_METHODS = frozenset({STORED, "chunks", "postgresql"})
+# stored spelling of each value (per row, or per chunk), PostgreSQL's text output (in COPY chunks,
+# or summed in the server).
+STORED_METHODS = frozenset({STORED, STORED_CHUNKS, "chunks", "postgresql"})
 
 
 def orphans(
@@ -40,7 +41,7 @@ def orphans(
         match = sa.exists().where(*[other.c[p] == child.c[c] for c, p in zip(columns, parent_columns, strict=True)])
         missing = sa.and_(not_null, sa.not_(match))
     if parent is not None and conn.dialect.name == "sqlite":
-        count = _grouped_orphans(conn, child, columns, parent, parent_columns)
+        count = _joined_orphans(conn, child, columns, parent, parent_columns)
     else:
         count = int(conn.execute(sa.select(sa.func.count()).select_from(child).where(missing)).scalar_one())
     examples: list[tuple[Any, ...]] = []
@@ -50,22 +51,24 @@ def orphans(
     return count, examples
 
 
-def _grouped_orphans(
+def _joined_orphans(
     conn: Connection, child: sa.Table, columns: Sequence[str], parent: sa.Table, parent_columns: Sequence[str]
 ) -> int:
-    """The same count on SQLite, which runs a correlated EXISTS once per row: the child's references
-    grouped first (in the order of an index on them, where there is one), the parent looked up once
-    per distinct reference (a like per user and post, a user looked up once for all of its likes)."""
-    refs = (
-        sa.select(*[child.c[c].label(f"m__ref_{n}") for n, c in enumerate(columns)], sa.func.count().label("m__rows"))
-        .where(*[child.c[c].is_not(None) for c in columns])
-        .group_by(*[child.c[c] for c in columns])
-        .subquery("m__refs")
-    )
+    """The same count on SQLite, which runs a correlated EXISTS as a subprogram per row: the child
+    LEFT JOINed to the parent on the same comparison (the parent's column on the left, so that its
+    collation decides, as SQLite's own foreign keys compare), the rows that found no parent counted.
+    A child row that finds several parents (a relation the plan declares, on a column that is not
+    unique) is not counted: only a row that found none has NULL on the parent's side. Half the time
+    of the same count over the child's distinct references with an EXISTS each (0.13 s against
+    0.25 s for the nine references of the benchmark at scale 1)."""
     other = parent.alias("parent_row")
-    match = sa.exists().where(*[other.c[p] == refs.c[f"m__ref_{n}"] for n, p in enumerate(parent_columns)])
-    total = sa.select(sa.func.coalesce(sa.func.sum(refs.c.m__rows), 0)).where(sa.not_(match))
-    return int(conn.execute(total).scalar_one())
+    on = sa.and_(*[other.c[p] == child.c[c] for c, p in zip(columns, parent_columns, strict=True)])
+    found = (
+        sa.select(sa.func.count())
+        .select_from(child.outerjoin(other, on))
+        .where(*[child.c[c].is_not(None) for c in columns], other.c[parent_columns[0]].is_(None))
+    )
+    return int(conn.execute(found).scalar_one())
 
 
 Reference = tuple[str, tuple[str, ...], str, tuple[str, ...]]  # child, its columns, parent, the parent's columns
