@@ -88,3 +88,19 @@ def test_a_redirect_leaves_the_store_to_boto3(moto_s3: MotoEndpoint) -> None:
     assert store.get("c.json", etag=written.etag)[1] == data
     assert store.direct is None
     assert moto_s3.requests.count("GET", path_contains="c.json") == 2  # the redirected one, then boto3's
+
+
+@pytest.mark.parametrize("server", ["moto", "seaweedfs"])
+def test_a_direct_ranged_read_equals_boto3s(server: str, request: pytest.FixtureRequest) -> None:
+    endpoint = request.getfixturevalue("moto_s3" if server == "moto" else "seaweedfs")
+    bucket = endpoint.bucket()
+    direct, plain = _store(f"s3://{bucket}/", endpoint), _boto3_only(_store(f"s3://{bucket}/", endpoint))
+    data = blob(3_000_000, 5)
+    written = plain.put(ObjectInfo("part source.bin", len(data)), data, hashlib.sha256(data).hexdigest())
+    for start, end in [(0, len(data)), (1_000_000, 2_500_000), (2_999_999, 3_000_000)]:
+        pieces = list(direct.read("part source.bin", start, end, etag=written.etag))
+        assert len(pieces) == 1  # one GET, one buffer
+        assert pieces[0] == b"".join(plain.read("part source.bin", start, end, etag=written.etag)) == data[start:end]
+    with pytest.raises(PermanentError, match="changed since it was listed"):
+        list(direct.read("part source.bin", 0, 10, etag="0" * 32))
+    assert direct.direct is not None  # still the lean path after those answers

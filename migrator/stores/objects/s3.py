@@ -43,6 +43,9 @@ from migrator.stores.objects.s3_direct import (
 )
 
 _CHUNK = 1024 * 1024
+# A ranged read up to this size (a multipart copy's part: 8 MiB) is one direct GET read into one buffer,
+# as the copier holds a part whole anyway; longer reads stream through botocore in _CHUNK pieces.
+_DIRECT_RANGE_MAX = 64 * 1024 * 1024
 _POOL_CONNECTIONS = 32
 _TIMEOUTS = (10.0, 60.0)  # connect, read (seconds)
 _TRANSIENT_CODES = {
@@ -267,6 +270,13 @@ class S3Store:
     def read(self, key: str, start: int = 0, end: int | None = None, etag: str | None = None) -> Iterator[bytes]:
         if end is not None and end <= start:
             return  # nothing to read (a zero-byte object); an empty Range is not valid HTTP
+        direct = self.direct
+        if direct is not None and end is not None and end - start <= _DIRECT_RANGE_MAX:
+            try:
+                yield self._read_direct(direct, key, start, end, etag)
+                return
+            except NotServedDirectly:
+                self._direct = None  # from now on botocore's path, which follows what this one does not
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": self.prefix + key}
         if start or end is not None:
             request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
@@ -283,6 +293,25 @@ class S3Store:
             self._classify(error, "read", key)
         except (ConnectionError, TimeoutError) as error:  # urllib3's own, surfacing mid-stream
             raise TransientError(f"{self.location}: reading {key}: {error}") from error
+
+    def _read_direct(self, direct: DirectRequests, key: str, start: int, end: int, etag: str | None) -> bytes:
+        """Bytes `start` to `end` (exclusive) in one GET: a part of a large object, held whole by the copier
+        anyway, read into one buffer rather than joined from botocore's chunks. No checksum is asked for:
+        a server's checksum is of the whole object, not of a range (the copier hashes every part)."""
+        headers = {"range": f"bytes={start}-{end - 1}"}
+        if etag:
+            headers["if-match"] = f'"{etag}"'
+        try:
+            answer = direct.get(self.prefix + key, headers)
+        except bex.ClientError as error:
+            self._classify(error, "read", key)
+        except DirectRequestFailed as error:
+            self._failed(error, "read", key)
+        self._answered = True
+        if answer.status == 200 and (start, end) != (0, len(answer.body)):
+            # A server that ignores Range answers the whole object: never take it for the range asked.
+            raise PermanentError(f"{self.location}: read {key}: the server answered a range with the whole object")
+        return answer.body
 
     def hash_object(self, key: str) -> str | None:
         return None  # reading the object back is what the stored SHA-256 and the server's checksum avoid

@@ -3,11 +3,12 @@
 Why: botocore spends about a millisecond of CPU on each request before and after the network (the
 endpoint rule set, the event hooks, serialising, the user agent, parsing the answer), about half of
 what a copy of a 256 KiB object costs us in all; measured on a loop of GETs of 256 KiB objects from
-SeaweedFS, 1.7 ms of CPU per object through boto3 and 0.8 ms through this path. Here a request is
-built by hand (the URL as botocore itself resolves it for the bucket, once per store), signed with
-botocore's own S3 SigV4 signer and the client's own credentials (refreshed as the client would), and
-sent through a urllib3 pool of our own. Everything else (listing, HEAD, multipart uploads, ranged
-reads of large objects) stays on the boto3 client: those are few, or large.
+SeaweedFS, 1.7 ms of CPU per object through boto3 and 0.8 ms through this path with urllib3 and
+botocore's signer, and less again with the hand-written signer (sigv4.py) and wire client
+(http_wire.py) it uses now. Here a request is built by hand (the URL as botocore itself resolves it
+for the bucket, once per store), signed with SigV4 and the client's own credentials (refreshed as the
+client would), and sent on kept-alive connections of our own. Everything else (listing, HEAD,
+multipart uploads, ranged reads of large objects) stays on the boto3 client: those are few, or large.
 
 What it keeps of botocore's behaviour, on purpose:
 - the payload hash is signed: a PUT's body is hashed by the copy anyway (its SHA-256 is the one the
@@ -36,10 +37,10 @@ from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import botocore.exceptions as bex
-import urllib3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
+
+from migrator.stores.objects.http_wire import ConnectionPool, WireError, WireTLSError
+from migrator.stores.objects.sigv4 import SigV4Signer
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -61,17 +62,10 @@ class NotServedDirectly(Exception):
 _REDIRECT_CODES = {"PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed"}
 
 
-class _KnownPayloadAuth(S3SigV4Auth):
-    """botocore's S3 signer, with the payload's SHA-256 given rather than computed a second time."""
-
-    def payload(self, request: Any) -> str:
-        return str(request.context["payload_sha256"])
-
-
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: Mapping[str, str]  # case-insensitive (urllib3's HTTPHeaderDict)
+    headers: Mapping[str, str]  # looked up in any case (http_wire.Headers)
     body: bytes
 
 
@@ -96,20 +90,18 @@ class DirectRequests:
         if not url.endswith("/" + marker):
             raise ValueError(f"unexpected object URL {url}")
         self._base = url[: -len(marker)]
+        parts = urlsplit(self._base)
+        scheme, host = parts.scheme, parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        self._path = parts.path  # the bucket's path (path style) or "/", each key's quoted form after it
+        # The Host header, signed: the port only when it is not the scheme's default (as botocore).
+        self._host = parts.netloc if parts.port not in (None, 443 if scheme == "https" else 80) else host
+        if ":" in host and not self._host.startswith("["):
+            self._host = f"[{host}]"  # an IPv6 literal
         self._credentials = credentials
-        self._region = client.meta.region_name or "us-east-1"
-        self._config = client.meta.config
-        connect, read = timeouts
-        options: dict[str, Any] = {
-            "maxsize": pool_size,
-            "block": False,
-            "retries": False,
-            "timeout": urllib3.Timeout(connect=connect, read=read),
-        }
-        if urlsplit(self._base).scheme == "https":
-            options["cert_reqs"] = "CERT_REQUIRED"
-            options["ca_certs"] = ca_bundle or get_cert_path(True)  # the profile's or AWS_CA_BUNDLE, as botocore
-        self._pool = urllib3.PoolManager(**options)
+        self._signer = SigV4Signer(client.meta.region_name or "us-east-1")
+        ca = (ca_bundle or get_cert_path(True)) if scheme == "https" else None  # the profile's or AWS_CA_BUNDLE
+        self._pool = ConnectionPool(scheme, host, port, maxsize=pool_size, timeouts=timeouts, ca_bundle=ca)
 
     @staticmethod
     def usable(client: Any, credentials: Any) -> bool:
@@ -124,36 +116,33 @@ class DirectRequests:
         return self._send("GET", key, headers, b"", EMPTY_SHA256)
 
     def put(self, key: str, headers: dict[str, str], body: bytes, sha256: str) -> Answer:
-        return self._send("PUT", key, {**headers, "Content-Length": str(len(body))}, body, sha256)
+        return self._send("PUT", key, {**headers, "content-length": str(len(body))}, body, sha256)
 
     def _send(self, method: str, key: str, headers: dict[str, str], body: bytes, sha256: str) -> Answer:
-        url = self._base + quote(key, safe="/~")
-        request = AWSRequest(method=method, url=url, headers=headers, data=body)
-        request.context["payload_sha256"] = sha256
-        request.context["client_config"] = self._config
+        path = self._path + quote(key, safe="/~")
         frozen = self._credentials.get_frozen_credentials()  # refreshed by botocore when it expires
-        _KnownPayloadAuth(frozen, "s3", self._region).add_auth(request)
+        signed = self._signer.sign(
+            method,
+            self._host,
+            path,
+            headers,
+            sha256,
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            token=frozen.token,
+        )
         try:
-            answer = self._pool.request(
-                method,
-                url,
-                body=body or None,
-                headers=dict(request.headers.items()),
-                preload_content=True,
-                decode_content=False,  # a gzip object is copied as the bytes it is, as botocore does
-            )
-        except urllib3.exceptions.SSLError as error:
+            answer = self._pool.request(method, path, signed, body)
+        except WireTLSError as error:
             raise NotServedDirectly(f"TLS: {error}") from error
-        except urllib3.exceptions.NewConnectionError as error:
-            raise DirectRequestFailed(f"cannot connect: {error}", refused=True) from error
-        except urllib3.exceptions.HTTPError as error:  # timeouts, dropped connections, protocol errors
-            raise DirectRequestFailed(str(error), refused=False) from error
+        except WireError as error:  # refused, timed out, dropped, not HTTP
+            raise DirectRequestFailed(str(error), refused=error.refused) from error
         if answer.status >= 300:
-            refused = _client_error(method, answer.status, answer.headers, answer.data)
+            refused = _client_error(method, answer.status, answer.headers, answer.body)
             if answer.status in (301, 307) or refused.response["Error"]["Code"] in _REDIRECT_CODES:
                 raise NotServedDirectly(str(refused)) from refused
             raise refused
-        return Answer(answer.status, answer.headers, answer.data)
+        return Answer(answer.status, answer.headers, answer.body)
 
 
 def _client_error(method: str, status: int, headers: Mapping[str, str], body: bytes) -> bex.ClientError:
