@@ -170,7 +170,9 @@ def migrator_plan(leg: Leg, endpoint_url: str, state_root: Path) -> str:
         "name": name,
         "source": folder_side if leg.direction == "up" else bucket_side,
         "target": bucket_side if leg.direction == "up" else folder_side,
-        "state": str(state_root / name),
+        # A state folder of its own for each copy: each is a first copy into an empty target, as the other
+        # tools' are; with one state for every repetition, a later copy began from the earlier ones' records.
+        "state": str(state_root / f"{name}-{uuid.uuid4().hex[:8]}"),
         "artifacts": [{"prefix": ""}],  # every object
     }
     return json.dumps(plan, indent=2) + "\n"  # JSON is YAML

@@ -33,6 +33,7 @@ from migrator.artifacts.retry import OnRetry, with_retries
 from migrator.artifacts.survey import survey
 from migrator.audit.canonical import canonical_bytes, sha256_hex
 from migrator.errors import Interrupted, SafetyError
+from migrator.memory import objects_copying
 from migrator.plan.model import Plan
 from migrator.stores.objects.base import WritableObjectStore
 
@@ -122,7 +123,7 @@ def copy_objects(
             events.flush()
             outcomes.extend(group)
 
-        with closing(copier):
+        with closing(copier), objects_copying():
             errors = copy_with_threads(copier, iter(found.selected), max(1, workers), stopped, recorded)
     if errors:
         interrupted = [error for error in errors if isinstance(error, Interrupted)]

@@ -88,14 +88,21 @@ def survey(plan: Plan, base_dir: Path, state_dir: Path, on_retry: OnRetry | None
     # Objects some entry may select by key. An S3 listing carries no metadata: such an object is HEADed
     # now only when something needs its metadata before the copy: an entry's `metadata` filter, a target
     # object under its key (skip or replace: compared by SHA-256 and metadata), or an earlier run's copy
-    # of it (a change in the source is reported). The copy reads the others' metadata from their GET.
+    # of it whose SHA-256 this state does not know for the listed size and ETag (a change in the source
+    # is reported: the HEAD may carry the SHA-256). Where the state knows it, the listing's ETag says the
+    # object is the one hashed, and the HEAD would only repeat it: a run into a new target with the same
+    # state would otherwise HEAD every object again. The copy reads the others' metadata from their GET.
     by_key: dict[str, ObjectInfo] = {}
     to_describe: list[ObjectInfo] = []
     for info in listed:
         keeping = [f for f in filters if f.reason_by_key(info.key) is None]
         if not keeping:
             continue
-        needed = info.key in target_listed or info.key in earlier or any(f.needs_metadata for f in keeping)
+        needed = (
+            info.key in target_listed
+            or any(f.needs_metadata for f in keeping)
+            or (info.key in earlier and state.known_hash(info) is None)
+        )
         if info.described or not needed:
             by_key[info.key] = info
         else:

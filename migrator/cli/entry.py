@@ -9,13 +9,12 @@ and any plan the quick answer is not sure of, goes to the CLI as usual.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import os
 import sys
 from pathlib import Path
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+from migrator.memory import fix_mmap_threshold
+
 _RUN_FLAGS = {"--no-verify", "--count-dangling"}  # options of `run` that do not change a finished plan's answer
 
 
@@ -23,7 +22,7 @@ def main() -> None:
     """The process ends without CPython's teardown of every module: by then each command has closed
     its files (the audit log is fsynced) and disposed of its connections, and the teardown alone
     took 0.3 s, a twentieth of a whole run at the benchmark's scale 1."""
-    _fixed_mmap_threshold()
+    fix_mmap_threshold()  # see migrator/memory.py
     code = _finished_plan(sys.argv[1:])
     if code is None:
         from migrator.cli.app import app
@@ -83,16 +82,6 @@ def run_arguments(argv: list[str]) -> tuple[str, str] | None:
         else:
             plan = arg
     return (plan, format) if plan else None
-
-
-def _fixed_mmap_threshold() -> None:
-    """glibc raises its mmap threshold each time a large block is freed; after that, chunk-sized
-    buffers come from the heap, which fragments and keeps them: peak memory grew with the number
-    of chunks (+14% from scale 1 to scale 3). With the threshold fixed, every buffer of 128 KiB or
-    more is a mapping of its own, returned to the system when freed (+3.5%). Other C libraries
-    have no mallopt, and need none of this."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def _say(message: str) -> int:
