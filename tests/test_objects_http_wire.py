@@ -7,13 +7,13 @@ tests/test_objects_s3_direct.py.)"""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from migrator.stores.objects.http_wire import ConnectionPool, WireError
 from tests.s3_local import free_port
+from tests.tcp_listener import Listener
 
 # (request number on this connection, the request) -> what to send; None: close; (bytes, "close"): send, close
 Answer = Callable[[int, bytes], bytes | tuple[bytes, str] | None]
@@ -25,20 +25,13 @@ class _Server:
 
     def __init__(self, answer: Answer):
         self.answer = answer
-        self.connections = 0
         self.requests: list[bytes] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.listener = Listener(self._serve)
+        self.port = self.listener.port
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+    @property
+    def connections(self) -> int:
+        return self.listener.connections
 
     def _serve(self, sock: socket.socket) -> None:
         reader = sock.makefile("rb")

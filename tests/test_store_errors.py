@@ -26,6 +26,7 @@ from migrator.errors import PermanentError, StoreUnavailable, TransientError
 from migrator.stores.sql.connect import open_target, parse_url, redact
 from migrator.stores.sql.errors import classify
 from tests.conftest import MARIADB_ADMIN
+from tests.tcp_listener import Listener
 from tests.test_resume import _plan
 
 HASH_KEY = {"MIGRATOR_HASH_KEY": "store-errors-test"}
@@ -149,19 +150,13 @@ class _Forwarder:
     """A TCP port that forwards to PostgreSQL until stopped: a server that goes away mid-run."""
 
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.listener = Listener(self._forward)
+        self.port = self.listener.port
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", 5432))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+    def _forward(self, client: socket.socket) -> None:
+        server = socket.create_connection(("127.0.0.1", 5432))
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -174,7 +169,6 @@ class _Forwarder:
             sink.close()
 
     def stop(self) -> None:
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port stops listening
         self.listener.close()
 
 
