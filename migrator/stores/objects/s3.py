@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -239,17 +239,9 @@ class S3Store:
 
     def _get_direct(self, direct: DirectRequests, key: str, etag: str | None) -> tuple[ObjectInfo, bytes]:
         headers: dict[str, str] = {}
-        if etag:
-            headers["If-Match"] = f'"{etag}"'
         if self.settings.response_checksum_validation != "when_required":
             headers["x-amz-checksum-mode"] = "ENABLED"  # as botocore asks by default, to check the body
-        try:
-            answer = direct.get(self.prefix + key, headers)
-        except bex.ClientError as error:
-            self._missing_or_classify(error, "read", key)
-        except DirectRequestFailed as error:
-            self._failed(error, "read", key)
-        self._answered = True
+        answer = self._direct_get(direct, key, headers, etag, self._missing_or_classify)
         if headers.get("x-amz-checksum-mode") and not response_checksum_ok(answer.headers, answer.body):
             raise TransientError(f"{self.location}: read {key}: the bytes do not match the CRC32 the server sent")
         return _described(key, _as_botocore_answer(answer)), answer.body
@@ -298,20 +290,32 @@ class S3Store:
         """Bytes `start` to `end` (exclusive) in one GET: a part of a large object, held whole by the copier
         anyway, read into one buffer rather than joined from botocore's chunks. No checksum is asked for:
         a server's checksum is of the whole object, not of a range (the copier hashes every part)."""
-        headers = {"range": f"bytes={start}-{end - 1}"}
+        answer = self._direct_get(direct, key, {"range": f"bytes={start}-{end - 1}"}, etag, self._classify)
+        if answer.status == 200 and (start, end) != (0, len(answer.body)):
+            # A server that ignores Range answers the whole object: never take it for the range asked.
+            raise PermanentError(f"{self.location}: read {key}: the server answered a range with the whole object")
+        return answer.body
+
+    def _direct_get(
+        self,
+        direct: DirectRequests,
+        key: str,
+        headers: dict[str, str],
+        etag: str | None,
+        on_client_error: Callable[[bex.ClientError, str, str], NoReturn],
+    ) -> Answer:
+        """One GET on the lean path, of the version with that ETag if given, its errors raised as the store
+        raises botocore's (`on_client_error` for the server's refusals)."""
         if etag:
             headers["if-match"] = f'"{etag}"'
         try:
             answer = direct.get(self.prefix + key, headers)
         except bex.ClientError as error:
-            self._classify(error, "read", key)
+            on_client_error(error, "read", key)
         except DirectRequestFailed as error:
             self._failed(error, "read", key)
         self._answered = True
-        if answer.status == 200 and (start, end) != (0, len(answer.body)):
-            # A server that ignores Range answers the whole object: never take it for the range asked.
-            raise PermanentError(f"{self.location}: read {key}: the server answered a range with the whole object")
-        return answer.body
+        return answer
 
     def hash_object(self, key: str) -> str | None:
         return None  # reading the object back is what the stored SHA-256 and the server's checksum avoid

@@ -7,8 +7,9 @@ SeaweedFS, 1.7 ms of CPU per object through boto3 and 0.8 ms through this path w
 botocore's signer, and less again with the hand-written signer (sigv4.py) and wire client
 (http_wire.py) it uses now. Here a request is built by hand (the URL as botocore itself resolves it
 for the bucket, once per store), signed with SigV4 and the client's own credentials (refreshed as the
-client would), and sent on kept-alive connections of our own. Everything else (listing, HEAD,
-multipart uploads, ranged reads of large objects) stays on the boto3 client: those are few, or large.
+client would), and sent on kept-alive connections of our own. A large object's part reads (ranged
+GETs of a part's size) take this path too; everything else (listing, HEAD, multipart uploads, longer
+ranged reads) stays on the boto3 client: those are few, or large.
 
 What it keeps of botocore's behaviour, on purpose:
 - the payload hash is signed: a PUT's body is hashed by the copy anyway (its SHA-256 is the one the
