@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from migrator.demo.generate import generate_demo
-from migrator.stores.sql.connect import open_source, parse_url
+from migrator.stores.sql.connect import SQLITE_SOURCE_MMAP, open_source, parse_url
 from tests.prerequisites import missing_prerequisite
 from tests.test_resume import _pg_copy_of_demo, _plan, _snapshot, _start, _units
 
@@ -132,6 +132,21 @@ def test_source_connections_are_read_only(tmp_path: Path, pg_database: str, mari
         with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as refused:
             conn.execute(sa.text("CREATE TABLE written (id INTEGER)"))
         assert "read" in str(refused.value).lower(), url
+        engine.dispose()
+
+
+def test_a_sqlite_source_is_read_through_a_memory_map_and_only_read(tmp_path: Path) -> None:
+    """The dry run's scans read a SQLite source through a map of its first GiB (connect.py), and the
+    map is only ever read: the connection stays read-only."""
+    sqlite_file = generate_demo(tmp_path / "demo", users=20).database
+    engine = open_source(parse_url(f"sqlite:///{sqlite_file}", tmp_path))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == SQLITE_SOURCE_MMAP
+            assert conn.exec_driver_sql("SELECT count(*) FROM users").scalar() == 20
+            with pytest.raises(sa.exc.DBAPIError, match=r"(?i)read"):
+                conn.exec_driver_sql("UPDATE users SET email = NULL")
+    finally:
         engine.dispose()
 
 

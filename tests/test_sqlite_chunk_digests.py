@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from migrator.engine.results import TableDigest
 from migrator.engine.run import run_plan
-from migrator.engine.verify import verify_plan
+from migrator.engine.verify import tables_at_once, verify_plan
 from migrator.plan.load import load_plan
 from migrator.stores.sql.sqlite_digest import STORED_CHUNKS
 from migrator.stores.sql.verify_sql import orphans
@@ -197,3 +198,25 @@ def test_orphans_on_sqlite_count_each_row_without_a_parent_once(tmp_path: Path) 
                 assert len(examples) == min(found, 5)
     finally:
         engine.dispose()
+
+
+def test_tables_are_checked_side_by_side_only_where_the_database_takes_every_digest(
+    copied: tuple[Path, Path],
+) -> None:
+    """Against the run's record, `verify` takes the machine's cores' worth of tables at once where the
+    target's database does the digests' work (SQLite spelling its chunks, PostgreSQL's COPY or sums),
+    one at a time where any table's rows are hashed in Python (threads under the GIL only slow
+    that down); `--workers` bounds it."""
+
+    def digest(method: str) -> TableDigest:
+        return TableDigest(1, "0" * 16, method, ["id"], ["id"])
+
+    from_the_database = [digest(STORED_CHUNKS), digest("chunks"), digest("postgresql")]
+    assert tables_at_once(from_the_database, 3) == 3
+    assert tables_at_once(from_the_database, None) >= 1
+    assert tables_at_once([*from_the_database, digest("typemap")], 3) == 1
+    assert tables_at_once([digest("python")], None) == 1
+    plan, _ = copied
+    for workers in (None, 1, 2):
+        verified = verify_plan(load_plan(plan), environ={}, workers=workers)
+        assert verified.ok and {t.method for t in verified.tables.values()} == {STORED_CHUNKS}

@@ -221,8 +221,15 @@ def verify(
         ),
     ] = False,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Tables checked at once (PostgreSQL sources: one snapshot).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            show_default=False,
+            help="Tables checked at once (PostgreSQL sources: one snapshot). Default: the machine's cores where "
+            "the target's database takes the digests, else 1.",
+        ),
+    ] = None,
     format: FormatOpt = Format.text,
     debug: DebugOpt = False,
 ) -> None:

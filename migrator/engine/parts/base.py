@@ -101,7 +101,7 @@ class Part(Protocol):
         result: VerifyResult,
         *,
         receipt: Path | None,
-        workers: int,
+        workers: int | None,
         against_source: bool,
         environ: Mapping[str, str] | None = None,
     ) -> None:

@@ -222,7 +222,7 @@ class CodebasePart:
         result: VerifyResult,
         *,
         receipt: Path | None,
-        workers: int,
+        workers: int | None,
         against_source: bool,
         environ: Mapping[str, str] | None = None,
     ) -> None:

@@ -133,7 +133,7 @@ class FlagsPart:
         result: VerifyResult,
         *,
         receipt: Path | None,
-        workers: int,
+        workers: int | None,
         against_source: bool,
         environ: Mapping[str, str] | None = None,
     ) -> None:

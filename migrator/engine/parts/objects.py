@@ -119,7 +119,7 @@ class ObjectsPart:
         result: VerifyResult,
         *,
         receipt: Path | None,
-        workers: int,
+        workers: int | None,
         against_source: bool,
         environ: Mapping[str, str] | None = None,
     ) -> None:

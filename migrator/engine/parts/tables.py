@@ -68,7 +68,7 @@ class TablesPart:
         result: VerifyResult,
         *,
         receipt: Path | None,
-        workers: int,
+        workers: int | None,
         against_source: bool,
         environ: Mapping[str, str] | None = None,
     ) -> None:

@@ -58,6 +58,14 @@ def backend(url: URL) -> str:
 _MARIADB_UTC = "SET SESSION time_zone = '+00:00'"
 
 
+# A SQLite source is read through a memory map of its first GiB rather than a read() per page: the
+# dry run's counts scan whole tables, and a system call per 4 KiB page was a third of their time
+# (0.8 s of 2.4 s of CPU at the benchmark's scale 1; 0.15 s mapped). Only reads go through the map
+# (the source is opened read-only); the pages it maps are the kernel's page cache, shared and
+# reclaimable, though they count in the process's resident size while it holds them.
+SQLITE_SOURCE_MMAP = 1 << 30
+
+
 def open_source(url: URL) -> Engine:
     """An engine whose every connection is read-only at the session level (SPEC §5): the source is
     often a replica or production itself, so even a bug in our SQL must not be able to write there."""
@@ -66,7 +74,13 @@ def open_source(url: URL) -> Engine:
         if not url.database or not Path(url.database).exists():
             raise UsageError(f"the source database file does not exist: {url.database}")
         read_only = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
-        return _watched(sa.create_engine(read_only, poolclass=sa.pool.NullPool), "source", url)
+        engine = _watched(sa.create_engine(read_only, poolclass=sa.pool.NullPool), "source", url)
+
+        @sa.event.listens_for(engine, "connect")
+        def _mapped(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute(f"PRAGMA mmap_size = {SQLITE_SOURCE_MMAP}")
+
+        return engine
     if kind == "postgresql":
         # jit off: subset queries are planned with huge cost estimates, which make PostgreSQL spend
         # seconds compiling them; work_mem up: their hash joins and IN lookups stay in memory.
