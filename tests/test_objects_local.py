@@ -261,3 +261,30 @@ def test_an_interrupted_copy_continues_where_it_stopped(tmp_path: Path, small_pa
     assert result.resumed and result.resumed[0]["parts_reused"] >= 1
     assert files_under(tmp_path / "target")["big.bin"] == data
     assert verify_objects(plan, tmp_path, tmp_path / "state").ok
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-files", "partial-files"])
+def test_a_put_names_the_object_only_once_complete_and_leaves_nothing_behind(tmp_path: Path, unnamed: bool) -> None:
+    """A small object is written as an unnamed file in its own folder and linked under its name when
+    complete (Linux's O_TMPFILE), or, where the filesystem cannot, through a partial file renamed into
+    place: either way the name shows every byte, a replaced object its new bytes, a kill before the
+    name leaves nothing, and the folder ends with no partial file."""
+    from migrator.stores.objects.base import ObjectInfo
+    from migrator.stores.objects.local import LocalFolderStore
+
+    store = LocalFolderStore(tmp_path / "target")
+    if not unnamed:
+        store._unnamed_files = False  # as on a filesystem without unnamed files
+    elif not store._unnamed_files:
+        pytest.skip("this system has no O_TMPFILE")
+    for key, data in (("models/a.bin", b"first"), ("b.bin", b"\0" * 70_000), ("models/a.bin", b"second, longer")):
+        written = store.put(ObjectInfo(key=key, size=len(data)), data, hashlib.sha256(data).hexdigest())
+        assert (tmp_path / "target" / key).read_bytes() == data
+        assert written.etag == store.head(key).etag  # type: ignore[union-attr]
+    store.commit()
+    assert store._unnamed_files is unnamed  # the unnamed path held up (or was not taken)
+    assert files_under(tmp_path / "target") == {"models/a.bin": b"second, longer", "b.bin": b"\0" * 70_000}
+    partial = tmp_path / "target" / ".migrator" / "partial"
+    assert not partial.exists() or not list(partial.iterdir())
+    fresh = LocalFolderStore(tmp_path / "target")  # the manifest's lines, as the next run reads them
+    assert fresh.head("models/a.bin").sha256 == hashlib.sha256(b"second, longer").hexdigest()  # type: ignore[union-attr]
