@@ -37,6 +37,14 @@ objects in flight:
 Reported per direction and tool: MB/s (10^6 bytes per second of wall time, the median over
 `--repeat` runs), seconds, peak RSS (the largest), and migrator's MB/s over the faster of rclone and
 the AWS CLI (the bar: at least 0.8).
+
+Durability, downloads only: every copy starts with nothing waiting to be written (an untimed `sync`
+before it), and after it a timed `sync` says how long its files took to reach the disk. migrator
+flushes its files before it writes their manifest lines and its receipt, so its copy is on disk when
+it ends and its `sync` finds little to do; rclone and the AWS CLI leave their files in the page cache,
+where a crash loses them (and where, in this benchmark, they never reach the disk at all: the folder
+is removed before the kernel writes them back). The report gives the ratio the bar is on (the tools'
+own times) and, beside it, the ratio with every copy on disk (each time plus its `sync`).
 """
 
 from __future__ import annotations
@@ -187,6 +195,7 @@ class Result:
     tool: str
     seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    synced: list[float] = field(default_factory=list)  # downloads: each copy's time plus its files' `sync`
     failure: str | None = None
 
     def mb_per_s(self, total_bytes: int) -> float | None:
@@ -205,13 +214,19 @@ def run_leg(tools: Tools, endpoint: Endpoint, workload: Workload, source_bucket:
         target.mkdir(parents=True)
         leg = Leg(direction, target, source_bucket)
     try:
+        os.sync()  # nothing of an earlier copy (or of the server) waits to be written during this one
         measured = tools.run(tool, leg)
         if not measured.ok:
             return measured, f"{tool} failed: {measured.failure()}"
+        if direction == "down":
+            started = time.monotonic()
+            os.sync()  # how long the copy's files took to reach the disk after the tool said it was done
+            measured.synced = measured.seconds + (time.monotonic() - started)
         wrong = check_bucket(endpoint, leg.bucket, workload) if direction == "up" else check_folder(leg.local, workload)
         if wrong:
             return measured, f"{tool} {direction}: the target is wrong: {wrong}"
-        log(f"  {direction:4} {tool:8} {measured.seconds:7.2f} s  {measured.max_rss_mb:7.1f} MB RSS")
+        on_disk = f"  ({measured.synced:.2f} s with its files on disk)" if measured.synced is not None else ""
+        log(f"  {direction:4} {tool:8} {measured.seconds:7.2f} s  {measured.max_rss_mb:7.1f} MB RSS{on_disk}")
         return measured, None
     finally:
         if direction == "up":
@@ -249,6 +264,8 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     elif measured:
                         result.seconds.append(measured.seconds)
                         result.rss_mb.append(measured.max_rss_mb)
+                        if measured.synced is not None:
+                            result.synced.append(measured.synced)
         endpoint.drop_bucket(source_bucket)
     finally:
         server.stop()
@@ -256,7 +273,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace, workload: Workload, results: list[Result], workers: bool) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for result in results:
         rate = result.mb_per_s(workload.total_bytes)
         rows.append(
@@ -266,14 +283,23 @@ def report(args: argparse.Namespace, workload: Workload, results: list[Result], 
                 "mb_per_s": None if rate is None else round(rate, 1),
                 "seconds": [round(s, 2) for s in result.seconds],
                 "peak_rss_mb": max(result.rss_mb) if result.rss_mb else None,
+                "seconds_on_disk": [round(s, 2) for s in result.synced],
                 "failure": result.failure,
             }
         )
     ratios: dict[str, float | None] = {}
+    on_disk: dict[str, float | None] = {}
     for direction in args.directions:
-        rate = {row["tool"]: row["mb_per_s"] for row in rows if row["direction"] == direction}
-        others = [rate[tool] for tool in ("rclone", "aws") if rate.get(tool)]
-        ratios[direction] = round(rate["migrator"] / max(others), 2) if rate.get("migrator") and others else None
+        rates = {row["tool"]: row["mb_per_s"] for row in rows if row["direction"] == direction}
+        others = [rates[tool] for tool in ("rclone", "aws") if rates.get(tool)]
+        ratios[direction] = round(rates["migrator"] / max(others), 2) if rates.get("migrator") and others else None
+        durable: dict[str, float] = {
+            row["tool"]: statistics.median(row["seconds_on_disk"])
+            for row in rows
+            if row["direction"] == direction and row["seconds_on_disk"] and not row["failure"]
+        }
+        fastest = [durable[tool] for tool in ("rclone", "aws") if tool in durable]
+        on_disk[direction] = round(min(fastest) / durable["migrator"], 2) if "migrator" in durable and fastest else None
     return {
         "workload": {
             "objects": len(workload.sizes),
@@ -287,18 +313,20 @@ def report(args: argparse.Namespace, workload: Workload, results: list[Result], 
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
         "results": rows,
         "migrator_over_faster": ratios,
+        "migrator_over_faster_on_disk": on_disk,
         "bar": RATIO_BAR,
     }
 
 
 def print_report(summary: dict[str, Any]) -> None:
-    headers = ["direction", "tool", "MB/s", "seconds (each run)", "peak RSS MB", ""]
+    headers = ["direction", "tool", "MB/s", "seconds (each run)", "with files on disk", "peak RSS MB", ""]
     table = [
         [
             {"up": "local -> S3", "down": "S3 -> local"}[row["direction"]],
             row["tool"],
             "-" if row["mb_per_s"] is None else f"{row['mb_per_s']:.1f}",
             " ".join(f"{s:.2f}" for s in row["seconds"]) or "-",
+            " ".join(f"{s:.2f}" for s in row["seconds_on_disk"]) or "-",
             "-" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f}",
             "FAILED (below)" if row["failure"] else "",
         ]
@@ -316,6 +344,9 @@ def print_report(summary: dict[str, Any]) -> None:
         else:
             verdict = "meets" if ratio >= RATIO_BAR else "MISSES"
             print(f"{direction}: migrator / faster of rclone and aws = {ratio:.2f} ({verdict} the {RATIO_BAR} bar)")
+            durable = summary["migrator_over_faster_on_disk"].get(direction)
+            if durable is not None:
+                print(f"{direction}: the same with every copy's files on disk (its time plus a sync) = {durable:.2f}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -77,6 +77,7 @@ class Measured:
     stdout: str
     stderr: str
     timed_out: bool = False
+    synced: float | None = None  # bench/objects.py's downloads: the seconds plus the files' `sync` after
 
     @property
     def ok(self) -> bool:
