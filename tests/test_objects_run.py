@@ -181,3 +181,16 @@ def test_tables_and_objects_in_one_plan_make_one_run_with_one_receipt(run_cli, t
     verified = run_cli("verify", plan, "--format", "json")
     assert verified.returncode == 0, verified.stdout
     assert json.loads(verified.stdout)["objects"]["ok"]
+
+
+def test_objects_go_sixteen_at_once_unless_workers_are_given() -> None:
+    """The run's --workers defaults to the machine's cores, which suits tables, not objects: a run that
+    was not given --workers copies OBJECT_WORKERS objects at once (it took the cores' count, two on a
+    2-core machine, a tenth slower for the benchmark's download); `--workers N` above 1 is obeyed."""
+    from migrator.engine.parts.objects import OBJECT_WORKERS, object_workers
+
+    assert OBJECT_WORKERS == 16
+    assert object_workers(2, asked=False) == OBJECT_WORKERS  # the default: the machine's cores, not asked
+    assert object_workers(64, asked=False) == OBJECT_WORKERS
+    assert object_workers(4, asked=True) == 4
+    assert object_workers(1, asked=True) == OBJECT_WORKERS  # `run_plan`'s own default, 1: not a bound for objects

@@ -117,7 +117,7 @@ def run(
             min=1,
             show_default="the machine's cores",
             help="Units copied at once: tables, and key ranges of a big table (PostgreSQL sources, "
-            "non-SQLite targets; elsewhere one table at a time).",
+            "non-SQLite targets; elsewhere one table at a time); objects at once, when given (default 16).",
         ),
     ] = None,
     no_verify: Annotated[
