@@ -288,3 +288,17 @@ def test_a_put_names_the_object_only_once_complete_and_leaves_nothing_behind(tmp
     assert not partial.exists() or not list(partial.iterdir())
     fresh = LocalFolderStore(tmp_path / "target")  # the manifest's lines, as the next run reads them
     assert fresh.head("models/a.bin").sha256 == hashlib.sha256(b"second, longer").hexdigest()  # type: ignore[union-attr]
+
+
+def test_a_filesystem_without_unnamed_files_falls_back_and_other_errors_are_raised(tmp_path: Path) -> None:
+    """The errors that say the filesystem or system cannot make or name an unnamed file switch the store
+    to partial files for good (the object is then written the old way); any other error is raised."""
+    import errno
+
+    from migrator.stores.objects.local import LocalFolderStore
+
+    store = LocalFolderStore(tmp_path / "target")
+    with pytest.raises(PermissionError):
+        store._no_unnamed_files(PermissionError(errno.EACCES, "denied"))
+    store._no_unnamed_files(OSError(errno.EOPNOTSUPP, "not supported"))
+    assert store._unnamed_files is False
