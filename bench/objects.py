@@ -290,16 +290,9 @@ def report(args: argparse.Namespace, workload: Workload, results: list[Result], 
     ratios: dict[str, float | None] = {}
     on_disk: dict[str, float | None] = {}
     for direction in args.directions:
-        rates = {row["tool"]: row["mb_per_s"] for row in rows if row["direction"] == direction}
-        others = [rates[tool] for tool in ("rclone", "aws") if rates.get(tool)]
-        ratios[direction] = round(rates["migrator"] / max(others), 2) if rates.get("migrator") and others else None
-        durable: dict[str, float] = {
-            row["tool"]: statistics.median(row["seconds_on_disk"])
-            for row in rows
-            if row["direction"] == direction and row["seconds_on_disk"] and not row["failure"]
-        }
-        fastest = [durable[tool] for tool in ("rclone", "aws") if tool in durable]
-        on_disk[direction] = round(min(fastest) / durable["migrator"], 2) if "migrator" in durable and fastest else None
+        finished = [r for r in results if r.direction == direction and not r.failure]
+        ratios[direction] = _migrator_over_faster({r.tool: r.seconds for r in finished})
+        on_disk[direction] = _migrator_over_faster({r.tool: r.synced for r in finished})
     return {
         "workload": {
             "objects": len(workload.sizes),
@@ -316,6 +309,14 @@ def report(args: argparse.Namespace, workload: Workload, results: list[Result], 
         "migrator_over_faster_on_disk": on_disk,
         "bar": RATIO_BAR,
     }
+
+
+def _migrator_over_faster(seconds: dict[str, list[float]]) -> float | None:
+    """The faster of rclone's and the AWS CLI's median times over migrator's (its speed over theirs),
+    from each tool's runs; None without migrator's runs or both others'."""
+    medians = {tool: statistics.median(runs) for tool, runs in seconds.items() if runs}
+    others = [medians[tool] for tool in ("rclone", "aws") if tool in medians]
+    return round(min(others) / medians["migrator"], 2) if "migrator" in medians and others else None
 
 
 def print_report(summary: dict[str, Any]) -> None:
