@@ -814,7 +814,7 @@ class SubsetSQL:
         started the recursion). The same rows as a lookup in the candidates, without evaluating
         the rule over the whole table a second time for them: PostgreSQL hashes the children that
         pass the rule once, in one scan, where the candidates took a scan of their own (threads
-        of comments at the benchmark's scale 3: 1.3 s against 1.8 s; docs/benchmarks.md)."""
+        of comments at the benchmark's scale 3: 1.7-1.9 s against 2.1-2.3 s; docs/benchmarks.md)."""
         pairs = _pairs(edge)
         on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in pairs])
         allowed = rule if edge.policy == "drop" else sa.and_(rule, sa.not_(in_scope))
