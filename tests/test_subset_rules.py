@@ -165,7 +165,7 @@ def test_self_reference_in_a_root_table(check, backend: str) -> None:
                 dangling={invited: ("drop", 5)},
             ),
             # The same with the root's rule naming its table: PostgreSQL tests it on each step's rows,
-            # read from the table itself (subset_sql.py, `_step_by_rule`).
+            # read from the table itself (subset_sql.py, `_downward_cte`).
             Variant(
                 "drop-qualified",
                 {"roots": {"users": "users.region = 'US'"}, "dangling": "drop"},

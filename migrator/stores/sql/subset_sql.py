@@ -750,24 +750,23 @@ class SubsetSQL:
     def _downward_cte(self, table: str, edge: Edge, name: str, ref: Callable[[str], KeptRef]) -> sa.CTE:
         """A table that points at itself (replies to comments, users invited by users), top-down.
 
-        candidates  the keys of the rows the table's other rules allow, and whether each is in
-                    scope on its own (a scoped table's rows may also come in through their parent);
-        kept        with `drop`: the candidates in scope with no parent (or themselves as parent),
-                    then, level by level, the candidates whose parent is kept. A row whose chain of
-                    parents leaves the subset is dropped with everything below it.
-                    With `nullify`: every candidate in scope, then the candidates below them; a
+        kept        with `drop`: the rows the table's rule allows and in scope on their own (a scoped
+                    table's rows may also come in through their parent) with no parent (or
+                    themselves as parent), then, level by level, the allowed rows whose parent is
+                    kept. A row whose chain of parents leaves the subset is dropped with everything
+                    below it.
+                    With `nullify`: every allowed row in scope, then the allowed rows below them; a
                     parent outside the subset is nulled on the way out.
 
         Each step joins the rows found in the step before to their children through the table
         itself, whose statistics keep the planner's estimates sane, and the rows are carried whole,
         so nothing joins the recursion's result back (PostgreSQL guesses its size in billions).
-        On PostgreSQL a step tests the rule on the children it finds (`_step_by_rule`); elsewhere
-        it looks each child up in the candidates.
+        On PostgreSQL a step tests the rule on the children it reaches; elsewhere it looks them up
+        in the candidates (`_candidate`).
         """
         t = self._source.table(table)
         pairs = _pairs(edge)
         names = self._kept_columns(table)
-        key = list(self._kept_key(table))
         scoped = self._classes.classes[table] == "scoped"
         rule = self._condition(table, ref, in_recursion=True)
         in_scope = self._membership(table, ref, self._drop_constraints(table)) if scoped else sa.true()
@@ -777,50 +776,51 @@ class SubsetSQL:
             own_parent = sa.and_(*[t.c[c] == t.c[p] for c, p in pairs])
             start.append(sa.or_(no_parent, own_parent))
         kept = sa.select(*[t.c[c].label(PREFIX + c) for c in names]).where(*start).cte(name, recursive=True)
+        child: sa.FromClause
         if self._conn.dialect.name == "postgresql":
-            return kept.union_all(self._step_by_rule(t, kept, edge, names, rule, in_scope))
+            # The rule tested on the children a step reaches, read from the table itself (the rule's
+            # columns are the table's): the same rows as a lookup in the candidates, without the
+            # rule evaluated over the whole table a second time for them. PostgreSQL hashes the
+            # children that pass it once, in one scan, where the candidates took a scan of their
+            # own (threads of comments at the benchmark's scale 3: 1.7-1.9 s against 2.1-2.3 s;
+            # docs/benchmarks.md). With `nullify`, those in scope started the recursion.
+            child = t
+            allowed = rule if edge.policy == "drop" else sa.and_(rule, sa.not_(in_scope))
+        else:
+            child = t.alias(f"{name}_below")
+            allowed = self._candidate(table, child, name, edge, rule, in_scope)
+        on = sa.and_(*[child.c[c] == kept.c[PREFIX + p] for c, p in pairs])
+        not_itself = sa.or_(*[child.c[c] != child.c[p] for c, p in pairs])  # a row that is its own parent
+        step = sa.select(*[child.c[c].label(PREFIX + c) for c in names]).select_from(child.join(kept, on))
+        return kept.union_all(step.where(allowed, not_itself))
+
+    def _candidate(
+        self,
+        table: str,
+        child: sa.FromClause,
+        name: str,
+        edge: Edge,
+        rule: ColumnElement[bool],
+        in_scope: ColumnElement[bool],
+    ) -> ColumnElement[bool]:
+        """A step's child (`child`, an alias of the table) among the candidates: the keys of the rows
+        the table's rule allows, and whether each is in scope on its own; with `nullify`, among
+        those not in scope (the others started the recursion)."""
+        t = self._source.table(table)
+        key = list(self._kept_key(table))
         candidates_query = sa.select(
             *[t.c[k].label(PREFIX + k) for k in key], in_scope.label(PREFIX + "in_scope")
         ).where(rule)
         candidates = self._plain_cte(candidates_query, f"{name}_candidates", inline=True)
-        below = t.alias(f"{name}_below")
-        joined = below.join(kept, sa.and_(*[below.c[c] == kept.c[PREFIX + p] for c, p in pairs]))
         allowed = sa.select(*[candidates.c[PREFIX + k] for k in key])
         if edge.policy != "drop":
-            allowed = allowed.where(sa.not_(candidates.c[PREFIX + "in_scope"]))  # the others started above
-        members: list[ColumnElement[Any]] = [below.c[k] for k in key]
+            allowed = allowed.where(sa.not_(candidates.c[PREFIX + "in_scope"]))
+        members: list[ColumnElement[Any]] = [child.c[k] for k in key]
         if self._conn.dialect.name == "sqlite":
             # SQLite would drive the step from this IN list, a lookup per candidate for every row
             # found (hours at scale 1); likely() returns its argument and keeps it a plain filter.
             members = [sa.func.likely(m) for m in members]
-        is_allowed = members[0].in_(allowed) if len(members) == 1 else sa.tuple_(*members).in_(allowed)
-        not_itself = sa.or_(*[below.c[c] != below.c[p] for c, p in pairs])  # a row that is its own parent
-        step = (
-            sa.select(*[below.c[c].label(PREFIX + c) for c in names]).select_from(joined).where(is_allowed, not_itself)
-        )
-        return kept.union_all(step)
-
-    @staticmethod
-    def _step_by_rule(
-        t: sa.Table,
-        kept: sa.CTE,
-        edge: Edge,
-        names: list[str],
-        rule: ColumnElement[bool],
-        in_scope: ColumnElement[bool],
-    ) -> sa.Select:  # type: ignore[type-arg]
-        """One step of `_downward_cte` on PostgreSQL: the children of the rows found, kept where the
-        table's rule holds for them (with `nullify`, those not in scope on their own: the others
-        started the recursion). The same rows as a lookup in the candidates, without evaluating
-        the rule over the whole table a second time for them: PostgreSQL hashes the children that
-        pass the rule once, in one scan, where the candidates took a scan of their own (threads
-        of comments at the benchmark's scale 3: 1.7-1.9 s against 2.1-2.3 s; docs/benchmarks.md)."""
-        pairs = _pairs(edge)
-        on = sa.and_(*[t.c[c] == kept.c[PREFIX + p] for c, p in pairs])
-        allowed = rule if edge.policy == "drop" else sa.and_(rule, sa.not_(in_scope))
-        not_itself = sa.or_(*[t.c[c] != t.c[p] for c, p in pairs])  # a row that is its own parent
-        columns = [t.c[c].label(PREFIX + c) for c in names]
-        return sa.select(*columns).select_from(t.join(kept, on)).where(allowed, not_itself)
+        return members[0].in_(allowed) if len(members) == 1 else sa.tuple_(*members).in_(allowed)
 
     def _plain_cte(self, query: sa.Select, name: str, *, inline: bool) -> sa.CTE:  # type: ignore[type-arg]
         """A non-recursive CTE, inlined on PostgreSQL where that stays small (see MAX_INLINED_COPIES).
