@@ -460,7 +460,7 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     computed = {i for i, c in enumerate(output) if c not in table.c}
     written = [c for c in output if c in table.c]
     for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
-        checksum = f"chunks:{chunk_digest(piece.data).checksum}"
+        checksum = f"chunks:{chunk_digest(piece.data, piece.rows).checksum}"
 
         def write(data: bytes = piece.data, checksum: str = checksum) -> str:
             copy_in(ctx.target.conn, table, written, without_fields(data, computed) if computed else data)

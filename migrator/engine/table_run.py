@@ -37,6 +37,7 @@ from migrator.engine.transforms import RowTransform, hash_key_from, row_transfor
 from migrator.engine.verify import verification_manifest, verify_recorded
 from migrator.errors import DanglingRowsError, SafetyError, UsageError
 from migrator.plan.load import LoadedPlan
+from migrator.startup_gc import start_up_done
 from migrator.stores.sql import connect, ledger
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import refused_before_writing, translated
@@ -149,6 +150,7 @@ def _copy_all(
     ctx = CopyContext(prep, prep.conn, target, run_id, options.observer, options.stop, trail)
     # Cut once, in the run's snapshot, and recorded before any unit runs: a resume reuses them.
     ranges = plan_ranges(ctx, prep.copied_tables, options.env, options.workers)
+    start_up_done()  # the copy's loop from here: garbage collected as usual (startup_gc.py)
     if options.dask is not None:
         copies = _copy_on_dask(ctx, options.dask, options.workers, ranges)
     else:

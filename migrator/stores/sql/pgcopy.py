@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql.literal import literal_sql
-from migrator.stores.sql.pgstream import copy_out_pieces
+from migrator.stores.sql.pgstream import copy_out_counted
 from migrator.verify.digest import EMPTY, Digest
 
 _ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v", b"\\": b"\\"}
@@ -50,16 +51,23 @@ def copy_out_chunks(
     chunk_rows: int,  # type: ignore[type-arg]
 ) -> Iterator[CopyChunk]:
     """The query's rows as COPY text, `chunk_rows` lines at a time (see pgstream)."""
-    for data in copy_out_text(source, query, chunk_rows):
-        yield _chunk(data, key_positions, key_types)
+    for data, rows in _copy_out(source, query, chunk_rows):
+        yield _chunk(data, rows, key_positions, key_types)
 
 
 def copy_out_text(source: Connection, query: sa.Select, chunk_rows: int) -> Iterator[bytes]:  # type: ignore[type-arg]
     """The query's rows as COPY text, `chunk_rows` whole lines at a time (see pgstream)."""
+    with closing(_copy_out(source, query, chunk_rows)) as pieces:
+        for data, _ in pieces:
+            yield data
+
+
+def _copy_out(source: Connection, query: sa.Select, chunk_rows: int) -> Generator[tuple[bytes, int], None, None]:  # type: ignore[type-arg]
+    """Each piece of `copy_out_text` with its number of rows."""
     sql = literal_sql(query, source)
     raw = source.connection.driver_connection
     assert raw is not None
-    yield from copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", chunk_rows)  # type: ignore[arg-type]
+    yield from copy_out_counted(raw, f"COPY ({sql}) TO STDOUT", chunk_rows)  # type: ignore[arg-type]
 
 
 def copy_in(target: Connection, table: sa.Table, columns: list[str], data: bytes) -> None:
@@ -97,11 +105,11 @@ def key_parser(column_type: sa.types.TypeEngine) -> Callable[[str], Any]:  # typ
     return parsers.get(python_type, str)
 
 
-def _chunk(data: bytes, positions: list[int], types: list[Callable[[str], Any]]) -> CopyChunk:
+def _chunk(data: bytes, rows: int, positions: list[int], types: list[Callable[[str], Any]]) -> CopyChunk:
     last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 : -1]
     fields = last_line.split(b"\t")
     key = tuple(parse(_unescape(fields[i]).decode()) for i, parse in zip(positions, types, strict=True))
-    return CopyChunk(data, data.count(b"\n"), key)
+    return CopyChunk(data, rows, key)
 
 
 def _unescape(field: bytes) -> bytes:
@@ -118,14 +126,14 @@ def _unescape(field: bytes) -> bytes:
     return bytes(out)
 
 
-def chunk_digest(data: bytes) -> Digest:
+def chunk_digest(data: bytes, rows: int) -> Digest:
     """The digest of one chunk of COPY text, its rows in key order, hashed whole as it streamed by.
 
     The same key range read back from the target in key order is the same bytes, so one hash call
     per chunk (in C, and without the GIL for a buffer this size) replaces one per row: per-row
     hashing in Python was most of a verification's own time. The chunks' hashes are summed into
     the table's digest, as every unit's are (verify.digest)."""
-    return Digest(data.count(b"\n"), hashlib.blake2b(data, digest_size=8).hexdigest())
+    return Digest(rows, hashlib.blake2b(data, digest_size=8).hexdigest())
 
 
 def copy_out_digest(
@@ -150,9 +158,9 @@ def copy_out_digest(
         query = sa.select(*[table.c[c] for c in columns]).where(*key_range(key_columns, lower, upper))
         sql = literal_sql(query.order_by(*key_columns), conn)
         hashed, rows = hashlib.blake2b(digest_size=8), 0
-        for data in copy_out_pieces(raw, f"COPY ({sql}) TO STDOUT", DIGEST_PIECE_ROWS):  # type: ignore[arg-type]
+        for data, lines in copy_out_counted(raw, f"COPY ({sql}) TO STDOUT", DIGEST_PIECE_ROWS):  # type: ignore[arg-type]
             hashed.update(data)
-            rows += data.count(b"\n")
+            rows += lines
         total = total.plus(Digest(rows, hashed.hexdigest()) if rows else EMPTY)
     return total
 

@@ -12,7 +12,8 @@ drained as psycopg does, so the connection stays usable.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from typing import Any
 
 import psycopg
@@ -24,6 +25,16 @@ _WAIT_SECONDS = 1.0  # select() timeout; the loop just waits again, so a long qu
 
 def copy_out_pieces(connection: psycopg.Connection[Any], statement: str, rows_per_piece: int) -> Iterator[bytes]:
     """The COPY text of `statement` (a `COPY ... TO STDOUT`), `rows_per_piece` rows at a time."""
+    with closing(copy_out_counted(connection, statement, rows_per_piece)) as pieces:
+        for data, _ in pieces:
+            yield data
+
+
+def copy_out_counted(
+    connection: psycopg.Connection[Any], statement: str, rows_per_piece: int
+) -> Generator[tuple[bytes, int], None, None]:
+    """`copy_out_pieces`, each piece with its rows, counted as they came: counting the lines of
+    every piece again took as long as hashing them."""
     pgconn = connection.pgconn
     pgconn.send_query(statement.encode())  # raises psycopg's OperationalError if it cannot be sent
     first = _next_result(pgconn)
@@ -39,7 +50,7 @@ def copy_out_pieces(connection: psycopg.Connection[Any], statement: str, rows_pe
                 buffer += data
                 rows += 1
                 if rows == rows_per_piece:
-                    yield bytes(buffer)
+                    yield bytes(buffer), rows
                     buffer, rows = bytearray(), 0
             elif nbytes == _ROWS_READY:
                 _wait_readable(pgconn)
@@ -49,7 +60,7 @@ def copy_out_pieces(connection: psycopg.Connection[Any], statement: str, rows_pe
         finished = True
         _finish(pgconn)
         if buffer:
-            yield bytes(buffer)
+            yield bytes(buffer), rows
     finally:
         if not finished:
             _abandon(connection)
