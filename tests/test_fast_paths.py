@@ -4,11 +4,8 @@ dangling counts on request, and the re-run that answers from the target's ledger
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -27,6 +24,7 @@ from migrator.plan.load import load_plan
 from migrator.stores.sql.connect import parse_url, redact
 from migrator.stores.sql.pgstream import copy_out_pieces
 from migrator.stores.sql.snapshot import plain_batches, stream
+from tests.entry_probe import run_entry
 
 PLANS = Path(__file__).parent / "plans"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -232,19 +230,10 @@ def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalch
     assert fast is not None and full.status == "already-finished"
     assert asdict(fast) == {**asdict(full), "seconds": 0.0}
     # Through the CLI, the answer comes before SQLAlchemy, sqlglot or the CLI framework is imported.
-    probe = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('imported:', *(m in sys.modules for m in ('sqlalchemy', 'sqlglot', 'typer'))))\n"
-        f"sys.argv = ['migrator', 'run', {str(plan)!r}, '--format', 'json', '--workers', '2']\n"
-        "from migrator.cli.entry import main\n"
-        "main()\n"
-    )
-    again = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
+    again = run_entry(
+        ["run", str(plan), "--format", "json", "--workers", "2"],
+        env,
+        report="'imported:', *(m in sys.modules for m in ('sqlalchemy', 'sqlglot', 'typer'))",
     )
     assert again.returncode == 0, again.stderr
     assert '"status": "already-finished"' in again.stdout

@@ -5,9 +5,6 @@ whatever the command does; and nothing changes for code that never held it (test
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from migrator import startup_gc
+from tests.entry_probe import run_entry
 
 PLANS = Path(__file__).parent / "plans"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,22 +70,11 @@ def test_a_run_collects_again_when_its_copy_begins(chinook_sqlite: Path, tmp_pat
         "TARGET_URL": f"sqlite:///{tmp_path / 'us.db'}",
         "STATE_DIR": str(tmp_path / "state"),
     }
-    probe = (
-        "import atexit, gc, sys\n"
-        "import migrator.startup_gc as held\n"
-        "held.HOLD_LIMIT = 3600.0\n"
-        "atexit.register(lambda: print('collecting:', gc.isenabled(), gc.get_freeze_count() > 0))\n"
-        f"sys.argv = ['migrator', 'run', {str(plan)!r}, '--format', 'json']\n"
-        "from migrator.cli.entry import main\n"
-        "main()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    done = run_entry(
+        ["run", str(plan), "--format", "json"],
+        env,
+        before="import gc\nimport migrator.startup_gc as held\nheld.HOLD_LIMIT = 3600.0\n",
+        report="'collecting:', gc.isenabled(), gc.get_freeze_count() > 0",
     )
     assert done.returncode == 0, done.stderr
     assert '"status": "finished"' in done.stdout
