@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from migrator.stores.sql.literal import literal_sql
-from migrator.stores.sql.pgstream import copy_out_counted
+from migrator.stores.sql.pgstream import copy_out_counted, copy_out_pieces
 from migrator.verify.digest import EMPTY, Digest
 
 _ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v", b"\\": b"\\"}
@@ -57,17 +56,19 @@ def copy_out_chunks(
 
 def copy_out_text(source: Connection, query: sa.Select, chunk_rows: int) -> Iterator[bytes]:  # type: ignore[type-arg]
     """The query's rows as COPY text, `chunk_rows` whole lines at a time (see pgstream)."""
-    with closing(_copy_out(source, query, chunk_rows)) as pieces:
-        for data, _ in pieces:
-            yield data
+    yield from copy_out_pieces(*_copy_of(source, query), chunk_rows)
 
 
-def _copy_out(source: Connection, query: sa.Select, chunk_rows: int) -> Generator[tuple[bytes, int], None, None]:  # type: ignore[type-arg]
+def _copy_out(source: Connection, query: sa.Select, chunk_rows: int) -> Iterator[tuple[bytes, int]]:  # type: ignore[type-arg]
     """Each piece of `copy_out_text` with its number of rows."""
-    sql = literal_sql(query, source)
+    yield from copy_out_counted(*_copy_of(source, query), chunk_rows)
+
+
+def _copy_of(source: Connection, query: sa.Select) -> tuple[Any, str]:  # type: ignore[type-arg]
+    """The driver's connection under `source`, and the `COPY ... TO STDOUT` that reads `query`."""
     raw = source.connection.driver_connection
     assert raw is not None
-    yield from copy_out_counted(raw, f"COPY ({sql}) TO STDOUT", chunk_rows)  # type: ignore[arg-type]
+    return raw, f"COPY ({literal_sql(query, source)}) TO STDOUT"
 
 
 def copy_in(target: Connection, table: sa.Table, columns: list[str], data: bytes) -> None:
@@ -146,8 +147,6 @@ def copy_out_digest(
     """A target table's digest taken as the run took it: each chunk's key range, between the last
     keys the run recorded, read back with COPY in key order and hashed whole. The first range is
     open below and the last open above, so that every row of the table falls in exactly one."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
     key_columns = [table.c[k] for k in key]
     # Each range runs from the previous chunk's last key to this one's; the last chunk's own end is
     # no bound, so that rows past it (which the run did not write) fall in it, and differ.
@@ -156,9 +155,8 @@ def copy_out_digest(
     total = EMPTY
     for lower, upper in bounds:
         query = sa.select(*[table.c[c] for c in columns]).where(*key_range(key_columns, lower, upper))
-        sql = literal_sql(query.order_by(*key_columns), conn)
         hashed, rows = hashlib.blake2b(digest_size=8), 0
-        for data, lines in copy_out_counted(raw, f"COPY ({sql}) TO STDOUT", DIGEST_PIECE_ROWS):  # type: ignore[arg-type]
+        for data, lines in copy_out_counted(*_copy_of(conn, query.order_by(*key_columns)), DIGEST_PIECE_ROWS):
             hashed.update(data)
             rows += lines
         total = total.plus(Digest(rows, hashed.hexdigest()) if rows else EMPTY)
