@@ -1,6 +1,6 @@
 """The database's own limit for each benchmark path: the fastest plain way to move the same rows.
 
-    python bench/limits.py pg-pg         --source URL --target URL  --queries FILE.json [--parallel 2]
+    python bench/limits.py pg-pg         --source URL --target URL  --queries FILE.json [--parallel 2] [--format binary]
     python bench/limits.py pg-sqlite     --source URL --target FILE --queries FILE.json
     python bench/limits.py sqlite-sqlite --source FILE --target FILE --queries FILE.json
     python bench/limits.py pg-count      --source URL               --queries FILE.json [--parallel 2]
@@ -12,7 +12,8 @@ copy and of the constraints phase, rows per table.
 
 - pg-pg: per table, `psql -c "COPY (sql) TO STDOUT" | psql -c "COPY t FROM STDIN"` into tables that
   have no constraint, `--parallel` tables at a time (largest first); then primary keys, unique keys and
-  foreign-key indexes (also `--parallel` tables at a time), then the foreign keys.
+  foreign-key indexes (also `--parallel` tables at a time), then the foreign keys. `--format binary`
+  pipes COPY's binary format instead of its text (both ends: `... (FORMAT binary)`).
 - pg-sqlite: `COPY (sql) TO STDOUT` read through psycopg's `cursor.copy()`, its text format split
   into fields in Python (`\\N` is NULL, backslash escapes undone; values stay text, and SQLite's
   column affinity stores the integers as integers), `executemany` into SQLite, one transaction per
@@ -72,16 +73,17 @@ def _per_table(
 # --- PostgreSQL -> PostgreSQL -----------------------------------------------------------------------
 
 
-def _pipe(source: str, target: str, table: str, query: str) -> tuple[int, float]:
-    """One COPY pipe between two psql processes; returns (rows, seconds)."""
+def _pipe(source: str, target: str, table: str, query: str, copy_format: str) -> tuple[int, float]:
+    """One COPY pipe between two psql processes, in COPY's text or binary format; returns (rows, seconds)."""
     started = time.monotonic()
+    options = " (FORMAT binary)" if copy_format == "binary" else ""
     reader = subprocess.Popen(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source, "-c", f"COPY ({query}) TO STDOUT"],
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source, "-c", f"COPY ({query}) TO STDOUT{options}"],
         stdout=subprocess.PIPE,
         env={**os.environ, "PGOPTIONS": PGOPTIONS},
     )
     writer = subprocess.run(
-        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", f"COPY {table} FROM STDIN"],
+        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-d", target, "-c", f"COPY {table} FROM STDIN{options}"],
         stdin=reader.stdout,
         capture_output=True,
         text=True,
@@ -103,11 +105,17 @@ def _execute_all(url: str, statements: list[str]) -> None:
             conn.execute(statement)  # type: ignore[arg-type]
 
 
-def pg_pg(source: str, target: str, queries: dict[str, str], sizes: dict[str, int], parallel: int) -> dict[str, Any]:
+def pg_pg(
+    source: str, target: str, queries: dict[str, str], sizes: dict[str, int], parallel: int, copy_format: str = "text"
+) -> dict[str, Any]:
     tables = [schema.BY_NAME[name] for name in queries]
     _execute_all(target, [schema.pg_bare(t) for t in tables])
     started = time.monotonic()
-    results = _per_table(lambda name: _pipe(source, target, name, queries[name]), queries, sizes, parallel)
+
+    def pipe(name: str) -> tuple[int, float]:
+        return _pipe(source, target, name, queries[name], copy_format)
+
+    results = _per_table(pipe, queries, sizes, parallel)
     copied = time.monotonic()
     with ThreadPoolExecutor(parallel) as pool:
         for future in [pool.submit(_execute_all, target, schema.pg_keys(t)) for t in tables]:
@@ -248,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", help="PostgreSQL URL (an empty database) or SQLite file; not for the counts")
     parser.add_argument("--queries", type=Path, required=True, help='JSON: {"tables": {T: sql}, "rows": {T: n}}')
     parser.add_argument("--parallel", type=int, default=2, help="pg-pg, pg-count: tables at once (default 2)")
+    parser.add_argument("--format", choices=["text", "binary"], default="text", help="pg-pg: COPY's format (text)")
     args = parser.parse_args(argv)
     spec = json.loads(args.queries.read_text(encoding="utf-8"))
     queries, sizes = spec["tables"], spec.get("rows") or {}
@@ -258,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.path == "sqlite-count":
         result = sqlite_count(Path(args.source), queries)
     elif args.path == "pg-pg":
-        result = pg_pg(args.source, args.target, queries, sizes, args.parallel)
+        result = pg_pg(args.source, args.target, queries, sizes, args.parallel, args.format)
     elif args.path == "pg-sqlite":
         result = pg_sqlite(args.source, Path(args.target), queries)
     else:

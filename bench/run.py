@@ -473,6 +473,8 @@ class Runner:
         self.log("  limit ...")
         limit_cmd = [sys.executable, str(BENCH / "limits.py"), path, "--source", limit_source]
         limit_cmd += ["--target", limit_target, "--queries", str(spec), "--parallel", str(self.args.parallel)]
+        if path == "pg-pg":
+            limit_cmd += ["--format", self.args.limit_format]
         limit = self.timed(limit_cmd, self.base_env, path)
         if limit.ok:
             figures = limit.json_out()
@@ -888,6 +890,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sqlite-source", type=Path, help="SQLite source file (default WORKDIR/source.db, exported)")
     parser.add_argument("--workdir", type=Path, help="SQLite files, plan state, queries (default: a temporary folder)")
     parser.add_argument("--parallel", type=int, default=2, help="pg-pg limit: tables piped at once (default 2)")
+    parser.add_argument(
+        "--limit-format",
+        choices=["text", "binary"],
+        default="text",
+        help="pg-pg limit: COPY's format in its psql pipes (default text, the limit the bars are set against)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds any other stage may take (default 600)")
     parser.add_argument("--run-timeout", type=float, default=1800, help="seconds the first migrator run may take")
     parser.add_argument("--profile", type=Path, help="profile the pg-pg migrator run with py-spy into this folder")

@@ -249,13 +249,13 @@ def test_postgresql_digests_are_computed_in_the_server_and_catch_a_change(
     done = run_cli("run", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
     assert done.returncode == 0, done.stderr
     verification = json.loads(done.stdout)["verification"]
-    # The run hashed the COPY text as it streamed by, and read only the target to compare.
-    assert verification["ok"] and verification["tables"]["invoice"]["method"] == "chunks"
+    # The run hashed the COPY tuples (binary: built-in types) as they streamed by, and read only the target.
+    assert verification["ok"] and verification["tables"]["invoice"]["method"] == "binary-chunks"
     again = run_cli("verify", plans / "chinook_us_pg.yaml", "--format", "json", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     # By default `verify` compares with what the run read, as the run did: only the target is read.
     checked = json.loads(again.stdout)
-    assert checked["tables"]["invoice"]["method"] == "chunks"
+    assert checked["tables"]["invoice"]["method"] == "binary-chunks"
     assert checked["reference"].startswith("what run ") and "snapshot" in checked["reference"]
     fresh = run_cli("verify", plans / "chinook_us_pg.yaml", "--against-source", "--format", "json", env=env)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr

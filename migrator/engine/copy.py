@@ -7,7 +7,7 @@ import operator
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,9 @@ from migrator.errors import PermanentError
 from migrator.stores.sql import ledger
 from migrator.stores.sql.cancel import canceller
 from migrator.stores.sql.errors import guarded, guarded_iter
+from migrator.stores.sql.pgbinary import binary_types, copy_out_binary_chunks
 from migrator.stores.sql.pgcopy import (
+    CopyChunk,
     chunk_digest,
     copy_in,
     copy_out_chunks,
@@ -50,6 +52,7 @@ from migrator.stores.sql.sqlite_attach import (
 )
 from migrator.stores.sql.subset_sql import TableQuery
 from migrator.stores.sql.typemap_digest import TYPEMAP, canonical_rows, source_canonicals
+from migrator.stores.sql.verify_sql import BINARY_CHUNKS, TEXT_CHUNKS
 from migrator.stores.sql.writer import insert_bound, insert_json, insert_tuples, update_rows, write_rows
 from migrator.verify.digest import Digest, combine
 
@@ -71,6 +74,8 @@ class CopyContext:
     trail: RunTrail
     stager: Stager | None = None  # SQLite to SQLite: the subsets staged ahead (see staging_ahead)
     attempt: str | None = None  # --executor dask: the client's attempt, which fences its units (ledger.take_over)
+    # PostgreSQL to PostgreSQL: each table's column types (OIDs) where it travels in binary, else {}.
+    binary_types: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @cached_property
     def sizes(self) -> dict[str, float]:
@@ -449,24 +454,61 @@ def _typemap_canonicals(
 
 
 def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tuple[str, ...]) -> Iterator[_Chunk]:  # type: ignore[type-arg]
-    """PostgreSQL to PostgreSQL: COPY text, cut in chunks, never parsed into rows."""
+    """PostgreSQL to PostgreSQL: COPY tuples, binary where the types allow (pgbinary) and text
+    otherwise, cut in chunks, never parsed into rows. The format is decided here, on the calling
+    thread: the chunks themselves may be read ahead on another (prefetched)."""
     source_table = ctx.prep.source.table(name)
     output = [c.name for c in statement.selected_columns]
     positions = [output.index(k) for k in order_by]
-    parsers = [key_parser(source_table.c[k].type) for k in order_by]
     chunk_rows = ctx.prep.loaded.plan.data.chunk_rows
     table = ctx.target.tables[name]
     # Columns the target computes (generated) are read, for the digest, but not written.
     computed = {i for i, c in enumerate(output) if c not in table.c}
     written = [c for c in output if c in table.c]
-    for piece in copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows):
-        checksum = f"chunks:{chunk_digest(piece.data, piece.rows).checksum}"
+    if not computed and _in_binary(ctx, name, source_table, table, output, order_by):
+        key_types = [ctx.binary_types[name][k] for k in order_by]
+        pieces = copy_out_binary_chunks(ctx.source, statement, positions, key_types, chunk_rows)
+        return _copied(ctx, table, written, pieces, BINARY_CHUNKS)
+    parsers = [key_parser(source_table.c[k].type) for k in order_by]
+    pieces = copy_out_chunks(ctx.source, statement, positions, parsers, chunk_rows)
+    return _copied(ctx, table, written, pieces, TEXT_CHUNKS, computed)
 
-        def write(data: bytes = piece.data, checksum: str = checksum) -> str:
-            copy_in(ctx.target.conn, table, written, without_fields(data, computed) if computed else data)
-            return checksum
 
-        yield _Chunk(piece.rows, piece.last_key, write)
+def _copied(
+    ctx: CopyContext,
+    table: sa.Table,
+    written: list[str],
+    pieces: Iterator[CopyChunk],
+    method: str,
+    computed: set[int] | None = None,
+) -> Iterator[_Chunk]:
+    """Each piece as a unit that writes it with `COPY ... FROM STDIN` (less the `computed` fields)."""
+    with closing(pieces):  # type: ignore[type-var]
+        for piece in pieces:
+            checksum = f"{method}:{chunk_digest(piece.data, piece.rows).checksum}"
+
+            def write(data: bytes = piece.data, checksum: str = checksum) -> str:
+                rows = without_fields(data, computed) if computed else data
+                copy_in(ctx.target.conn, table, written, rows, binary=method == BINARY_CHUNKS)
+                return checksum
+
+            yield _Chunk(piece.rows, piece.last_key, write)
+
+
+def _in_binary(
+    ctx: CopyContext, name: str, source_table: sa.Table, table: sa.Table, columns: list[str], key: tuple[str, ...]
+) -> bool:
+    """Whether the table travels in COPY's binary format, decided once per table and worker: where
+    its types allow (pgbinary), unless chunks of it were committed in text before (by a version
+    before the binary format), which would mix two digest methods in one table."""
+    if name not in ctx.binary_types:
+        conn = ctx.target.conn
+        types = binary_types(ctx.source, source_table, conn, table, columns, list(key))
+        done = ledger.progress(conn, ctx.prep.loaded.plan.name, "table", name)
+        conn.commit()
+        in_text = any(c.startswith(f"{TEXT_CHUNKS}:") for c in done.checksums)
+        ctx.binary_types[name] = types if types is not None and not in_text else {}
+    return bool(ctx.binary_types[name])
 
 
 def _parsed_chunks(

@@ -46,7 +46,9 @@ from migrator.stores.sql.typemap_digest import (
 )
 from migrator.stores.sql.types import translate
 from migrator.stores.sql.verify_sql import (
+    BINARY_CHUNKS,
     STORED_METHODS,
+    TEXT_CHUNKS,
     as_stored,
     count,
     keyed_rows,
@@ -201,11 +203,11 @@ def verify_recorded(
 def _target_digest(
     target: Connection, table: sa.Table, columns: list[str], method: str, key: list[str], chunk_ends: ChunkEnds
 ) -> Digest:
-    if method == "chunks":
+    if method in (TEXT_CHUNKS, BINARY_CHUNKS):
         # Imported here: psycopg's import is a tenth of a SQLite target's whole verification.
         from migrator.stores.sql.pgcopy import copy_out_digest
 
-        return copy_out_digest(target, table, columns, key, chunk_ends())
+        return copy_out_digest(target, table, columns, key, chunk_ends(), binary=method == BINARY_CHUNKS)
     if method == "postgresql":
         return pg_digest(target, target_rows(table, columns, []), columns)
     if method == STORED:
@@ -227,8 +229,9 @@ def _against_source(prep: Prepared, env: dict[str, str], workers: int) -> Verify
 
 
 Digests = dict[str, "TableDigest"]
-_CHUNKED = ("chunks", STORED_CHUNKS)  # digests taken between the chunks' last keys, which the ledger holds
-_IN_THE_DATABASE = ("chunks", "postgresql", STORED_CHUNKS)  # digests whose work the target's database does
+# Digests taken between the chunks' last keys, which the ledger holds.
+_CHUNKED = (TEXT_CHUNKS, BINARY_CHUNKS, STORED_CHUNKS)
+_IN_THE_DATABASE = (*_CHUNKED, "postgresql")  # digests whose work the target's database does
 ChunkEnds = Callable[[], list[tuple[Any, ...] | None]]  # the run's chunk bounds, read from the ledger when needed
 # A string: its SQLAlchemy types are imported for the type checker only.
 TableChecks: TypeAlias = "Callable[[Prepared, Connection, dict[str, sa.Table], str, Digests], list[Check]]"

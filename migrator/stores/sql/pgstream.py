@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import select
 from collections.abc import Generator, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import errors, pq
 
 _ROWS_READY = 0  # get_copy_data: nothing buffered yet
+_TRAILER_LENGTH = 2  # the binary format's last message: a field count of -1
+BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+BINARY_HEADER = BINARY_SIGNATURE + bytes(8)  # no flags, no extension
+BINARY_TRAILER = b"\xff\xff"
 _WAIT_SECONDS = 1.0  # select() timeout; the loop just waits again, so a long query is fine
 
 
@@ -35,13 +39,8 @@ def copy_out_counted(
 ) -> Generator[tuple[bytes, int], None, None]:
     """`copy_out_pieces`, each piece with its rows, counted as they came (one message is one row):
     counting a piece's lines again took 40% of the time of hashing it."""
-    pgconn = connection.pgconn
-    pgconn.send_query(statement.encode())  # raises psycopg's OperationalError if it cannot be sent
-    first = _next_result(pgconn)
-    if first is None or first.status != pq.ExecStatus.COPY_OUT:
-        _raise_from(pgconn, first)
-    finished = False
-    try:
+    pgconn = _started(connection, statement)
+    with _abandoned_unless_read(connection):
         buffer, rows = bytearray(), 0
         get = pgconn.get_copy_data
         while True:
@@ -57,13 +56,82 @@ def copy_out_counted(
                 pgconn.consume_input()
             else:  # -1: the data is over; -2: an error, which the final result names
                 break
-        finished = True
-        _finish(pgconn)
-        if buffer:
-            yield bytes(buffer), rows
-    finally:
-        if not finished:
-            _abandon(connection)
+    _finish(pgconn)
+    if buffer:
+        yield bytes(buffer), rows
+
+
+def copy_out_binary(
+    connection: psycopg.Connection[Any], statement: str, rows_per_piece: int
+) -> Generator[tuple[bytes, int, bytes], None, None]:
+    """The tuples of `statement` (a `COPY ... TO STDOUT (FORMAT binary)`), `rows_per_piece` at a
+    time, without the format's header and trailer: each piece with its rows and its last tuple (for
+    the key to resume after: tuples have no end mark to find the last one by)."""
+    pgconn = _started(connection, statement)
+    with _abandoned_unless_read(connection):
+        buffer, rows, last = bytearray(), 0, b""
+        nbytes, data = _first_message(pgconn)
+        if nbytes > 0:  # the header, then the first tuple or (no rows) the trailer
+            data = data[_header_length(data) :]
+            nbytes = len(data)
+        get = pgconn.get_copy_data
+        while True:
+            if nbytes > _TRAILER_LENGTH:  # a tuple (one of no column, also 2 bytes, is never copied)
+                buffer += data
+                rows += 1
+                last = data
+                if rows == rows_per_piece:
+                    yield bytes(buffer), rows, bytes(last)
+                    buffer, rows = bytearray(), 0
+            elif nbytes == _ROWS_READY:
+                _wait_readable(pgconn)
+                pgconn.consume_input()
+            elif nbytes < 0:  # as copy_out_counted
+                break
+            nbytes, data = get(1)
+    _finish(pgconn)
+    if buffer:
+        yield bytes(buffer), rows, bytes(last)
+
+
+def _first_message(pgconn: pq.abc.PGconn) -> tuple[int, Any]:
+    """The COPY's first message (its size and data), or its end (-1, -2), once it has come."""
+    while True:
+        nbytes, data = pgconn.get_copy_data(1)
+        if nbytes != _ROWS_READY:
+            return nbytes, data
+        _wait_readable(pgconn)
+        pgconn.consume_input()
+
+
+def _header_length(message: Any) -> int:
+    """The length of the binary format's header that begins `message`: its signature, flags and
+    extension area (PostgreSQL writes none, but the format allows one)."""
+    if bytes(message[: len(BINARY_SIGNATURE)]) != BINARY_SIGNATURE:
+        raise psycopg.DataError("the binary COPY does not begin with the format's signature")
+    extension = int.from_bytes(message[len(BINARY_SIGNATURE) + 4 : len(BINARY_SIGNATURE) + 8], "big")
+    return len(BINARY_SIGNATURE) + 8 + extension
+
+
+def _started(connection: psycopg.Connection[Any], statement: str) -> pq.abc.PGconn:
+    """The connection's libpq connection, with the `COPY ... TO STDOUT` sent and its data coming."""
+    pgconn = connection.pgconn
+    pgconn.send_query(statement.encode())  # raises psycopg's OperationalError if it cannot be sent
+    first = _next_result(pgconn)
+    if first is None or first.status != pq.ExecStatus.COPY_OUT:
+        _raise_from(pgconn, first)
+    return pgconn
+
+
+@contextmanager
+def _abandoned_unless_read(connection: psycopg.Connection[Any]) -> Iterator[None]:
+    """Left before the data ended (an error downstream, a piece left unread, Ctrl-C): the COPY is
+    cancelled and drained (`_abandon`), so that the connection stays usable."""
+    try:
+        yield
+    except BaseException:
+        _abandon(connection)
+        raise
 
 
 def _wait_readable(pgconn: pq.abc.PGconn) -> None:

@@ -19,8 +19,9 @@ BATCH = 20_000
 Row = dict[str, Any]
 # Digests over the values as the databases store them (same dialect on both sides): SQLite's
 # stored spelling of each value (per row, or per chunk), PostgreSQL's text output (in COPY chunks,
-# or summed in the server).
-STORED_METHODS = frozenset({STORED, STORED_CHUNKS, "chunks", "postgresql"})
+# or summed in the server) or its binary tuples (in COPY chunks).
+TEXT_CHUNKS, BINARY_CHUNKS = "chunks", "binary-chunks"
+STORED_METHODS = frozenset({STORED, STORED_CHUNKS, TEXT_CHUNKS, BINARY_CHUNKS, "postgresql"})
 
 
 def orphans(
