@@ -174,8 +174,11 @@ def test_a_binary_copy_keeps_every_value_and_catches_a_changed_one(run_cli, pg_u
     assert result["verification"]["ok"], result["verification"]
     assert _texts(target, "measures", KEY) == _texts(source, "measures", KEY)
     assert _texts(target, "moods", "id") == _texts(source, "moods", "id")
+    receipt = result["receipt"]
+    assert run_cli("verify", plan, "--receipt", receipt).returncode == 0, "the receipt's digests hold"
     # 1.50 and 1.5 are equal numbers, and different values: the scale is part of it.
     _execute(target, "UPDATE measures SET exact = 1.5 WHERE exact = 1.50")
+    assert run_cli("verify", plan, "--receipt", receipt).returncode == 1, "the receipt's digests see it"
     checked = run_cli("verify", plan, "--format", "json")
     assert checked.returncode == 1, checked.stdout + checked.stderr
     failed = [c for c in json.loads(checked.stdout)["checks"] if not c["ok"]]
