@@ -132,13 +132,10 @@ def test_binary_pieces_raise_the_servers_error_and_leave_the_connection_usable(p
 
 def test_binary_applies_only_where_both_sides_hold_the_same_built_in_types(pg_url_factory) -> None:  # type: ignore[no-untyped-def]
     source, target = pg_url_factory(), pg_url_factory()
-    _execute(
-        source, MEASURES + "CREATE TABLE widened (id int PRIMARY KEY, n int); CREATE TABLE by_ip (ip inet PRIMARY KEY);"
-    )
-    _execute(
-        target,
-        MEASURES + "CREATE TABLE widened (id int PRIMARY KEY, n bigint); CREATE TABLE by_ip (ip inet PRIMARY KEY);",
-    )
+    both = MEASURES + "CREATE TABLE by_ip (ip inet PRIMARY KEY);"
+    both += "CREATE TABLE grants (id int PRIMARY KEY, acl aclitem[]);"
+    _execute(source, both + "CREATE TABLE widened (id int PRIMARY KEY, n int);")
+    _execute(target, both + "CREATE TABLE widened (id int PRIMARY KEY, n bigint);")
     engines = sa.create_engine(source), sa.create_engine(target)
     try:
         with engines[0].connect() as theirs, engines[1].connect() as ours:
@@ -153,6 +150,8 @@ def test_binary_applies_only_where_both_sides_hold_the_same_built_in_types(pg_ur
             assert types("moods", ["id"], ["id"]) is not None
             assert types("widened", ["id", "n"], ["id"]) is None, "an int4 must not be read into an int8"
             assert types("by_ip", ["ip"], ["ip"]) is None, "a key type whose value is not read back exactly"
+            assert types("grants", ["id", "acl"], ["id"]) is None, "aclitem has no binary form"
+            assert types("grants", ["id"], ["id"]) is not None
     finally:
         for engine in engines:
             engine.dispose()

@@ -8,8 +8,9 @@ less reading it, on a machine where the two servers and the relay share two core
 
 It applies where the representation means the same on both sides: every column of a built-in type
 (an OID below 16384, the same in every database: an array's data names its element type by OID,
-and a user type's OID differs between two databases), and the same type in the target's column as
-in the source's (an int4 read into an int8, or a timestamp into a timestamptz, would be misread).
+and a user type's OID differs between two databases) that has binary send and receive functions,
+and the same type in the target's column as in the source's (an int4 read into an int8, or a
+timestamp into a timestamptz, would be misread).
 Every other table is copied as text (pgcopy). The key to resume after is read from a chunk's last
 tuple by psycopg's own binary loaders, for the key types listed here.
 """
@@ -30,9 +31,14 @@ _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: every OID below is 
 # int8, int2, int4, text, bpchar, varchar, date, timestamp, timestamptz, numeric, uuid: key types
 # whose loaded value the resume query compares exactly as it compares the text path's.
 _KEY_TYPES = frozenset({20, 21, 23, 25, 1042, 1043, 1082, 1114, 1184, 1700, 2950})
+# A type without binary send and receive functions (aclitem), or an array of one, cannot travel
+# in binary at all: such a column's type reads as 0.
 _COLUMN_TYPES = sa.text(
-    "SELECT attname, atttypid::int AS type FROM pg_attribute "
-    "WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+    "SELECT a.attname, CASE WHEN t.typsend::oid <> 0 AND t.typreceive::oid <> 0"
+    " AND (t.typelem = 0 OR (e.typsend::oid <> 0 AND e.typreceive::oid <> 0))"
+    " THEN a.atttypid::int ELSE 0 END AS type"
+    " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem"
+    " WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"
 )
 
 
@@ -49,7 +55,7 @@ def binary_types(
     theirs, ours = column_types(source, source_table), column_types(target, target_table)
     for column in columns:
         oid = theirs.get(column)
-        if oid is None or oid >= _FIRST_USER_OID or ours.get(column) != oid:
+        if oid is None or not 0 < oid < _FIRST_USER_OID or ours.get(column) != oid:
             return None
     return theirs if all(theirs[k] in _KEY_TYPES for k in key) else None
 
