@@ -2,7 +2,7 @@
 
 The text format costs both servers: the source spells every value out, the target parses it back.
 In the binary format each value travels as the type's own send/receive representation: on the
-benchmark's largest table the source's server spent 20% less CPU writing it and the target's 30%
+benchmark's subset the source's backends spent a fifth less CPU writing it and the target's a fifth
 less reading it, on a machine where the two servers and the relay share two cores
 (docs/benchmarks.md). The relay still only cuts the stream into chunks of whole tuples.
 
@@ -68,10 +68,10 @@ def column_types(conn: Connection, table: sa.Table) -> dict[str, int]:
 
 def copy_out_binary_chunks(
     source: Connection,
-    query: sa.Select,
+    query: sa.Select,  # type: ignore[type-arg]
     key_positions: list[int],
     key_types: list[int],
-    chunk_rows: int,  # type: ignore[type-arg]
+    chunk_rows: int,
 ) -> Iterator[CopyChunk]:
     """The query's rows as binary tuples, `chunk_rows` at a time (see pgstream.copy_out_binary),
     each chunk with the key of its last row, read with the loaders of the key's types (OIDs)."""
