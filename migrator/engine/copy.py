@@ -465,8 +465,8 @@ def _copy_chunks(ctx: CopyContext, name: str, statement: sa.Select, order_by: tu
     # Columns the target computes (generated) are read, for the digest, but not written.
     computed = {i for i, c in enumerate(output) if c not in table.c}
     written = [c for c in output if c in table.c]
-    if not computed and _in_binary(ctx, name, source_table, table, output, order_by):
-        key_types = [ctx.binary_types[name][k] for k in order_by]
+    if not computed and (types := _binary_types(ctx, name, source_table, table, output, order_by)):
+        key_types = [types[k] for k in order_by]
         pieces = copy_out_binary_chunks(ctx.source, statement, positions, key_types, chunk_rows)
         return _copied(ctx, table, written, pieces, BINARY_CHUNKS)
     parsers = [key_parser(source_table.c[k].type) for k in order_by]
@@ -495,12 +495,13 @@ def _copied(
             yield _Chunk(piece.rows, piece.last_key, write)
 
 
-def _in_binary(
+def _binary_types(
     ctx: CopyContext, name: str, source_table: sa.Table, table: sa.Table, columns: list[str], key: tuple[str, ...]
-) -> bool:
-    """Whether the table travels in COPY's binary format, decided once per table and worker: where
-    its types allow (pgbinary), unless chunks of it were committed in text before (by a version
-    before the binary format), which would mix two digest methods in one table."""
+) -> dict[str, int]:
+    """The table's column types (OIDs) when it travels in COPY's binary format, else {}: decided once
+    per table and worker, where its types allow (pgbinary), unless chunks of it were committed in
+    text before (by a version before the binary format), which would mix two digest methods in one
+    table."""
     if name not in ctx.binary_types:
         conn = ctx.target.conn
         types = binary_types(ctx.source, source_table, conn, table, columns, list(key))
@@ -508,7 +509,7 @@ def _in_binary(
         conn.commit()
         in_text = any(c.startswith(f"{TEXT_CHUNKS}:") for c in done.checksums)
         ctx.binary_types[name] = types if types is not None and not in_text else {}
-    return bool(ctx.binary_types[name])
+    return ctx.binary_types[name]
 
 
 def _parsed_chunks(
