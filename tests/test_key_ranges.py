@@ -332,6 +332,28 @@ def test_a_ledger_made_before_ranges_gains_the_bounds_column(tmp_path: Path) -> 
         assert ledger.progress(conn, "p", "table", "t").rows == 5
 
 
+def test_the_range_ledger_is_read_for_every_table_at_once(tmp_path: Path) -> None:
+    """What planning the ranges needs of each table (its recorded ranges; whether it has chunks or
+    is complete), as the per-table reads give it, from one read of the plan's units."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with engine.begin() as conn:
+        ledger.ensure(conn)
+        ledger.record_ranges(conn, "p", "r", "sales.orders", [(None, (10,)), ((10,), (20,)), ((20,), None)])
+        ledger.mark_done(conn, "p", "r", "table:users:4", 5, (7,))
+        ledger.mark_done(conn, "p", "r", "complete:regions:0", 0, None)
+        ledger.mark_done(conn, "other plan", "r", "table:likes:0", 5, (7,))
+        ledger.record_ranges(conn, "other plan", "r", "posts", [(None, (3,)), ((3,), None)])
+        known = ledger.range_ledger(conn, "p")
+        assert known.ranges == {"sales.orders": ledger.recorded_ranges(conn, "p", "sales.orders")}
+        assert known.ranges["sales.orders"] == [(None, (10,)), ((10,), (20,)), ((20,), None)]
+        assert known.started == {"users", "regions"}
+        for table in ("users", "regions", "likes", "posts"):
+            started = (
+                ledger.progress(conn, "p", "table", table).chunks + ledger.progress(conn, "p", "complete", table).chunks
+            )
+            assert (table in known.started) == (started > 0)
+
+
 def test_ranges_into_mariadb_give_the_serial_run(source: str, mariadb_url_factory, tmp_path: Path) -> None:
     """A MariaDB target takes ranges too (its ledger's claims are INSERT IGNORE): the same rows and
     digests as one range at a time, and the ranges in its ledger."""

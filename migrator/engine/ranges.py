@@ -78,6 +78,10 @@ def ranges_of(conn: Connection, plan: str, table: str) -> list[KeyRange]:
     """The table's recorded ranges; one whole range when it has none."""
     recorded = ledger.recorded_ranges(conn, plan, table)
     conn.commit()
+    return _key_ranges(recorded)
+
+
+def _key_ranges(recorded: list[tuple[ledger.Bound, ledger.Bound]]) -> list[KeyRange]:
     if not recorded:
         return [WHOLE]
     return [KeyRange(i, lower, upper, len(recorded)) for i, (lower, upper) in enumerate(recorded)]
@@ -91,9 +95,12 @@ def plan_ranges(ctx: CopyContext, names: list[str], env: Mapping[str, str], work
     sizes = ctx.sizes if splits else {}
     per_range = range_size(env, sum(max(0.0, sizes.get(n, 0.0)) for n in names), workers)
     result = {}
+    known = ledger.range_ledger(conn, plan)
+    conn.commit()
     for name in names:
-        ranges = ranges_of(conn, plan, name)
-        if ranges == [WHOLE] and splits and not _started(conn, plan, name):
+        ranges = _key_ranges(known.ranges.get(name, []))
+        # A table with chunks in the ledger goes on as the one range it was; a complete one is done.
+        if ranges == [WHOLE] and splits and name not in known.started:
             cuts = guarded(lambda: _cuts(ctx, name, sizes.get(name, 0.0), per_range), f"cutting {name} in key ranges")  # noqa: B023
             if cuts:
                 bounds = list(zip([None, *cuts], [*cuts, None], strict=True))
@@ -140,15 +147,6 @@ def _range_rows(env: Mapping[str, str]) -> int:
     if value < 1:
         raise UsageError(f"{RANGE_ROWS_VARIABLE} must be at least 1, got {text!r}")
     return value
-
-
-def _started(conn: Connection, plan: str, name: str) -> bool:
-    """Chunks of the table are in the ledger already (it goes on as the one range it was), or its
-    copy is complete (an empty subset has no chunk)."""
-    started = ledger.progress(conn, plan, "table", name).chunks > 0
-    started = started or ledger.progress(conn, plan, "complete", name).chunks > 0
-    conn.commit()
-    return started
 
 
 def _cuts(ctx: CopyContext, name: str, estimated: float, per_range: float) -> list[tuple[object, ...]]:

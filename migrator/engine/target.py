@@ -111,7 +111,7 @@ def create_native(prep: Prepared, target: Target) -> list[str]:
             f"the target has some of the tables to copy ({', '.join(there)}) but not the others: the source's "
             "schema is created as a whole; drop those tables, or use data.schema: existing"
         )
-    execute_all(conn, _before_load(target))
+    execute_all(conn, _before_load(target), together=True)  # none of the tables exists: a first run
     return list(prep.copied_tables)
 
 

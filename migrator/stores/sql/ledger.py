@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -376,6 +377,38 @@ def recorded_ranges(conn: Connection, plan: str, table: str) -> list[tuple[Bound
     prefix = f"range:{table}:"
     where = (units.c.plan == plan, units.c.unit.startswith(prefix, autoescape=True))
     rows = conn.execute(sa.select(units.c.unit, units.c.bounds).where(*where)).all()
+    return _decoded_ranges(rows)
+
+
+@dataclass(frozen=True)
+class RangeLedger:
+    """Every table's recorded ranges, and the tables that have chunks or are complete, read at once:
+    what planning the ranges asks of each table, in one query instead of three per table."""
+
+    ranges: dict[str, list[tuple[Bound, Bound]]]
+    started: set[str]
+
+
+def range_ledger(conn: Connection, plan: str) -> RangeLedger:
+    kinds = ("range", "table", "complete")
+    rows = conn.execute(
+        sa.select(units.c.unit, units.c.bounds).where(
+            units.c.plan == plan, sa.or_(*(units.c.unit.startswith(f"{k}:", autoescape=True) for k in kinds))
+        )
+    ).all()
+    ranges: dict[str, list[Any]] = {}
+    started = set()
+    for row in rows:
+        kind, _, rest = row.unit.partition(":")
+        table = rest.rpartition(":")[0]
+        if kind == "range":
+            ranges.setdefault(table, []).append(row)
+        else:
+            started.add(table)
+    return RangeLedger({table: _decoded_ranges(found) for table, found in ranges.items()}, started)
+
+
+def _decoded_ranges(rows: Sequence[Any]) -> list[tuple[Bound, Bound]]:
     ordered = sorted(rows, key=lambda r: int(r.unit.rsplit(":", 1)[1]))
     return [decode_bounds(r.bounds) for r in ordered]
 

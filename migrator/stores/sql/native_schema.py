@@ -69,9 +69,13 @@ def left_out(dialect: str, conn: Connection, tables: list[str], dropped: dict[st
     return BUILDERS[dialect](conn, tables, dropped).left_out
 
 
-def execute_all(conn: Connection, statements: list[str]) -> None:
+def execute_all(conn: Connection, statements: list[str], *, together: bool = False) -> None:
     """Run the statements in the caller's transaction. In PostgreSQL each runs under a savepoint, and
-    one whose object exists already (a type kept by `--restart`, which drops only tables) is skipped."""
+    one whose object exists already (a type kept by `--restart`, which drops only tables) is skipped.
+    `together`: first tried all at once (`_all_at_once`); for cheap statements only (DDL that makes
+    empty objects), as a failure runs again the ones before it."""
+    if together and conn.dialect.name == "postgresql" and _all_at_once(conn, statements):
+        return
     for statement in statements:
         if conn.dialect.name != "postgresql":
             # No parameters: PyMySQL would read a % in a comment or a trigger's body as one.
@@ -86,6 +90,25 @@ def execute_all(conn: Connection, statements: list[str]) -> None:
                 raise
         else:
             savepoint.commit()
+
+
+def _all_at_once(conn: Connection, statements: list[str]) -> bool:
+    """The statements sent together, under one savepoint: True when every one ran. Where none of
+    their objects exists yet (a first run) they all do, in one round trip, where a savepoint per
+    statement took three (the benchmark's schema: 54 round trips, 20 ms of a 0.3 s start). Else
+    nothing of them is left, and `execute_all` runs them one by one, skipping what is there."""
+    if len(statements) < 2:
+        return False
+    savepoint = conn.begin_nested()
+    try:
+        # Without parameters, psycopg sends the text as one simple query, which may hold many
+        # statements; each `;` on a line of its own, where no statement's last-line comment hides it.
+        conn.exec_driver_sql("\n;\n".join(statements), execution_options={"no_parameters": True})
+    except sa.exc.DBAPIError:
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 _INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) ")

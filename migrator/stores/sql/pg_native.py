@@ -167,7 +167,7 @@ class SchemaDumps:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env=_environment(source),
+            env=_environment(source, programs[0]),
         )
         dump = _Dump(process, Path(work), archive, programs)
         self._dumps.append(dump)
@@ -462,6 +462,9 @@ def _client_programs(server: int) -> tuple[str, str]:
             "copying a PostgreSQL schema into PostgreSQL uses pg_dump and pg_restore, and they are not on the "
             f"PATH: install the PostgreSQL {server} client programs, or use data.schema: existing"
         )
+    unwrapped = _behind_debian_wrapper(pg_dump, pg_restore, server)
+    if unwrapped is not None:
+        return unwrapped
     version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=False).stdout
     found = re.search(r"(\d+)(?:\.\d+)?", version)
     if found is None or int(found.group(1)) < server:
@@ -470,6 +473,28 @@ def _client_programs(server: int) -> tuple[str, str]:
             f"(PostgreSQL {server}): put the PostgreSQL {server} (or newer) client programs first on the PATH"
         )
     return pg_dump, pg_restore
+
+
+_DEBIAN_WRAPPER = "pg_wrapper"  # postgresql-common's dispatcher, which Debian and Ubuntu put on the PATH
+_DEBIAN_VERSIONS = Path("/usr/lib/postgresql")  # its binaries: VERSION/bin/pg_dump
+_DEBIAN_CONFIG = "/etc/postgresql-common"  # the PGSYSCONFDIR the wrapper gives them (pg_service.conf)
+
+
+def _behind_debian_wrapper(pg_dump: str, pg_restore: str, server: int) -> tuple[str, str] | None:
+    """The binaries Debian's pg_wrapper would run, called without it, when the choice is the wrapper's
+    only one: both programs are the wrapper, one PostgreSQL version is installed (with several, the
+    wrapper's rules pick one, and it is asked), at least the server's, and no PGCLUSTER names one.
+    The wrapper is a Perl program: its start took 20 ms of CPU per call here, and a run makes
+    eight calls (the version, the dump, two listings, four scripts), most of them on the path the
+    target's schema waits for. The version is the folder's: no process is started to ask it."""
+    if "PGCLUSTER" in os.environ:
+        return None
+    if any(Path(program).resolve().name != _DEBIAN_WRAPPER for program in (pg_dump, pg_restore)):
+        return None
+    folders = [f for f in _DEBIAN_VERSIONS.glob("*/bin") if f.parent.name.isdigit() and (f / "pg_dump").is_file()]
+    if len(folders) != 1 or int(folders[0].parent.name) < server or not (folders[0] / "pg_restore").is_file():
+        return None
+    return str(folders[0] / "pg_dump"), str(folders[0] / "pg_restore")
 
 
 def _snapshot(source: Connection) -> list[str]:
@@ -497,15 +522,17 @@ def _dump_command(pg_dump: str, source: Connection, archive: Path) -> list[str]:
     return [pg_dump, "-Fc", "--schema-only", *_DEPLOYMENT_SPECIFIC, *_snapshot(source), "-f", str(archive)]
 
 
-def _environment(source: Connection | None) -> dict[str, str]:
+def _environment(source: Connection | None, program: str) -> dict[str, str]:
     env = dict(os.environ)
+    if Path(program).is_relative_to(_DEBIAN_VERSIONS):  # called without pg_wrapper, given what it would set
+        env.setdefault("PGSYSCONFDIR", _DEBIAN_CONFIG)
     if source is not None and source.engine.url.password:
         env["PGPASSWORD"] = str(source.engine.url.password)  # not on the command line, where ps shows it
     return env
 
 
 def _run(command: list[str], source: Connection | None) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, env=_environment(source), check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=_environment(source, command[0]), check=False)
     if done.returncode != 0:
         program = Path(command[0]).name
         raise PermanentError(f"{program} failed while reading the source schema: {done.stderr.strip()}")
