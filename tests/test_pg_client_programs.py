@@ -55,7 +55,13 @@ def test_the_one_installed_version_is_called_directly(debian: Path, monkeypatch:
 
 @pytest.mark.parametrize(
     "case",
-    ["several versions", "older than the server", "PGCLUSTER names one", "pg_dump is no wrapper"],
+    [
+        "several versions",
+        "an old-style version beside",
+        "older than the server",
+        "PGCLUSTER names one",
+        "pg_dump is no wrapper",
+    ],
 )
 def test_the_wrapper_is_asked_when_its_choice_is_not_certain(
     debian: Path, monkeypatch: pytest.MonkeyPatch, case: str
@@ -63,6 +69,10 @@ def test_the_wrapper_is_asked_when_its_choice_is_not_certain(
     versions = [15, 16] if case == "several versions" else [16]
     wrapped = ("pg_restore",) if case == "pg_dump is no wrapper" else ("pg_dump", "pg_restore")
     path = _layout(debian, versions, wrapped=wrapped)
+    if case == "an old-style version beside":  # 9.6's folder: a version the wrapper may choose too
+        old = debian / "lib" / "postgresql" / "9.6" / "bin"
+        old.mkdir(parents=True)
+        (old / "pg_dump").write_text("#!/bin/sh\nexit 0\n")
     if case == "PGCLUSTER names one":
         monkeypatch.setenv("PGCLUSTER", "16/main")
     server = 17 if case == "older than the server" else 16

@@ -491,10 +491,13 @@ def _behind_debian_wrapper(pg_dump: str, pg_restore: str, server: int) -> tuple[
         return None
     if any(Path(program).resolve().name != _DEBIAN_WRAPPER for program in (pg_dump, pg_restore)):
         return None
-    folders = [f for f in _DEBIAN_VERSIONS.glob("*/bin") if f.parent.name.isdigit() and (f / "pg_dump").is_file()]
-    if len(folders) != 1 or int(folders[0].parent.name) < server or not (folders[0] / "pg_restore").is_file():
+    folders = [f for f in _DEBIAN_VERSIONS.glob("*/bin") if (f / "pg_dump").is_file()]
+    if len(folders) != 1 or not folders[0].parent.name.isdigit():  # 9.6 and older: the wrapper knows them
         return None
-    return str(folders[0] / "pg_dump"), str(folders[0] / "pg_restore")
+    folder = folders[0]
+    if int(folder.parent.name) < server or not (folder / "pg_restore").is_file():
+        return None
+    return str(folder / "pg_dump"), str(folder / "pg_restore")
 
 
 def _snapshot(source: Connection) -> list[str]:
