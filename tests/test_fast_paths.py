@@ -240,6 +240,31 @@ def test_a_finished_plan_is_answered_as_the_full_path_answers_it_without_sqlalch
     assert again.stdout.strip().endswith("imported: False False False")
 
 
+def test_verify_of_a_finished_run_leaves_the_plans_sql_unparsed_and_checks_it_otherwise(
+    run_cli, chinook_sqlite: Path, tmp_path: Path
+) -> None:
+    """The ledger's digests of a finished run of this very plan file vouch for its SQL (that run
+    checked it), and need no source: verify imports no sqlglot. A plan file changed since has no
+    such run, and its broken SQL is the error, as before, also when the target does not answer."""
+    env = {"SOURCE_URL": f"sqlite:///{chinook_sqlite}", "TARGET_URL": f"sqlite:///{tmp_path / 'us.db'}"}
+    env["STATE_DIR"] = str(tmp_path / "state")
+    plan = tmp_path / "plan.yaml"
+    shutil.copy(PLANS / "chinook_us_sqlite.yaml", plan)
+    assert run_cli("run", plan, "--format", "json", env=env).returncode == 0
+    checked = run_entry(["verify", str(plan), "--format", "json"], env, report="'imported:', 'sqlglot' in sys.modules")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout.rpartition("imported:")[0])["ok"] is True
+    assert checked.stdout.strip().endswith("imported: False")
+    plan.write_text(plan.read_text().replace("Country = 'USA'", "Country = = 'USA'"))
+    unreachable = {**env, "TARGET_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    for environment in (env, unreachable):
+        broken = run_cli("verify", plan, "--format", "json", env=environment)
+        assert broken.returncode == 2, broken.stderr
+        problem = json.loads(broken.stderr)["problems"][0]
+        assert (problem["line"], problem["key"]) == (17, "data.roots.Customer")
+        assert problem["message"].startswith("is not a valid SQL expression")
+
+
 def test_the_quick_answer_steps_aside_whenever_the_full_path_might_answer_otherwise(
     run_cli, chinook_sqlite: Path, tmp_path: Path
 ) -> None:

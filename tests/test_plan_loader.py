@@ -253,6 +253,26 @@ def test_problems_carry_file_line_and_key(tmp_path: Path) -> None:
     )
 
 
+def test_sql_left_unchecked_is_checked_later_or_with_the_other_problems(tmp_path: Path) -> None:
+    """load_plan(sql_checks=False) (for `verify`) parses no SQL of a plan that is otherwise valid,
+    and `check_sql` then raises what load_plan would have; a plan with any other problem gets
+    every problem at once, the SQL's among them."""
+    bad_sql = MINIMAL.replace("region = 'US'", "region = = 'US'")
+    loaded = load_plan(write(tmp_path, bad_sql), environ={}, sql_checks=False)
+    assert not loaded.sql_checked
+    with pytest.raises(PlanError) as later:
+        loaded.check_sql()
+    with pytest.raises(PlanError) as at_once:
+        load_plan(write(tmp_path, bad_sql), environ={})
+    assert later.value.problems == at_once.value.problems
+    assert [(p.line, p.key) for p in later.value.problems] == [(9, "data.roots.users")]
+    load_plan(write(tmp_path, MINIMAL), environ={}, sql_checks=False).check_sql()  # valid: nothing raised
+    both = bad_sql.replace("name: minimal", "name: minimal\nstate_dir: x")
+    with pytest.raises(PlanError) as caught:
+        load_plan(write(tmp_path, both), environ={}, sql_checks=False)
+    assert [p.key for p in caught.value.problems] == ["state_dir", "data.roots.users"]
+
+
 def test_problems_are_sorted_by_line(tmp_path: Path) -> None:
     # The URL check runs after the shape checks, so its problem is found last but belongs first.
     path = write(

@@ -106,7 +106,15 @@ def verify_tables(
     without the source."""
     started = time.monotonic()
     env = dict(os.environ if environ is None else environ)
-    quick = None if receipt is not None or against_source else _without_the_source(loaded, workers)
+    try:
+        quick = None if receipt is not None or against_source else _without_the_source(loaded, workers)
+    except MigratorError:
+        loaded.check_sql()  # a problem of the plan file comes before one of reaching its target
+        raise
+    if quick is None or not quick.ok:
+        # Only the digests of a finished run of this very file (its SHA-256) vouch for its SQL,
+        # checked by that run; every other way reads the source with it, or may.
+        loaded.check_sql()
     if receipt is not None:
         result = _against_receipt(loaded, receipt, workers)
     elif quick is not None and quick.ok:

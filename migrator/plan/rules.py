@@ -25,9 +25,10 @@ def sql_dialect(url: str | None) -> str | None:
     return _DIALECTS.get(scheme)
 
 
-def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
+def static_problems(raw: dict[str, Any], source: YamlSource, *, sql: bool = True) -> list[Problem]:
     """Checks that go beyond the shape of each key. They run on every section that is well formed on
-    its own, so that a plan with a typo elsewhere still gets all of its problems in one report."""
+    its own, so that a plan with a typo elsewhere still gets all of its problems in one report.
+    `sql`: with the roots' and wheres' SQL parsed (sqlglot); without, for `LoadedPlan.check_sql`."""
 
     def problem(path: Path_, message: str, hint: str | None = None) -> Problem:
         return Problem(source.file, source.line_of(path), dotted(path), message, hint)
@@ -85,7 +86,7 @@ def static_problems(raw: dict[str, Any], source: YamlSource) -> list[Problem]:
             )
     data = raw.get("data", {})
     if isinstance(data, dict) and copies_tables:
-        problems += _data_problems(data, sql_dialect(urls["source"]) or "postgres", problem)
+        problems += _data_problems(data, sql_dialect(urls["source"]) or "postgres", problem, sql=sql)
     return problems
 
 
@@ -133,7 +134,7 @@ def _flags_problems(raw: dict[str, Any], sides: dict[str, Any], problem: Any) ->
     return problems
 
 
-def _data_problems(data: dict[str, Any], dialect: str, problem: Any) -> list[Problem]:
+def _data_problems(data: dict[str, Any], dialect: str, problem: Any, *, sql: bool = True) -> list[Problem]:
     """Each root, table rule and relation is checked on its own, so one malformed entry does not
     hide the problems of the others."""
     problems: list[Problem] = []
@@ -150,12 +151,12 @@ def _data_problems(data: dict[str, Any], dialect: str, problem: Any) -> list[Pro
                     "remove it from data.tables or from data.roots",
                 )
             )
-        if isinstance(expression, str):
+        if isinstance(expression, str) and sql:
             problems += _sql_problems(expression, dialect, ("data", "roots", table), problem)
     for table, rule in rules.items():
         if rule is None:
             continue
-        if rule.where is not None:
+        if rule.where is not None and sql:
             problems += _sql_problems(rule.where, dialect, ("data", "tables", table, "where"), problem)
         if rule.copy_ == "skip" and (rule.where or rule.columns):
             problems.append(
