@@ -80,3 +80,37 @@ def test_the_scheduler_killed_mid_run_then_a_rerun_on_a_fresh_one(_chinook_pg_te
         assert result["status"] == "resumed-and-finished" and result["verification"]["ok"] is True
         assert_us_split(urls["source"], urls["target"], "snake")
         assert_each_unit_logged_once(state, result, urls["target"], PLAN)
+
+
+def test_distributed_speaks_only_its_warnings_while_the_run_holds_a_remote_scheduler(tmp_path: Path) -> None:
+    """distributed logs to stderr at INFO: a scheduler lost while the client sends to it is "Batched
+    Comm Closed" with a traceback, printed before the CLI's error document. While the run's client is
+    open its INFO does not pass and its warnings do; after it, the levels are as they were."""
+    import logging
+
+    from migrator.engine.executors.dask import _client
+    from migrator.engine.executors.options import DaskOptions
+
+    heard: list[logging.LogRecord] = []
+
+    class Ear(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            heard.append(record)
+
+    ear, root = Ear(), logging.getLogger("distributed")
+    root.addHandler(ear)
+    before = root.level
+    root.setLevel(logging.INFO)  # distributed's own default; another test's LocalCluster may raise it
+    try:
+        with process_cluster(tmp_path / "cluster", {}, workers=1) as cluster:
+            with _client(DaskOptions(scheduler=cluster.address), 1):
+                batched = logging.getLogger("distributed.batched")
+                batched.info("Batched Comm Closed (from the test)")
+                batched.warning("a warning (from the test)")
+            assert root.level == logging.INFO
+        assert [record.getMessage() for record in heard if "(from the test)" in record.getMessage()] == [
+            "a warning (from the test)"
+        ]
+    finally:
+        root.removeHandler(ear)
+        root.setLevel(before)

@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,18 +120,36 @@ def _client(options: DaskOptions, workers: int) -> Iterator[Client]:
             tls_client_key=options.tls_key,
             require_encryption=True,
         )
+    # distributed logs its connections at INFO to stderr (a lost scheduler as "Batched Comm Closed"
+    # with a traceback); the CLI's stderr is its own progress and error document. Its warnings, such
+    # as versions that differ between client and scheduler, still show.
+    with _quiet(("distributed",), logging.WARNING):
+        try:
+            client = Client(options.scheduler, security=security, timeout=30)
+        except (OSError, TimeoutError) as error:
+            raise UsageError(f"the Dask scheduler {options.scheduler} did not answer: {error}") from None
+        try:
+            yield client
+        except (CancelledError, OSError, TimeoutError):
+            # A scheduler lost mid-call: the futures cancelled, a request to it refused or timed out.
+            _check_scheduler(client)
+            raise
+        finally:
+            _close(client)
+
+
+@contextmanager
+def _quiet(names: tuple[str, ...], level: int) -> Iterator[None]:
+    """distributed's loggers named at `level` at least while the block runs, as they were after it."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.getEffectiveLevel()))
     try:
-        client = Client(options.scheduler, security=security, timeout=30)
-    except (OSError, TimeoutError) as error:
-        raise UsageError(f"the Dask scheduler {options.scheduler} did not answer: {error}") from None
-    try:
-        yield client
-    except (CancelledError, OSError, TimeoutError):
-        # A scheduler lost mid-call: the futures cancelled, a request to it refused or timed out.
-        _check_scheduler(client)
-        raise
+        yield
     finally:
-        _close(client)
+        for logger, was in zip(loggers, levels, strict=True):
+            logger.setLevel(was)
 
 
 def _check_scheduler(client: Client) -> None:
@@ -153,17 +171,9 @@ def _close(client: Client) -> None:
         return
     # The scheduler is gone: closing cuts the client's reconnection short, which distributed logs
     # as an error with a traceback. The run's own error says what happened.
-    quiet = [logging.getLogger(name) for name in ("distributed.client", "distributed.utils")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.CRITICAL)
-    try:
+    # OSError, TimeoutError: nothing to close on the scheduler's side.
+    with _quiet(("distributed.client", "distributed.utils"), logging.CRITICAL), suppress(OSError, TimeoutError):
         client.close(timeout=CLOSE_SECONDS)
-    except (OSError, TimeoutError):
-        pass  # nothing to close on the scheduler's side
-    finally:
-        for logger, level in zip(quiet, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _join_everywhere(client: Client, base: TableTask) -> None:
