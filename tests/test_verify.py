@@ -321,3 +321,38 @@ def test_verify_needs_no_source_while_the_target_holds_what_the_run_wrote(run_cl
     assert broken.returncode == 1, broken.stdout + broken.stderr
     failures = [(c["check"], c["table"]) for c in json.loads(broken.stdout)["checks"] if not c["ok"]]
     assert failures == [("I2", "likes"), ("I3", "likes")]
+
+
+def test_the_runs_own_check_of_the_references_answers_for_i1_while_the_rows_are_the_same(  # type: ignore[no-untyped-def]
+    run_cli, copied, tmp_path: Path
+) -> None:
+    plan, target = copied
+    shutil.move(tmp_path / "demo", tmp_path / "elsewhere")  # the target alone, as the default verify reads it
+    ok = run_cli("verify", plan, "--format", "json", env=_env())
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    references = [c for c in json.loads(ok.stdout)["checks"] if c["check"] == "I1"]
+    assert references and all("the run's own verification" in c["detail"] for c in references), references
+    # A parent row gone: posts no longer holds what the run wrote, so every reference is queried
+    # again, and the comments and likes left pointing at nothing are found.
+    _break(
+        target,
+        "PRAGMA foreign_keys = OFF",
+        "DELETE FROM posts WHERE id = (SELECT post_id FROM comments ORDER BY id LIMIT 1)",
+    )
+    broken = run_cli("verify", plan, "--format", "json", env=_env())
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    checks = json.loads(broken.stdout)["checks"]
+    failed = {(c["check"], c["table"]) for c in checks if not c["ok"]}
+    assert {("I3", "posts"), ("I1", "comments")} <= failed, failed
+    assert not any("the run's own verification" in c["detail"] for c in checks)
+
+
+def test_a_run_that_did_not_verify_vouches_for_no_reference(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = generate_demo(tmp_path / "demo", users=60).database
+    plan = _plan(tmp_path, f"sqlite:///{source}", f"sqlite:///{tmp_path / 'us.db'}", "unverified")
+    done = run_cli("run", plan, "--no-verify", "--format", "json", env=_env())
+    assert done.returncode == 0, done.stderr
+    checked = run_cli("verify", plan, "--format", "json", env=_env())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    references = [c for c in json.loads(checked.stdout)["checks"] if c["check"] == "I1"]
+    assert references and all(c["detail"].endswith("every reference resolves") for c in references), references

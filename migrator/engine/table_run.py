@@ -195,7 +195,8 @@ def _copy_all(
     if verification is None or verification.ok:
         # A run whose verification failed is not finished: running it again verifies again.
         with conn.begin():
-            ledger.finish_run(conn, plan.name, run_id, verification_manifest(prep))
+            manifest = verification_manifest(prep, verified=verification is not None)
+            ledger.finish_run(conn, plan.name, run_id, manifest)
     status = "finished" if run is None else "resumed-and-finished"
     if verification is not None and not verification.ok:
         status = "copied-but-not-verified"
