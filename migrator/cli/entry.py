@@ -15,6 +15,7 @@ from pathlib import Path
 
 from migrator.memory import fix_mmap_threshold
 from migrator.startup_gc import hold_collection
+from migrator.stores.sql.sqlite_library import without_memory_statistics
 
 _RUN_FLAGS = {"--no-verify", "--count-dangling"}  # options of `run` that do not change a finished plan's answer
 
@@ -25,6 +26,7 @@ def main() -> None:
     took 0.3 s, a twentieth of a whole run at the benchmark's scale 1."""
     hold_collection()  # until the work starts: see migrator/startup_gc.py
     fix_mmap_threshold()  # see migrator/memory.py
+    without_memory_statistics()  # before anything starts SQLite: see migrator/stores/sql/sqlite_library.py
     code = _finished_plan(sys.argv[1:])
     if code is None:
         from migrator.cli.app import app

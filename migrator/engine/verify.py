@@ -34,6 +34,7 @@ from migrator.stores.sql.ledger import LEDGER_TABLES
 from migrator.stores.sql.snapshot import map_in_snapshot, table_sizes
 from migrator.stores.sql.sqlite_attach import with_values
 from migrator.stores.sql.sqlite_digest import STORED, STORED_CHUNKS, sqlite_digest, stored_chunks_digest
+from migrator.stores.sql.sqlite_library import threads_run_apart
 from migrator.stores.sql.target_tables import all_but
 from migrator.stores.sql.typemap_digest import (
     TYPEMAP,
@@ -603,16 +604,22 @@ def verification_manifest(prep: Prepared, *, verified: bool = False) -> dict[str
     return manifest
 
 
-def tables_at_once(recorded: Iterable[TableDigest], workers: int | None) -> int:
+def tables_at_once(recorded: Iterable[TableDigest], workers: int | None, target_dialect: str = "") -> int:
     """How many tables a check against recorded digests takes at once: `workers` (None: the machine's
     cores) where the target's database does the work of every digest (COPY or sums in a PostgreSQL
-    server, a SQLite target spelling its chunks), without the GIL; else one. Rows hashed one by one
+    server, a SQLite target spelling its rows), without the GIL; else one. Rows hashed one by one
     in Python (a MariaDB target, digests across dialects) are only slowed down by threads under the
     GIL: a PostgreSQL -> SQLite verification at the benchmark's scale 1 took 2.5 s with two, 2.2 s
-    with one, where SQLite -> SQLite took 1.2 s with two, 1.4 s with one. (Without the references
-    queried beside them, PostgreSQL -> SQLite took 3.9 s with two, 3.1 s with one: SQLite spells
-    a type-map digest's rows, but two tables at once still contend.)"""
-    if not all(digest.method in _IN_THE_DATABASE for digest in recorded):
+    with one, where SQLite -> SQLite took 1.2 s with two, 1.4 s with one.
+
+    A type-map digest on a SQLite target is spelled by SQLite too, but two SQLite threads of one
+    process are slower than one while SQLite keeps its memory statistics (sqlite_library.py): such
+    digests are taken side by side only where the CLI turned them off (2.2 s with two, 2.7 s with
+    one, where with the statistics on two took 3.9 s and one 3.1 s)."""
+    in_the_database: tuple[str, ...] = _IN_THE_DATABASE
+    if target_dialect == "sqlite" and threads_run_apart():
+        in_the_database = (*_IN_THE_DATABASE, TYPEMAP)
+    if not all(digest.method in in_the_database for digest in recorded):
         return 1
     return max(1, machine_cores() if workers is None else workers)
 
@@ -657,7 +664,7 @@ def _against_record(
             return [Check("I2", name, same, detail), Check("I3", name, same, detail)], found
 
         largest_first = sorted(recorded, key=lambda name: -recorded[name].rows)
-        parallel = tables_at_once(recorded.values(), workers)
+        parallel = tables_at_once(recorded.values(), workers, target.dialect.name)
         vouched, queried = (foreign_keys, []) if references_checked else _enforced(target, foreign_keys)
         why = BY_THE_RUN if references_checked else BY_CONSTRAINT
         target.rollback()
