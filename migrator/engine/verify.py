@@ -674,7 +674,8 @@ def _against_record(
         ):
             # The references are queried on a connection of their own, while the digests are taken:
             # on SQLite as on PostgreSQL the database does that work, without the GIL.
-            integrity = aside.submit(_integrity_apart, engine, tables, queried)
+            # None to query (the run checked them all): no connection is opened for them.
+            integrity = aside.submit(_integrity_apart, engine, tables, queried) if queried else None
             checked = dict(zip(largest_first, pool.map(table_checks, largest_first), strict=True))
         for name in recorded:  # reported in the recorded order
             table_result, found = checked[name]
@@ -684,7 +685,7 @@ def _against_record(
         for name in skipped:
             if name in tables:
                 checks.append(_empty(target, tables[name], "skipped table"))
-        checks += integrity.result()
+        checks += integrity.result() if integrity is not None else []
         checks += _references(target, tables, vouched, contents_match=_contents_match(checks), why=why)
         target.rollback()
     ok = all(c.ok for c in checks)
