@@ -275,6 +275,10 @@ class PathResult:
     sql_from: str = "migrator plan"
     migrator_command: str = ""
     repetitions: list[dict[str, float | None]] = field(default_factory=list)  # with --repeat: each run's times
+    # With --repeat: each run's dry run over its own floor. The dry run and its floor are timed a few
+    # seconds apart within a run, runs minutes apart: the median of these ratios is steadier than the
+    # ratio of the medians on a noisy machine.
+    plan_ratios: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -287,6 +291,8 @@ class PathResult:
         """The dry run's time over its floor: the counts alone plus Python's start-up."""
         if self.plan.status != "ok" or self.count_floor.status != "ok" or not self.count_floor.seconds:
             return None
+        if self.plan_ratios:
+            return statistics.median(self.plan_ratios)
         return (self.plan.seconds or 0.0) / (self.count_floor.seconds + (self.python_start or 0.0))
 
     def share(self, stage: Stage) -> float | None:
@@ -332,9 +338,15 @@ def median_result(runs: list[PathResult]) -> PathResult:
             "migrator_seconds": _median([e.get("migrator_seconds") for e in entries]),
         }
     merged.repetitions = [
-        {"limit": r.limit.seconds, "migrator": r.migrator.seconds, "ratio": round(r.ratio, 3) if r.ratio else None}
+        {
+            "limit": r.limit.seconds,
+            "migrator": r.migrator.seconds,
+            "ratio": round(r.ratio, 3) if r.ratio else None,
+            "plan_over_floor": round(r.plan_over_floor, 3) if r.plan_over_floor else None,
+        }
         for r in runs
     ]
+    merged.plan_ratios = [r.plan_over_floor for r in runs if r.plan_over_floor is not None]
     return merged
 
 
@@ -805,7 +817,9 @@ def table_rows(results: list[PathResult]) -> tuple[list[str], list[list[str]]]:
 def repetition_lines(results: list[PathResult]) -> list[str]:
     def one(run: dict[str, float | None]) -> str:
         ratio = "-" if run["ratio"] is None else f"{run['ratio']:.2f}"
-        return f"{_s(run['limit'])} / {_s(run['migrator'])} ({ratio})"
+        planned = run.get("plan_over_floor")
+        plan = "" if planned is None else f", plan {planned:.2f}x"
+        return f"{_s(run['limit'])} / {_s(run['migrator'])} ({ratio}{plan})"
 
     return [f"{r.path}: {', '.join(one(x) for x in r.repetitions)}" for r in results if r.repetitions]
 
@@ -843,7 +857,12 @@ def markdown_section(report: dict[str, Any], results: list[PathResult]) -> str:
         markdown_table(*table_rows(results)),
     ]
     if any(r.repetitions for r in results):
-        lines += ["", "Medians of repeated runs; each run's limit s / migrator s (limit/migrator):", ""]
+        lines += [
+            "",
+            "Medians of repeated runs (the dry run's over its floor: the median of each run's own); each run's"
+            " limit s / migrator s (limit/migrator, plan over its floor):",
+            "",
+        ]
         lines += [f"- {line}" for line in repetition_lines(results)]
     notes = [f"- {r.path}: {f}" for r in results for f in r.failed()]
     notes += [f"- {r.path}: subset SQL taken from {r.sql_from}" for r in results if r.sql_from != "migrator plan"]
@@ -1008,7 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in bars(results):
         print(line)
     for line in repetition_lines(results):
-        print(f"runs (limit s / migrator s): {line}")
+        print(f"runs (limit s / migrator s (limit/migrator, plan over its floor)): {line}")
     record(args, report, results)
     if not args.no_docs:
         print(f"\nwrote {DOCS.relative_to(REPO)}")
